@@ -1,0 +1,31 @@
+"""Domain errors get their HTTP meaning here, and only here."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from domain.errors import Conflict, InvalidInput, NotFound
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(InvalidInput)
+    async def _invalid(_: Request, exc: InvalidInput) -> JSONResponse:
+        return JSONResponse(
+            status_code=422,
+            content={
+                "error": "invalid input",
+                "detail": str(exc),
+                "problems": [
+                    {"field": p.field, "message": p.message, "code": p.code} for p in exc.problems
+                ],
+            },
+        )
+
+    @app.exception_handler(Conflict)
+    async def _conflict(_: Request, exc: Conflict) -> JSONResponse:
+        return JSONResponse(status_code=409, content={"error": "conflict", "detail": str(exc)})
+
+    @app.exception_handler(NotFound)
+    async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
+        return JSONResponse(status_code=404, content={"error": "not found", "detail": str(exc)})

@@ -1,0 +1,50 @@
+"""Customers (titolari): add and list."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from api.deps import SessionDep
+from models.tenant import TenantView, add_tenant, get_tenant, list_tenants
+
+router = APIRouter(prefix="/tenants", tags=["tenants"])
+
+
+class TenantCreate(BaseModel):
+    vat: str = Field(description="VAT number with country prefix: IT + partita IVA, or PL + NIP")
+    name: str = Field(description="Company name (denominazione)")
+    pec: str = Field(description="PEC address (Italy) or ordinary e-mail (Poland)")
+    sdi_code: str | None = Field(default=None, description="codice destinatario; default 0000000 (by PEC)")
+
+
+class TenantPublic(BaseModel):
+    vat_number: str
+    country: str
+    name: str
+    pec: str
+    sdi_code: str | None
+    enabled: bool
+    created_at: datetime
+    created_by: str
+
+    @classmethod
+    def of(cls, view: TenantView) -> TenantPublic:
+        return cls(**view.to_json())  # type: ignore[arg-type]
+
+
+@router.post("", status_code=201, response_model=TenantPublic)
+def create_tenant(body: TenantCreate, session: SessionDep) -> TenantPublic:
+    return TenantPublic.of(add_tenant(session, body.vat, body.name, body.pec, body.sdi_code, "api"))
+
+
+@router.get("", response_model=list[TenantPublic])
+def read_tenants(session: SessionDep) -> list[TenantPublic]:
+    return [TenantPublic.of(t) for t in list_tenants(session)]
+
+
+@router.get("/{vat}", response_model=TenantPublic)
+def read_tenant(vat: str, session: SessionDep) -> TenantPublic:
+    return TenantPublic.of(get_tenant(session, vat))

@@ -1,0 +1,1 @@
+"""Infrastructure shared by every entry point: settings, database engine, Temporal client."""

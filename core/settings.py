@@ -1,0 +1,74 @@
+"""One settings object, read from environment variables.
+
+The defaults describe the embedded stack that `einvoice dev up` starts on this machine, so a fresh
+checkout runs with no configuration; docker-compose and production override them through the
+environment. Every variable is listed in the README's configuration table (a test keeps them in step).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    # Where the embedded stack keeps its state (Temporal's SQLite file, the app database, e-mails, keys).
+    data_dir: Path = Field(default=Path(".einvoice"), alias="DATA_DIR")
+
+    temporal_address: str = Field(default="127.0.0.1:7233", alias="TEMPORAL_ADDRESS")
+    temporal_namespace: str = Field(default="default", alias="TEMPORAL_NAMESPACE")
+    temporal_task_queue: str = Field(default="einvoice", alias="TEMPORAL_TASK_QUEUE")
+    temporal_ui_port: int = Field(default=8233, alias="TEMPORAL_UI_PORT")
+    temporal_ui_url: str = Field(default="", alias="TEMPORAL_UI_URL")
+
+    # Empty means the embedded SQLite file in DATA_DIR.
+    database_url: str = Field(default="", alias="DATABASE_URL")
+
+    s3_endpoint_url: str = Field(default="http://127.0.0.1:9000", alias="S3_ENDPOINT_URL")
+    s3_bucket: str = Field(default="einvoice-archive", alias="S3_BUCKET")
+    s3_region: str = Field(default="us-east-1", alias="S3_REGION")
+    s3_access_key_id: str = Field(default="einvoice", alias="S3_ACCESS_KEY_ID")
+    s3_secret_access_key: SecretStr = Field(default=SecretStr("einvoice-secret"), alias="S3_SECRET_ACCESS_KEY")
+
+    smtp_host: str = Field(default="127.0.0.1", alias="SMTP_HOST")
+    smtp_port: int = Field(default=1025, alias="SMTP_PORT")
+    smtp_user: str = Field(default="", alias="SMTP_USER")
+    smtp_password: SecretStr = Field(default=SecretStr(""), alias="SMTP_PASSWORD")
+    smtp_starttls: bool = Field(default=False, alias="SMTP_STARTTLS")
+    mail_from: str = Field(default="einvoice-hub <noreply@einvoice-hub.local>", alias="MAIL_FROM")
+    # Who receives the partner's activation e-mails (the intermediary's own address).
+    partner_email: str = Field(default="partner@einvoice-hub.local", alias="PARTNER_EMAIL")
+
+    api_host: str = Field(default="127.0.0.1", alias="API_HOST")
+    api_port: int = Field(default=8000, alias="API_PORT")
+    # The address customers reach the API at: links in e-mails are built from it.
+    public_base_url: str = Field(default="", alias="PUBLIC_BASE_URL")
+    # Signs acceptance-link tokens. The embedded default is for local work only.
+    secret_key: SecretStr = Field(default=SecretStr("dev-only-not-secret"), alias="SECRET_KEY")
+
+    @model_validator(mode="after")
+    def _derive_defaults(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{(self.data_dir / 'einvoice.db').resolve()}"
+        if not self.public_base_url:
+            self.public_base_url = f"http://{self.api_host}:{self.api_port}"
+        if not self.temporal_ui_url:
+            host = self.temporal_address.rsplit(":", 1)[0]
+            self.temporal_ui_url = f"http://{host}:{self.temporal_ui_port}"
+        return self
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        prefix = "sqlite:///"
+        return Path(self.database_url[len(prefix):]) if self.database_url.startswith(prefix) else None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings; tests build their own `Settings(...)` instead of patching this."""
+    return Settings()

@@ -1,0 +1,56 @@
+"""The error every refusal of bad input raises: it names each field that is wrong and why.
+
+Validation collects every problem instead of stopping at the first, so a caller fixes them all at once.
+The HTTP layer turns it into a 422, the CLI into a red message and exit code 2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Problem:
+    field: str  # the input field or XPath the problem is about
+    message: str
+    code: str | None = None  # a standard's own error code where there is one (e.g. SDI "00423")
+
+    def __str__(self) -> str:
+        code = f" [{self.code}]" if self.code else ""
+        return f"{self.field}: {self.message}{code}"
+
+
+class InvalidInput(ValueError):
+    """Bad input, refused before anything was written."""
+
+    def __init__(self, problems: list[Problem]):
+        if not problems:
+            raise ValueError("InvalidInput needs at least one problem")
+        self.problems = list(problems)
+        super().__init__("; ".join(str(p) for p in self.problems))
+
+    @classmethod
+    def one(cls, field: str, message: str, code: str | None = None) -> InvalidInput:
+        return cls([Problem(field, message, code)])
+
+
+class Conflict(Exception):
+    """The request is well-formed but clashes with what exists (a duplicate, a wrong state)."""
+
+
+class NotFound(LookupError):
+    """What the request names does not exist."""
+
+
+@dataclass
+class ProblemCollector:
+    """Gathers problems across many checks, then raises them together."""
+
+    problems: list[Problem] = field(default_factory=list)
+
+    def add(self, field: str, message: str, code: str | None = None) -> None:
+        self.problems.append(Problem(field, message, code))
+
+    def raise_if_any(self) -> None:
+        if self.problems:
+            raise InvalidInput(self.problems)

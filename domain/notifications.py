@@ -1,0 +1,29 @@
+"""The kinds of e-mail we send, and which of them a customer may turn off.
+
+Transactional messages (the contract to accept, an acceptance receipt) always go out. Notifications
+(an outcome, a reminder, a failure) are on by default and each can be turned off per customer.
+"""
+
+from __future__ import annotations
+
+# kind -> what the customer sees in their preferences
+NOTIFICATION_KINDS: dict[str, str] = {
+    "cert-issued": "a certificate was issued and is active",
+    "cert-authorization-failed": "a certificate request failed authorization",
+    "cert-expiry-reminder": "a certificate is about to expire",
+    "cert-expired": "a certificate has expired",
+    "cert-revoked": "a certificate was revoked",
+    "contract-reminder": "reminder of a contract awaiting acceptance",
+    "invoice-outcome": "an invoice was delivered, rejected, accepted or refused",
+    "invoice-received": "an invoice addressed to you was received",
+}
+
+# Always sent, whatever the preferences.
+TRANSACTIONAL_KINDS: frozenset[str] = frozenset(
+    {"contract-invitation", "contract-activation", "contract-expired", "conservation-access",
+     "archive-fault", "generic"}
+)
+
+
+def is_known_kind(kind: str) -> bool:
+    return kind in NOTIFICATION_KINDS or kind in TRANSACTIONAL_KINDS

@@ -1,0 +1,9 @@
+"""SQLAlchemy tables and the dataclasses that cross the workflow boundary.
+
+Importing this package registers every table on `Base.metadata` (Alembic's env relies on it).
+"""
+
+from models import outbox, preferences, tenant  # noqa: F401
+from models.base import Base
+
+__all__ = ["Base"]

@@ -1,0 +1,1 @@
+"""Functions and the `einvoice` CLI that start, signal and query workflows (and manage customers)."""

@@ -1,0 +1,105 @@
+"""The `einvoice` command line. Each area registers its sub-commands here."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from starters import tenants_cli
+
+app = typer.Typer(help="einvoice-hub: e-invoicing intermediary for SDI and KSeF on Temporal.",
+                  no_args_is_help=True)
+app.add_typer(tenants_cli.app, name="tenant")
+
+dev = typer.Typer(help="The embedded development stack.", no_args_is_help=True)
+app.add_typer(dev, name="dev")
+
+
+@dev.command("up")
+def dev_up(
+    data_dir: Annotated[Path | None, typer.Option(help="Where the stack keeps its state")] = None,
+) -> None:
+    """Start Temporal (+ UI), S3 emulator, SMTP sink, API and worker in the foreground; Ctrl-C stops all."""
+    from devstack.stack import run_stack
+
+    raise typer.Exit(run_stack(data_dir=data_dir))
+
+
+@app.command("demo")
+def demo(
+    data_dir: Annotated[Path | None, typer.Option(help="Where the stack keeps its state")] = None,
+    keep_running: Annotated[bool, typer.Option(help="Leave the stack up after the scenario")] = True,
+) -> None:
+    """Start the embedded stack and run the product's main scenario end to end."""
+    from devstack.stack import run_stack
+
+    raise typer.Exit(run_stack(data_dir=data_dir, demo=True, keep_running=keep_running))
+
+
+@app.command("worker")
+def worker() -> None:
+    """Run a worker for every workflow and activity (until Ctrl-C)."""
+    from workers.main import main
+
+    main()
+
+
+@app.command("api")
+def api(
+    host: Annotated[str | None, typer.Option(help="Listen address (default API_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (default API_PORT)")] = None,
+) -> None:
+    """Serve the HTTP API."""
+    import uvicorn
+
+    from core.settings import get_settings
+
+    settings = get_settings()
+    uvicorn.run("api.main:app", factory=True, host=host or settings.api_host, port=port or settings.api_port,
+                log_level="info")
+
+
+@app.command("health")
+def health(
+    worker: Annotated[bool, typer.Option("--worker", help="Also require a worker polling the task queue")] = False,
+) -> None:
+    """Exit 0 when the database and Temporal answer (and, with --worker, a worker polls the task queue)."""
+    from sqlalchemy import text
+
+    from core.db import get_engine
+    from core.settings import get_settings
+    from core.temporal import connect, task_queue_pollers
+
+    settings = get_settings()
+    with get_engine(settings.database_url).connect() as conn:
+        conn.execute(text("select 1"))
+
+    async def pollers() -> int:
+        client = await connect(settings)
+        return await task_queue_pollers(client, settings.temporal_namespace, settings.temporal_task_queue)
+
+    count = asyncio.run(pollers())
+    if worker and count == 0:
+        typer.echo(f"no worker polls task queue {settings.temporal_task_queue}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"ok: database and Temporal answer; {count} pollers on {settings.temporal_task_queue}")
+
+
+@app.command("smtp-sink")
+def smtp_sink(
+    port: Annotated[int, typer.Option(help="Listen port")] = 1025,
+    out_dir: Annotated[Path, typer.Option(help="Where each message is saved")] = Path(".einvoice/mail"),
+) -> None:
+    """A local SMTP server that saves every message as a .eml file and logs it."""
+    from devstack.smtp_sink import serve_forever
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(serve_forever("127.0.0.1", port, out_dir))
+
+
+if __name__ == "__main__":
+    app()

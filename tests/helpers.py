@@ -1,0 +1,70 @@
+"""Small test helpers in the style of Temporal's sdk-python tests."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from core.settings import Settings
+from workers import registry
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@asynccontextmanager
+async def new_worker(
+    client: Client,
+    settings: Settings,
+    workflows: Sequence[type] | None = None,
+    activities: Sequence[Callable[..., Any]] | None = None,
+    task_queue: str | None = None,
+) -> AsyncIterator[Worker]:
+    """A worker on a fresh task queue (default: everything the real worker registers)."""
+    with ThreadPoolExecutor(max_workers=16) as executor:
+        worker = Worker(
+            client,
+            task_queue=task_queue or f"tq-{uuid.uuid4()}",
+            workflows=list(workflows if workflows is not None else registry.workflows()),
+            activities=list(activities if activities is not None else registry.activities(settings)),
+            activity_executor=executor,
+        )
+        async with worker:
+            yield worker
+
+
+async def assert_eventually(
+    check: Callable[[], Awaitable[T]], timeout: float = 10.0, interval: float = 0.1
+) -> T:
+    """Retry an async assertion until it passes or the timeout expires (then re-raise its error)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return await check()
+        except AssertionError:
+            if time.monotonic() >= deadline:
+                raise
+            await asyncio.sleep(interval)
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 10.0, interval: float = 0.1,
+               message: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out waiting for {message}")
+        time.sleep(interval)

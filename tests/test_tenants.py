@@ -1,0 +1,111 @@
+"""Customers over the CLI and HTTP, on PostgreSQL: added, listed, refused with nothing written."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from api.main import create_app
+from core.db import session_scope
+from core.settings import Settings, get_settings
+from models.tenant import Tenant
+from starters.cli import app as cli
+
+runner = CliRunner()
+
+
+def count_tenants(url: str) -> int:
+    with session_scope(url) as session:
+        return int(session.scalar(select(func.count()).select_from(Tenant)) or 0)
+
+
+@pytest.fixture
+def cli_env(settings: Settings, db: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("DATABASE_URL", db)
+    get_settings.cache_clear()
+    yield db
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def http(settings: Settings, db: str) -> TestClient:
+    return TestClient(create_app(settings, run_migrations=False))
+
+
+def test_cli_adds_and_lists_a_customer(cli_env: str) -> None:
+    result = runner.invoke(cli, ["tenant", "add", "--vat", "IT02038490237", "--name", "ACME S.p.A.",
+                                 "--pec", "acme@pec.it", "--sdi-code", "QPQRMS", "--json"])
+    assert result.exit_code == 0, result.output
+    added = json.loads(result.output)
+    assert added["vat_number"] == "IT02038490237"
+    assert added["sdi_code"] == "QPQRMS"
+    assert added["enabled"] is False
+
+    listed = runner.invoke(cli, ["tenant", "list", "--json"])
+    assert listed.exit_code == 0
+    assert [t["vat_number"] for t in json.loads(listed.output)] == ["IT02038490237"]
+
+    human = runner.invoke(cli, ["tenant", "list"], env={"COLUMNS": "200"})
+    assert "IT02038490237" in human.output and "ACME" in human.output
+
+
+def test_cli_polish_customer(cli_env: str) -> None:
+    result = runner.invoke(cli, ["tenant", "add", "--vat", "PL5261040828", "--name", "Firma Sp. z o.o.",
+                                 "--pec", "biuro@firma.pl", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["sdi_code"] is None
+
+
+def test_cli_refuses_a_wrong_check_digit_and_writes_nothing(cli_env: str) -> None:
+    result = runner.invoke(cli, ["tenant", "add", "--vat", "IT02038490238", "--name", "ACME",
+                                 "--pec", "acme@pec.it"])
+    assert result.exit_code == 2
+    assert "vat" in result.output and "wrong check digit" in result.output
+    assert count_tenants(cli_env) == 0
+
+
+def test_cli_refuses_a_duplicate(cli_env: str) -> None:
+    args = ["tenant", "add", "--vat", "IT02038490237", "--name", "ACME", "--pec", "acme@pec.it"]
+    assert runner.invoke(cli, args).exit_code == 0
+    again = runner.invoke(cli, args)
+    assert again.exit_code == 3
+    assert "already exists" in again.output
+    assert count_tenants(cli_env) == 1
+
+
+def test_http_adds_and_lists(http: TestClient) -> None:
+    resp = http.post("/tenants", json={"vat": "IT02038490237", "name": "ACME", "pec": "acme@pec.it"})
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["sdi_code"] == "0000000"
+    listed = http.get("/tenants").json()
+    assert [t["vat_number"] for t in listed] == ["IT02038490237"]
+    assert http.get("/tenants/IT02038490237").json()["name"] == "ACME"
+    assert http.get("/tenants/IT01234567897").status_code == 404
+
+
+def test_http_refuses_bad_fields_and_writes_nothing(http: TestClient, db: str) -> None:
+    resp = http.post("/tenants", json={"vat": "IT02038490238", "name": "ACME", "pec": "nope",
+                                       "sdi_code": "12"})
+    assert resp.status_code == 422
+    fields = [p["field"] for p in resp.json()["problems"]]
+    assert fields == ["vat", "pec"]
+    assert "wrong check digit" in resp.json()["detail"]
+    assert count_tenants(db) == 0
+
+
+def test_http_refuses_a_duplicate(http: TestClient, db: str) -> None:
+    body = {"vat": "PL5261040828", "name": "Firma", "pec": "biuro@firma.pl"}
+    assert http.post("/tenants", json=body).status_code == 201
+    dup = http.post("/tenants", json=body)
+    assert dup.status_code == 409
+    assert "already exists" in dup.json()["detail"]
+    assert count_tenants(db) == 1
+
+
+def test_openapi_lists_the_tenant_routes(http: TestClient) -> None:
+    spec = http.get("/openapi.json").json()
+    assert {"get", "post"} <= set(spec["paths"]["/tenants"])

@@ -1,0 +1,66 @@
+"""The worker: runs every workflow and activity on the task queue until interrupted.
+
+`einvoice worker` or `python -m workers.main`. Activities are synchronous functions (SQLAlchemy, boto3,
+smtplib) run on a thread pool; workflows run in Temporal's sandbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from concurrent.futures import ThreadPoolExecutor
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from core.db import migrate
+from core.settings import Settings, get_settings
+from core.temporal import connect, ensure_search_attributes
+from workers import registry
+
+log = logging.getLogger("einvoice.worker")
+
+
+def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor,
+                 task_queue: str | None = None) -> Worker:
+    return Worker(
+        client,
+        task_queue=task_queue or settings.temporal_task_queue,
+        workflows=registry.workflows(),
+        activities=registry.activities(settings),
+        activity_executor=executor,
+        max_concurrent_activities=32,
+    )
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    migrate(settings.database_url)
+    client = await connect(settings)
+    try:
+        await ensure_search_attributes(client, settings.temporal_namespace)
+    except Exception as err:  # e.g. no operator permission on a managed cluster: the UI filters suffer only
+        log.warning("could not register search attributes: %s", err)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+    with ThreadPoolExecutor(max_workers=32, thread_name_prefix="activity") as executor:
+        worker = build_worker(client, settings, executor)
+        log.info("worker listening on task queue %s at %s", settings.temporal_task_queue,
+                 settings.temporal_address)
+        async with worker:
+            await stop.wait()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    asyncio.run(run_worker(get_settings()))
+
+
+if __name__ == "__main__":
+    main()

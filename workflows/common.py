@@ -1,0 +1,56 @@
+"""What every workflow shares: search attribute keys, retry policies, timeouts, status helpers.
+
+Workflow-safe: imports nothing heavy, touches no I/O.
+
+Retry convention (named so every `execute_activity` says which it uses):
+- `RETRY_FAST`     local side effects (DB, SMTP, S3): quick backoff, unlimited attempts, the activity's
+                   own schedule-to-close bounds it. Business refusals are `ApplicationError(non_retryable)`.
+- `RETRY_EXTERNAL` a remote authority (SDI, CA, KSeF) that may be down for hours: slower backoff.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+
+# Custom search attributes, registered on the dev server at start (devstack) and in docker-compose.
+VAT_NUMBER = SearchAttributeKey.for_keyword("VatNumber")
+DOCUMENT_ID = SearchAttributeKey.for_keyword("DocumentId")
+BUSINESS_STATUS = SearchAttributeKey.for_keyword("BusinessStatus")
+SEARCH_ATTRIBUTES = (VAT_NUMBER, DOCUMENT_ID, BUSINESS_STATUS)
+
+RETRY_FAST = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+)
+RETRY_EXTERNAL = RetryPolicy(
+    initial_interval=timedelta(seconds=5),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=10),
+)
+
+# Per attempt, and in all (so a dependency down for a day is waited out, not failed on).
+LOCAL_ATTEMPT_TIMEOUT = timedelta(seconds=30)
+LOCAL_TOTAL_TIMEOUT = timedelta(hours=24)
+EXTERNAL_ATTEMPT_TIMEOUT = timedelta(minutes=2)
+EXTERNAL_TOTAL_TIMEOUT = timedelta(days=3)
+
+
+def initial_search_attributes(vat_number: str, document_id: str, status: str) -> TypedSearchAttributes:
+    """Set at workflow start (costs no extra history event, unlike an upsert)."""
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(VAT_NUMBER, vat_number),
+            SearchAttributePair(DOCUMENT_ID, document_id),
+            SearchAttributePair(BUSINESS_STATUS, status),
+        ]
+    )
+
+
+def publish_status(status: str) -> None:
+    """Inside a workflow: make the business status searchable in the UI (skipped when unchanged)."""
+    if workflow.info().typed_search_attributes.get(BUSINESS_STATUS) != status:
+        workflow.upsert_search_attributes([BUSINESS_STATUS.value_set(status)])
