@@ -3,7 +3,7 @@
 Importing this package registers every table on `Base.metadata` (Alembic's env relies on it).
 """
 
-from models import outbox, preferences, tenant  # noqa: F401
+from models import files, outbox, preferences, tenant  # noqa: F401
 from models.base import Base
 
 __all__ = ["Base"]

@@ -1,4 +1,4 @@
-"""Customers (tenants), their notification preferences, and the outbound e-mail log.
+"""Customers (tenants), their notification preferences, stored files, and the outbound e-mail log.
 
 Revision ID: 0001_tenants
 Revises:
@@ -60,9 +60,30 @@ def upgrade() -> None:
         ),
         sa.UniqueConstraint("tenant_id", "kind", name="uq_notification_preferences_tenant_kind"),
     )
+    op.create_table(
+        "stored_files",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("tenant_id", sa.Integer(), nullable=False),
+        sa.Column("owner_kind", sa.String(40), nullable=False),
+        sa.Column("owner_id", sa.String(120), nullable=False),
+        sa.Column("role", sa.String(40), nullable=False),
+        sa.Column("name", sa.String(200), nullable=False),
+        sa.Column("mime_type", sa.String(100), nullable=False),
+        sa.Column("size", sa.Integer(), nullable=False),
+        sa.Column("sha256", sa.String(64), nullable=False),
+        sa.Column("content", sa.LargeBinary(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_stored_files"),
+        sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE",
+                                name="fk_stored_files_tenant_id_tenants"),
+        sa.UniqueConstraint("owner_kind", "owner_id", "name", name="uq_stored_files_owner_name"),
+    )
+    op.create_index("ix_stored_files_tenant_id", "stored_files", ["tenant_id"])
+    op.create_index("ix_stored_files_owner_id", "stored_files", ["owner_id"])
 
 
 def downgrade() -> None:
+    op.drop_table("stored_files")
     op.drop_table("notification_preferences")
     op.drop_table("outbound_emails")
     op.drop_table("tenants")
