@@ -22,6 +22,10 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     app.state.settings = settings
     errors.install(app)
     app.include_router(tenants.router)
+    # area: certificates
+    # area: contracts
+    # area: invoices
+    # area: conservation
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

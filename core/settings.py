@@ -51,6 +51,14 @@ class Settings(BaseSettings):
     # Signs acceptance-link tokens. The embedded default is for local work only.
     secret_key: SecretStr = Field(default=SecretStr("dev-only-not-secret"), alias="SECRET_KEY")
 
+    # area: certificates
+
+    # area: contracts
+
+    # area: invoices
+
+    # area: conservation
+
     @model_validator(mode="after")
     def _derive_defaults(self) -> Settings:
         if not self.database_url:

@@ -36,7 +36,13 @@ def step_add_customer(settings: Settings, ctx: dict[str, object]) -> None:
 
 
 Step = Callable[[Settings, dict[str, object]], None]
-STEPS: list[Step] = [step_add_customer]
+STEPS: list[Step] = [
+    step_add_customer,
+    # area: contracts
+    # area: certificates
+    # area: invoices
+    # area: conservation
+]
 
 
 def run_demo(settings: Settings) -> int:

@@ -14,6 +14,10 @@ from starters import tenants_cli
 app = typer.Typer(help="einvoice-hub: e-invoicing intermediary for SDI and KSeF on Temporal.",
                   no_args_is_help=True)
 app.add_typer(tenants_cli.app, name="tenant")
+# area: certificates
+# area: contracts
+# area: invoices
+# area: conservation
 
 dev = typer.Typer(help="The embedded development stack.", no_args_is_help=True)
 app.add_typer(dev, name="dev")
