@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from api import errors
-from api.routes import tenants
+from api.routes import codec, tenants
 from core.db import migrate
 from core.settings import Settings, get_settings
 
@@ -22,6 +23,12 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     app.state.settings = settings
     errors.install(app)
     app.include_router(tenants.router)
+    app.include_router(codec.router)
+    # The Temporal UI calls the codec endpoint from the operator's browser.
+    app.add_middleware(
+        CORSMiddleware, allow_origins=[settings.temporal_ui_url], allow_credentials=True,
+        allow_methods=["POST", "OPTIONS"], allow_headers=["Authorization", "Content-Type", "X-Namespace"],
+    )
     # area: certificates
     # area: contracts
     # area: invoices

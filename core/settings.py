@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     public_base_url: str = Field(default="", alias="PUBLIC_BASE_URL")
     # Signs acceptance-link tokens. The embedded default is for local work only.
     secret_key: SecretStr = Field(default=SecretStr("dev-only-not-secret"), alias="SECRET_KEY")
+    # Encrypts workflow payloads at rest in Temporal: comma-separated base64 32-byte keys, the first encrypts.
+    # Empty: a key kept in DATA_DIR/codec.key (embedded stack). "off" disables encryption.
+    payload_codec_key: SecretStr = Field(default=SecretStr(""), alias="PAYLOAD_CODEC_KEY")
+    # Bearer token an operator's Temporal UI must present to the codec endpoint; empty: loopback only.
+    codec_auth_token: SecretStr = Field(default=SecretStr(""), alias="CODEC_AUTH_TOKEN")
 
     # area: certificates
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -9,7 +10,9 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.common import SearchAttributeIndexedValueType
+from temporalio.converter import DataConverter
 
+from core.codec import EncryptionCodec, local_key, parse_keys
 from core.settings import Settings
 from workflows.common import SEARCH_ATTRIBUTES
 
@@ -30,9 +33,25 @@ def temporal_test_server_path() -> str:
     return _bin("temporal-test-server")
 
 
+def payload_codec(settings: Settings) -> EncryptionCodec | None:
+    value = settings.payload_codec_key.get_secret_value().strip()
+    if value.lower() == "off":
+        return None
+    keys = parse_keys(value) if value else [local_key(settings.data_dir)]
+    return EncryptionCodec(keys)
+
+
+def data_converter(settings: Settings) -> DataConverter:
+    codec = payload_codec(settings)
+    if codec is None:
+        return DataConverter.default
+    return dataclasses.replace(DataConverter.default, payload_codec=codec)
+
+
 async def connect(settings: Settings) -> Client:
-    """The one place clients are made, so every process shares the same data converter."""
-    return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    """The one place clients are made, so every process shares the same data converter (and codec)."""
+    return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
+                                data_converter=data_converter(settings))
 
 
 def search_attribute_flags() -> list[str]:

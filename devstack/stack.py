@@ -196,6 +196,7 @@ def plan(settings: Settings) -> list[tuple[Part, str, tuple[str, int]]]:
                 [temporal_cli_path(), "server", "start-dev", "--ip", t_host, "--port", str(t_port),
                  "--ui-port", str(settings.temporal_ui_port), "--db-filename", str(data / "temporal.db"),
                  "--namespace", settings.temporal_namespace, "--log-level", "warn",
+                 "--ui-codec-endpoint", f"{settings.public_base_url}/codec",
                  *search_attribute_flags()],
                 f"{settings.temporal_address}  (Web UI {settings.temporal_ui_url})",
                 _temporal_healthy(settings),
