@@ -1,0 +1,190 @@
+"""`make bench` / `python -m bench.run [NAME ...]`: run benchmarks, write bench/results/NAME.json, and
+rewrite the table in bench/README.md.
+
+Every benchmark measures the product against its floor in the same run and reports the ratio: these machines
+are noisy, a ratio much less so. Nothing here is a test: goals are reported, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from bench.floor import FloorInput, FloorWorkflow, noop
+from bench.history import cost_of
+from core.temporal import temporal_cli_path
+from workflows.common import SEARCH_ATTRIBUTES
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+
+Benchmark = Callable[[argparse.Namespace], Awaitable[dict[str, Any]]]
+BENCHMARKS: dict[str, Benchmark] = {}
+
+
+def benchmark(name: str) -> Callable[[Benchmark], Benchmark]:
+    def register(fn: Benchmark) -> Benchmark:
+        BENCHMARKS[name] = fn
+        return fn
+
+    return register
+
+
+async def dev_server(db_dir: str) -> WorkflowEnvironment:
+    """A dev server on a SQLite file, as the embedded stack runs it."""
+    return await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli_path(),
+        search_attributes=list(SEARCH_ATTRIBUTES),
+        dev_server_database_filename=os.path.join(db_dir, "temporal.db"),
+        dev_server_extra_args=["--log-level", "error"],
+    )
+
+
+async def run_many(client: Client, count: int, concurrency: int,
+                   start_one: Callable[[int], Awaitable[Any]]) -> float:
+    """Run `count` jobs with at most `concurrency` in flight; return the wall time."""
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(i: int) -> None:
+        async with sem:
+            await start_one(i)
+
+    began = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(count)))
+    return time.perf_counter() - began
+
+
+async def floor_throughput(client: Client, activities: int, count: int, concurrency: int) -> dict[str, Any]:
+    task_queue = f"bench-floor-{time.time_ns()}"
+    with ThreadPoolExecutor(max_workers=32) as executor:
+        async with Worker(client, task_queue=task_queue, workflows=[FloorWorkflow], activities=[noop],
+                          activity_executor=executor, max_concurrent_activities=64):
+            async def start(i: int) -> None:
+                await client.execute_workflow(FloorWorkflow.run, FloorInput(activities),
+                                              id=f"{task_queue}-{i}", task_queue=task_queue)
+
+            seconds = await run_many(client, count, concurrency, start)
+            cost = cost_of(await client.get_workflow_handle(f"{task_queue}-0").fetch_history())
+    return {"workflows": count, "seconds": round(seconds, 3), "per_second": round(count / seconds, 2),
+            "history_events": cost.events, "actions": cost.actions}
+
+
+@benchmark("floor")
+async def bench_floor(args: argparse.Namespace) -> dict[str, Any]:
+    """Temporal's own floor on this machine: bare workflows of 6 no-op activities."""
+    with tempfile.TemporaryDirectory() as tmp:
+        async with await dev_server(tmp) as env:
+            result = await floor_throughput(env.client, 6, args.count, args.concurrency)
+    return {"floor_6_activities": result,
+            "summary": f"{result['per_second']} bare workflows/s; {result['history_events']} events, "
+                       f"{result['actions']} actions each"}
+
+
+@benchmark("scale")
+async def bench_scale(args: argparse.Namespace) -> dict[str, Any]:
+    """Open workflows waiting on a 15-day timer: start rate, server memory and disk as they grow."""
+    from bench.scale import AwaitReceiptWorkflow, WaitInput, rss_bytes_of
+
+    steps = [int(n) for n in args.scale.split(",")]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        async with await dev_server(tmp) as env:
+            client = env.client
+            task_queue = f"bench-scale-{time.time_ns()}"
+            base_rss = rss_bytes_of(tmp)
+            async with Worker(client, task_queue=task_queue, workflows=[AwaitReceiptWorkflow],
+                              max_cached_workflows=1000):
+                open_now = 0
+                for target in steps:
+                    async def start(i: int, offset: int = open_now) -> None:
+                        await client.start_workflow(AwaitReceiptWorkflow.run, WaitInput(),
+                                                    id=f"{task_queue}-{offset + i}", task_queue=task_queue)
+
+                    seconds = await run_many(client, target - open_now, args.concurrency * 4, start)
+                    started = target - open_now
+                    open_now = target
+                    await asyncio.sleep(2)  # let the first workflow tasks settle before measuring
+                    disk = sum(p.stat().st_size for p in Path(tmp).glob("temporal.db*"))
+                    rows.append({
+                        "open_workflows": target,
+                        "start_seconds": round(seconds, 2),
+                        "starts_per_second": round(started / seconds, 1),
+                        "server_rss_mb": round(rss_bytes_of(tmp) / 2**20, 1),
+                        "server_rss_per_workflow_kb": round((rss_bytes_of(tmp) - base_rss) / 1024 / target, 2),
+                        "sqlite_mb": round(disk / 2**20, 1),
+                        "sqlite_per_workflow_kb": round(disk / 1024 / target, 2),
+                    })
+                    print(f"   {rows[-1]}", flush=True)
+    last = rows[-1]
+    return {"steps": rows,
+            "summary": f"{last['open_workflows']} open: {last['starts_per_second']} starts/s, server "
+                       f"{last['server_rss_mb']} MB RSS, SQLite {last['sqlite_per_workflow_kb']} KB/workflow"}
+
+
+def machine() -> dict[str, Any]:
+    return {"python": platform.python_version(), "cores": os.cpu_count(), "platform": platform.platform()}
+
+
+def write_result(name: str, data: dict[str, Any]) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    payload = {"benchmark": name, "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+               "machine": machine(), **data}
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    return path
+
+
+def render_table() -> str:
+    rows = ["| benchmark | result | measured |", "|---|---|---|"]
+    for path in sorted(RESULTS.glob("*.json")):
+        data = json.loads(path.read_text())
+        rows.append(f"| `{data['benchmark']}` | {data.get('summary', '')} | {data['measured_at'][:10]} |")
+    return "\n".join(rows)
+
+
+def update_readme() -> None:
+    readme = HERE / "README.md"
+    text = readme.read_text()
+    start, end = "<!-- results:start -->", "<!-- results:end -->"
+    head, _, rest = text.partition(start)
+    _, _, tail = rest.partition(end)
+    readme.write_text(f"{head}{start}\n{render_table()}\n{end}{tail}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("names", nargs="*", help=f"benchmarks to run (default all): {', '.join(BENCHMARKS)}")
+    parser.add_argument("--count", type=int, default=200, help="workflows per throughput run")
+    parser.add_argument("--concurrency", type=int, default=50, help="workflows in flight at once")
+    parser.add_argument("--scale", default="1000,10000,100000", help="open-workflow counts for `scale`")
+    args = parser.parse_args(argv)
+    names = args.names or list(BENCHMARKS)
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(unknown)}")
+    for name in names:
+        print(f"== {name}", flush=True)
+        data = asyncio.run(BENCHMARKS[name](args))
+        path = write_result(name, data)
+        print(f"   {data.get('summary', '')}\n   -> {path.relative_to(HERE.parent)}", flush=True)
+    update_readme()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
