@@ -11,6 +11,7 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSe
 from temporalio.client import Client
 from temporalio.common import SearchAttributeIndexedValueType
 from temporalio.converter import DataConverter
+from temporalio.service import RPCError, RPCStatusCode
 
 from core.codec import EncryptionCodec, local_key, parse_keys
 from core.settings import Settings
@@ -70,18 +71,24 @@ def _type_name(kind: SearchAttributeIndexedValueType) -> str:
 
 async def ensure_search_attributes(client: Client, namespace: str) -> None:
     """Register our search attributes where they are missing (test servers, a fresh cluster)."""
-    have = await client.operator_service.list_search_attributes(
-        ListSearchAttributesRequest(namespace=namespace)
-    )
-    missing = {
-        key.name: IndexedValueType.ValueType(int(key.indexed_value_type))
-        for key in SEARCH_ATTRIBUTES
-        if key.name not in have.custom_attributes
-    }
-    if missing:
-        await client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+    wanted = {key.name: IndexedValueType.ValueType(int(key.indexed_value_type)) for key in SEARCH_ATTRIBUTES}
+    try:
+        have = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=namespace)
         )
+        missing = {name: kind for name, kind in wanted.items() if name not in have.custom_attributes}
+    except RPCError as err:
+        if err.status != RPCStatusCode.UNIMPLEMENTED:  # the time-skipping test server can only add
+            raise
+        missing = wanted
+    if missing:
+        try:
+            await client.operator_service.add_search_attributes(
+                AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+            )
+        except RPCError as err:
+            if err.status != RPCStatusCode.ALREADY_EXISTS:
+                raise
 
 
 async def task_queue_pollers(client: Client, namespace: str, task_queue: str) -> int:

@@ -36,7 +36,7 @@ class Greeting:
 
 
 @activity.defn(name="compose_greeting")
-def compose_greeting(inp: Greeting) -> str:
+async def compose_greeting(inp: Greeting) -> str:
     return f"Buongiorno, {inp.name}"
 
 
