@@ -1,0 +1,307 @@
+"""CAdES-BES attached signatures (the `.p7m` envelope of a FatturaPA file): build, unwrap and verify.
+
+The CMS SignedData is built with asn1crypto and signed with cryptography, so the content is carried byte
+for byte (no LF→CRLF rewriting) and the signed attributes are exactly those CAdES-BES asks for:
+content-type, message-digest, signing-time and signing-certificate-v2 (RFC 5035), which binds the signer's
+certificate to the signature. cryptography cannot verify CMS; `verify_cades` parses with asn1crypto and
+checks each signature with cryptography.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from asn1crypto import algos, cms, core, tsp  # noqa: F401  (tsp registers signing-certificate-v2)
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature as _CryptoInvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+
+from domain.signatures.errors import CertificateExpired, InvalidSignature, MalformedSignedFile
+from domain.signatures.keystore import Signer
+
+_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
+    "sha1": hashes.SHA1,
+    "sha224": hashes.SHA224,
+    "sha256": hashes.SHA256,
+    "sha384": hashes.SHA384,
+    "sha512": hashes.SHA512,
+}
+# Digests we accept on a signature we verify (SHA-1 is broken for signatures: refused).
+_ACCEPTED_DIGESTS = {"sha256", "sha384", "sha512"}
+_BASE64 = re.compile(rb"^[A-Za-z0-9+/=\s]+$")
+_PEM = re.compile(rb"-----BEGIN [A-Z0-9 #]+-----(.*?)-----END [A-Z0-9 #]+-----", re.DOTALL)
+# A signing time may be a little ahead of our clock (the signer's clock is not ours).
+CLOCK_SKEW = timedelta(minutes=10)
+MAX_WRAPPING = 3  # base64 layers and nested envelopes we unwrap
+
+
+@dataclass(frozen=True)
+class VerifiedSignature:
+    content: bytes  # the signed document, exactly as signed
+    certificate: x509.Certificate  # the signer's certificate
+    signing_time: datetime | None  # the signing time the signer declared (signed attribute)
+    kind: str = "cades"  # "cades" or "xades"
+    chain: tuple[x509.Certificate, ...] = field(default_factory=tuple)  # other certificates carried
+
+    @property
+    def signer_name(self) -> str:
+        return self.certificate.subject.rfc4514_string()
+
+
+def unwrap_der(data: bytes) -> bytes:
+    """The DER bytes of a .p7m, which real senders often base64-encode once or twice, with or without
+    PEM armour ("-----BEGIN PKCS7-----")."""
+    current = data
+    for _ in range(MAX_WRAPPING + 1):
+        if current[:1] == b"\x30":
+            return current
+        stripped = current.strip()
+        armour = _PEM.search(stripped)
+        if armour:
+            stripped = armour.group(1)
+        if not stripped or not _BASE64.match(stripped):
+            break
+        try:
+            current = base64.b64decode(re.sub(rb"\s+", b"", stripped), validate=True)
+        except (binascii.Error, ValueError):
+            break
+    raise MalformedSignedFile("not a CMS/PKCS#7 signed file (neither DER nor base64 of DER)", field="file")
+
+
+def _load_signed_data(p7m: bytes) -> cms.SignedData:
+    der = unwrap_der(p7m)
+    try:
+        info = cms.ContentInfo.load(der, strict=True)
+        if info["content_type"].native != "signed_data":
+            raise MalformedSignedFile(f"the envelope holds {info['content_type'].native}, not signed data")
+        signed = info["content"]
+        signed.native  # noqa: B018 - force a full parse now, so corruption surfaces here
+    except MalformedSignedFile:
+        raise
+    except (ValueError, TypeError, KeyError) as err:
+        raise MalformedSignedFile(f"corrupt CMS envelope: {err}") from None
+    return signed
+
+
+def _encapsulated(signed: cms.SignedData) -> bytes:
+    content = signed["encap_content_info"]["content"]
+    if not isinstance(content, core.ParsableOctetString) and content.native is None:
+        raise MalformedSignedFile("the envelope carries no content (detached signature)")
+    value = content.native
+    if not value:
+        raise MalformedSignedFile("the envelope carries no content (detached signature)")
+    return bytes(value)
+
+
+def extract_cades_content(p7m: bytes) -> bytes:
+    """The document inside a .p7m (without verifying the signature); nested envelopes are opened."""
+    content = _encapsulated(_load_signed_data(p7m))
+    for _ in range(MAX_WRAPPING):
+        if content[:1] != b"\x30":
+            break
+        try:
+            content = _encapsulated(_load_signed_data(content))
+        except MalformedSignedFile:
+            break
+    return content
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _attribute_set(attrs: list[cms.CMSAttribute]) -> cms.CMSAttributes:
+    # DER: the elements of a SET OF are sorted by their encodings.
+    return cms.CMSAttributes(sorted(attrs, key=lambda a: a.dump()))
+
+
+def sign_cades(content: bytes, signer: Signer, signing_time: datetime | None = None) -> bytes:
+    """A CAdES-BES attached signature (DER, SHA-256) over `content`, carrying the signer's certificate
+    and chain. The content is embedded unchanged."""
+    when = (signing_time or _now()).astimezone(UTC).replace(microsecond=0)
+    cert_der = signer.certificate.public_bytes(serialization.Encoding.DER)
+    cert = asn1_x509.Certificate.load(cert_der)
+    ess_cert = tsp.ESSCertIDv2(
+        {
+            "cert_hash": hashlib.sha256(cert_der).digest(),
+            "issuer_serial": {
+                "issuer": [asn1_x509.GeneralName({"directory_name": cert.issuer})],
+                "serial_number": cert.serial_number,
+            },
+        }
+    )
+    time_choice = {"utc_time": when} if 1950 <= when.year < 2050 else {"generalized_time": when}
+    signed_attrs = _attribute_set(
+        [
+            cms.CMSAttribute({"type": "content_type", "values": ["data"]}),
+            cms.CMSAttribute({"type": "signing_time", "values": [cms.Time(time_choice)]}),
+            cms.CMSAttribute({"type": "message_digest", "values": [hashlib.sha256(content).digest()]}),
+            cms.CMSAttribute(
+                {"type": "signing_certificate_v2", "values": [tsp.SigningCertificateV2({"certs": [ess_cert]})]}
+            ),
+        ]
+    )
+    to_sign = signed_attrs.dump()
+    key = signer.private_key
+    if isinstance(key, rsa.RSAPrivateKey):
+        signature = key.sign(to_sign, padding.PKCS1v15(), hashes.SHA256())
+        sig_alg = "sha256_rsa"
+    else:
+        signature = key.sign(to_sign, ec.ECDSA(hashes.SHA256()))
+        sig_alg = "sha256_ecdsa"
+    certificates = [cert] + [
+        asn1_x509.Certificate.load(c.public_bytes(serialization.Encoding.DER)) for c in signer.chain
+    ]
+    signer_info = cms.SignerInfo(
+        {
+            "version": "v1",
+            "sid": cms.SignerIdentifier(
+                {"issuer_and_serial_number": {"issuer": cert.issuer, "serial_number": cert.serial_number}}
+            ),
+            "digest_algorithm": {"algorithm": "sha256"},
+            "signed_attrs": signed_attrs,
+            "signature_algorithm": {"algorithm": sig_alg},
+            "signature": signature,
+        }
+    )
+    signed_data = cms.SignedData(
+        {
+            "version": "v1",
+            "digest_algorithms": [{"algorithm": "sha256"}],
+            "encap_content_info": {"content_type": "data", "content": content},
+            "certificates": certificates,
+            "signer_infos": [signer_info],
+        }
+    )
+    return cms.ContentInfo({"content_type": "signed_data", "content": signed_data}).dump()
+
+
+def _signer_certificate(signed: cms.SignedData, sid: cms.SignerIdentifier) -> asn1_x509.Certificate:
+    for choice in signed["certificates"] or []:
+        if choice.name != "certificate":
+            continue
+        cert = choice.chosen
+        if sid.name == "issuer_and_serial_number":
+            ias = sid.chosen
+            if cert.issuer == ias["issuer"] and cert.serial_number == ias["serial_number"].native:
+                return cert
+        elif sid.name == "subject_key_identifier" and cert.key_identifier == sid.chosen.native:
+            return cert
+    raise InvalidSignature("the envelope does not carry the signer's certificate")
+
+
+def _attr(attrs: cms.CMSAttributes, name: str) -> list[object] | None:
+    found = [a for a in attrs if a["type"].native == name]
+    if len(found) > 1:
+        raise InvalidSignature(f"the signed attribute {name} appears more than once")
+    if not found:
+        return None
+    values = list(found[0]["values"])
+    if len(values) != 1:
+        raise InvalidSignature(f"the signed attribute {name} must have exactly one value")
+    return values
+
+
+def _check_signature(
+    public_key: object, signature: bytes, data: bytes, sig_alg: algos.SignedDigestAlgorithm, digest: str
+) -> None:
+    hash_alg = _HASHES[digest]()
+    algo = sig_alg.signature_algo
+    try:
+        if algo == "rsassa_pkcs1v15" and isinstance(public_key, rsa.RSAPublicKey):
+            public_key.verify(signature, data, padding.PKCS1v15(), hash_alg)
+        elif algo == "rsassa_pss" and isinstance(public_key, rsa.RSAPublicKey):
+            params = sig_alg["parameters"]
+            pss_hash = _HASHES[params["hash_algorithm"]["algorithm"].native]()
+            salt = params["salt_length"].native
+            public_key.verify(signature, data, padding.PSS(padding.MGF1(pss_hash), salt), pss_hash)
+        elif algo == "ecdsa" and isinstance(public_key, ec.EllipticCurvePublicKey):
+            public_key.verify(signature, data, ec.ECDSA(hash_alg))
+        else:
+            raise InvalidSignature(f"unsupported signature algorithm {sig_alg['algorithm'].native}")
+    except _CryptoInvalidSignature:
+        raise InvalidSignature("the signature does not match the signed data") from None
+
+
+def _check_signing_certificate(attrs: cms.CMSAttributes, cert: asn1_x509.Certificate) -> None:
+    """CAdES-BES: signing-certificate-v2 (or the legacy v1) must name the certificate that signed."""
+    v2 = _attr(attrs, "signing_certificate_v2")
+    v1 = _attr(attrs, "signing_certificate")
+    if v2 is None and v1 is None:
+        raise InvalidSignature("not CAdES-BES: the signing-certificate(-v2) signed attribute is missing")
+    value = v2[0] if v2 is not None else v1[0]  # type: ignore[index]
+    first = value["certs"][0]  # type: ignore[index]
+    alg = first["hash_algorithm"]["algorithm"].native if v2 is not None else "sha1"
+    if alg not in _HASHES:
+        raise InvalidSignature(f"unsupported certificate hash {alg} in signing-certificate")
+    expected = hashlib.new(alg, cert.dump()).digest()
+    if first["cert_hash"].native != expected:
+        raise InvalidSignature("signing-certificate does not match the signer's certificate")
+    issuer_serial = first["issuer_serial"]
+    if issuer_serial.native is not None:
+        if issuer_serial["serial_number"].native != cert.serial_number:
+            raise InvalidSignature("signing-certificate names another serial number")
+        names = [g.chosen for g in issuer_serial["issuer"] if g.name == "directory_name"]
+        if names and not any(n == cert.issuer for n in names):
+            raise InvalidSignature("signing-certificate names another issuer")
+
+
+def check_validity(cert: x509.Certificate, at: datetime) -> None:
+    if not (cert.not_valid_before_utc <= at <= cert.not_valid_after_utc):
+        raise CertificateExpired(
+            f"the signer's certificate is valid from {cert.not_valid_before_utc:%Y-%m-%d %H:%M} to "
+            f"{cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC, not at signing time {at:%Y-%m-%d %H:%M} UTC"
+        )
+
+
+def verify_cades(p7m: bytes, now: datetime | None = None) -> VerifiedSignature:
+    """Verify an attached CAdES-BES envelope (DER or base64/PEM-wrapped): every signer's signature, the
+    message digest of the content, the signing-certificate(-v2) binding and the certificate's validity at
+    the declared signing time (or `now` when none is declared). Returns the content and the first signer.
+    Trust in the certificate's issuer (a qualified CA) is not judged here."""
+    now = now or _now()
+    signed = _load_signed_data(p7m)
+    content = _encapsulated(signed)
+    content_type = signed["encap_content_info"]["content_type"].native
+    signer_infos = list(signed["signer_infos"])
+    if not signer_infos:
+        raise InvalidSignature("the envelope has no signature")
+    carried = [
+        x509.load_der_x509_certificate(c.chosen.dump()) for c in signed["certificates"] or [] if c.name == "certificate"
+    ]
+    results: list[VerifiedSignature] = []
+    for info in signer_infos:
+        digest = info["digest_algorithm"]["algorithm"].native
+        if digest not in _ACCEPTED_DIGESTS:
+            raise InvalidSignature(f"digest algorithm {digest} is not accepted (SHA-256 or stronger)")
+        asn1_cert = _signer_certificate(signed, info["sid"])
+        cert = x509.load_der_x509_certificate(asn1_cert.dump())
+        attrs = info["signed_attrs"]
+        if not attrs:
+            raise InvalidSignature("not CAdES-BES: the signature has no signed attributes")
+        message_digest = _attr(attrs, "message_digest")
+        if message_digest is None or message_digest[0].native != hashlib.new(digest, content).digest():  # type: ignore[attr-defined]
+            raise InvalidSignature("the content does not match the signed message digest")
+        declared_type = _attr(attrs, "content_type")
+        if declared_type is None or declared_type[0].native != content_type:  # type: ignore[attr-defined]
+            raise InvalidSignature("the signed content-type attribute does not match the content")
+        _check_signing_certificate(attrs, asn1_cert)
+        # The signature covers the DER of the attributes as a SET (tag 0x31), not the [0] IMPLICIT tag.
+        raw = attrs.dump()
+        _check_signature(cert.public_key(), info["signature"].native, b"\x31" + raw[1:],
+                         info["signature_algorithm"], digest)
+        time_values = _attr(attrs, "signing_time")
+        signing_time = time_values[0].native if time_values else None  # type: ignore[attr-defined]
+        if signing_time is not None and signing_time > now + CLOCK_SKEW:
+            raise InvalidSignature("the signing time is in the future", code="00105")
+        check_validity(cert, signing_time or now)
+        chain = tuple(c for c in carried if c != cert)
+        results.append(VerifiedSignature(content, cert, signing_time, "cades", chain))
+    return results[0]

@@ -1,0 +1,97 @@
+"""Where signing keys live: a `KeyStore` hands out a `Signer` (private key + certificate + chain) by alias.
+
+The signer exists only in the process that signs (an activity); it refuses to be pickled, copied into a
+workflow payload or printed, so a private key never reaches a workflow history or a log. The file store
+reads PKCS#12 bundles (`<alias>.p12`) from one directory; their password comes from the constructor or an
+environment variable and is never logged.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+from domain.errors import InvalidInput, NotFound
+
+PASSWORD_ENV = "EINVOICE_KEYSTORE_PASSWORD"
+_ALIAS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+SigningKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class Signer:
+    """A private key with its certificate and the chain up to (not necessarily including) the root."""
+
+    private_key: SigningKey
+    certificate: x509.Certificate
+    chain: tuple[x509.Certificate, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.private_key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+            raise InvalidInput.one("key", "only RSA and EC keys can sign FatturaPA files")
+        if self.private_key.public_key().public_numbers() != self.certificate.public_key().public_numbers():
+            raise InvalidInput.one("certificate", "the certificate does not belong to the private key")
+
+    @classmethod
+    def from_pkcs12(cls, data: bytes, password: bytes | None) -> Signer:
+        try:
+            key, cert, extra = pkcs12.load_key_and_certificates(data, password)
+        except ValueError:
+            raise InvalidInput.one("keystore", "cannot open the PKCS#12 bundle (wrong password or file)") from None
+        if key is None or cert is None:
+            raise InvalidInput.one("keystore", "the PKCS#12 bundle holds no private key with its certificate")
+        return cls(key, cert, tuple(extra or ()))  # type: ignore[arg-type]
+
+    def __repr__(self) -> str:
+        return f"Signer(subject={self.certificate.subject.rfc4514_string()!r}, key=<hidden>)"
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a Signer holds a private key and is never serialised")
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Signer:
+        return self
+
+
+class KeyStore(Protocol):
+    def signer(self, alias: str) -> Signer: ...
+
+
+class FileKeyStore:
+    """PKCS#12 files `<alias>.p12` in `directory`; one password for the store."""
+
+    def __init__(self, directory: str | os.PathLike[str], password: str | bytes | None = None,
+                 password_env: str = PASSWORD_ENV):
+        self.directory = Path(directory)
+        self._password_env = password_env
+        self._password = password.encode() if isinstance(password, str) else password
+
+    def __repr__(self) -> str:
+        return f"FileKeyStore({str(self.directory)!r})"
+
+    def _secret(self) -> bytes | None:
+        if self._password is not None:
+            return self._password
+        value = os.environ.get(self._password_env)
+        return value.encode() if value else None
+
+    def path(self, alias: str) -> Path:
+        if not _ALIAS.match(alias or ""):
+            raise InvalidInput.one("alias", f"not a valid key alias: {alias!r}")
+        return self.directory / f"{alias}.p12"
+
+    def signer(self, alias: str) -> Signer:
+        path = self.path(alias)
+        if not path.is_file():
+            raise NotFound(f"no key {alias!r} in the key store")
+        return Signer.from_pkcs12(path.read_bytes(), self._secret())
+
+    def aliases(self) -> list[str]:
+        return sorted(p.stem for p in self.directory.glob("*.p12") if _ALIAS.match(p.stem))
