@@ -33,7 +33,7 @@ RETRY_EXTERNAL = RetryPolicy(
 )
 
 # Per attempt, and in all (so a dependency down for a day is waited out, not failed on).
-LOCAL_ATTEMPT_TIMEOUT = timedelta(seconds=30)
+LOCAL_ATTEMPT_TIMEOUT = timedelta(seconds=10)
 LOCAL_TOTAL_TIMEOUT = timedelta(hours=24)
 EXTERNAL_ATTEMPT_TIMEOUT = timedelta(minutes=2)
 EXTERNAL_TOTAL_TIMEOUT = timedelta(days=3)
