@@ -63,6 +63,17 @@ class Settings(BaseSettings):
     # area: invoices
 
     # area: conservation
+    # Object Lock retention (COMPLIANCE) of every archived object, in calendar years.
+    archive_retention_years: int = Field(default=10, ge=1, le=100, alias="ARCHIVE_RETENTION_YEARS")
+    # Files from this size up go to S3 by multipart upload, in parts of ARCHIVE_MULTIPART_PART_SIZE.
+    archive_multipart_threshold: int = Field(default=16 * 1024 * 1024, ge=1, alias="ARCHIVE_MULTIPART_THRESHOLD")
+    archive_multipart_part_size: int = Field(default=8 * 1024 * 1024, ge=5 * 1024 * 1024,
+                                             alias="ARCHIVE_MULTIPART_PART_SIZE")
+    # How often the scheduled archive verification runs.
+    archive_verify_every_days: int = Field(default=7, ge=1, alias="ARCHIVE_VERIFY_EVERY_DAYS")
+    # The conservation manager (responsabile della conservazione): receives archive faults.
+    conservation_manager_email: str = Field(default="conservazione@einvoice-hub.local",
+                                            alias="CONSERVATION_MANAGER_EMAIL")
 
     @model_validator(mode="after")
     def _derive_defaults(self) -> Settings:

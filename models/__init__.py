@@ -2,6 +2,7 @@
 
 Importing this package registers every table on `Base.metadata` (Alembic's env relies on it).
 """
+# ruff: noqa: I001  (one import per area below its anchor; keep them apart rather than sorted)
 
 from models import files, outbox, preferences, tenant  # noqa: F401
 
@@ -9,6 +10,7 @@ from models import files, outbox, preferences, tenant  # noqa: F401
 # area: contracts
 # area: invoices
 # area: conservation
+from models import conservation  # noqa: F401,E402
 from models.base import Base
 
 __all__ = ["Base"]

@@ -18,6 +18,10 @@ def workflows() -> list[type]:
     # area: contracts
     # area: invoices
     # area: conservation
+    from workflows.archive_verify import ArchiveVerifyWorkflow
+    from workflows.conservation import ConservationWorkflow
+
+    found += [ConservationWorkflow, ArchiveVerifyWorkflow]
     return found
 
 
@@ -30,4 +34,9 @@ def activities(settings: Settings) -> Sequence[Callable[..., Any]]:
     # area: contracts
     # area: invoices
     # area: conservation
+    from activities.archive import ArchiveActivities
+
+    archive = ArchiveActivities(settings)
+    found += [archive.store_package, archive.record_package, archive.list_packages, archive.verify_packages,
+              archive.notify_fault]
     return found

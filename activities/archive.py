@@ -1,0 +1,459 @@
+"""Conservation on S3-compatible storage: store an archival package under Object Lock, record it, verify it.
+
+Idempotent by the package id, which derives from the owner (domain.archive.index.package_id_for):
+- `archive_store_package` HEADs every key first: an object already there with the same SHA-256 is kept
+  (its retention extended if it is shorter), one with other bytes is a fault (never overwritten). The
+  index's creation time is taken from an index already on S3, so a re-run rebuilds the same bytes.
+- every object is then read back and checked here (size, SHA-256 of the bytes, COMPLIANCE retention):
+  the S3 emulator accepts a wrong checksum and a shortened retention, so the server is not trusted.
+- `archive_record_package` inserts the package and its objects in one transaction, only after that, and
+  is a no-op for a package already recorded.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from core.db import session_scope
+from core.settings import Settings
+from devstack.s3 import s3_client
+from domain.archive.index import (
+    INDEX_MIME,
+    INDEX_NAME,
+    DocumentMetadata,
+    IndexedFile,
+    PackageIndex,
+    Party,
+    add_years,
+    build_index,
+    check_file_name,
+    package_id_for,
+    parse_index,
+    parse_utc,
+)
+from domain.errors import Conflict, InvalidInput, NotFound
+from domain.identifiers import parse_vat_number
+from models.conservation import PackageView, find_package, mark_verified, package_ids, package_of_owner, record_package
+from models.conservation_io import (
+    ConservationResult,
+    FaultMail,
+    ListPackagesInput,
+    StoredObject,
+    StoredPackage,
+    StorePackageInput,
+    VerifyPackagesInput,
+    VerifyReport,
+)
+from models.conservation_io import Fault as FaultRecord
+from models.files import StoredFile, files_of
+from models.mail import EmailRequest
+from models.tenant import get_tenant_row
+
+CHUNK = 1024 * 1024
+
+
+class ArchiveFault(Exception):
+    """What is on S3 contradicts what we expect (other bytes under a locked key, a bad read-back)."""
+
+
+def b64_sha256(digest: bytes) -> str:
+    return base64.b64encode(digest).decode()
+
+
+@dataclass(frozen=True)
+class ObjectState:
+    version_id: str
+    size: int
+    checksum_sha256: str | None
+    lock_mode: str | None
+    retain_until: datetime | None
+
+
+def _code(err: ClientError) -> str:
+    return str(err.response.get("Error", {}).get("Code", ""))
+
+
+def _missing(err: ClientError) -> bool:
+    return _code(err) in ("404", "NoSuchKey", "NoSuchVersion", "NotFound") or \
+        err.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404
+
+
+class ArchiveStorage:
+    """The archive bucket: locked puts (single or multipart), read-back checks, streamed reads."""
+
+    def __init__(self, settings: Settings, client: Any | None = None):
+        self.settings = settings
+        self.bucket = settings.s3_bucket
+        self.s3 = client or s3_client(settings)
+
+    def head(self, key: str, version_id: str | None = None) -> ObjectState | None:
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "ChecksumMode": "ENABLED"}
+        if version_id:
+            kwargs["VersionId"] = version_id
+        try:
+            head = self.s3.head_object(**kwargs)
+        except ClientError as err:
+            if _missing(err):
+                return None
+            raise
+        until = head.get("ObjectLockRetainUntilDate")
+        return ObjectState(
+            version_id=str(head.get("VersionId") or ""),
+            size=int(head["ContentLength"]),
+            checksum_sha256=head.get("ChecksumSHA256"),
+            lock_mode=head.get("ObjectLockMode"),
+            retain_until=until.astimezone(UTC) if until else None,
+        )
+
+    def stream(self, key: str, version_id: str) -> Iterator[bytes]:
+        body = self.s3.get_object(Bucket=self.bucket, Key=key, VersionId=version_id)["Body"]
+        try:
+            yield from iter(lambda: body.read(CHUNK), b"")
+        finally:
+            body.close()
+
+    def read(self, key: str, version_id: str) -> bytes:
+        return b"".join(self.stream(key, version_id))
+
+    def sha256_of(self, key: str, version_id: str) -> tuple[str, int]:
+        digest = hashlib.sha256()
+        size = 0
+        for chunk in self.stream(key, version_id):
+            digest.update(chunk)
+            size += len(chunk)
+        return digest.hexdigest(), size
+
+    def put_locked(self, key: str, data: bytes, mime_type: str, retain_until: datetime) -> str:
+        """Store `data` at `key` under COMPLIANCE retention, or keep the same bytes already there; check the
+        result by reading it back. Returns the version id. Raises ArchiveFault on other bytes at the key."""
+        expected = hashlib.sha256(data).hexdigest()
+        current = self.head(key)
+        if current is not None:
+            found, _ = self.sha256_of(key, current.version_id)
+            if found != expected:
+                raise ArchiveFault(f"{key} already holds other bytes (SHA-256 {found}, expected {expected}); "
+                                   "a conserved object is never overwritten")
+            version_id = current.version_id
+        elif len(data) >= self.settings.archive_multipart_threshold:
+            version_id = self._put_multipart(key, data, mime_type, retain_until)
+        else:
+            put = self.s3.put_object(
+                Bucket=self.bucket, Key=key, Body=data, ContentType=mime_type,
+                ChecksumAlgorithm="SHA256", ChecksumSHA256=b64_sha256(bytes.fromhex(expected)),
+                ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate=retain_until,
+            )
+            version_id = str(put.get("VersionId") or "")
+        self.check_stored(key, version_id, data, retain_until)
+        return version_id
+
+    def _part_checksums(self, data: bytes) -> list[tuple[int, bytes, bytes]]:
+        size = self.settings.archive_multipart_part_size
+        return [(n, data[off:off + size], hashlib.sha256(data[off:off + size]).digest())
+                for n, off in enumerate(range(0, len(data), size), 1)]
+
+    def _put_multipart(self, key: str, data: bytes, mime_type: str, retain_until: datetime) -> str:
+        upload = self.s3.create_multipart_upload(
+            Bucket=self.bucket, Key=key, ContentType=mime_type, ChecksumAlgorithm="SHA256",
+            ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate=retain_until,
+        )
+        upload_id = upload["UploadId"]
+        try:
+            parts = []
+            for number, chunk, digest in self._part_checksums(data):
+                part = self.s3.upload_part(
+                    Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=chunk,
+                    ChecksumAlgorithm="SHA256", ChecksumSHA256=b64_sha256(digest),
+                )
+                parts.append({"PartNumber": number, "ETag": part["ETag"], "ChecksumSHA256": b64_sha256(digest)})
+            done = self.s3.complete_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts},
+            )
+        except BaseException:
+            try:
+                self.s3.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            except Exception:  # the original error matters more; S3 expires abandoned uploads anyway
+                pass
+            raise
+        return str(done.get("VersionId") or "")
+
+    def expected_checksums(self, data: bytes) -> set[str]:
+        """The ChecksumSHA256 S3 may report: of the whole object, or of its parts ("composite-N")."""
+        whole = b64_sha256(hashlib.sha256(data).digest())
+        if len(data) < self.settings.archive_multipart_threshold:
+            return {whole}
+        parts = self._part_checksums(data)
+        composite = b64_sha256(hashlib.sha256(b"".join(d for _, _, d in parts)).digest())
+        return {whole, composite, f"{composite}-{len(parts)}"}
+
+    def check_stored(self, key: str, version_id: str, data: bytes, retain_until: datetime) -> None:
+        """Read the stored version back: size, server checksum, our own SHA-256, and the retention."""
+        state = self.head(key, version_id)
+        if state is None:
+            raise ArchiveFault(f"{key} version {version_id} is not there after upload")
+        if state.lock_mode != "COMPLIANCE" or state.retain_until is None or state.retain_until < retain_until:
+            # Retention can always be extended (never shortened) under COMPLIANCE; some S3 servers do not
+            # apply it from CreateMultipartUpload, and an object kept from an earlier run may end sooner.
+            self.s3.put_object_retention(
+                Bucket=self.bucket, Key=key, VersionId=version_id,
+                Retention={"Mode": "COMPLIANCE", "RetainUntilDate": retain_until},
+            )
+            state = self.head(key, version_id)
+            if state is None or state.lock_mode != "COMPLIANCE" or state.retain_until is None \
+                    or state.retain_until < retain_until:
+                raise ArchiveFault(f"{key}: retention is not COMPLIANCE until {retain_until.isoformat()}")
+        if state.size != len(data):
+            raise ArchiveFault(f"{key}: {state.size} bytes stored, {len(data)} sent")
+        if state.checksum_sha256 is not None and state.checksum_sha256 not in self.expected_checksums(data):
+            raise ArchiveFault(f"{key}: the server's SHA-256 checksum {state.checksum_sha256} is not ours")
+        found, _ = self.sha256_of(key, version_id)
+        if found != hashlib.sha256(data).hexdigest():
+            raise ArchiveFault(f"{key}: the bytes read back have SHA-256 {found}")
+
+
+def _fault(message: str, kind: str = "ArchiveFault") -> ApplicationError:
+    return ApplicationError(message, type=kind, non_retryable=True)
+
+
+def document_metadata(req_owner_kind: str, req_owner_id: str, meta: Any) -> DocumentMetadata:
+    try:
+        doc_date = date.fromisoformat(meta.document_date)
+    except ValueError as err:
+        raise InvalidInput.one("metadata.document_date", "an ISO date YYYY-MM-DD") from err
+    return DocumentMetadata(
+        owner_kind=req_owner_kind, owner_id=req_owner_id, document_type=meta.document_type,
+        number=meta.document_number, date=doc_date,
+        sender=Party(meta.sender_vat, meta.sender_name), recipient=Party(meta.recipient_id, meta.recipient_name),
+        sdi_file_name=meta.sdi_file_name, sdi_id=meta.sdi_id,
+    )
+
+
+def stored_from_view(view: PackageView, metadata: Any) -> StoredPackage:
+    return StoredPackage(
+        package_id=view.package_id, tenant_vat=view.tenant_vat, owner_kind=view.owner_kind,
+        owner_id=view.owner_id, year=view.year, prefix=view.prefix, bucket=view.bucket,
+        created_at=view.created_at.isoformat(), retain_until=view.retain_until.isoformat(),
+        index_sha256=view.index_sha256, metadata=metadata,
+        objects=[StoredObject(o.name, o.role, o.key, o.version_id, o.mime_type, o.size, o.sha256, o.is_index)
+                 for o in view.objects],
+        already_recorded=True,
+    )
+
+
+def verify_package(storage: ArchiveStorage, view: PackageView) -> VerifyReport:
+    """Re-read every object of a recorded package: present, same bytes as the DB and the index, still
+    under COMPLIANCE retention, and not shadowed by a newer version of its key."""
+    report = VerifyReport(packages=1)
+    faults = report.faults
+    pid = view.package_id
+    contents: dict[str, bytes] = {}
+    for obj in view.objects:
+        report.objects += 1
+        state = storage.head(obj.key, obj.version_id)
+        if state is None:
+            faults.append(FaultRecord(pid, "missing", f"{obj.name}: version {obj.version_id} is gone", obj.key))
+            continue
+        report.bytes += state.size
+        if state.lock_mode != "COMPLIANCE" or state.retain_until is None or state.retain_until < view.retain_until:
+            faults.append(FaultRecord(pid, "retention", f"{obj.name}: lock {state.lock_mode} until "
+                                      f"{state.retain_until}, recorded until {view.retain_until}", obj.key))
+        if obj.is_index:
+            data = storage.read(obj.key, obj.version_id)
+            contents[obj.name] = data
+            found, size = hashlib.sha256(data).hexdigest(), len(data)
+        else:
+            found, size = storage.sha256_of(obj.key, obj.version_id)
+        if found != obj.sha256 or size != obj.size:
+            faults.append(FaultRecord(pid, "altered", f"{obj.name}: SHA-256 {found} ({size} bytes), recorded "
+                                      f"{obj.sha256} ({obj.size} bytes)", obj.key))
+        latest = storage.head(obj.key)
+        if latest is not None and latest.version_id != obj.version_id:
+            faults.append(FaultRecord(pid, "superseded", f"{obj.name}: a newer version {latest.version_id} "
+                                      "shadows the conserved one", obj.key))
+    index_obj = next((o for o in view.objects if o.is_index), None)
+    if index_obj is None or index_obj.name not in contents:
+        return report
+    if hashlib.sha256(contents[index_obj.name]).hexdigest() != view.index_sha256:
+        faults.append(FaultRecord(pid, "index-mismatch", "the index's SHA-256 is not the recorded one",
+                                  index_obj.key))
+    try:
+        index = parse_index(contents[index_obj.name])
+    except InvalidInput as err:
+        faults.append(FaultRecord(pid, "unreadable", f"index: {err}", index_obj.key))
+        return report
+    if index.package_id != pid:
+        faults.append(FaultRecord(pid, "index-mismatch", f"the index names package {index.package_id}"))
+    recorded = {o.name: o for o in view.objects if not o.is_index}
+    for item in index.files:
+        obj = recorded.pop(item.name, None)
+        if obj is None:
+            faults.append(FaultRecord(pid, "index-mismatch", f"{item.name} is in the index, not in the DB"))
+        elif (obj.sha256, obj.size) != (item.sha256, item.size):
+            faults.append(FaultRecord(pid, "index-mismatch", f"{item.name}: impronta {item.sha256} "
+                                      f"({item.size} bytes) in the index, {obj.sha256} ({obj.size}) in the DB",
+                                      obj.key))
+    for name, obj in recorded.items():
+        faults.append(FaultRecord(pid, "index-mismatch", f"{name} is in the DB, not in the index", obj.key))
+    return report
+
+
+class ArchiveActivities:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    def storage(self) -> ArchiveStorage:
+        return ArchiveStorage(self.settings)
+
+    @activity.defn(name="archive_store_package")
+    def store_package(self, inp: StorePackageInput) -> StoredPackage:
+        """Idempotency key: the package id (from the owner). See the module docstring."""
+        req = inp.request
+        try:
+            vat = str(parse_vat_number(req.tenant_vat))
+            pid = package_id_for(vat, req.owner_kind, req.owner_id)
+            doc = document_metadata(req.owner_kind, req.owner_id, req.metadata)
+        except InvalidInput as err:
+            raise _fault(str(err), "InvalidInput") from err
+        with session_scope(self.settings.database_url) as session:
+            recorded = package_of_owner(session, req.owner_kind, req.owner_id)
+            if recorded is not None:
+                return stored_from_view(recorded, req.metadata)
+            try:
+                tenant = get_tenant_row(session, vat)
+            except NotFound as err:
+                raise _fault(str(err), "NotFound") from err
+            owner = Party(tenant.vat_number, tenant.name)
+            infos = files_of(session, req.owner_kind, req.owner_id)
+            rows = {f.id: session.get(StoredFile, f.id) for f in infos}
+            contents = {f.name: rows[f.id].content for f in infos}  # type: ignore[union-attr]
+        if not infos:
+            raise _fault(f"{req.owner_kind} {req.owner_id} has no stored files to conserve", "NotFound")
+        try:
+            for f in infos:
+                check_file_name(f.name, f"files[{f.name}]")
+                if f.name == INDEX_NAME:
+                    raise InvalidInput.one(f"files[{f.name}]", "the index's own name is reserved")
+        except InvalidInput as err:
+            raise _fault(str(err), "InvalidInput") from err
+        prefix = f"{vat}/{doc.date.year}/{pid}/"
+        storage = self.storage()
+        index_key = prefix + INDEX_NAME
+        created_at = parse_utc(inp.created_at)
+        existing = storage.head(index_key)
+        if existing is not None:  # an earlier run got as far as the index: rebuild exactly that index
+            try:
+                created_at = parse_index(storage.read(index_key, existing.version_id)).created_at
+            except InvalidInput as err:
+                raise _fault(f"{index_key} is on S3 but unreadable: {err}") from err
+        retain_until = add_years(created_at, self.settings.archive_retention_years)
+        files = tuple(IndexedFile(f.name, f.role, f.mime_type, f.size, f.sha256) for f in infos)
+        try:
+            index_bytes = build_index(PackageIndex(pid, created_at, owner, doc, files, retain_until))
+        except InvalidInput as err:
+            raise _fault(str(err), "InvalidInput") from err
+        objects: list[StoredObject] = []
+        try:
+            for f in infos:
+                activity.heartbeat(f.name)
+                version = storage.put_locked(prefix + f.name, contents[f.name], f.mime_type, retain_until)
+                objects.append(StoredObject(f.name, f.role, prefix + f.name, version, f.mime_type, f.size,
+                                            f.sha256))
+            version = storage.put_locked(index_key, index_bytes, INDEX_MIME, retain_until)
+        except ArchiveFault as err:
+            raise _fault(str(err)) from err
+        index_sha = hashlib.sha256(index_bytes).hexdigest()
+        objects.append(StoredObject(INDEX_NAME, "index", index_key, version, INDEX_MIME, len(index_bytes),
+                                    index_sha, is_index=True))
+        activity.logger.info("package %s stored and checked: %d objects under %s", pid, len(objects), prefix)
+        return StoredPackage(
+            package_id=pid, tenant_vat=vat, owner_kind=req.owner_kind, owner_id=req.owner_id,
+            year=doc.date.year, prefix=prefix, bucket=storage.bucket, created_at=created_at.isoformat(),
+            retain_until=retain_until.isoformat(), index_sha256=index_sha, metadata=req.metadata,
+            objects=objects,
+        )
+
+    @activity.defn(name="archive_record_package")
+    def record_package(self, stored: StoredPackage) -> ConservationResult:
+        """Idempotency key: the package id (unique in the DB); recording it again changes nothing."""
+        with session_scope(self.settings.database_url) as session:
+            try:
+                view, created = record_package(session, stored)
+            except Conflict as err:
+                raise _fault(str(err), "Conflict") from err
+        return ConservationResult(
+            package_id=view.package_id, prefix=view.prefix, objects=len(view.objects), bytes=view.size,
+            index_sha256=view.index_sha256, retain_until=view.retain_until.isoformat(),
+            already_conserved=not created,
+        )
+
+    @activity.defn(name="archive_list_packages")
+    def list_packages(self, inp: ListPackagesInput) -> list[str]:
+        """Read-only."""
+        with session_scope(self.settings.database_url) as session:
+            try:
+                return package_ids(session, inp.vat)
+            except (InvalidInput, NotFound) as err:
+                raise _fault(str(err), type(err).__name__) from err
+
+    @activity.defn(name="archive_verify_packages")
+    def verify_packages(self, inp: VerifyPackagesInput) -> VerifyReport:
+        """Read-only on S3; records when each package was last verified (idempotent)."""
+        return verify_by_id(self.settings, inp.package_ids, heartbeat=activity.heartbeat)
+
+    @activity.defn(name="archive_notify_fault")
+    def notify_fault(self, mail: FaultMail) -> str:
+        """Idempotency key: the verification's workflow id (send_email records it)."""
+        from activities.mail import MailActivities
+
+        report = mail.report
+        lines = [f"- {f.package_id} [{f.kind}] {f.key or ''} {f.detail}" for f in report.faults[:200]]
+        more = len(report.faults) - len(lines)
+        body = (
+            f"The archive verification {mail.workflow_id} found {len(report.faults)} fault(s) in "
+            f"{report.packages} package(s) ({report.objects} objects checked):\n\n" + "\n".join(lines)
+            + (f"\n... and {more} more" if more > 0 else "")
+            + f"\n\nDetails in the Temporal Web UI: {self.settings.temporal_ui_url}/namespaces/"
+              f"{self.settings.temporal_namespace}/workflows/{mail.workflow_id}\n"
+        )
+        req = EmailRequest(
+            idempotency_key=f"{mail.workflow_id}/archive-fault", to=self.settings.conservation_manager_email,
+            subject=f"Archive verification: {len(report.faults)} fault(s) found", body_text=body,
+            kind="archive-fault",
+        )
+        return MailActivities(self.settings).send_email(req).status
+
+
+def verify_by_id(settings: Settings, ids: list[str], heartbeat: Any = None,
+                 storage: ArchiveStorage | None = None) -> VerifyReport:
+    storage = storage or ArchiveStorage(settings)
+    report = VerifyReport()
+    for pid in ids:
+        with session_scope(settings.database_url) as session:
+            view = find_package(session, pid)
+        if view is None:
+            report.faults.append(FaultRecord(pid, "missing", "the package is not recorded in the database"))
+            continue
+        if heartbeat:
+            heartbeat(pid)
+        one = verify_package(storage, view)
+        report.merge(one)
+        with session_scope(settings.database_url) as session:
+            mark_verified(session, pid, one.ok, datetime.now(UTC))
+    return report
+
+
+def sample_ids(ids: list[str], sample: int | None, rng: random.Random | None = None) -> list[str]:
+    if sample is None or sample >= len(ids):
+        return ids
+    return sorted((rng or random.Random()).sample(ids, sample))
+
+

@@ -1,0 +1,131 @@
+"""The dataclasses that cross the conservation workflows' boundary (no SQLAlchemy here).
+
+The invoice workflow imports `ConservationInput` and `PackageMetadata` to start the conservation of an
+invoice as a child workflow once its cycle closes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class PackageMetadata:
+    """The invoice metadata the law asks to keep with it (DMEF 17 June 2014, art. 3)."""
+
+    document_number: str  # Numero
+    document_date: str  # Data, ISO "YYYY-MM-DD"
+    document_type: str  # TipoDocumento, e.g. "TD01"
+    sender_vat: str  # CedentePrestatore IdFiscaleIVA, e.g. "IT02038490237"
+    sender_name: str
+    recipient_id: str  # CessionarioCommittente VAT number or codice fiscale (fiscal code)
+    recipient_name: str
+    sdi_file_name: str  # e.g. "IT02038490237_00001.xml.p7m"
+    sdi_id: str | None = None  # IdentificativoSdI, once the SDI assigned one
+
+
+@dataclass
+class ConservationInput:
+    tenant_vat: str
+    owner_kind: str  # "invoice"
+    owner_id: str  # the invoice id, as its stored files are owned
+    metadata: PackageMetadata
+
+
+@dataclass
+class ConservationResult:
+    package_id: str
+    prefix: str  # "<vat>/<year>/<package id>/"
+    objects: int  # files + the index
+    bytes: int
+    index_sha256: str
+    retain_until: str  # ISO timestamp
+    already_conserved: bool = False
+
+
+@dataclass
+class StorePackageInput:
+    """What the store activity needs; `created_at` comes from the workflow so retries build the same index."""
+
+    request: ConservationInput
+    created_at: str  # ISO timestamp, UTC
+
+
+@dataclass
+class StoredObject:
+    name: str
+    role: str
+    key: str
+    version_id: str
+    mime_type: str
+    size: int
+    sha256: str  # hex
+    is_index: bool = False
+
+
+@dataclass
+class StoredPackage:
+    """A package whose objects are all on S3, each read back and checked; not yet recorded."""
+
+    package_id: str
+    tenant_vat: str
+    owner_kind: str
+    owner_id: str
+    year: int
+    prefix: str
+    bucket: str
+    created_at: str
+    retain_until: str
+    index_sha256: str
+    metadata: PackageMetadata
+    objects: list[StoredObject] = field(default_factory=list)
+    already_recorded: bool = False
+
+
+@dataclass
+class VerifyInput:
+    vat: str | None = None  # only this customer's packages
+    sample: int | None = None  # a random sample of N packages instead of all
+    notify: bool = True  # e-mail the conservation manager when a fault is found
+
+
+@dataclass
+class ListPackagesInput:
+    vat: str | None = None
+
+
+@dataclass
+class VerifyPackagesInput:
+    package_ids: list[str]
+
+
+@dataclass
+class Fault:
+    package_id: str
+    kind: str  # "missing" | "altered" | "index-mismatch" | "retention" | "superseded" | "unreadable"
+    detail: str
+    key: str | None = None
+
+
+@dataclass
+class VerifyReport:
+    packages: int = 0
+    objects: int = 0
+    bytes: int = 0
+    faults: list[Fault] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.faults
+
+    def merge(self, other: VerifyReport) -> None:
+        self.packages += other.packages
+        self.objects += other.objects
+        self.bytes += other.bytes
+        self.faults.extend(other.faults)
+
+
+@dataclass
+class FaultMail:
+    workflow_id: str
+    report: VerifyReport

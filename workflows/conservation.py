@@ -1,0 +1,89 @@
+"""Conservation of one document (an invoice with its receipts): store its archival package on S3 under
+Object Lock, then record it.
+
+    archiving ──store package (files + index, each read back and checked)──► record in DB ──► conserved
+                 │ S3 down: retried until it is back (nothing recorded meanwhile)
+                 └ other bytes under a locked key, bad input: failed (non-retryable)
+
+Started by the invoice workflow as a child when the invoice's cycle closes, with id
+`conserve-<owner_kind>-<owner_id>` (`workflow_id_for`) so a second start is refused by Temporal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import TypedSearchAttributes
+
+from workflows.common import (
+    DOCUMENT_ID,
+    LOCAL_ATTEMPT_TIMEOUT,
+    LOCAL_TOTAL_TIMEOUT,
+    RETRY_FAST,
+    VAT_NUMBER,
+    initial_search_attributes,
+    publish_status,
+)
+
+with workflow.unsafe.imports_passed_through():
+    from activities.archive import ArchiveActivities
+    from models.conservation_io import ConservationInput, ConservationResult, StorePackageInput
+
+# A package may hold large files: each attempt of the store activity gets this long.
+STORE_ATTEMPT_TIMEOUT = timedelta(minutes=15)
+
+
+def workflow_id_for(owner_kind: str, owner_id: str) -> str:
+    return f"conserve-{owner_kind}-{owner_id}"
+
+
+def search_attributes_for(inp: ConservationInput) -> TypedSearchAttributes:
+    """For the starter (or the parent's `start_child_workflow`): VatNumber, DocumentId, BusinessStatus."""
+    return initial_search_attributes(inp.tenant_vat, inp.metadata.sdi_file_name or inp.owner_id, "archiving")
+
+
+@dataclass
+class ConservationState:
+    status: str  # "archiving" | "recording" | "conserved"
+    package_id: str | None = None
+    result: ConservationResult | None = None
+
+
+@workflow.defn(name="ConservationWorkflow")
+class ConservationWorkflow:
+    def __init__(self) -> None:
+        self._state = ConservationState("archiving")
+
+    @workflow.run
+    async def run(self, inp: ConservationInput) -> ConservationResult:
+        attrs = workflow.info().typed_search_attributes
+        if attrs.get(VAT_NUMBER) is None or attrs.get(DOCUMENT_ID) is None:  # started without them
+            workflow.upsert_search_attributes([
+                VAT_NUMBER.value_set(inp.tenant_vat),
+                DOCUMENT_ID.value_set(inp.metadata.sdi_file_name or inp.owner_id),
+            ])
+        publish_status("archiving")
+        stored = await workflow.execute_activity_method(
+            ArchiveActivities.store_package,
+            StorePackageInput(request=inp, created_at=workflow.now().isoformat()),
+            start_to_close_timeout=STORE_ATTEMPT_TIMEOUT,
+            schedule_to_close_timeout=LOCAL_TOTAL_TIMEOUT,
+            retry_policy=RETRY_FAST,
+        )
+        self._state = ConservationState("recording", stored.package_id)
+        result = await workflow.execute_activity_method(
+            ArchiveActivities.record_package,
+            stored,
+            start_to_close_timeout=LOCAL_ATTEMPT_TIMEOUT,
+            schedule_to_close_timeout=LOCAL_TOTAL_TIMEOUT,
+            retry_policy=RETRY_FAST,
+        )
+        self._state = ConservationState("conserved", result.package_id, result)
+        publish_status("conserved")
+        return result
+
+    @workflow.query
+    def state(self) -> ConservationState:
+        return self._state
