@@ -9,6 +9,7 @@ from models import files, outbox, preferences, tenant  # noqa: F401
 # area: certificates
 # area: contracts
 # area: invoices
+from models import invoices  # noqa: F401,E402
 # area: conservation
 from models import conservation  # noqa: F401,E402
 from models.base import Base

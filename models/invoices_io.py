@@ -1,0 +1,145 @@
+"""What crosses the invoice workflows' boundary (no SQLAlchemy, no lxml): inputs, results, signals, queries.
+
+No key material ever appears here: signing is named by the key alias only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from models.mail import EmailRequest
+
+# Invoice states (the `state` column, the query and the BusinessStatus search attribute).
+RECEIVED = "received"
+VALIDATED = "validated"
+SIGNED = "signed"
+SENT = "sent"
+DELIVERED = "delivered"  # RC ricevuta di consegna
+NOT_DELIVERED = "not-delivered"  # MC mancata consegna (the recipient can still pick it up)
+REJECTED = "rejected"  # NS notifica di scarto
+ACCEPTED = "accepted"  # NE EC01 (a public administration accepted it)
+REFUSED = "refused"  # NE EC02 (a public administration refused it)
+DEADLINE_PASSED = "deadline-passed"  # DT decorrenza termini (15 days with no outcome)
+FAILED = "failed"  # the SDI refused the transmission itself (EI01/EI03)
+# Received invoices (passive cycle)
+INBOX = "received-from-sdi"
+OUTCOME_SENT = "outcome-sent"
+
+SENT_FINAL = frozenset({REJECTED, ACCEPTED, REFUSED, DEADLINE_PASSED, FAILED})
+
+SIGN_MODES = ("cades", "xades", "none")
+
+
+@dataclass
+class InvoiceSendInput:
+    invoice_id: str  # the SDI file name without extension, e.g. IT01234567890_00001
+    vat: str  # the customer (cedente/prestatore)
+    file_name: str  # the SDI file name, e.g. IT01234567890_00001.xml.p7m
+    sign_mode: str  # cades | xades | none (none: plain, or already signed by the customer)
+    key_alias: str | None  # which key of the key store signs (None when not signing)
+    pa: bool  # to a public administration (FPA12): an outcome NE or DT follows the RC
+    customer_email: str
+    number: str = ""  # the first document's number (for e-mails)
+    answer_wait_seconds: int = 5 * 24 * 3600  # the SDI answers within 5 days
+    outcome_wait_seconds: int = 16 * 24 * 3600  # DT comes 15 days after delivery; one day of grace
+    transmission_wait_seconds: int = 11 * 24 * 3600  # AT follows an MC to a PA within 10 days
+
+
+@dataclass
+class PreparedInvoice:
+    file_name: str
+    file_id: int  # the stored file that goes to the SDI (signed, or the original)
+    sha256: str
+    size: int
+
+
+@dataclass
+class TransmitRequest:
+    invoice_id: str
+    file_name: str
+    file_id: int
+
+
+@dataclass
+class TransmitResult:
+    sdi_id: int  # identificativo SdI
+    received_at: str  # DataOraRicezione
+    sent_now: bool  # False when an earlier attempt had already been accepted (nothing sent again)
+
+
+@dataclass
+class NotificationRef:
+    """A notification that reached our TrasmissioneFatture endpoint, verified and stored (the signal)."""
+
+    invoice_id: str
+    name: str  # e.g. IT01234567890_00001_RC_001.xml
+    kind: str  # RC | NS | MC | NE | DT | AT
+    sdi_id: int
+    file_id: int
+    esito: str | None = None  # NE: EC01 | EC02
+    errors: list[str] = field(default_factory=list)  # NS: "00200: ..." lines
+    description: str | None = None
+
+
+@dataclass
+class OutcomeRequest:
+    """Record a new state (and the notification that caused it) and tell the customer."""
+
+    invoice_id: str
+    state: str
+    notification: str | None
+    detail: str | None
+    email: EmailRequest | None
+    sdi_id: int | None = None
+
+
+@dataclass
+class InvoiceStatusView:
+    """The workflow's query answer."""
+
+    invoice_id: str
+    file_name: str
+    state: str
+    sdi_id: int | None
+    notifications: list[str]
+    ignored: list[str]
+    history: list[str]  # "<ISO time> <state>"
+
+
+@dataclass
+class InvoiceReceiveInput:
+    invoice_id: str  # in-<identificativo SdI>
+    vat: str  # the customer (cessionario/committente)
+    file_name: str
+    sdi_id: int
+    pa: bool  # the customer is a public administration: it may answer EC01/EC02 within 15 days
+    customer_email: str
+    number: str = ""
+    sender_name: str = ""
+    outcome_wait_seconds: int = 15 * 24 * 3600
+
+
+@dataclass
+class CustomerOutcome:
+    """The recipient's outcome on a received invoice (notifica di esito committente)."""
+
+    esito: str  # EC01 accepted | EC02 refused
+    description: str | None = None
+
+
+@dataclass
+class SendOutcomeRequest:
+    invoice_id: str
+    sdi_id: int
+    file_name: str
+    esito: str
+    description: str | None
+    number: str | None
+    year: int | None
+
+
+@dataclass
+class ConservationHandover:
+    owner_kind: str
+    owner_id: str
+    vat: str
