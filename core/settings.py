@@ -61,6 +61,32 @@ class Settings(BaseSettings):
     # area: contracts
 
     # area: invoices
+    # The SDI (the local simulator by default): RiceviFile at <SDI_URL>/SdIRiceviFile, the recipient's
+    # outcome at <SDI_URL>/SdIRiceviNotifica. https:// with SDI_CLIENT_CERT/KEY for mutual TLS.
+    sdi_url: str = Field(default="http://127.0.0.1:8010", alias="SDI_URL")
+    sdi_sim_port: int = Field(default=8010, alias="SDI_SIM_PORT")
+    # Where the SDI calls us back (our TrasmissioneFatture and RicezioneFatture endpoints); empty means
+    # <PUBLIC_BASE_URL>/sdi.
+    sdi_callback_url: str = Field(default="", alias="SDI_CALLBACK_URL")
+    sdi_client_cert: str = Field(default="", alias="SDI_CLIENT_CERT")
+    sdi_client_key: str = Field(default="", alias="SDI_CLIENT_KEY")
+    sdi_ca_cert: str = Field(default="", alias="SDI_CA_CERT")
+    # The SDI's signing certificate (PEM): notifications signed by any other key are refused. Empty means
+    # <DATA_DIR>/sdisim/signer.pem, written by the local simulator (enforced once the file exists).
+    sdi_signer_cert: str = Field(default="", alias="SDI_SIGNER_CERT")
+    # The intermediary's own key alias in the key store (DATA_DIR/keys), used when signing by delegation.
+    sdi_delegated_key_alias: str = Field(default="intermediary", alias="SDI_DELEGATED_KEY_ALIAS")
+    # Local simulator only: seconds before its first notification, and before DT/AT (15 days in reality).
+    sdi_sim_delay: float = Field(default=1.0, alias="SDI_SIM_DELAY")
+    sdi_sim_dt_delay: float = Field(default=1296000.0, alias="SDI_SIM_DT_DELAY")
+
+    @property
+    def sdi_callback_base(self) -> str:
+        return (self.sdi_callback_url or f"{self.public_base_url}/sdi").rstrip("/")
+
+    @property
+    def sdi_signer_cert_path(self) -> Path:
+        return Path(self.sdi_signer_cert) if self.sdi_signer_cert else self.data_dir / "sdisim" / "signer.pem"
 
     # area: conservation
     # Object Lock retention (COMPLIANCE) of every archived object, in calendar years.
