@@ -1,0 +1,79 @@
+"""Reading an invoice file as received: plain XML, a CAdES `.p7m` (DER, or base64 once or twice, with or
+without PEM armour), or XML carrying an enveloped XAdES signature.
+
+`load_invoice` only opens the envelope, parses safely and checks the schema; verifying the signature is
+`domain.signatures.verify_signature(loaded.signed, loaded.signature)` (or `verify=True` here).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lxml import etree
+
+from domain.errors import InvalidInput
+from domain.fatturapa.schema import validate_schema
+from domain.fatturapa.xmlsafe import DSIG_NS, FATTURAPA_NS, MAX_FILE_SIZE, parse_untrusted
+from domain.signatures import VerifiedSignature, extract_cades_content, verify_signature
+
+_BOM = b"\xef\xbb\xbf"
+
+
+@dataclass(frozen=True)
+class LoadedInvoice:
+    xml: bytes  # the invoice document exactly as signed (for XAdES: the signed document itself)
+    signed: bytes | None  # the signed file as received, if it was signed
+    signature: str | None  # "cades", "xades" or None
+    format: str  # "FPA12" (to a public administration) or "FPR12" (between private parties)
+    schema_version: str  # "1.2.3" or "1.2.2": the schema the document conforms to
+    filename: str | None = None
+    verified: VerifiedSignature | None = None  # set when loaded with verify=True
+
+
+def _looks_like_xml(data: bytes) -> bool:
+    head = data[len(_BOM):] if data.startswith(_BOM) else data
+    return head.lstrip()[:1] == b"<"
+
+
+def parse_invoice_root(xml: bytes, field: str = "file") -> etree._Element:
+    """Parse an invoice safely and check its root is a FatturaPA 1.2 `FatturaElettronica`."""
+    root = parse_untrusted(xml, field)
+    if root.tag != f"{{{FATTURAPA_NS}}}FatturaElettronica":
+        raise InvalidInput.one(field, f"the root element is {root.tag}, not a FatturaPA 1.2 invoice", "00200")
+    return root
+
+
+def load_invoice(data: bytes, filename: str | None = None, verify: bool = False) -> LoadedInvoice:
+    """Open an invoice file as received and check it against the FatturaPA schema.
+
+    Refuses (InvalidInput, with the SDI code) a file over the SDI size limit (00003), anything that is not
+    UTF-8 XML without DOCTYPE (00200), an unreadable envelope (00106) and a schema error (00200)."""
+    field = "file"
+    if len(data) > MAX_FILE_SIZE:
+        raise InvalidInput.one(field, f"file is {len(data)} bytes, the SDI limit is {MAX_FILE_SIZE}", "00003")
+    if not data.strip():
+        raise InvalidInput.one(field, "the file is empty", "00106")
+    signed: bytes | None
+    if _looks_like_xml(data):
+        xml = data
+        root = parse_invoice_root(xml, field)
+        has_xades = root.find(f"{{{DSIG_NS}}}Signature") is not None
+        signature = "xades" if has_xades else None
+        signed = data if has_xades else None
+    else:
+        xml = extract_cades_content(data)
+        if not _looks_like_xml(xml):
+            raise InvalidInput.one(field, "the signed envelope does not contain an XML invoice", "00106")
+        root = parse_invoice_root(xml, field)
+        signature, signed = "cades", data
+    version = validate_schema(root)
+    verified = verify_signature(signed, signature) if verify and signed is not None and signature else None
+    return LoadedInvoice(
+        xml=xml,
+        signed=signed,
+        signature=signature,
+        format=root.get("versione", ""),
+        schema_version=version,
+        filename=filename,
+        verified=verified,
+    )

@@ -1,0 +1,32 @@
+"""A readable HTML rendering of an invoice with the Agenzia delle Entrate's own stylesheets (see
+`xsl/PROVENANCE.md`): the PA one for FPA12, the ordinary one for FPR12. XSLT runs with every file and
+network access denied, on a document parsed by the safe parser."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+
+from lxml import etree
+
+from domain.fatturapa.loading import parse_invoice_root
+from domain.fatturapa.xmlsafe import safe_parser
+
+STYLESHEETS = {
+    "FPA12": "Foglio_di_stile_fattura_PA_ver1.2.2.xsl",
+    "FPR12": "Foglio_di_stile_fattura_ordinaria_ver1.2.2.xsl",
+}
+
+
+@cache
+def _transform(name: str) -> etree.XSLT:
+    data = (resources.files("domain.fatturapa") / "xsl" / name).read_bytes()
+    return etree.XSLT(etree.fromstring(data, safe_parser()), access_control=etree.XSLTAccessControl.DENY_ALL)
+
+
+def render_html(xml: bytes) -> str:
+    """The invoice as an HTML page (FPA12 or FPR12 stylesheet chosen by the root's `versione`)."""
+    root = parse_invoice_root(xml)
+    name = STYLESHEETS.get(root.get("versione", ""), STYLESHEETS["FPR12"])
+    result = _transform(name)(root.getroottree())
+    return str(result)
