@@ -1,0 +1,148 @@
+"""The pieces a fault test steers: a dev server on a SQLite file, a worker subprocess, outage proxies."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+from temporalio.client import Client
+
+from core.settings import Settings
+from core.temporal import data_converter, search_attribute_flags, temporal_cli_path
+from tests.faults.proxy import TcpProxy
+from tests.helpers import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class DevServer:
+    """`temporal server start-dev` on a SQLite file: stoppable and restartable with its state."""
+
+    def __init__(self, data_dir: Path):
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.ui_port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.address = f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = (self.data_dir / "temporal.log").open("ab")
+        self.proc = subprocess.Popen(
+            [temporal_cli_path(), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(self.port),
+             "--ui-port", str(self.ui_port), "--headless", "--db-filename", str(self.data_dir / "temporal.db"),
+             "--log-level", "error", *search_attribute_flags()],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        # Its own thread and loop: callable from sync fixtures and from inside async tests alike.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pool.submit(asyncio.run, self._wait_ready()).result()
+
+    async def _wait_ready(self) -> None:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                await Client.connect(self.address)
+                return
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.3)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.proc = None
+
+
+def _with_port(url: str, port: int) -> str:
+    parts = urlparse(url)
+    netloc = parts.netloc.rsplit("@", 1)
+    host = f"{parts.hostname}:{port}"
+    return urlunparse(parts._replace(netloc=f"{netloc[0]}@{host}" if len(netloc) == 2 else host))
+
+
+@dataclass
+class FaultStack:
+    """Settings that reach PostgreSQL, SMTP and S3 through proxies the test can cut."""
+
+    base: Settings
+    work_dir: Path
+    server: DevServer
+    db_proxy: TcpProxy = field(init=False)
+    smtp_proxy: TcpProxy = field(init=False)
+    s3_proxy: TcpProxy = field(init=False)
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        db = urlparse(self.base.database_url)
+        s3 = urlparse(self.base.s3_endpoint_url)
+        self.db_proxy = TcpProxy(db.hostname or "127.0.0.1", db.port or 5432, free_port()).start()
+        self.smtp_proxy = TcpProxy(self.base.smtp_host, self.base.smtp_port, free_port()).start()
+        self.s3_proxy = TcpProxy(s3.hostname or "127.0.0.1", s3.port or 80, free_port()).start()
+
+    def settings(self, task_queue: str) -> Settings:
+        return self.base.model_copy(update={
+            "temporal_address": self.server.address,
+            "temporal_task_queue": task_queue,
+            "database_url": _with_port(self.base.database_url, self.db_proxy.port),
+            "smtp_port": self.smtp_proxy.port,
+            "s3_endpoint_url": f"http://127.0.0.1:{self.s3_proxy.port}",
+            "data_dir": self.work_dir,
+        })
+
+    def env(self, settings: Settings, kill_at: str = "", extra_workflows: str = "") -> dict[str, str]:
+        env = dict(os.environ)
+        env.update({
+            "DATA_DIR": str(settings.data_dir), "DATABASE_URL": settings.database_url,
+            "TEMPORAL_ADDRESS": settings.temporal_address, "TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
+            "SMTP_HOST": settings.smtp_host, "SMTP_PORT": str(settings.smtp_port),
+            "S3_ENDPOINT_URL": settings.s3_endpoint_url, "S3_BUCKET": settings.s3_bucket,
+            "SECRET_KEY": settings.secret_key.get_secret_value(), "PUBLIC_BASE_URL": settings.public_base_url,
+            "FAULT_KILL_AT": kill_at, "FAULT_STATE_DIR": str(self.work_dir), "FAULT_EXTRA_WORKFLOWS": extra_workflows,
+            "PYTHONPATH": str(ROOT),
+        })
+        return env
+
+    def start_worker(self, settings: Settings, kill_at: str = "", extra_workflows: str = "") -> subprocess.Popen[bytes]:
+        log = (self.work_dir / f"worker-{len(self.workers)}.log").open("wb")
+        proc = subprocess.Popen([sys.executable, "-m", "tests.faults.worker_proc"],
+                                env=self.env(settings, kill_at, extra_workflows), cwd=ROOT,
+                                stdout=log, stderr=subprocess.STDOUT)
+        self.workers.append(proc)
+        return proc
+
+    def stop_workers(self) -> None:
+        for proc in self.workers:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        self.workers.clear()
+
+    async def client(self, settings: Settings) -> Client:
+        return await Client.connect(settings.temporal_address, data_converter=data_converter(settings))
+
+    def close(self) -> None:
+        self.stop_workers()
+        for proxy in (self.db_proxy, self.smtp_proxy, self.s3_proxy):
+            proxy.stop()
+
+
+def new_task_queue() -> str:
+    return f"faults-{uuid.uuid4().hex[:8]}"
