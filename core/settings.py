@@ -57,6 +57,13 @@ class Settings(BaseSettings):
     codec_auth_token: SecretStr = Field(default=SecretStr(""), alias="CODEC_AUTH_TOKEN")
 
     # area: certificates
+    # The built-in CA (keys in DATA_DIR/ca): validity of the certificates it issues, how long it takes to
+    # decide (a simulated authorization time), and a regular expression of subjects it refuses.
+    ca_validity_days: int = Field(default=365, alias="CA_VALIDITY_DAYS")
+    ca_decision_delay_seconds: float = Field(default=0.0, alias="CA_DECISION_DELAY_SECONDS")
+    ca_deny_subject_pattern: str = Field(default="", alias="CA_DENY_SUBJECT_PATTERN")
+    # Days before expiry on which the customer is reminded, comma-separated.
+    cert_reminder_days: str = Field(default="30,7,1", alias="CERT_REMINDER_DAYS")
 
     # area: contracts
 

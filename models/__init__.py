@@ -7,6 +7,7 @@ Importing this package registers every table on `Base.metadata` (Alembic's env r
 from models import files, outbox, preferences, tenant  # noqa: F401
 
 # area: certificates
+from models import certificates  # noqa: F401,E402
 # area: contracts
 # area: invoices
 from models import invoices  # noqa: F401,E402

@@ -15,6 +15,9 @@ from core.settings import Settings
 def workflows() -> list[type]:
     found: list[type] = []
     # area: certificates
+    from workflows.certificate_authorization import CertificateAuthorizationWorkflow
+
+    found.append(CertificateAuthorizationWorkflow)
     # area: contracts
     # area: invoices
     # area: conservation

@@ -1,0 +1,175 @@
+"""Certificate activities: thin adapters over the authority (domain.authority) and the database.
+
+Each is idempotent, and says how:
+- `cert_submit`   the authority's submission is keyed by the operation id (same CSR → same reference);
+- `cert_collect`  the authority hands back the same certificate for a reference; storing it is an upsert;
+- `cert_record_state`, `cert_mark_expired`, `cert_delete_record`  set/remove a row (repeatable);
+- `cert_revoke`   the CA ignores a serial already revoked; the row keeps its first revocation;
+- `cert_compose_email`  pure rendering; the send itself is `send_email`, keyed by workflow id + step.
+
+The authority's answers become Temporal's: pending/unavailable raise (retried by RETRY_EXTERNAL, which is
+how the workflow waits durably for a slow authority), a refusal is a non-retryable `AuthorityRefused`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from core.db import session_scope
+from core.settings import Settings
+from domain.authority import (
+    Authority,
+    AuthorityPending,
+    AuthorityRefused,
+    AuthorityUnavailable,
+    BuiltinCA,
+    IssueRequest,
+)
+from domain.certificates import file_name, reason_code
+from models.certificates import delete_certificate as delete_row
+from models.certificates import get_certificate, set_expired, set_issued, set_revoked, set_state
+from models.certificates_io import (
+    ComposeEmail,
+    DeleteInput,
+    IssuedInfo,
+    RecordIssued,
+    RecordState,
+    RevokeInput,
+    SubmitInput,
+)
+from models.mail import EmailRequest
+from models.tenant import get_tenant
+
+REFUSED = "AuthorityRefused"
+PENDING = "AuthorityPending"
+UNAVAILABLE = "AuthorityUnavailable"
+
+
+def authority_from_settings(settings: Settings) -> Authority:
+    """The built-in CA in DATA_DIR/ca, with the settings' validity, decision time and refusal rule."""
+    return BuiltinCA(settings.data_dir / "ca", validity_days=settings.ca_validity_days,
+                     decision_delay=timedelta(seconds=settings.ca_decision_delay_seconds),
+                     deny_subject_pattern=settings.ca_deny_subject_pattern)
+
+
+def reminder_days(settings: Settings) -> list[int]:
+    """CERT_REMINDER_DAYS as a sorted list, largest first."""
+    days = {int(part) for part in settings.cert_reminder_days.split(",") if part.strip()}
+    if any(d <= 0 for d in days):
+        raise ValueError("CERT_REMINDER_DAYS must be positive numbers of days")
+    return sorted(days, reverse=True)
+
+
+def _authority_call(fn, *args):  # type: ignore[no-untyped-def]
+    """Map the authority's answers to Temporal's retry semantics."""
+    try:
+        return fn(*args)
+    except AuthorityRefused as err:
+        raise ApplicationError(str(err), type=REFUSED, non_retryable=True) from None
+    except AuthorityPending as err:
+        raise ApplicationError(str(err), type=PENDING) from None
+    except AuthorityUnavailable as err:
+        raise ApplicationError(str(err), type=UNAVAILABLE) from None
+
+
+class CertificateActivities:
+    def __init__(self, settings: Settings, authority: Authority | None = None):
+        self.settings = settings
+        self.authority = authority or authority_from_settings(settings)
+
+    @activity.defn(name="cert_submit")
+    def submit(self, inp: SubmitInput) -> str:
+        return str(_authority_call(self.authority.submit, IssueRequest(inp.operation_id, inp.csr_pem)))
+
+    @activity.defn(name="cert_collect")
+    def collect(self, inp: RecordIssued) -> IssuedInfo:
+        issued = _authority_call(self.authority.issue, inp.reference)
+        cert = x509.load_pem_x509_certificate(issued.pem.encode())
+        with session_scope(self.settings.database_url) as session:
+            set_issued(session, inp.operation_id, issued.pem, cert.public_bytes(serialization.Encoding.DER),
+                       issued.serial, cert.issuer.rfc4514_string(), issued.not_before, issued.not_after)
+        return IssuedInfo(serial=issued.serial, not_before=issued.not_before.isoformat(),
+                          not_after=issued.not_after.isoformat(), subject=issued.subject)
+
+    @activity.defn(name="cert_record_state")
+    def record_state(self, inp: RecordState) -> bool:
+        with session_scope(self.settings.database_url) as session:
+            return set_state(session, inp.operation_id, inp.state, inp.error)
+
+    @activity.defn(name="cert_mark_expired")
+    def mark_expired(self, inp: DeleteInput) -> bool:
+        with session_scope(self.settings.database_url) as session:
+            return set_expired(session, inp.operation_id)
+
+    @activity.defn(name="cert_revoke")
+    def revoke(self, inp: RevokeInput) -> int:
+        """Revoke at the authority, then record it; returns the RFC 5280 reason code."""
+        code = reason_code(inp.reason)
+        _authority_call(self.authority.revoke, inp.serial, code)
+        with session_scope(self.settings.database_url) as session:
+            set_revoked(session, inp.operation_id, inp.reason, inp.actor)
+        return code
+
+    @activity.defn(name="cert_delete_record")
+    def delete_record(self, inp: DeleteInput) -> bool:
+        with session_scope(self.settings.database_url) as session:
+            return delete_row(session, inp.operation_id)
+
+    @activity.defn(name="cert_compose_email")
+    def compose_email(self, inp: ComposeEmail) -> EmailRequest | None:
+        """The e-mail of one step, to the customer's address; None when the certificate is gone."""
+        with session_scope(self.settings.database_url) as session:
+            tenant = get_tenant(session, inp.vat)
+            try:
+                cert = get_certificate(session, inp.operation_id)
+            except LookupError:
+                return None
+        name = file_name(inp.operation_id)
+        expiry = _it_date(cert.expires_at)
+        subjects_bodies: dict[str, tuple[str, str]] = {
+            "cert-issued": (
+                f"Certificate {name} is active",
+                f"Your certificate {name} (serial {cert.serial}) has been issued and is active (ATTIVATO) until "
+                f"{expiry}.\nDownload it with: einvoice cert download --vat {tenant.vat_number} "
+                f"--id {inp.operation_id}",
+            ),
+            "cert-authorization-failed": (
+                f"Certificate request {inp.operation_id}: authorization failed",
+                f"Your certificate request {inp.operation_id} failed authorization (Uwierzytelnianie zakończone "
+                f"niepowodzeniem): {inp.error or 'refused by the authority'}.\nThe certificate was not issued; "
+                "check the request (CSR) and send a new one.",
+            ),
+            "cert-expiry-reminder": (
+                f"Certificate {name} expires in {inp.days_left} day{'s' if inp.days_left != 1 else ''}",
+                f"Your certificate {name} (serial {cert.serial}) expires on {expiry}, in {inp.days_left} "
+                f"day{'s' if inp.days_left != 1 else ''}.\nRequest a new one before then to keep working.",
+            ),
+            "cert-expired": (
+                f"Certificate {name} has expired",
+                f"Your certificate {name} (serial {cert.serial}) expired on {expiry} and can no longer be "
+                "used. Request a new one with einvoice cert request.",
+            ),
+            "cert-revoked": (
+                f"Certificate {name} was revoked",
+                f"Your certificate {name} (serial {cert.serial}) was revoked (annullato), reason: "
+                f"{inp.reason}. Its serial is published in the CA's revocation list (CRL). You can request a "
+                "new certificate at any time.",
+            ),
+        }
+        if inp.kind not in subjects_bodies:
+            raise ApplicationError(f"no certificate e-mail of kind {inp.kind!r}", non_retryable=True)
+        subject, body = subjects_bodies[inp.kind]
+        return EmailRequest(
+            idempotency_key=inp.idempotency_key, to=tenant.pec, subject=subject, kind=inp.kind,
+            tenant_vat=tenant.vat_number,
+            body_text=f"Dear {tenant.name},\n\n{body}\n\n-- einvoice-hub\n",
+        )
+
+
+def _it_date(value: datetime | None) -> str:
+    return value.strftime("%d/%m/%Y") if value else "-"

@@ -1,0 +1,269 @@
+"""Certificates from Python: request, upload, list, revoke, delete, download; notification preferences.
+
+Each function takes an optional Temporal `Client` (tests hand in their environment's) and an optional
+task queue. Input is checked before anything is written or started: a refused CSR leaves no row and no
+workflow. Workflow ids are `cert-<operation id>` and never reused, so the same request twice starts one
+workflow.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
+
+from activities.certificates import authority_from_settings, reminder_days
+from core.db import session_scope
+from core.settings import Settings
+from core.temporal import connect
+from domain.certificates import (
+    ACTIVE,
+    ADDED,
+    AUTHENTICATION,
+    ORDERED,
+    check_kind,
+    check_operation_id,
+    check_reason,
+    check_uploaded_certificate,
+    workflow_id,
+)
+from domain.csr import check_csr
+from domain.errors import Conflict
+from domain.identifiers import parse_vat_number
+from models.certificates import (
+    CertificateView,
+    active_operation_ids,
+    certificate_file,
+    delete_certificate,
+    get_certificate,
+    has_revocation_requests,
+    insert_request,
+    insert_upload,
+    list_certificates,
+    log_revocation_request,
+    offline_status,
+)
+from models.certificates_io import (
+    AwaitDecision,
+    CertificateStatus,
+    CertificateWorkflowInput,
+    DeleteRequest,
+    RevokeRequest,
+)
+from models.preferences import get_preferences, set_preference
+from models.tenant import get_tenant_row
+from workflows.certificate_authorization import CertificateAuthorizationWorkflow
+from workflows.common import initial_search_attributes
+
+
+@dataclass
+class RequestResult:
+    certificate: CertificateView
+    duplicate: bool  # the same operation id was requested before: no second workflow
+
+
+@dataclass
+class RevocationResult:
+    cumulative: bool
+    revoked: list[str] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)  # operation id -> why (e.g. expired meanwhile)
+
+    def to_json(self) -> dict[str, object]:
+        return {"cumulative": self.cumulative, "revoked_count": len(self.revoked), "revoked": self.revoked,
+                "refused": self.refused}
+
+
+def new_operation_id() -> str:
+    """A 12-digit operation id (IdOperazione), like the portal's."""
+    return str(10**11 + secrets.randbelow(9 * 10**11))
+
+
+async def _client(settings: Settings, client: Client | None) -> Client:
+    return client if client is not None else await connect(settings)
+
+
+def _handle(client: Client, operation_id: str) -> WorkflowHandle[CertificateAuthorizationWorkflow, CertificateStatus]:
+    return client.get_workflow_handle_for(CertificateAuthorizationWorkflow.run, workflow_id(operation_id))
+
+
+async def _start(client: Client, settings: Settings, inp: CertificateWorkflowInput, task_queue: str | None) -> bool:
+    """Start the certificate's workflow; False when it was started before (same operation id)."""
+    try:
+        await client.start_workflow(
+            CertificateAuthorizationWorkflow.run, inp, id=workflow_id(inp.operation_id),
+            task_queue=task_queue or settings.temporal_task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=initial_search_attributes(inp.vat, inp.operation_id, inp.state),
+        )
+    except WorkflowAlreadyStartedError:
+        return False
+    return True
+
+
+async def request_certificate(settings: Settings, vat: str, csr: bytes, kind: str = AUTHENTICATION,
+                              operation_id: str | None = None, actor: str = "api", client: Client | None = None,
+                              task_queue: str | None = None, wait: bool = False) -> RequestResult:
+    """Check the CSR, record the request (state ordered) and start its authorization workflow. With `wait`,
+    return once the authority decided (active or error)."""
+    vat_number = str(parse_vat_number(vat))
+    kind = check_kind(kind)
+    op = check_operation_id(operation_id) if operation_id else new_operation_id()
+    with session_scope(settings.database_url) as session:
+        get_tenant_row(session, vat_number)  # NotFound before the CSR is even read
+    checked = check_csr(csr, vat_number)
+    with session_scope(settings.database_url) as session:
+        view, inserted = insert_request(session, vat_number, op, kind, checked.subject, checked.pem, checked.sha256,
+                                        actor)
+    client = await _client(settings, client)
+    inp = CertificateWorkflowInput(operation_id=op, vat=vat_number, kind=kind, actor=actor, csr_pem=checked.pem,
+                                   phase="authorize", state=ORDERED, reminder_days=reminder_days(settings))
+    try:
+        started = await _start(client, settings, inp, task_queue)
+    except BaseException:
+        if inserted:  # no workflow: leave no row either
+            with session_scope(settings.database_url) as session:
+                delete_certificate(session, op)
+        raise
+    if wait:
+        await wait_for_decision(settings, op, client)
+    with session_scope(settings.database_url) as session:
+        view = get_certificate(session, op)
+    return RequestResult(view, duplicate=not (started and inserted))
+
+
+async def wait_for_decision(settings: Settings, operation_id: str, client: Client | None = None) -> CertificateStatus:
+    """Block until the request is active or in error (an update that answers once decided)."""
+    client = await _client(settings, client)
+    return await _handle(client, operation_id).execute_update(
+        CertificateAuthorizationWorkflow.await_decision, AwaitDecision())
+
+
+async def certificate_status(settings: Settings, operation_id: str, client: Client | None = None) -> CertificateStatus:
+    """The workflow's own view (query)."""
+    client = await _client(settings, client)
+    return await _handle(client, operation_id).query(CertificateAuthorizationWorkflow.status)
+
+
+async def upload_certificate(settings: Settings, vat: str, data: bytes, kind: str, actor: str = "api",
+                             operation_id: str | None = None, client: Client | None = None,
+                             task_queue: str | None = None) -> CertificateView:
+    """Record a certificate made elsewhere (e.g. a KSeF offline certificate) and watch its expiry."""
+    vat_number = str(parse_vat_number(vat))
+    kind = check_kind(kind)
+    op = check_operation_id(operation_id) if operation_id else new_operation_id()
+    with session_scope(settings.database_url) as session:
+        get_tenant_row(session, vat_number)
+    checked = check_uploaded_certificate(data, vat_number)
+    with session_scope(settings.database_url) as session:
+        view = insert_upload(session, vat_number, op, kind, checked.subject, checked.issuer, checked.serial,
+                             checked.not_before, checked.not_after, checked.der, actor)
+    client = await _client(settings, client)
+    inp = CertificateWorkflowInput(operation_id=op, vat=vat_number, kind=kind, actor=actor, phase="watch",
+                                   state=ADDED, serial=checked.serial, expires_at=checked.not_after.isoformat(),
+                                   reminder_days=reminder_days(settings))
+    try:
+        await _start(client, settings, inp, task_queue)
+    except BaseException:
+        with session_scope(settings.database_url) as session:
+            delete_certificate(session, op)
+        raise
+    return view
+
+
+def list_customer_certificates(settings: Settings, vat: str) -> tuple[list[CertificateView], str]:
+    """The customer's certificates, oldest first, and the KSeF offline certificate's status."""
+    with session_scope(settings.database_url) as session:
+        certs = list_certificates(session, vat)
+    return certs, offline_status(certs)
+
+
+async def revoke_certificates(settings: Settings, vat: str, reason: str, operation_id: str | None = None,
+                              actor: str = "api", client: Client | None = None) -> RevocationResult:
+    """Revoke (annullamento). A request without an operation id, and a customer's first request whatever it
+    names, is cumulative: it revokes every active certificate of the customer. Later requests revoke the
+    one named. Only active certificates can be revoked; a reason is mandatory."""
+    vat_number = str(parse_vat_number(vat))
+    reason = check_reason(reason)
+    with session_scope(settings.database_url) as session:
+        first = not has_revocation_requests(session, vat_number)
+        active = active_operation_ids(session, vat_number)
+        if operation_id is not None:
+            named = get_certificate(session, check_operation_id(operation_id), vat_number)
+    cumulative = operation_id is None or first
+    if cumulative:
+        targets = active
+        if not targets:
+            raise Conflict(f"{vat_number} has no active certificate to revoke")
+    else:
+        if named.state != ACTIVE:
+            raise Conflict(f"only an active certificate can be revoked; {named.operation_id} is {named.state}")
+        targets = [named.operation_id]
+    client = await _client(settings, client)
+    result = RevocationResult(cumulative=cumulative)
+    for op in targets:
+        try:
+            await _handle(client, op).execute_update(CertificateAuthorizationWorkflow.revoke,
+                                                     RevokeRequest(reason=reason, actor=actor))
+            result.revoked.append(op)
+        except WorkflowUpdateFailedError as err:
+            result.refused[op] = str(err.cause or err)
+        except RPCError as err:  # the workflow ended meanwhile (expired)
+            result.refused[op] = err.message
+    if not result.revoked:
+        raise Conflict("nothing revoked: " + "; ".join(f"{k}: {v}" for k, v in result.refused.items()))
+    with session_scope(settings.database_url) as session:
+        log_revocation_request(session, vat_number, None if cumulative else targets[0], reason, cumulative,
+                               len(result.revoked), actor)
+    return result
+
+
+async def delete_customer_certificate(settings: Settings, vat: str, operation_id: str, actor: str = "api",
+                                      client: Client | None = None) -> None:
+    """Delete any certificate: its workflow removes the row and ends; with no workflow running, the row is
+    removed here."""
+    with session_scope(settings.database_url) as session:
+        get_certificate(session, operation_id, vat)
+    client = await _client(settings, client)
+    try:
+        await _handle(client, operation_id).execute_update(CertificateAuthorizationWorkflow.delete,
+                                                           DeleteRequest(actor=actor))
+        return
+    except (WorkflowUpdateFailedError, RPCError):
+        pass  # its workflow has ended (error, expired, revoked) or never ran
+    with session_scope(settings.database_url) as session:
+        delete_certificate(session, operation_id)
+
+
+def download_certificate(settings: Settings, vat: str, operation_id: str) -> tuple[str, bytes]:
+    """The issued (or uploaded) certificate, DER, with its file name certificato<ID>.cer."""
+    with session_scope(settings.database_url) as session:
+        view = get_certificate(session, operation_id, vat)
+        return view.file_name, certificate_file(session, operation_id)
+
+
+def ca_certificate(settings: Settings) -> bytes:
+    """The CA certificate (PEM), to verify the server over TLS and the certificates it issued."""
+    return authority_from_settings(settings).ca_certificate()
+
+
+def certificate_revocation_list(settings: Settings) -> bytes:
+    """The CA's CRL (DER) with every revoked serial."""
+    return authority_from_settings(settings).crl()
+
+
+def notification_preferences(settings: Settings, vat: str) -> dict[str, bool]:
+    with session_scope(settings.database_url) as session:
+        return get_preferences(session, vat)
+
+
+def set_notification_preferences(settings: Settings, vat: str, changes: dict[str, bool]) -> dict[str, bool]:
+    """Turn notification kinds on or off; all-or-nothing (an unknown kind changes nothing)."""
+    with session_scope(settings.database_url) as session:
+        prefs = get_preferences(session, vat)
+        for kind, enabled in changes.items():
+            prefs = set_preference(session, vat, kind, enabled)
+        return prefs
