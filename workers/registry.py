@@ -34,6 +34,11 @@ def activities(settings: Settings) -> Sequence[Callable[..., Any]]:
     mail = MailActivities(settings)
     found: list[Callable[..., Any]] = [mail.send_email]
     # area: certificates
+    from activities.certificates import CertificateActivities
+
+    certs = CertificateActivities(settings)
+    found += [certs.submit, certs.collect, certs.record_state, certs.mark_expired, certs.revoke,
+              certs.delete_record, certs.compose_email]
     # area: contracts
     # area: invoices
     # area: conservation
