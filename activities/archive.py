@@ -20,13 +20,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+import boto3
+from botocore.config import Config
 from botocore.exceptions import ClientError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from core.db import session_scope
 from core.settings import Settings
-from devstack.s3 import s3_client
 from domain.archive.index import (
     INDEX_MIME,
     INDEX_NAME,
@@ -66,6 +67,18 @@ class ArchiveFault(Exception):
     """What is on S3 contradicts what we expect (other bytes under a locked key, a bad read-back)."""
 
 
+def archive_client(settings: Settings) -> Any:
+    """Like devstack.s3.s3_client, but botocore does not validate response checksums by itself: every read
+    is hashed here, so an altered object is reported as such instead of failing inside botocore."""
+    return boto3.client(
+        "s3", endpoint_url=settings.s3_endpoint_url, region_name=settings.s3_region,
+        aws_access_key_id=settings.s3_access_key_id,
+        aws_secret_access_key=settings.s3_secret_access_key.get_secret_value(),
+        config=Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=60,
+                      request_checksum_calculation="when_required", response_checksum_validation="when_required"),
+    )
+
+
 def b64_sha256(digest: bytes) -> str:
     return base64.b64encode(digest).decode()
 
@@ -94,7 +107,7 @@ class ArchiveStorage:
     def __init__(self, settings: Settings, client: Any | None = None):
         self.settings = settings
         self.bucket = settings.s3_bucket
-        self.s3 = client or s3_client(settings)
+        self.s3 = client or archive_client(settings)
 
     def head(self, key: str, version_id: str | None = None) -> ObjectState | None:
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "ChecksumMode": "ENABLED"}

@@ -33,6 +33,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     # area: contracts
     # area: invoices
     # area: conservation
+    from api.routes import archive
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

@@ -18,6 +18,7 @@ app.add_typer(tenants_cli.app, name="tenant")
 # area: contracts
 # area: invoices
 # area: conservation
+from starters import archive_cli  # noqa: E402
 
 dev = typer.Typer(help="The embedded development stack.", no_args_is_help=True)
 app.add_typer(dev, name="dev")

@@ -1,0 +1,143 @@
+"""Conservation: space used per customer, archival packages, and verification of the archive."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+from temporalio.client import WorkflowExecutionStatus
+
+from api.deps import SessionDep, SettingsDep, TemporalDep
+from domain.errors import NotFound
+from models.conservation import PackageView, get_package, list_packages, usage
+from models.conservation_io import VerifyInput, VerifyReport
+
+router = APIRouter(prefix="/archive", tags=["archive"])
+
+
+class UsagePublic(BaseModel):
+    vat_number: str
+    name: str
+    packages: int
+    objects: int
+    bytes: int
+
+
+class ObjectPublic(BaseModel):
+    name: str
+    role: str
+    key: str
+    version_id: str
+    mime_type: str
+    size: int
+    sha256: str
+    is_index: bool
+
+
+class PackagePublic(BaseModel):
+    package_id: str
+    tenant_vat: str
+    owner_kind: str
+    owner_id: str
+    bucket: str
+    prefix: str
+    year: int
+    document_type: str
+    document_number: str
+    document_date: date
+    sender_vat: str
+    recipient_id: str
+    sdi_file_name: str
+    sdi_id: str | None
+    index_sha256: str
+    created_at: datetime
+    retain_until: datetime
+    recorded_at: datetime
+    last_verified_at: datetime | None
+    last_verify_ok: bool | None
+    size: int
+    object_count: int
+    objects: list[ObjectPublic] | None = None
+
+    @classmethod
+    def of(cls, view: PackageView, with_objects: bool) -> PackagePublic:
+        return cls.model_validate(view.to_json(with_objects))
+
+
+class VerifyRequest(BaseModel):
+    vat: str | None = Field(default=None, description="Only this customer's packages")
+    sample: int | None = Field(default=None, ge=1, description="A random sample of N packages")
+    notify: bool = Field(default=True, description="E-mail the conservation manager on a fault")
+
+
+class FaultPublic(BaseModel):
+    package_id: str
+    kind: str
+    detail: str
+    key: str | None
+
+
+class VerifyStatus(BaseModel):
+    workflow_id: str
+    status: str  # "running" | "completed" | "failed" | ...
+    ok: bool | None = None
+    packages: int | None = None
+    objects: int | None = None
+    bytes: int | None = None
+    faults: list[FaultPublic] | None = None
+
+
+@router.get("/usage", response_model=list[UsagePublic])
+def read_usage(session: SessionDep, vat: Annotated[str | None, Query(description="Only this customer")] = None
+               ) -> list[UsagePublic]:
+    """Space used per customer: bytes, objects (files and indexes) and packages."""
+    return [UsagePublic(**u.to_json()) for u in usage(session, vat)]  # type: ignore[arg-type]
+
+
+@router.get("/packages", response_model=list[PackagePublic], response_model_exclude_none=False)
+def read_packages(
+    session: SessionDep,
+    vat: Annotated[str | None, Query(description="Only this customer")] = None,
+    date_from: Annotated[date | None, Query(description="First document date")] = None,
+    date_to: Annotated[date | None, Query(description="Last document date")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[PackagePublic]:
+    return [PackagePublic.of(p, False) for p in list_packages(session, vat, date_from, date_to, limit)]
+
+
+@router.get("/packages/{package_id}", response_model=PackagePublic)
+def read_package(package_id: str, session: SessionDep) -> PackagePublic:
+    return PackagePublic.of(get_package(session, package_id), True)
+
+
+@router.post("/verify", status_code=202, response_model=VerifyStatus)
+async def start_verification(body: VerifyRequest, settings: SettingsDep, client: TemporalDep) -> VerifyStatus:
+    """Start a verification workflow; poll `GET /archive/verify/{workflow_id}` for its report."""
+    from starters.archive import start_verify
+
+    workflow_id = await start_verify(settings, VerifyInput(body.vat, body.sample, body.notify), client)
+    return VerifyStatus(workflow_id=workflow_id, status="running")
+
+
+@router.get("/verify/{workflow_id}", response_model=VerifyStatus)
+async def read_verification(workflow_id: str, client: TemporalDep) -> VerifyStatus:
+    from temporalio.service import RPCError, RPCStatusCode
+
+    if not workflow_id.startswith("archive-verify-"):
+        raise NotFound(f"no archive verification {workflow_id}")
+    handle = client.get_workflow_handle(workflow_id)
+    try:
+        desc = await handle.describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise NotFound(f"no archive verification {workflow_id}") from err
+        raise
+    status = desc.status.name.lower() if desc.status else "unknown"
+    if desc.status != WorkflowExecutionStatus.COMPLETED:
+        return VerifyStatus(workflow_id=workflow_id, status=status)
+    report = await handle.result(result_type=VerifyReport)
+    return VerifyStatus(workflow_id=workflow_id, status=status, ok=report.ok, packages=report.packages,
+                        objects=report.objects, bytes=report.bytes,
+                        faults=[FaultPublic(**f.__dict__) for f in report.faults])
