@@ -35,6 +35,8 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     # area: conservation
     from api.routes import archive
 
+    app.include_router(archive.router)
+
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
         return {"status": "ok"}

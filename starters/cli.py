@@ -20,6 +20,8 @@ app.add_typer(tenants_cli.app, name="tenant")
 # area: conservation
 from starters import archive_cli  # noqa: E402
 
+app.add_typer(archive_cli.app, name="archive")
+
 dev = typer.Typer(help="The embedded development stack.", no_args_is_help=True)
 app.add_typer(dev, name="dev")
 
