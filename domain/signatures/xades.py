@@ -100,6 +100,16 @@ def _check_references(root: etree._Element, signature: etree._Element) -> None:
         raise InvalidSignature(f"the signature references {uri!r}, not the whole invoice (signature wrapping)")
 
 
+def _signing_time(node: etree._Element | None) -> datetime | None:
+    if node is None or not (node.text or "").strip():
+        return None
+    try:
+        value = datetime.fromisoformat(node.text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidSignature(f"unreadable SigningTime {node.text!r}") from None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
 def verify_xades(xml: bytes, now: datetime | None = None) -> VerifiedSignature:
     """Verify an enveloped XAdES-BES signature: the signature value, every reference digest, the signed
     properties with the signing-certificate binding, the certificate's validity at the signing time, and
@@ -115,11 +125,18 @@ def verify_xades(xml: bytes, now: datetime | None = None) -> VerifiedSignature:
     _check_references(root, signature)
     certs = _certificates(signature)
     cert = _signing_certificate(signature, certs)
+    # The certificate must be valid at the declared signing time; signxml checks validity at the time we
+    # give it, so it gets the declared time, which must then be the one the verified properties carry.
+    declared = _signing_time(signature.find(".//xades:SignedSignatureProperties/xades:SigningTime", _NS))
+    if declared is not None and declared > now + CLOCK_SKEW:
+        raise InvalidSignature("the signing time is in the future", code="00105")
+    at = declared or now
+    check_validity(cert, at)
     try:
         results = XAdESVerifier().verify(
             root,
             x509_cert=cert,
-            expect_config=XAdESSignatureConfiguration(expect_references=True),
+            expect_config=XAdESSignatureConfiguration(expect_references=True, verification_time=at),
         )
     except (SignXMLException, SignxmlInvalidInput, ValueError) as err:
         raise InvalidSignature(f"the XML signature does not verify: {err}") from None
@@ -127,18 +144,10 @@ def verify_xades(xml: bytes, now: datetime | None = None) -> VerifiedSignature:
     if len(documents) != 1:
         raise InvalidSignature("the verified signature does not cover the invoice root (signature wrapping)")
     properties = [r for r in results if getattr(r, "signed_properties", None) is not None]
-    signing_time = None
-    if properties:
-        node = properties[0].signed_properties.find("xades:SigningTime", _NS)
-        if node is not None and node.text:
-            try:
-                signing_time = datetime.fromisoformat(node.text.strip().replace("Z", "+00:00"))
-            except ValueError:
-                raise InvalidSignature(f"unreadable SigningTime {node.text!r}") from None
-            if signing_time.tzinfo is None:
-                signing_time = signing_time.replace(tzinfo=UTC)
-    if signing_time is not None and signing_time > now + CLOCK_SKEW:
-        raise InvalidSignature("the signing time is in the future", code="00105")
-    check_validity(cert, signing_time or now)
+    if not properties:
+        raise InvalidSignature("not XAdES-BES: no signed properties")
+    signing_time = _signing_time(properties[0].signed_properties.find("xades:SigningTime", _NS))
+    if signing_time != declared:
+        raise InvalidSignature("the signing time is not the one covered by the signature")
     chain = tuple(c for c in certs if c != cert)
     return VerifiedSignature(xml, cert, signing_time, "xades", chain)
