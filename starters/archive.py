@@ -72,7 +72,7 @@ async def start_verify(settings: Settings, inp: VerifyInput, client: Client | No
 async def run_verify(settings: Settings, inp: VerifyInput, client: Client | None = None) -> VerifyReport:
     client = client or await connect(settings)
     workflow_id = await start_verify(settings, inp, client)
-    report: VerifyReport = await client.get_workflow_handle(workflow_id).result(result_type=VerifyReport)
+    report: VerifyReport = await client.get_workflow_handle(workflow_id, result_type=VerifyReport).result()
     return report
 
 

@@ -127,7 +127,7 @@ async def read_verification(workflow_id: str, client: TemporalDep) -> VerifyStat
 
     if not workflow_id.startswith("archive-verify-"):
         raise NotFound(f"no archive verification {workflow_id}")
-    handle = client.get_workflow_handle(workflow_id)
+    handle = client.get_workflow_handle(workflow_id, result_type=VerifyReport)
     try:
         desc = await handle.describe()
     except RPCError as err:
@@ -137,7 +137,7 @@ async def read_verification(workflow_id: str, client: TemporalDep) -> VerifyStat
     status = desc.status.name.lower() if desc.status else "unknown"
     if desc.status != WorkflowExecutionStatus.COMPLETED:
         return VerifyStatus(workflow_id=workflow_id, status=status)
-    report = await handle.result(result_type=VerifyReport)
+    report = await handle.result()
     return VerifyStatus(workflow_id=workflow_id, status=status, ok=report.ok, packages=report.packages,
                         objects=report.objects, bytes=report.bytes,
                         faults=[FaultPublic(**f.__dict__) for f in report.faults])

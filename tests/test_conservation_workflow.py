@@ -1,0 +1,192 @@
+"""The conservation and verification workflows on a real Temporal dev server with the S3 emulator."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from temporalio.client import Client, WorkflowHistory
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
+
+from activities.archive import ArchiveActivities
+from activities.mail import MailActivities
+from core.db import session_scope
+from core.settings import Settings
+from devstack.s3 import ensure_archive_bucket
+from devstack.smtp_sink import Mailbox
+from models.conservation import ArchiveObject, ArchivePackage, get_package
+from models.conservation_io import VerifyInput, VerifyReport
+from starters.archive import ensure_verify_schedule, run_verify, start_conservation
+from tests.conservation_support import add_invoice, bucket_settings
+from tests.helpers import assert_eventually, free_port, new_worker
+from workflows.archive_verify import SCHEDULE_ID, ArchiveVerifyWorkflow
+from workflows.common import BUSINESS_STATUS, DOCUMENT_ID, VAT_NUMBER
+from workflows.conservation import ConservationWorkflow, workflow_id_for
+
+HISTORY = Path(__file__).parent / "histories" / "conservation.json"
+WORKFLOWS = [ConservationWorkflow, ArchiveVerifyWorkflow]
+
+
+def _activities(settings: Settings) -> list:  # type: ignore[type-arg]
+    a = ArchiveActivities(settings)
+    return [a.store_package, a.record_package, a.list_packages, a.verify_packages, a.notify_fault,
+            MailActivities(settings).send_email]
+
+
+def _own(settings: Settings, **changes: object) -> Settings:
+    return bucket_settings(settings, temporal_task_queue=f"tq-{uuid.uuid4()}", **changes)
+
+
+def _counts(settings: Settings) -> tuple[int, int]:
+    with session_scope(settings.database_url) as session:
+        return (session.scalar(select(func.count()).select_from(ArchivePackage)) or 0,
+                session.scalar(select(func.count()).select_from(ArchiveObject)) or 0)
+
+
+async def test_conservation_runs_end_to_end_and_its_history_replays(settings: Settings, db: str,
+                                                                    dev_env: WorkflowEnvironment) -> None:
+    own = _own(settings)
+    inp = add_invoice(own, owner_id="inv-history-1")
+    client = dev_env.client
+    async with new_worker(client, own, WORKFLOWS, _activities(own), task_queue=own.temporal_task_queue):
+        handle = await start_conservation(own, inp, client)
+        assert handle.id == workflow_id_for("invoice", "inv-history-1") == "conserve-invoice-inv-history-1"
+        result = await handle.result()
+        state = await handle.query(ConservationWorkflow.state)
+    assert state.status == "conserved" and state.package_id == result.package_id
+    assert result.objects == 5 and result.prefix.startswith("IT02038490237/2026/PdA-invoice-inv-history-1-")
+    attrs = (await handle.describe()).typed_search_attributes
+    assert attrs.get(VAT_NUMBER) == "IT02038490237" and attrs.get(BUSINESS_STATUS) == "conserved"
+    assert attrs.get(DOCUMENT_ID) == inp.metadata.sdi_file_name
+    with session_scope(own.database_url) as session:
+        assert get_package(session, result.package_id).index_sha256 == result.index_sha256
+    history = await handle.fetch_history()
+    if os.environ.get("EINVOICE_RECORD_HISTORIES") or not HISTORY.exists():
+        HISTORY.parent.mkdir(parents=True, exist_ok=True)
+        HISTORY.write_text(json.dumps(history.to_json_dict(), indent=1))
+    await Replayer(workflows=WORKFLOWS).replay_workflow(history)
+
+
+async def test_the_recorded_history_replays() -> None:
+    history = WorkflowHistory.from_json("conserve-recorded", HISTORY.read_text())
+    await Replayer(workflows=WORKFLOWS).replay_workflow(history)
+
+
+async def test_a_second_start_for_the_same_invoice_is_refused(settings: Settings, db: str,
+                                                              dev_env: WorkflowEnvironment) -> None:
+    from temporalio.exceptions import WorkflowAlreadyStartedError
+
+    own = _own(settings)
+    inp = add_invoice(own)
+    async with new_worker(dev_env.client, own, WORKFLOWS, _activities(own), task_queue=own.temporal_task_queue):
+        first = await start_conservation(own, inp, dev_env.client)
+        with pytest.raises(WorkflowAlreadyStartedError):
+            await start_conservation(own, inp, dev_env.client)
+        await first.result()
+    assert _counts(own) == (1, 5)
+
+
+async def _pending_attempt(client: Client, workflow_id: str) -> int:
+    desc = await client.get_workflow_handle(workflow_id).describe()
+    pending = desc.raw_description.pending_activities
+    return pending[0].attempt if pending else 0
+
+
+async def test_s3_down_during_conservation_is_retried_until_it_is_back(settings: Settings, db: str,
+                                                                       dev_env: WorkflowEnvironment) -> None:
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    down = settings.model_copy(update={"s3_endpoint_url": f"http://127.0.0.1:{port}",
+                                       "s3_bucket": f"arch-down-{uuid.uuid4().hex[:10]}",
+                                       "temporal_task_queue": f"tq-{uuid.uuid4()}"})
+    inp = add_invoice(down)
+    client = dev_env.client
+    async with new_worker(client, down, WORKFLOWS, _activities(down), task_queue=down.temporal_task_queue):
+        handle = await start_conservation(down, inp, client)
+
+        async def failed_twice() -> None:
+            assert await _pending_attempt(client, handle.id) >= 2
+
+        await assert_eventually(failed_twice, timeout=30)
+        desc = await handle.describe()
+        failure = desc.raw_description.pending_activities[0].last_failure.message
+        assert "Could not connect" in failure or "connect" in failure.lower()
+        assert _counts(down) == (0, 0)  # nothing recorded while S3 is down
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server.start()
+        try:
+            ensure_archive_bucket(down)
+            result = await handle.result()
+        finally:
+            server.stop()
+    assert _counts(down) == (1, 5)
+    assert result.objects == 5
+
+
+async def test_verify_finds_a_corrupted_object_and_mails_the_conservation_manager(
+        settings: Settings, db: str, dev_env: WorkflowEnvironment, mailbox: Mailbox) -> None:
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.s3.models import s3_backends
+
+    own = _own(settings)
+    client = dev_env.client
+    async with new_worker(client, own, WORKFLOWS, _activities(own), task_queue=own.temporal_task_queue):
+        results = [await (await start_conservation(own, add_invoice(own, number=n), client)).result()
+                   for n in ("00011", "00012")]
+        clean = await run_verify(own, VerifyInput(), client)
+        assert clean.ok and clean.packages == 2 and clean.objects == 10
+        sampled = await run_verify(own, VerifyInput(sample=1), client)
+        assert sampled.packages == 1 and sampled.ok
+        with session_scope(own.database_url) as session:
+            victim = next(o for o in get_package(session, results[1].package_id).objects if o.role == "original")
+        bucket = s3_backends[DEFAULT_ACCOUNT_ID]["global"].buckets[own.s3_bucket]
+        fake = next(k for k in bucket.keys.getlist(victim.key) if k.version_id == victim.version_id)
+        fake.value = fake.value.replace(b"<Numero>00012</Numero>", b"<Numero>99999</Numero>")
+        report: VerifyReport = await run_verify(own, VerifyInput(vat="IT02038490237"), client)
+    assert not report.ok and report.packages == 2
+    assert [(f.package_id, f.kind, f.key) for f in report.faults] == [(results[1].package_id, "altered", victim.key)]
+
+    def fault_mail() -> bool:
+        return bool(mailbox.find(to=own.conservation_manager_email, kind="archive-fault"))
+
+    await assert_eventually(_as_async(fault_mail))
+    mail = mailbox.find(to=own.conservation_manager_email, kind="archive-fault")
+    assert len(mail) == 1 and victim.key in Mailbox.text_of(mail[0])
+
+
+def _as_async(check):  # type: ignore[no-untyped-def]
+    async def run() -> None:
+        assert check()
+    return run
+
+
+async def test_the_verification_schedule_is_idempotent_and_runs(settings: Settings, db: str,
+                                                                dev_env: WorkflowEnvironment) -> None:
+    own = _own(settings)
+    client = dev_env.client
+    async with new_worker(client, own, WORKFLOWS, _activities(own), task_queue=own.temporal_task_queue):
+        await (await start_conservation(own, add_invoice(own), client)).result()
+        assert await ensure_verify_schedule(own, client) in ("created", "updated")
+        assert await ensure_verify_schedule(own, client, every_days=3) == "updated"
+        schedule = client.get_schedule_handle(SCHEDULE_ID)
+        try:
+            desc = await schedule.describe()
+            assert desc.schedule.spec.intervals[0].every.days == 3
+            await schedule.trigger()
+
+            async def ran() -> str:
+                actions = (await schedule.describe()).info.recent_actions
+                assert actions, "no scheduled run yet"
+                return actions[-1].action.workflow_id
+
+            run_id = await assert_eventually(ran, timeout=20)
+            report = await client.get_workflow_handle(run_id, result_type=VerifyReport).result()
+        finally:
+            await schedule.delete()
+    assert report.ok and report.packages == 1
