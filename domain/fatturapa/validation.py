@@ -326,8 +326,8 @@ def _check_body(body: etree._Element, out: ProblemCollector, today: date) -> Doc
         base = imponibile_total + imposta_total + (_amount(dgd, "Arrotondamento") or Decimal(0))
         for sm in dgd.iterfind("ScontoMaggiorazione"):
             sign = Decimal(-1) if _text(sm, "Tipo") == "SC" else Decimal(1)
-            pct, amount = _amount(sm, "Percentuale"), _amount(sm, "Importo")
-            base += sign * (amount if amount is not None else base * (pct or Decimal(0)) / 100)
+            pct, sm_amount = _amount(sm, "Percentuale"), _amount(sm, "Importo")
+            base += sign * (sm_amount if sm_amount is not None else base * (pct or Decimal(0)) / 100)
         bollo = _amount(dgd, "DatiBollo/ImportoBollo") or Decimal(0)
         candidates = [base, base + bollo]
         if all(abs(importo_totale - c) > TOLERANCE_TOTALE_DOCUMENTO for c in candidates):

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, pkcs12
 
 from domain.errors import InvalidInput, NotFound
 
@@ -24,6 +24,10 @@ PASSWORD_ENV = "EINVOICE_KEYSTORE_PASSWORD"
 _ALIAS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 SigningKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+
+
+def _spki(public_key: Any) -> bytes:
+    return bytes(public_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo))
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -37,7 +41,7 @@ class Signer:
     def __post_init__(self) -> None:
         if not isinstance(self.private_key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
             raise InvalidInput.one("key", "only RSA and EC keys can sign FatturaPA files")
-        if self.private_key.public_key().public_numbers() != self.certificate.public_key().public_numbers():
+        if _spki(self.private_key.public_key()) != _spki(self.certificate.public_key()):
             raise InvalidInput.one("certificate", "the certificate does not belong to the private key")
 
     @classmethod

@@ -9,6 +9,7 @@ reference is the root itself, so no part of the invoice can sit outside what was
 from __future__ import annotations
 
 from base64 import b64decode
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from cryptography import x509
@@ -28,7 +29,7 @@ from domain.signatures.keystore import Signer
 XADES_NS = "http://uri.etsi.org/01903/v1.3.2#"
 _SIGNED_PROPERTIES_TYPE = "http://uri.etsi.org/01903#SignedProperties"
 _NS = {"ds": DSIG_NS, "xades": XADES_NS}
-_DIGESTS = {
+_DIGESTS: dict[str, Callable[[], hashes.HashAlgorithm]] = {
     "http://www.w3.org/2001/04/xmlenc#sha256": hashes.SHA256,
     "http://www.w3.org/2000/09/xmldsig#sha1": hashes.SHA1,
     "http://www.w3.org/2001/04/xmldsig-more#sha384": hashes.SHA384,
@@ -146,7 +147,8 @@ def verify_xades(xml: bytes, now: datetime | None = None) -> VerifiedSignature:
     properties = [r for r in results if getattr(r, "signed_properties", None) is not None]
     if not properties:
         raise InvalidSignature("not XAdES-BES: no signed properties")
-    signing_time = _signing_time(properties[0].signed_properties.find("xades:SigningTime", _NS))
+    signed_properties = getattr(properties[0], "signed_properties")  # noqa: B009 - XAdESVerifyResult only
+    signing_time = _signing_time(signed_properties.find("xades:SigningTime", _NS))
     if signing_time != declared:
         raise InvalidSignature("the signing time is not the one covered by the signature")
     chain = tuple(c for c in certs if c != cert)
