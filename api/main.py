@@ -31,6 +31,9 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     )
     # area: certificates
     # area: contracts
+    from api.routes import contracts
+
+    app.include_router(contracts.router)
     # area: invoices
     # area: conservation
     from api.routes import archive

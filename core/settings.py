@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     cert_reminder_days: str = Field(default="30,7,1", alias="CERT_REMINDER_DAYS")
 
     # area: contracts
+    # (CONSERVATION_MANAGER_EMAIL, who gets their access on activation, is declared in the conservation block.)
+    # A contract awaiting acceptance: reminders this many days after the invitation, expiry after that many.
+    contract_reminder_days: str = Field(default="3,7,14", alias="CONTRACT_REMINDER_DAYS")
+    contract_expiry_days: int = Field(default=30, alias="CONTRACT_EXPIRY_DAYS")
 
     # area: invoices
     # The SDI (the local simulator by default): RiceviFile at <SDI_URL>/SdIRiceviFile, the recipient's

@@ -9,6 +9,7 @@ from models import files, outbox, preferences, tenant  # noqa: F401
 # area: certificates
 from models import certificates  # noqa: F401,E402
 # area: contracts
+from models import contracts  # noqa: F401,E402
 # area: invoices
 from models import invoices  # noqa: F401,E402
 # area: conservation

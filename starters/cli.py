@@ -16,6 +16,9 @@ app = typer.Typer(help="einvoice-hub: e-invoicing intermediary for SDI and KSeF 
 app.add_typer(tenants_cli.app, name="tenant")
 # area: certificates
 # area: contracts
+from starters import contracts_cli  # noqa: E402
+
+app.add_typer(contracts_cli.app, name="contract")
 # area: invoices
 # area: conservation
 from starters import archive_cli  # noqa: E402

@@ -19,6 +19,9 @@ def workflows() -> list[type]:
 
     found.append(CertificateAuthorizationWorkflow)
     # area: contracts
+    from workflows.contract_acceptance import ContractAcceptanceWorkflow
+
+    found.append(ContractAcceptanceWorkflow)
     # area: invoices
     # area: conservation
     from workflows.archive_verify import ArchiveVerifyWorkflow
@@ -40,6 +43,11 @@ def activities(settings: Settings) -> Sequence[Callable[..., Any]]:
     found += [certs.submit, certs.collect, certs.record_state, certs.mark_expired, certs.revoke,
               certs.delete_record, certs.compose_email]
     # area: contracts
+    from activities.contracts import ContractActivities
+
+    contracts = ContractActivities(settings)
+    found += [contracts.open_order, contracts.send_invitation, contracts.accept_order, contracts.notify_activation,
+              contracts.cancel_order, contracts.expire_order]
     # area: invoices
     # area: conservation
     from activities.archive import ArchiveActivities

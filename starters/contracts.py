@@ -1,0 +1,204 @@
+"""Contract orders from Python: start, status, resend, cancel, and accept from a link.
+
+Each function takes an optional Temporal `Client` (tests hand theirs in). Refusals are domain errors:
+bad input `InvalidInput`, a wrong state `Conflict`, nothing there `NotFound`; a link that cannot be used
+`TokenInvalid` (forged or expired) or `LinkRefused` (reused, accepted, cancelled, expired order).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, FailureError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from core.db import session_scope
+from core.settings import Settings
+from core.temporal import connect
+from domain.contracts import parse_amount, parse_schedule
+from domain.errors import Conflict
+from domain.identifiers import parse_vat_number
+from domain.tokens import TokenClaims, read_token
+from models import contracts as orders
+from models.contracts_io import (
+    AWAITING,
+    AcceptRequest,
+    AcceptResult,
+    CancelRequest,
+    CancelResult,
+    ContractStart,
+    ContractState,
+    ResendRequest,
+    ResendResult,
+    workflow_id_for,
+)
+from models.tenant import get_tenant
+from workflows.common import BUSINESS_STATUS, initial_search_attributes
+from workflows.contract_acceptance import ContractAcceptanceWorkflow
+
+
+@dataclass(frozen=True)
+class Started:
+    vat_number: str
+    workflow_id: str
+    run_id: str
+    status: str
+
+    def to_json(self) -> dict[str, object]:
+        return {"vat_number": self.vat_number, "workflow_id": self.workflow_id, "run_id": self.run_id,
+                "status": self.status}
+
+
+async def _client(settings: Settings, client: Client | None) -> Client:
+    return client or await connect(settings)
+
+
+def _db(settings: Settings, work: Any, *args: Any) -> Any:
+    with session_scope(settings.database_url) as session:
+        return work(session, *args)
+
+
+async def _in_db(settings: Settings, work: Any, *args: Any) -> Any:
+    return await asyncio.to_thread(_db, settings, work, *args)
+
+
+def _refusal(err: BaseException) -> ApplicationError | None:
+    """The business refusal inside an update failure (validator, or an activity of the handler)."""
+    current: BaseException | None = err
+    while current is not None:
+        if isinstance(current, ApplicationError):
+            return current
+        current = current.cause if isinstance(current, FailureError) else current.__cause__
+    return None
+
+
+async def start_contract(settings: Settings, vat: str, amount: str | int = "0", requested_by: str = "system",
+                         client: Client | None = None) -> Started:
+    """Open an order for the customer: the contract e-mail goes out at once. One open order per customer."""
+    vat_number = str(parse_vat_number(vat))
+    amount_cents = parse_amount(amount)
+    days, expiry = parse_schedule(settings.contract_reminder_days, settings.contract_expiry_days)
+    tenant = await _in_db(settings, get_tenant, vat_number)
+    if tenant.enabled:
+        raise Conflict(f"customer {vat_number} is already enabled: its contract was accepted")
+    client = await _client(settings, client)
+    workflow_id = workflow_id_for(vat_number)
+    try:
+        handle = await client.start_workflow(
+            ContractAcceptanceWorkflow.run,
+            ContractStart(vat_number, amount_cents, days, expiry, requested_by),
+            id=workflow_id,
+            task_queue=settings.temporal_task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            search_attributes=initial_search_attributes(vat_number, workflow_id, AWAITING),
+        )
+    except WorkflowAlreadyStartedError as err:
+        raise Conflict(f"customer {vat_number} already has an order awaiting acceptance ({workflow_id}); "
+                       "resend or cancel it") from err
+    return Started(vat_number, workflow_id, handle.result_run_id or "", AWAITING)
+
+
+async def contract_status(settings: Settings, vat: str, client: Client | None = None) -> dict[str, Any]:
+    """The customer's newest order with its whole history, and its workflow's state in Temporal."""
+    vat_number = str(parse_vat_number(vat))
+    view: orders.OrderView = await _in_db(settings, orders.latest_order, vat_number)
+    data = view.to_json()
+    workflow: dict[str, Any] = {"id": view.workflow_id, "run_id": view.run_id}
+    try:
+        client = await _client(settings, client)
+        desc = await client.get_workflow_handle(view.workflow_id, run_id=view.run_id).describe()
+        workflow["status"] = desc.status.name if desc.status else None
+        workflow["business_status"] = desc.typed_search_attributes.get(BUSINESS_STATUS)
+    except (RPCError, RuntimeError, OSError) as err:  # Temporal down or history gone: the DB still answers
+        workflow["status"] = None
+        workflow["error"] = str(err)
+    data["workflow"] = workflow
+    return data
+
+
+async def query_state(settings: Settings, vat: str, client: Client | None = None) -> ContractState:
+    """The running order's state, as the workflow itself answers (`state` query)."""
+    client = await _client(settings, client)
+    handle = client.get_workflow_handle_for(ContractAcceptanceWorkflow.run, workflow_id_for(
+        str(parse_vat_number(vat))))
+    return await handle.query(ContractAcceptanceWorkflow.state)
+
+
+async def _update(settings: Settings, vat: str, action: str, call: Any, client: Client | None) -> Any:
+    vat_number = str(parse_vat_number(vat))
+    client = await _client(settings, client)
+    handle = client.get_workflow_handle_for(ContractAcceptanceWorkflow.run, workflow_id_for(vat_number))
+    try:
+        return await call(handle)
+    except WorkflowUpdateFailedError as err:
+        refusal = _refusal(err)
+        raise Conflict(refusal.message if refusal else str(err)) from err
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        # No running order: say what the last one became.
+        view: orders.OrderView = await _in_db(settings, orders.latest_order, vat_number)
+        raise Conflict(f"cannot {action}: order {view.order_id} is {view.status}, not awaiting documentation "
+                       "(attesa documentazione)") from err
+
+
+async def resend_contract(settings: Settings, vat: str, requested_by: str = "system",
+                          client: Client | None = None) -> ResendResult:
+    """E-mail the contract and a new link again; only while the order awaits documentation."""
+    return await _update(settings, vat, "resend the contract e-mail",
+                         lambda h: h.execute_update(ContractAcceptanceWorkflow.resend, ResendRequest(requested_by)),
+                         client)
+
+
+async def cancel_contract(settings: Settings, vat: str, reason: str = "", requested_by: str = "system",
+                          client: Client | None = None) -> CancelResult:
+    """Cancel the activation (the amount is recorded as refunded); only while awaiting documentation."""
+    return await _update(settings, vat, "cancel the activation",
+                         lambda h: h.execute_update(ContractAcceptanceWorkflow.cancel,
+                                                    CancelRequest(reason[:300], requested_by)),
+                         client)
+
+
+@dataclass(frozen=True)
+class LinkView:
+    """What the acceptance page shows before anything is accepted."""
+
+    claims: TokenClaims
+    order: orders.OrderView
+
+
+def _check_link(session: Any, claims: TokenClaims) -> orders.OrderView:
+    orders.check_link(session, claims.order_id, claims.nonce)
+    return orders.get_order(session, claims.order_id)
+
+
+def preview_link(settings: Settings, token: str) -> LinkView:
+    """Read-only: a genuine, unexpired, unused link of an order still awaiting. Changes nothing."""
+    claims = read_token(settings.secret_key.get_secret_value(), token)
+    return LinkView(claims, _db(settings, _check_link, claims))
+
+
+async def accept_link(settings: Settings, token: str, client_ip: str = "", user_agent: str = "",
+                      client: Client | None = None) -> AcceptResult:
+    """Accept the contract of a link: checked here, then carried out by the order's workflow (update),
+    whose activity marks the nonce used and enables the customer in one transaction."""
+    claims = read_token(settings.secret_key.get_secret_value(), token)
+    view: orders.OrderView = await _in_db(settings, _check_link, claims)
+    client = await _client(settings, client)
+    handle = client.get_workflow_handle_for(ContractAcceptanceWorkflow.run, view.workflow_id, run_id=view.run_id)
+    try:
+        return await handle.execute_update(
+            ContractAcceptanceWorkflow.accept, AcceptRequest(claims.order_id, claims.nonce, client_ip[:64],
+                                                             user_agent[:300]))
+    except (WorkflowUpdateFailedError, RPCError) as err:
+        if isinstance(err, RPCError) and err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        # Refused by the workflow (closed meanwhile, link used concurrently): the database says why.
+        await _in_db(settings, _check_link, claims)
+        refusal = _refusal(err)
+        raise orders.LinkRefused("closed", refusal.message if refusal else
+                                 "this order is no longer awaiting acceptance") from err
