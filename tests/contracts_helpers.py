@@ -50,10 +50,11 @@ def contract_activities(settings: Settings) -> list[Callable[..., Any]]:
 
 @asynccontextmanager
 async def contract_worker(client: Client, settings: Settings,
-                          activities: list[Callable[..., Any]] | None = None) -> AsyncIterator[Settings]:
-    """A worker for the contract workflow on its own task queue; yields settings pointing at it."""
+                          activities: list[Callable[..., Any]] | None = None,
+                          task_queue: str | None = None) -> AsyncIterator[Settings]:
+    """A worker for the contract workflow (on a fresh task queue unless given); yields settings pointing at it."""
     async with new_worker(client, settings, workflows=[ContractAcceptanceWorkflow],
-                          activities=activities or contract_activities(settings)) as worker:
+                          activities=activities or contract_activities(settings), task_queue=task_queue) as worker:
         yield settings.model_copy(update={"temporal_task_queue": worker.task_queue})
 
 
