@@ -42,6 +42,7 @@ STEPS: list[Step] = [
     # area: certificates
     # area: invoices
     # area: conservation
+    __import__("devstack.demo_conservation", fromlist=["step_conservation"]).step_conservation,
 ]
 
 
