@@ -136,6 +136,14 @@ async def bench_scale(args: argparse.Namespace) -> dict[str, Any]:
                        f"{last['server_rss_mb']} MB RSS, SQLite {last['sqlite_per_workflow_kb']} KB/workflow"}
 
 
+@benchmark("domain")
+async def bench_domain(args: argparse.Namespace) -> dict[str, Any]:
+    """FatturaPA validation and CAdES/XAdES signing per second against raw lxml, cryptography, signxml and a38."""
+    from bench.domain import run
+
+    return await asyncio.to_thread(run, log=lambda line: print(line, flush=True))
+
+
 def machine() -> dict[str, Any]:
     return {"python": platform.python_version(), "cores": os.cpu_count(), "platform": platform.platform()}
 

@@ -14,7 +14,7 @@ from lxml import etree
 from domain.errors import InvalidInput
 from domain.fatturapa.schema import validate_schema
 from domain.fatturapa.xmlsafe import DSIG_NS, FATTURAPA_NS, MAX_FILE_SIZE, parse_untrusted
-from domain.signatures import VerifiedSignature, extract_cades_content, verify_signature
+from domain.signatures.cades import VerifiedSignature, extract_cades_content
 
 _BOM = b"\xef\xbb\xbf"
 
@@ -67,7 +67,13 @@ def load_invoice(data: bytes, filename: str | None = None, verify: bool = False)
         root = parse_invoice_root(xml, field)
         signature, signed = "cades", data
     version = validate_schema(root)
-    verified = verify_signature(signed, signature) if verify and signed is not None and signature else None
+    verified = None
+    if verify and signed is not None and signature:
+        # Imported here: domain.signatures.xades parses through domain.fatturapa.xmlsafe, so a module-level
+        # import would make `import domain.signatures` (before domain.fatturapa) circular.
+        from domain.signatures import verify_signature
+
+        verified = verify_signature(signed, signature)
     return LoadedInvoice(
         xml=xml,
         signed=signed,
