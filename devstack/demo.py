@@ -39,6 +39,7 @@ Step = Callable[[Settings, dict[str, object]], None]
 STEPS: list[Step] = [
     step_add_customer,
     # area: contracts
+    __import__("devstack.demo_contracts", fromlist=["step_contract"]).step_contract,
     # area: certificates
     # area: invoices
     # area: conservation
