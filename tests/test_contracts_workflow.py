@@ -196,6 +196,8 @@ async def test_resend_sends_a_new_link_and_either_link_accepts(env: Settings, ti
     assert link_path(first) != link_path(second)
     state = await query_state(env, vat, time_env.client)
     assert state.invitations_sent == 2 and state.status == AWAITING
+    over_http = (await http.get(f"/contracts/{vat}/state")).json()
+    assert over_http["invitations_sent"] == 2 and [h["step"] for h in over_http["history"]][-1] == "resend-sent"
 
     assert (await http.post(link_path(first))).status_code == 200
     assert (await handle.result()).status == ACCEPTED
