@@ -190,3 +190,25 @@ async def test_the_verification_schedule_is_idempotent_and_runs(settings: Settin
         finally:
             await schedule.delete()
     assert report.ok and report.packages == 1
+
+
+async def test_other_bytes_under_a_locked_key_fail_the_workflow_and_record_nothing(
+        settings: Settings, db: str, dev_env: WorkflowEnvironment) -> None:
+    from temporalio.client import WorkflowFailureError
+
+    from devstack.s3 import s3_client
+    from domain.archive.index import package_id_for
+
+    own = _own(settings)
+    inp = add_invoice(own)
+    prefix = f"IT02038490237/2026/{package_id_for('IT02038490237', 'invoice', inp.owner_id)}/"
+    s3_client(own).put_object(Bucket=own.s3_bucket, Key=prefix + inp.metadata.sdi_file_name, Body=b"squatter")
+    async with new_worker(dev_env.client, own, WORKFLOWS, _activities(own), task_queue=own.temporal_task_queue):
+        handle = await start_conservation(own, inp, dev_env.client)
+        with pytest.raises(WorkflowFailureError) as err:
+            await handle.result()
+        assert (await handle.query(ConservationWorkflow.state)).status == "failed"
+    cause = err.value.cause.cause  # type: ignore[union-attr]
+    assert cause.type == "ArchiveFault" and "never overwritten" in cause.message  # type: ignore[union-attr]
+    assert (await handle.describe()).typed_search_attributes.get(BUSINESS_STATUS) == "conservation-failed"
+    assert _counts(own) == (0, 0)

@@ -16,6 +16,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import TypedSearchAttributes
+from temporalio.exceptions import ActivityError
 
 from workflows.common import (
     DOCUMENT_ID,
@@ -46,7 +47,7 @@ def search_attributes_for(inp: ConservationInput) -> TypedSearchAttributes:
 
 @dataclass
 class ConservationState:
-    status: str  # "archiving" | "recording" | "conserved"
+    status: str  # "archiving" | "recording" | "conserved" | "failed"
     package_id: str | None = None
     result: ConservationResult | None = None
 
@@ -65,13 +66,20 @@ class ConservationWorkflow:
                 DOCUMENT_ID.value_set(inp.metadata.sdi_file_name or inp.owner_id),
             ])
         publish_status("archiving")
-        stored = await workflow.execute_activity_method(
-            ArchiveActivities.store_package,
-            StorePackageInput(request=inp, created_at=workflow.now().isoformat()),
-            start_to_close_timeout=STORE_ATTEMPT_TIMEOUT,
-            schedule_to_close_timeout=LOCAL_TOTAL_TIMEOUT,
-            retry_policy=RETRY_FAST,
-        )
+        try:
+            stored = await workflow.execute_activity_method(
+                ArchiveActivities.store_package,
+                StorePackageInput(request=inp, created_at=workflow.now().isoformat()),
+                start_to_close_timeout=STORE_ATTEMPT_TIMEOUT,
+                schedule_to_close_timeout=LOCAL_TOTAL_TIMEOUT,
+                retry_policy=RETRY_FAST,
+            )
+        except ActivityError:
+            # A fault (other bytes under a locked key, bad input) or S3 down beyond the total timeout:
+            # nothing was recorded; operators find it by its status.
+            self._state = ConservationState("failed")
+            publish_status("conservation-failed")
+            raise
         self._state = ConservationState("recording", stored.package_id)
         result = await workflow.execute_activity_method(
             ArchiveActivities.record_package,
