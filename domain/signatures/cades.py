@@ -15,6 +15,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from asn1crypto import algos, cms, core, tsp  # noqa: F401  (tsp registers signing-certificate-v2)
 from asn1crypto import x509 as asn1_x509
@@ -117,16 +118,41 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _attribute_set(attrs: list[cms.CMSAttribute]) -> cms.CMSAttributes:
-    # DER: the elements of a SET OF are sorted by their encodings.
-    return cms.CMSAttributes(sorted(attrs, key=lambda a: a.dump()))
+def _der(tag: int, body: bytes) -> bytes:
+    """One DER element: tag, definite length, body."""
+    size = len(body)
+    if size < 0x80:
+        return bytes((tag, size)) + body
+    length = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes((tag, 0x80 | len(length))) + length + body
 
 
-def sign_cades(content: bytes, signer: Signer, signing_time: datetime | None = None) -> bytes:
-    """A CAdES-BES attached signature (DER, SHA-256) over `content`, carrying the signer's certificate
-    and chain. The content is embedded unchanged."""
-    when = (signing_time or _now()).astimezone(UTC).replace(microsecond=0)
-    cert_der = signer.certificate.public_bytes(serialization.Encoding.DER)
+_SEQUENCE, _SET, _OCTET_STRING, _CONTEXT_0 = 0x30, 0x31, 0x04, 0xA0  # [0], constructed
+# The fixed parts of every envelope we build, encoded once by asn1crypto.
+_VERSION_1 = core.Integer(1).dump()
+_OID_SIGNED_DATA = cms.ContentType("signed_data").dump()
+_OID_DATA = cms.ContentType("data").dump()
+_SHA256 = algos.DigestAlgorithm({"algorithm": "sha256"}).dump()
+_DIGEST_ALGORITHMS = cms.DigestAlgorithms([{"algorithm": "sha256"}]).dump()
+_SIGNATURE_ALGORITHMS = {
+    name: algos.SignedDigestAlgorithm({"algorithm": name}).dump() for name in ("sha256_rsa", "sha256_ecdsa")
+}
+_CONTENT_TYPE_DATA = cms.CMSAttribute({"type": "content_type", "values": ["data"]}).dump()
+
+
+@dataclass(frozen=True)
+class _SignerParts:
+    """The DER parts of a signature that depend only on the signer's certificates, encoded once per
+    certificate (re-encoding whole certificates with asn1crypto costs ten RSA signatures). Public data
+    only: the private key is never cached."""
+
+    sid: bytes  # SignerIdentifier: issuerAndSerialNumber
+    signing_certificate: bytes  # the signing-certificate-v2 attribute (RFC 5035)
+    certificates: bytes  # [0] IMPLICIT CertificateSet: the certificate and its chain
+
+
+@lru_cache(maxsize=64)
+def _signer_parts(cert_der: bytes, chain_der: tuple[bytes, ...]) -> _SignerParts:
     cert = asn1_x509.Certificate.load(cert_der)
     ess_cert = tsp.ESSCertIDv2(
         {
@@ -137,50 +163,58 @@ def sign_cades(content: bytes, signer: Signer, signing_time: datetime | None = N
             },
         }
     )
-    time_choice = {"utc_time": when} if 1950 <= when.year < 2050 else {"generalized_time": when}
-    signed_attrs = _attribute_set(
-        [
-            cms.CMSAttribute({"type": "content_type", "values": ["data"]}),
-            cms.CMSAttribute({"type": "signing_time", "values": [cms.Time(time_choice)]}),
-            cms.CMSAttribute({"type": "message_digest", "values": [hashlib.sha256(content).digest()]}),
-            cms.CMSAttribute(
-                {"type": "signing_certificate_v2", "values": [tsp.SigningCertificateV2({"certs": [ess_cert]})]}
-            ),
-        ]
+    signing_certificate = cms.CMSAttribute(
+        {"type": "signing_certificate_v2", "values": [tsp.SigningCertificateV2({"certs": [ess_cert]})]}
     )
-    to_sign = signed_attrs.dump()
+    sid = cms.SignerIdentifier(
+        {"issuer_and_serial_number": {"issuer": cert.issuer, "serial_number": cert.serial_number}}
+    )
+    return _SignerParts(
+        sid=sid.dump(),
+        signing_certificate=signing_certificate.dump(),
+        certificates=_der(_CONTEXT_0, b"".join(sorted((cert_der, *chain_der)))),  # a SET OF: sorted
+    )
+
+
+def sign_cades(content: bytes, signer: Signer, signing_time: datetime | None = None) -> bytes:
+    """A CAdES-BES attached signature (DER, SHA-256) over `content`, carrying the signer's certificate
+    and chain. The content is embedded unchanged.
+
+    The envelope (RFC 5652 ContentInfo / SignedData / SignerInfo) is assembled from DER parts: the per-signer
+    ones cached by `_signer_parts`, the signed attributes that change with every signature (signing-time,
+    message-digest) encoded by asn1crypto. `verify_cades` reads it back with asn1crypto."""
+    when = (signing_time or _now()).astimezone(UTC).replace(microsecond=0)
+    parts = _signer_parts(
+        signer.certificate.public_bytes(serialization.Encoding.DER),
+        tuple(c.public_bytes(serialization.Encoding.DER) for c in signer.chain),
+    )
+    time_choice = {"utc_time": when} if 1950 <= when.year < 2050 else {"generalized_time": when}
+    attributes = [
+        _CONTENT_TYPE_DATA,
+        cms.CMSAttribute({"type": "signing_time", "values": [cms.Time(time_choice)]}).dump(),
+        cms.CMSAttribute({"type": "message_digest", "values": [hashlib.sha256(content).digest()]}).dump(),
+        parts.signing_certificate,
+    ]
+    # DER: the elements of a SET OF are sorted by their encodings. The signature covers the attributes
+    # encoded as a SET; the SignerInfo carries the same bytes under the [0] IMPLICIT tag.
+    attributes_body = b"".join(sorted(attributes))
     key = signer.private_key
     if isinstance(key, rsa.RSAPrivateKey):
-        signature = key.sign(to_sign, padding.PKCS1v15(), hashes.SHA256())
+        signature = key.sign(_der(_SET, attributes_body), padding.PKCS1v15(), hashes.SHA256())
         sig_alg = "sha256_rsa"
     else:
-        signature = key.sign(to_sign, ec.ECDSA(hashes.SHA256()))
+        signature = key.sign(_der(_SET, attributes_body), ec.ECDSA(hashes.SHA256()))
         sig_alg = "sha256_ecdsa"
-    certificates = [cert] + [
-        asn1_x509.Certificate.load(c.public_bytes(serialization.Encoding.DER)) for c in signer.chain
-    ]
-    signer_info = cms.SignerInfo(
-        {
-            "version": "v1",
-            "sid": cms.SignerIdentifier(
-                {"issuer_and_serial_number": {"issuer": cert.issuer, "serial_number": cert.serial_number}}
-            ),
-            "digest_algorithm": {"algorithm": "sha256"},
-            "signed_attrs": signed_attrs,
-            "signature_algorithm": {"algorithm": sig_alg},
-            "signature": signature,
-        }
+    signer_info = _der(
+        _SEQUENCE,
+        _VERSION_1 + parts.sid + _SHA256 + _der(_CONTEXT_0, attributes_body) + _SIGNATURE_ALGORITHMS[sig_alg]
+        + _der(_OCTET_STRING, signature),
     )
-    signed_data = cms.SignedData(
-        {
-            "version": "v1",
-            "digest_algorithms": [{"algorithm": "sha256"}],
-            "encap_content_info": {"content_type": "data", "content": content},
-            "certificates": certificates,
-            "signer_infos": [signer_info],
-        }
+    encapsulated = _der(_SEQUENCE, _OID_DATA + _der(_CONTEXT_0, _der(_OCTET_STRING, content)))
+    signed_data = _der(
+        _SEQUENCE, _VERSION_1 + _DIGEST_ALGORITHMS + encapsulated + parts.certificates + _der(_SET, signer_info)
     )
-    return cms.ContentInfo({"content_type": "signed_data", "content": signed_data}).dump()
+    return _der(_SEQUENCE, _OID_SIGNED_DATA + _der(_CONTEXT_0, signed_data))
 
 
 def _signer_certificate(signed: cms.SignedData, sid: cms.SignerIdentifier) -> asn1_x509.Certificate:
