@@ -44,7 +44,14 @@ from domain.archive.index import (
 )
 from domain.errors import Conflict, InvalidInput, NotFound
 from domain.identifiers import parse_vat_number
-from models.conservation import PackageView, find_package, mark_verified, package_ids, package_of_owner, record_package
+from models.conservation import (
+    PackageView,
+    find_package,
+    mark_verified,
+    package_ids,
+    package_of_owner,
+    record_package,
+)
 from models.conservation_io import (
     ConservationResult,
     FaultMail,
@@ -307,15 +314,15 @@ def verify_package(storage: ArchiveStorage, view: PackageView) -> VerifyReport:
         faults.append(FaultRecord(pid, "index-mismatch", f"the index names package {index.package_id}"))
     recorded = {o.name: o for o in view.objects if not o.is_index}
     for item in index.files:
-        obj = recorded.pop(item.name, None)
-        if obj is None:
+        rec = recorded.pop(item.name, None)
+        if rec is None:
             faults.append(FaultRecord(pid, "index-mismatch", f"{item.name} is in the index, not in the DB"))
-        elif (obj.sha256, obj.size) != (item.sha256, item.size):
+        elif (rec.sha256, rec.size) != (item.sha256, item.size):
             faults.append(FaultRecord(pid, "index-mismatch", f"{item.name}: impronta {item.sha256} "
-                                      f"({item.size} bytes) in the index, {obj.sha256} ({obj.size}) in the DB",
-                                      obj.key))
-    for name, obj in recorded.items():
-        faults.append(FaultRecord(pid, "index-mismatch", f"{name} is in the DB, not in the index", obj.key))
+                                      f"({item.size} bytes) in the index, {rec.sha256} ({rec.size}) in the DB",
+                                      rec.key))
+    for name, left in recorded.items():
+        faults.append(FaultRecord(pid, "index-mismatch", f"{name} is in the DB, not in the index", left.key))
     return report
 
 

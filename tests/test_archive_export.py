@@ -169,3 +169,22 @@ async def test_usage_packages_and_verify_over_http(archive: Settings, dev_env: W
     assert body["ok"] is True and body["packages"] == 2 and body["faults"] == []
     assert http.post("/archive/verify", json={"sample": 0}).status_code == 422
     assert http.get("/archive/verify/archive-verify-unknown").status_code == 404
+
+
+async def test_cli_verify_runs_the_verification_workflow(archive: Settings, dev_env: WorkflowEnvironment,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    monkeypatch.setenv("TEMPORAL_ADDRESS", dev_env.client.service_client.config.target_host)
+    monkeypatch.setenv("TEMPORAL_TASK_QUEUE", archive.temporal_task_queue)
+    monkeypatch.setenv("PAYLOAD_CODEC_KEY", "off")
+    get_settings.cache_clear()
+    acts = ArchiveActivities(archive)
+    async with new_worker(dev_env.client, archive, [ArchiveVerifyWorkflow], [acts.list_packages,
+                          acts.verify_packages], task_queue=archive.temporal_task_queue):
+        res = await asyncio.to_thread(runner.invoke, cli, ["archive", "verify", "--sample", "2", "--json"])
+        table = await asyncio.to_thread(runner.invoke, cli, ["archive", "verify", "--vat", OTHER_VAT])
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.output)
+    assert report["ok"] is True and report["packages"] == 2 and report["objects"] == 10
+    assert table.exit_code == 0 and "1 packages, 5 objects" in table.output and "intact" in table.output

@@ -169,3 +169,30 @@ def test_bad_input_is_refused_and_nothing_is_written(settings: Settings, db: str
         _store(own, inp)
     assert "metadata.document_type" in str(err.value)
     assert "Contents" not in s3_client(own).list_objects_v2(Bucket=own.s3_bucket)
+
+
+def test_a_database_record_that_disagrees_with_the_index_is_reported(settings: Settings, db: str) -> None:
+    own = bucket_settings(settings)
+    stored, _ = _conserve(own, add_invoice(own))
+    victim = next(o for o in stored.objects if o.role == "original")
+    with session_scope(own.database_url) as session:
+        row = session.scalar(select(ArchiveObject).where(ArchiveObject.key == victim.key))
+        assert row is not None
+        row.sha256 = "0" * 64
+    report = verify_by_id(own, [stored.package_id])
+    assert sorted((f.kind, f.key) for f in report.faults) == [("altered", victim.key),
+                                                             ("index-mismatch", victim.key)]
+    assert verify_by_id(own, ["PdA-invoice-gone-000000000000"]).faults[0].kind == "missing"
+
+
+def test_a_deleted_object_is_reported_missing(settings: Settings, db: str) -> None:
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.s3.models import s3_backends
+
+    own = bucket_settings(settings)
+    stored, _ = _conserve(own, add_invoice(own))
+    victim = next(o for o in stored.objects if o.role == "notification")
+    bucket = s3_backends[DEFAULT_ACCOUNT_ID]["global"].buckets[own.s3_bucket]
+    bucket.keys.pop(victim.key)  # gone from the emulator's store, lock or not
+    report = verify_by_id(own, [stored.package_id])
+    assert [(f.kind, f.key) for f in report.faults] == [("missing", victim.key)]

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from temporalio import workflow
 from temporalio.client import Client, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
+from temporalio.workflow import NondeterminismError
 
 from activities.archive import ArchiveActivities
 from activities.mail import MailActivities
@@ -20,7 +23,7 @@ from core.settings import Settings
 from devstack.s3 import ensure_archive_bucket
 from devstack.smtp_sink import Mailbox
 from models.conservation import ArchiveObject, ArchivePackage, get_package
-from models.conservation_io import VerifyInput, VerifyReport
+from models.conservation_io import ConservationInput, VerifyInput, VerifyReport
 from starters.archive import ensure_verify_schedule, run_verify, start_conservation
 from tests.conservation_support import add_invoice, bucket_settings
 from tests.helpers import assert_eventually, free_port, new_worker
@@ -212,3 +215,18 @@ async def test_other_bytes_under_a_locked_key_fail_the_workflow_and_record_nothi
     assert cause.type == "ArchiveFault" and "never overwritten" in cause.message  # type: ignore[union-attr]
     assert (await handle.describe()).typed_search_attributes.get(BUSINESS_STATUS) == "conservation-failed"
     assert _counts(own) == (0, 0)
+
+
+@workflow.defn(name="ConservationWorkflow", sandboxed=False)
+class ConservationRecordsFirst:
+    """A wrong change: recording before storing. Replaying the recorded history must refuse it."""
+
+    @workflow.run
+    async def run(self, inp: ConservationInput) -> None:
+        await workflow.execute_activity("archive_record_package", inp, start_to_close_timeout=timedelta(seconds=5))
+
+
+async def test_a_changed_order_of_steps_does_not_replay() -> None:
+    history = WorkflowHistory.from_json("conserve-recorded", HISTORY.read_text())
+    with pytest.raises(NondeterminismError):
+        await Replayer(workflows=[ConservationRecordsFirst]).replay_workflow(history)
