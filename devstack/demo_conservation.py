@@ -108,13 +108,14 @@ def step_conservation(settings: Settings, ctx: dict[str, object]) -> None:
     result, schedule, report = asyncio.run(_conserve(settings, vat, str(invoice_id) if invoice_id else None))
     api = settings.public_base_url
     pkg = httpx.get(f"{api}/archive/packages/{result.package_id}", timeout=10).json()
-    console.print(f"GET {api}/archive/packages/{result.package_id}: retained (COMPLIANCE) until "
-                  f"{pkg['retain_until'][:10]}, bucket {pkg['bucket']}")
+    console.print(f"GET {api}/archive/packages/{result.package_id}")
+    console.print(f"  objects under s3://{pkg['bucket']}/{pkg['prefix']}, each locked (COMPLIANCE) until "
+                  f"{pkg['retain_until'][:10]}")
     table = Table(title=f"package {pkg['package_id']}")
-    for col in ("S3 key", "role", "bytes", "SHA-256 (impronta)"):
+    for col in ("file", "role", "bytes", "SHA-256 (impronta)"):
         table.add_column(col)
     for obj in pkg["objects"]:
-        table.add_row(obj["key"], obj["role"], str(obj["size"]), obj["sha256"][:24] + "…")
+        table.add_row(obj["name"], obj["role"], str(obj["size"]), obj["sha256"][:16] + "…")
     console.print(table)
     usage = httpx.get(f"{api}/archive/usage", params={"vat": vat}, timeout=10).json()[0]
     console.print(f"GET {api}/archive/usage?vat={vat}: {usage['packages']} package(s), {usage['objects']} "
