@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -111,10 +111,13 @@ def _missing(err: ClientError) -> bool:
 class ArchiveStorage:
     """The archive bucket: locked puts (single or multipart), read-back checks, streamed reads."""
 
-    def __init__(self, settings: Settings, client: Any | None = None):
+    def __init__(self, settings: Settings, client: Any | None = None,
+                 heartbeat: Callable[..., None] | None = None):
         self.settings = settings
         self.bucket = settings.s3_bucket
         self.s3 = client or archive_client(settings)
+        # Called between chunks and parts, so an activity moving a large file keeps heartbeating.
+        self.heartbeat = heartbeat or (lambda *_: None)
 
     def head(self, key: str, version_id: str | None = None) -> ObjectState | None:
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "ChecksumMode": "ENABLED"}
@@ -138,7 +141,9 @@ class ArchiveStorage:
     def stream(self, key: str, version_id: str) -> Iterator[bytes]:
         body = self.s3.get_object(Bucket=self.bucket, Key=key, VersionId=version_id)["Body"]
         try:
-            yield from iter(lambda: body.read(CHUNK), b"")
+            for chunk in iter(lambda: body.read(CHUNK), b""):
+                self.heartbeat(key)
+                yield chunk
         finally:
             body.close()
 
@@ -190,6 +195,7 @@ class ArchiveStorage:
         try:
             parts = []
             for number, chunk, digest in self._part_checksums(data):
+                self.heartbeat(f"{key} part {number}")
                 part = self.s3.upload_part(
                     Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=chunk,
                     ChecksumAlgorithm="SHA256", ChecksumSHA256=b64_sha256(digest),
@@ -331,7 +337,7 @@ class ArchiveActivities:
         self.settings = settings
 
     def storage(self) -> ArchiveStorage:
-        return ArchiveStorage(self.settings)
+        return ArchiveStorage(self.settings, heartbeat=activity.heartbeat)
 
     @activity.defn(name="archive_store_package")
     def store_package(self, inp: StorePackageInput) -> StoredPackage:
@@ -427,7 +433,8 @@ class ArchiveActivities:
     @activity.defn(name="archive_verify_packages")
     def verify_packages(self, inp: VerifyPackagesInput) -> VerifyReport:
         """Read-only on S3; records when each package was last verified (idempotent)."""
-        return verify_by_id(self.settings, inp.package_ids, heartbeat=activity.heartbeat)
+        return verify_by_id(self.settings, inp.package_ids, heartbeat=activity.heartbeat,
+                            storage=self.storage())
 
     @activity.defn(name="archive_notify_fault")
     def notify_fault(self, mail: FaultMail) -> str:

@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
 SCHEDULE_ID = "archive-verify-schedule"
 BATCH = 20  # packages per activity: keeps each attempt short and the history small
 VERIFY_ATTEMPT_TIMEOUT = timedelta(minutes=15)
+HEARTBEAT_TIMEOUT = timedelta(minutes=2)  # it heartbeats per package and per chunk read
 
 
 @workflow.defn(name="ArchiveVerifyWorkflow")
@@ -43,7 +44,8 @@ class ArchiveVerifyWorkflow:
         for start in range(0, len(ids), BATCH):
             part = await workflow.execute_activity_method(
                 ArchiveActivities.verify_packages, VerifyPackagesInput(ids[start:start + BATCH]),
-                start_to_close_timeout=VERIFY_ATTEMPT_TIMEOUT, schedule_to_close_timeout=LOCAL_TOTAL_TIMEOUT,
+                start_to_close_timeout=VERIFY_ATTEMPT_TIMEOUT, heartbeat_timeout=HEARTBEAT_TIMEOUT,
+                schedule_to_close_timeout=LOCAL_TOTAL_TIMEOUT,
                 retry_policy=RETRY_FAST,
             )
             self._report.merge(part)

@@ -34,6 +34,8 @@ with workflow.unsafe.imports_passed_through():
 
 # A package may hold large files: each attempt of the store activity gets this long.
 STORE_ATTEMPT_TIMEOUT = timedelta(minutes=15)
+# It heartbeats between files, chunks and parts: a worker lost mid-upload is noticed within this.
+HEARTBEAT_TIMEOUT = timedelta(minutes=2)
 
 
 def workflow_id_for(owner_kind: str, owner_id: str) -> str:
@@ -71,6 +73,7 @@ class ConservationWorkflow:
                 ArchiveActivities.store_package,
                 StorePackageInput(request=inp, created_at=workflow.now().isoformat()),
                 start_to_close_timeout=STORE_ATTEMPT_TIMEOUT,
+                heartbeat_timeout=HEARTBEAT_TIMEOUT,
                 schedule_to_close_timeout=LOCAL_TOTAL_TIMEOUT,
                 retry_policy=RETRY_FAST,
             )
