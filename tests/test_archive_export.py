@@ -82,6 +82,10 @@ def test_export_is_self_contained_and_every_hash_checks(archive: Settings, tmp_p
     for item in index.files:
         path = folder / pkg["index"].rsplit("/", 1)[0] / item.name
         assert _sha256(path) == item.sha256 and path.stat().st_size == item.size
+    # The same export for a person: a progress bar, then where it went.
+    res = runner.invoke(cli, ["archive", "export", "--vat", VAT, "--from", "2026-03-01", "--to", "2026-03-31",
+                              str(tmp_path / "again.zip")])
+    assert res.exit_code == 0 and "exporting" in res.output and "wrote" in res.output, res.output
     # The offline checker shipped inside the export agrees, with nothing but the standard library...
     checked = subprocess.run([sys.executable, "-I", "verify.py"], cwd=folder, capture_output=True, text=True)
     assert checked.returncode == 0, checked.stdout
