@@ -17,6 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
 
 from lxml import etree
 
@@ -91,18 +92,28 @@ def xpath_of(el: etree._Element) -> str:
     return "/" + "/".join(reversed(parts))
 
 
-def _text(el: etree._Element | None, path: str | None = None) -> str | None:
+def _kids(el: etree._Element | None) -> dict[Any, etree._Element]:
+    """The children of `el` by tag, the first of each (as `el.find(tag)` gives): read once, then looked up
+    for every field the rules need, instead of one ElementPath search per field."""
+    kids: dict[Any, etree._Element] = {}
+    if el is not None:
+        for child in el:
+            kids.setdefault(child.tag, child)
+    return kids
+
+
+def _t(el: etree._Element | None) -> str | None:
+    """The element's text, stripped; None when absent or blank."""
     if el is None:
         return None
-    target = el.find(path) if path else el
-    if target is None or target.text is None:
+    value = el.text
+    if value is None:
         return None
-    value = target.text.strip()
+    value = value.strip()
     return value or None
 
 
-def _amount(el: etree._Element | None, path: str) -> Decimal | None:
-    value = _text(el, path)
+def _dec(value: str | None) -> Decimal | None:
     if value is None:
         return None
     try:
@@ -127,79 +138,116 @@ def _round_cent(value: Decimal) -> Decimal:
 def _vat(el: etree._Element | None) -> str | None:
     if el is None:
         return None
-    country, code = _text(el, "IdPaese"), _text(el, "IdCodice")
+    kids = _kids(el)
+    country, code = _t(kids.get("IdPaese")), _t(kids.get("IdCodice"))
     return f"{country}{code}" if country and code else None
 
 
 def _name(anagrafica: etree._Element | None) -> str:
     if anagrafica is None:
         return ""
-    name = _text(anagrafica, "Denominazione")
+    kids = _kids(anagrafica)
+    name = _t(kids.get("Denominazione"))
     if name:
         return name
-    return " ".join(p for p in (_text(anagrafica, "Nome"), _text(anagrafica, "Cognome")) if p)
+    return " ".join(p for p in (_t(kids.get("Nome")), _t(kids.get("Cognome"))) if p)
 
 
 # ---------------------------------------------------------------------------------------------- rules
 
 
-def _check_header(root: etree._Element, out: ProblemCollector, sender_vat: str | None) -> None:
-    header = root.find("FatturaElettronicaHeader")
-    dt = header.find("DatiTrasmissione")
-    transmitter = dt.find("IdTrasmittente")
-    t_country, t_code = _text(transmitter, "IdPaese"), _text(transmitter, "IdCodice")
+@dataclass(frozen=True)
+class _Header:
+    """What the summary needs from the header, read while checking it."""
+
+    transmitter_id: str
+    progressivo_invio: str
+    format: str
+    sender_vat: str
+    sender_name: str
+    recipient_vat: str | None
+    recipient_fiscal_code: str | None
+    recipient_name: str
+    codice_destinatario: str
+    pec_destinatario: str | None
+
+
+def _check_header(root: etree._Element, out: ProblemCollector, sender_vat: str | None) -> _Header:
+    header = _kids(root).get("FatturaElettronicaHeader")
+    hk = _kids(header)
+    dt = hk.get("DatiTrasmissione")
+    dtk = _kids(dt)
+    transmitter = dtk.get("IdTrasmittente")
+    tk = _kids(transmitter)
+    t_country, t_code = _t(tk.get("IdPaese")), _t(tk.get("IdCodice"))
     if not t_country or not t_code:
         out.add(xpath_of(transmitter), "IdTrasmittente (transmitter id) needs IdPaese and IdCodice", "00300")
     elif t_country == "IT" and not (is_partita_iva(t_code) or is_codice_fiscale(t_code)):
-        out.add(xpath_of(transmitter.find("IdCodice")),
-                f"{t_code} is neither a valid partita IVA nor a codice fiscale", "00300")
-    progressive = dt.find("ProgressivoInvio")
-    if _text(progressive) is None:
+        out.add(xpath_of(tk["IdCodice"]), f"{t_code} is neither a valid partita IVA nor a codice fiscale", "00300")
+    progressivo = _t(dtk.get("ProgressivoInvio"))
+    if progressivo is None:
         out.add(xpath_of(dt) + "/ProgressivoInvio", "ProgressivoInvio (sending progressive) is required", "00200")
 
-    formato = _text(dt, "FormatoTrasmissione")
+    formato = _t(dtk.get("FormatoTrasmissione"))
     versione = root.get("versione")
     if formato not in ("FPA12", "FPR12"):
-        out.add(xpath_of(dt.find("FormatoTrasmissione")), f"FormatoTrasmissione {formato!r} is neither FPA12 nor FPR12",
-                "00428")
+        out.add(xpath_of(dtk.get("FormatoTrasmissione")),
+                f"FormatoTrasmissione {formato!r} is neither FPA12 nor FPR12", "00428")
     elif formato != versione:
-        out.add(xpath_of(dt.find("FormatoTrasmissione")),
+        out.add(xpath_of(dtk["FormatoTrasmissione"]),
                 f"FormatoTrasmissione {formato} differs from the root's versione {versione}")
-    codice = _text(dt, "CodiceDestinatario") or ""
-    codice_path = xpath_of(dt) + "/CodiceDestinatario"
+    codice = _t(dtk.get("CodiceDestinatario")) or ""
     if formato == "FPA12" and len(codice) != 6:
-        out.add(codice_path, f"an FPA12 invoice needs the 6-character office code (codice ufficio), not {codice!r}",
-                "00427")
+        out.add(xpath_of(dt) + "/CodiceDestinatario",
+                f"an FPA12 invoice needs the 6-character office code (codice ufficio), not {codice!r}", "00427")
     elif formato == "FPR12" and len(codice) != 7:
-        out.add(codice_path, f"an FPR12 invoice needs a 7-character recipient code, not {codice!r}", "00427")
-    pec = _text(dt, "PECDestinatario")
+        out.add(xpath_of(dt) + "/CodiceDestinatario",
+                f"an FPR12 invoice needs a 7-character recipient code, not {codice!r}", "00427")
+    pec = _t(dtk.get("PECDestinatario"))
     if pec and codice != CODICE_DESTINATARIO_PEC:
-        out.add(xpath_of(dt.find("PECDestinatario")),
+        out.add(xpath_of(dtk["PECDestinatario"]),
                 f"PECDestinatario is allowed only with CodiceDestinatario {CODICE_DESTINATARIO_PEC}", "00426")
 
-    seller = header.find("CedentePrestatore/DatiAnagrafici")
-    seller_id = seller.find("IdFiscaleIVA")
-    s_country, s_code = _text(seller_id, "IdPaese") or "", _text(seller_id, "IdCodice") or ""
+    seller = _kids(hk.get("CedentePrestatore")).get("DatiAnagrafici")
+    sk = _kids(seller)
+    seller_id = sk.get("IdFiscaleIVA")
+    sik = _kids(seller_id)
+    s_country, s_code = _t(sik.get("IdPaese")) or "", _t(sik.get("IdCodice")) or ""
     if not is_valid_id_codice(s_country, s_code):
-        out.add(xpath_of(seller_id.find("IdCodice")), f"{s_code} is not a valid partita IVA", "00301")
-    seller_cf = seller.find("CodiceFiscale")
-    if seller_cf is not None and not is_codice_fiscale(_text(seller_cf) or ""):
-        out.add(xpath_of(seller_cf), f"{_text(seller_cf)} is not a valid codice fiscale", "00302")
+        out.add(xpath_of(sik.get("IdCodice")), f"{s_code} is not a valid partita IVA", "00301")
+    seller_cf = sk.get("CodiceFiscale")
+    if seller_cf is not None and not is_codice_fiscale(_t(seller_cf) or ""):
+        out.add(xpath_of(seller_cf), f"{_t(seller_cf)} is not a valid codice fiscale", "00302")
     if sender_vat is not None and f"{s_country}{s_code}".upper() != sender_vat.replace(" ", "").upper():
         out.add(xpath_of(seller_id), f"the seller (CedentePrestatore) is {s_country}{s_code}, not the sending "
                 f"customer {sender_vat}")
 
-    buyer = header.find("CessionarioCommittente/DatiAnagrafici")
-    buyer_id = buyer.find("IdFiscaleIVA")
-    buyer_cf = buyer.find("CodiceFiscale")
+    buyer = _kids(hk.get("CessionarioCommittente")).get("DatiAnagrafici")
+    bk = _kids(buyer)
+    buyer_id = bk.get("IdFiscaleIVA")
+    buyer_cf = bk.get("CodiceFiscale")
     if buyer_id is None and buyer_cf is None:
         out.add(xpath_of(buyer), "the buyer needs IdFiscaleIVA or CodiceFiscale", "00417")
     if buyer_id is not None:
-        b_country, b_code = _text(buyer_id, "IdPaese") or "", _text(buyer_id, "IdCodice") or ""
+        bik = _kids(buyer_id)
+        b_country, b_code = _t(bik.get("IdPaese")) or "", _t(bik.get("IdCodice")) or ""
         if not is_valid_id_codice(b_country, b_code):
-            out.add(xpath_of(buyer_id.find("IdCodice")), f"{b_code} is not a valid partita IVA", "00305")
-    if buyer_cf is not None and not is_codice_fiscale(_text(buyer_cf) or ""):
-        out.add(xpath_of(buyer_cf), f"{_text(buyer_cf)} is not a valid codice fiscale", "00306")
+            out.add(xpath_of(bik.get("IdCodice")), f"{b_code} is not a valid partita IVA", "00305")
+    if buyer_cf is not None and not is_codice_fiscale(_t(buyer_cf) or ""):
+        out.add(xpath_of(buyer_cf), f"{_t(buyer_cf)} is not a valid codice fiscale", "00306")
+
+    return _Header(
+        transmitter_id=f"{t_country}{t_code}" if t_country and t_code else "",
+        progressivo_invio=progressivo or "",
+        format=formato or root.get("versione", ""),
+        sender_vat=f"{s_country}{s_code}" if s_country and s_code else "",
+        sender_name=_name(sk.get("Anagrafica")),
+        recipient_vat=_vat(buyer_id),
+        recipient_fiscal_code=_t(buyer_cf),
+        recipient_name=_name(bk.get("Anagrafica")),
+        codice_destinatario=codice,
+        pec_destinatario=pec,
+    )
 
 
 def _natura_rule(out: ProblemCollector, parent: etree._Element, aliquota: Decimal | None, natura: str | None,
@@ -216,23 +264,32 @@ def _natura_rule(out: ProblemCollector, parent: etree._Element, aliquota: Decima
                 f"AliquotaIVA {aliquota} looks like a fraction: it must be a percentage (e.g. 22.00)", "00424")
 
 
-def _expected_prezzo_totale(line: etree._Element) -> list[Decimal]:
+def _sconti(el: etree._Element) -> list[tuple[Decimal, Decimal | None, Decimal | None]]:
+    """Each ScontoMaggiorazione (discount SC or surcharge MG) of `el`: (sign, Percentuale, Importo)."""
+    found = []
+    for sm in el.iterchildren("ScontoMaggiorazione"):
+        smk = _kids(sm)
+        sign = Decimal(-1) if _t(smk.get("Tipo")) == "SC" else Decimal(1)
+        found.append((sign, _dec(_t(smk.get("Percentuale"))), _dec(_t(smk.get("Importo")))))
+    return found
+
+
+def _expected_prezzo_totale(line: etree._Element, lk: dict[Any, etree._Element]) -> list[Decimal]:
     """PrezzoTotale = (PrezzoUnitario with its discounts/surcharges) × Quantita. A fixed-amount discount is
     read per unit and, as some issuers do, on the line: both readings are accepted."""
-    unit = _amount(line, "PrezzoUnitario") or Decimal(0)
-    qty = _amount(line, "Quantita")
+    unit = _dec(_t(lk.get("PrezzoUnitario"))) or Decimal(0)
+    qty = _dec(_t(lk.get("Quantita")))
     qty = Decimal(1) if qty is None else qty
     per_unit, on_line, fixed = unit, unit * qty, False
-    for sm in line.iterfind("ScontoMaggiorazione"):
-        sign = Decimal(-1) if _text(sm, "Tipo") == "SC" else Decimal(1)
-        pct, amount = _amount(sm, "Percentuale"), _amount(sm, "Importo")
-        if pct is not None:
-            per_unit += sign * per_unit * pct / 100
-            on_line += sign * on_line * pct / 100
-        elif amount is not None:
-            per_unit += sign * amount
-            on_line += sign * amount
-            fixed = True
+    if "ScontoMaggiorazione" in lk:
+        for sign, pct, amount in _sconti(line):
+            if pct is not None:
+                per_unit += sign * per_unit * pct / 100
+                on_line += sign * on_line * pct / 100
+            elif amount is not None:
+                per_unit += sign * amount
+                on_line += sign * amount
+                fixed = True
     candidates = [per_unit * qty]
     if fixed:
         candidates.append(on_line)
@@ -240,68 +297,82 @@ def _expected_prezzo_totale(line: etree._Element) -> list[Decimal]:
 
 
 def _check_body(body: etree._Element, out: ProblemCollector, today: date) -> DocumentSummary | None:
-    dgd = body.find("DatiGenerali/DatiGeneraliDocumento")
-    tipo = _text(dgd, "TipoDocumento") or ""
-    numero = _text(dgd, "Numero") or ""
-    data = _date(_text(dgd, "Data"))
+    bk = _kids(body)
+    dati_generali = bk.get("DatiGenerali")
+    dgk = _kids(dati_generali)
+    dgd = dgk.get("DatiGeneraliDocumento")
+    dk = _kids(dgd)
+    tipo = _t(dk.get("TipoDocumento")) or ""
+    numero = _t(dk.get("Numero")) or ""
+    data = _date(_t(dk.get("Data")))
     if numero and not any(c.isdigit() for c in numero):
-        out.add(xpath_of(dgd.find("Numero")), f"the invoice number {numero!r} contains no digit", "00425")
+        out.add(xpath_of(dk["Numero"]), f"the invoice number {numero!r} contains no digit", "00425")
     if data is not None and data > today:
-        out.add(xpath_of(dgd.find("Data")), f"the invoice date {data} is after today ({today})", "00403")
-    for linked in body.iterfind("DatiGenerali/DatiFattureCollegate"):
-        linked_date = _date(_text(linked, "Data"))
-        if data is not None and linked_date is not None and linked_date > data:
-            out.add(xpath_of(linked.find("Data")),
-                    f"the linked invoice's date {linked_date} is after this invoice's date {data}", "00418")
+        out.add(xpath_of(dk["Data"]), f"the invoice date {data} is after today ({today})", "00403")
+    if "DatiFattureCollegate" in dgk:
+        for linked in dati_generali.iterchildren("DatiFattureCollegate"):
+            linked_data = _kids(linked).get("Data")
+            linked_date = _date(_t(linked_data))
+            if data is not None and linked_date is not None and linked_date > data:
+                out.add(xpath_of(linked_data),
+                        f"the linked invoice's date {linked_date} is after this invoice's date {data}", "00418")
 
-    lines = body.findall("DatiBeniServizi/DettaglioLinee")
-    ritenuta_lines = [line for line in lines if _text(line, "Ritenuta") == "SI"]
-    if ritenuta_lines and dgd.find("DatiRitenuta") is None:
+    beni_servizi = bk.get("DatiBeniServizi")
+    lines: list[tuple[etree._Element, dict[Any, etree._Element]]] = []
+    summaries: list[tuple[etree._Element, dict[Any, etree._Element]]] = []
+    if beni_servizi is not None:
+        for child in beni_servizi:
+            if child.tag == "DettaglioLinee":
+                lines.append((child, _kids(child)))
+            elif child.tag == "DatiRiepilogo":
+                summaries.append((child, _kids(child)))
+    if "DatiRitenuta" not in dk and any(_t(lk.get("Ritenuta")) == "SI" for _, lk in lines):
         out.add(xpath_of(dgd) + "/DatiRitenuta",
                 "DatiRitenuta (withholding) is required when a line has Ritenuta SI", "00411")
 
     # Taxable amount expected per (rate, nature): the lines plus any pension-fund contribution (cassa).
     expected: dict[tuple[Decimal, str | None], Decimal] = defaultdict(Decimal)
-    for line in lines:
-        aliquota = _amount(line, "AliquotaIVA")
-        natura = _text(line, "Natura")
+    for line, lk in lines:
+        aliquota = _dec(_t(lk.get("AliquotaIVA")))
+        natura = _t(lk.get("Natura"))
         _natura_rule(out, line, aliquota, natura, "00400", "00401")
-        total = _amount(line, "PrezzoTotale")
+        total = _dec(_t(lk.get("PrezzoTotale")))
         if total is not None:
-            candidates = _expected_prezzo_totale(line)
+            candidates = _expected_prezzo_totale(line, lk)
             if all(abs(total - c) > TOLERANCE_PREZZO_TOTALE for c in candidates):
-                out.add(xpath_of(line.find("PrezzoTotale")),
+                out.add(xpath_of(lk["PrezzoTotale"]),
                         f"PrezzoTotale {total} should be {_round_cent(candidates[0])} "
                         "(PrezzoUnitario with discounts × Quantita)", "00423")
             if aliquota is not None:
                 expected[(aliquota, natura if aliquota == 0 else None)] += total
-    for cassa in dgd.iterfind("DatiCassaPrevidenziale"):
-        aliquota = _amount(cassa, "AliquotaIVA")
-        natura = _text(cassa, "Natura")
-        _natura_rule(out, cassa, aliquota, natura, "00413", "00414")
-        contributo = _amount(cassa, "ImportoContributoCassa")
-        if aliquota is not None and contributo is not None:
-            expected[(aliquota, natura if aliquota == 0 else None)] += contributo
+    if "DatiCassaPrevidenziale" in dk:
+        for cassa in dgd.iterchildren("DatiCassaPrevidenziale"):
+            ck = _kids(cassa)
+            aliquota = _dec(_t(ck.get("AliquotaIVA")))
+            natura = _t(ck.get("Natura"))
+            _natura_rule(out, cassa, aliquota, natura, "00413", "00414")
+            contributo = _dec(_t(ck.get("ImportoContributoCassa")))
+            if aliquota is not None and contributo is not None:
+                expected[(aliquota, natura if aliquota == 0 else None)] += contributo
 
-    summaries = body.findall("DatiBeniServizi/DatiRiepilogo")
     declared: dict[tuple[Decimal, str | None], Decimal] = defaultdict(Decimal)
     first_of_group: dict[tuple[Decimal, str | None], etree._Element] = {}
     imponibile_total, imposta_total = Decimal(0), Decimal(0)
-    for summary in summaries:
-        aliquota = _amount(summary, "AliquotaIVA") or Decimal(0)
-        natura = _text(summary, "Natura")
+    for summary, rk in summaries:
+        aliquota = _dec(_t(rk.get("AliquotaIVA"))) or Decimal(0)
+        natura = _t(rk.get("Natura"))
         _natura_rule(out, summary, aliquota, natura, "00429", "00430")
-        if natura and natura.startswith("N6") and _text(summary, "EsigibilitaIVA") == "S":
-            out.add(xpath_of(summary.find("EsigibilitaIVA")),
+        if natura and natura.startswith("N6") and _t(rk.get("EsigibilitaIVA")) == "S":
+            out.add(xpath_of(rk["EsigibilitaIVA"]),
                     "reverse charge (Natura N6) cannot go with split payment (EsigibilitaIVA S)", "00420")
-        imponibile = _amount(summary, "ImponibileImporto") or Decimal(0)
-        imposta = _amount(summary, "Imposta") or Decimal(0)
-        arrotondamento = _amount(summary, "Arrotondamento") or Decimal(0)
+        imponibile = _dec(_t(rk.get("ImponibileImporto"))) or Decimal(0)
+        imposta = _dec(_t(rk.get("Imposta"))) or Decimal(0)
+        arrotondamento = _dec(_t(rk.get("Arrotondamento"))) or Decimal(0)
         imponibile_total += imponibile
         imposta_total += imposta
         should = _round_cent(imponibile * aliquota / 100)
         if abs(imposta - should) > TOLERANCE_IMPOSTA:
-            out.add(xpath_of(summary.find("Imposta")),
+            out.add(xpath_of(rk.get("Imposta")),
                     f"Imposta {imposta} should be {should} (ImponibileImporto {imponibile} × {aliquota}%)", "00421")
         key = (aliquota, natura if aliquota == 0 else None)
         # Arrotondamento is the summary's rounding: the lines + rounding make the taxable amount.
@@ -321,23 +392,22 @@ def _check_body(body: etree._Element, out: ProblemCollector, today: date) -> Doc
                     f"no DatiRiepilogo (VAT summary) for rate {rate}%" + (f" nature {natura}" if natura else ""),
                     "00419")
 
-    importo_totale = _amount(dgd, "ImportoTotaleDocumento")
+    importo_totale = _dec(_t(dk.get("ImportoTotaleDocumento")))
     if importo_totale is not None and summaries:
-        base = imponibile_total + imposta_total + (_amount(dgd, "Arrotondamento") or Decimal(0))
-        for sm in dgd.iterfind("ScontoMaggiorazione"):
-            sign = Decimal(-1) if _text(sm, "Tipo") == "SC" else Decimal(1)
-            pct, sm_amount = _amount(sm, "Percentuale"), _amount(sm, "Importo")
-            base += sign * (sm_amount if sm_amount is not None else base * (pct or Decimal(0)) / 100)
-        bollo = _amount(dgd, "DatiBollo/ImportoBollo") or Decimal(0)
+        base = imponibile_total + imposta_total + (_dec(_t(dk.get("Arrotondamento"))) or Decimal(0))
+        if "ScontoMaggiorazione" in dk:
+            for sign, pct, sm_amount in _sconti(dgd):
+                base += sign * (sm_amount if sm_amount is not None else base * (pct or Decimal(0)) / 100)
+        bollo = _dec(_t(_kids(dk.get("DatiBollo")).get("ImportoBollo"))) or Decimal(0)
         candidates = [base, base + bollo]
         if all(abs(importo_totale - c) > TOLERANCE_TOTALE_DOCUMENTO for c in candidates):
-            out.add(xpath_of(dgd.find("ImportoTotaleDocumento")),
+            out.add(xpath_of(dk["ImportoTotaleDocumento"]),
                     f"ImportoTotaleDocumento {importo_totale} does not match the VAT summaries "
                     f"(taxable + VAT = {_round_cent(base)})")
 
-    if data is not None:
+    if data is not None and "DatiPagamento" in bk:
         for due in body.iterfind("DatiPagamento/DettaglioPagamento/DataScadenzaPagamento"):
-            due_date = _date(_text(due))
+            due_date = _date(_t(due))
             if due_date is not None and due_date < data:
                 out.add(xpath_of(due), f"payment due {due_date} is before the invoice date {data}")
 
@@ -347,31 +417,10 @@ def _check_body(body: etree._Element, out: ProblemCollector, today: date) -> Doc
         tipo_documento=tipo,
         numero=numero,
         data=data,
-        divisa=_text(dgd, "Divisa") or "",
+        divisa=_t(dk.get("Divisa")) or "",
         importo_totale=importo_totale,
         imponibile=imponibile_total,
         imposta=imposta_total,
-    )
-
-
-def _summary(root: etree._Element, documents: list[DocumentSummary], version: str) -> InvoiceSummary:
-    header = root.find("FatturaElettronicaHeader")
-    dt = header.find("DatiTrasmissione")
-    seller = header.find("CedentePrestatore/DatiAnagrafici")
-    buyer = header.find("CessionarioCommittente/DatiAnagrafici")
-    return InvoiceSummary(
-        transmitter_id=_vat(dt.find("IdTrasmittente")) or "",
-        progressivo_invio=_text(dt, "ProgressivoInvio") or "",
-        format=_text(dt, "FormatoTrasmissione") or root.get("versione", ""),
-        sender_vat=_vat(seller.find("IdFiscaleIVA")) or "",
-        sender_name=_name(seller.find("Anagrafica")),
-        recipient_vat=_vat(buyer.find("IdFiscaleIVA")),
-        recipient_fiscal_code=_text(buyer, "CodiceFiscale"),
-        recipient_name=_name(buyer.find("Anagrafica")),
-        codice_destinatario=_text(dt, "CodiceDestinatario") or "",
-        pec_destinatario=_text(dt, "PECDestinatario"),
-        documents=documents,
-        schema_version=version,
     )
 
 
@@ -385,21 +434,35 @@ def validate_invoice(xml: bytes, sender_vat: str | None = None, today: date | No
     root = parse_invoice_root(xml)
     version = validate_schema(root)
     out = ProblemCollector()
-    _check_header(root, out, sender_vat)
+    header = _check_header(root, out, sender_vat)
     documents = []
-    seen: dict[tuple[str, str, int], str] = {}
-    for body in root.iterfind("FatturaElettronicaBody"):
+    seen: dict[tuple[str, str, int], etree._Element] = {}
+    for body in root.iterchildren("FatturaElettronicaBody"):
         doc = _check_body(body, out, today)
         if doc is None:
             continue
         key = (doc.tipo_documento, doc.numero, doc.year)
         if key in seen:
             out.add(xpath_of(body) + "/DatiGenerali/DatiGeneraliDocumento/Numero",
-                    f"document {doc.numero} of {doc.year} appears twice in this file (also at {seen[key]})", "00409")
-        seen.setdefault(key, xpath_of(body))
+                    f"document {doc.numero} of {doc.year} appears twice in this file (also at "
+                    f"{xpath_of(seen[key])})", "00409")
+        seen.setdefault(key, body)
         documents.append(doc)
     out.raise_if_any()
-    return _summary(root, documents, version)
+    return InvoiceSummary(
+        transmitter_id=header.transmitter_id,
+        progressivo_invio=header.progressivo_invio,
+        format=header.format,
+        sender_vat=header.sender_vat,
+        sender_name=header.sender_name,
+        recipient_vat=header.recipient_vat,
+        recipient_fiscal_code=header.recipient_fiscal_code,
+        recipient_name=header.recipient_name,
+        codice_destinatario=header.codice_destinatario,
+        pec_destinatario=header.pec_destinatario,
+        documents=documents,
+        schema_version=version,
+    )
 
 
 __all__ = [
