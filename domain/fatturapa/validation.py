@@ -309,7 +309,7 @@ def _check_body(body: etree._Element, out: ProblemCollector, today: date) -> Doc
         out.add(xpath_of(dk["Numero"]), f"the invoice number {numero!r} contains no digit", "00425")
     if data is not None and data > today:
         out.add(xpath_of(dk["Data"]), f"the invoice date {data} is after today ({today})", "00403")
-    if "DatiFattureCollegate" in dgk:
+    if dati_generali is not None and "DatiFattureCollegate" in dgk:
         for linked in dati_generali.iterchildren("DatiFattureCollegate"):
             linked_data = _kids(linked).get("Data")
             linked_date = _date(_t(linked_data))
@@ -345,7 +345,7 @@ def _check_body(body: etree._Element, out: ProblemCollector, today: date) -> Doc
                         "(PrezzoUnitario with discounts × Quantita)", "00423")
             if aliquota is not None:
                 expected[(aliquota, natura if aliquota == 0 else None)] += total
-    if "DatiCassaPrevidenziale" in dk:
+    if dgd is not None and "DatiCassaPrevidenziale" in dk:
         for cassa in dgd.iterchildren("DatiCassaPrevidenziale"):
             ck = _kids(cassa)
             aliquota = _dec(_t(ck.get("AliquotaIVA")))
