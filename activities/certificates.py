@@ -7,8 +7,9 @@ Each is idempotent, and says how:
 - `cert_revoke`   the CA ignores a serial already revoked; the row keeps its first revocation;
 - `cert_compose_email`  pure rendering; the send itself is `send_email`, keyed by workflow id + step.
 
-The authority's answers become Temporal's: pending/unavailable raise (retried by RETRY_EXTERNAL, which is
-how the workflow waits durably for a slow authority), a refusal is a non-retryable `AuthorityRefused`.
+The authority's answers become Temporal's: unavailable raises (retried by RETRY_EXTERNAL), a refusal is a
+non-retryable `AuthorityRefused`, and "not decided yet" is an ordinary answer (None) on which the workflow
+sleeps on a durable timer and asks again.
 """
 
 from __future__ import annotations
@@ -87,8 +88,15 @@ class CertificateActivities:
         return str(_authority_call(self.authority.submit, IssueRequest(inp.operation_id, inp.csr_pem)))
 
     @activity.defn(name="cert_collect")
-    def collect(self, inp: RecordIssued) -> IssuedInfo:
-        issued = _authority_call(self.authority.issue, inp.reference)
+    def collect(self, inp: RecordIssued) -> IssuedInfo | None:
+        """The authority's decision: the issued certificate (recorded, state active), or None while it is
+        still deliberating (the workflow asks again after a durable timer)."""
+        try:
+            issued = _authority_call(self.authority.issue, inp.reference)
+        except ApplicationError as err:
+            if err.type == PENDING:
+                return None
+            raise
         cert = x509.load_pem_x509_certificate(issued.pem.encode())
         with session_scope(self.settings.database_url) as session:
             set_issued(session, inp.operation_id, issued.pem, cert.public_bytes(serialization.Encoding.DER),
@@ -121,14 +129,16 @@ class CertificateActivities:
             return delete_row(session, inp.operation_id)
 
     @activity.defn(name="cert_compose_email")
-    def compose_email(self, inp: ComposeEmail) -> EmailRequest | None:
-        """The e-mail of one step, to the customer's address; None when the certificate is gone."""
+    def compose_email(self, inp: ComposeEmail) -> EmailRequest:
+        """The e-mail of one step, to the customer's address; with no recipient when the certificate is gone
+        (deleted meanwhile: nobody to tell)."""
         with session_scope(self.settings.database_url) as session:
             tenant = get_tenant(session, inp.vat)
             try:
                 cert = get_certificate(session, inp.operation_id)
             except LookupError:
-                return None
+                return EmailRequest(idempotency_key=inp.idempotency_key, to="", subject="", body_text="",
+                                    kind=inp.kind, tenant_vat=tenant.vat_number)
         name = file_name(inp.operation_id)
         expiry = _it_date(cert.expires_at)
         subjects_bodies: dict[str, tuple[str, str]] = {

@@ -13,9 +13,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
+from sqlalchemy import select
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError
 
 from activities.certificates import CertificateActivities
 from activities.mail import MailActivities
+from core.db import session_scope
 from core.settings import Settings
 from domain.authority import (
     Authority,
@@ -25,7 +29,9 @@ from domain.authority import (
     Issued,
     IssueRequest,
 )
+from domain.certificates import workflow_id
 from domain.csr import ORGANIZATION_IDENTIFIER
+from models.certificates import Certificate
 
 VAT = "IT02038490237"
 NIP = "PL5261040828"
@@ -118,6 +124,20 @@ class ScriptedAuthority:
 
     def ca_certificate(self) -> bytes:
         return self.inner.ca_certificate()
+
+
+async def terminate_leftovers(client: Client, database_url: str) -> None:
+    """End the workflows a test left running: on the shared time-skipping server a timer firing for a
+    worker that is gone would block time skipping for every later test."""
+    with session_scope(database_url) as session:
+        ops = list(session.scalars(select(Certificate.operation_id)))
+    for op in ops:
+        handle = client.get_workflow_handle(workflow_id(op))
+        try:
+            if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+                await handle.terminate("test finished")
+        except RPCError:
+            pass
 
 
 def certificate_activities(settings: Settings, authority: Authority) -> Sequence[Any]:

@@ -7,10 +7,11 @@ Reads like PRODUCT.md part 3:
     active ──continue-as-new──► sleep to each reminder (30/7/1 days before expiry) ✉ ──► expired ✉
     active ──revoke update (reason)──► revoked ✉        any state ──delete update──► (row removed), ends
 
-An uploaded certificate starts in `added` at the watch phase. The authority may be slow or down: the
-collect activity is retried (RETRY_EXTERNAL) until it decides, within EXTERNAL_TOTAL_TIMEOUT; a refusal
-is final. Each reminder continues-as-new, so a run's history stays a few dozen events. The state is
-answered by the `status` query, kept in the database and published as BusinessStatus.
+An uploaded certificate starts in `added` at the watch phase. The authority may be slow or down: while
+it deliberates the workflow asks again on durable timers, an unreachable authority is retried
+(RETRY_EXTERNAL), both within EXTERNAL_TOTAL_TIMEOUT; a refusal is final. Issue and each reminder
+continue-as-new, so a run's history stays a few dozen events. The state is answered by the `status` query,
+kept in the database and published as BusinessStatus.
 """
 
 from __future__ import annotations
@@ -49,8 +50,12 @@ with workflow.unsafe.imports_passed_through():
         RevokeRequest,
         SubmitInput,
     )
+    from models.mail import EmailRequest  # decoded here (compose → send): its module must be in the sandbox
 
-DELETED = "deleted"  # BusinessStatus of a deleted certificate's closed workflow
+DELETED = "deleted"
+# A deliberating authority is asked again after 30 s, then ever less often, at least hourly.
+FIRST_POLL = timedelta(seconds=30)
+LAST_POLL = timedelta(hours=1)  # BusinessStatus of a deleted certificate's closed workflow
 
 
 @workflow.defn(name="CertificateAuthorization")
@@ -92,26 +97,38 @@ class CertificateAuthorizationWorkflow:
         if await self._stopped():
             return
         await self._set_state(ACCEPTED)
-        collect = workflow.start_activity_method(
-            CertificateActivities.collect, RecordIssued(op, reference),
-            start_to_close_timeout=EXTERNAL_ATTEMPT_TIMEOUT, schedule_to_close_timeout=EXTERNAL_TOTAL_TIMEOUT,
-            retry_policy=RETRY_EXTERNAL)
-        await workflow.wait_condition(lambda: collect.done() or self._ending is not None)
-        if not collect.done():  # deleted while the authority deliberates
-            collect.cancel()
-            try:
-                await collect
-            except (ActivityError, asyncio.CancelledError):
-                pass
-            await self._stopped()
-            return
-        try:
-            issued = collect.result()
-        except ActivityError as err:
-            if await self._stopped():
+        deadline = workflow.now() + EXTERNAL_TOTAL_TIMEOUT
+        interval = FIRST_POLL
+        while True:
+            collect = workflow.start_activity_method(
+                CertificateActivities.collect, RecordIssued(op, reference),
+                start_to_close_timeout=EXTERNAL_ATTEMPT_TIMEOUT, schedule_to_close_timeout=EXTERNAL_TOTAL_TIMEOUT,
+                retry_policy=RETRY_EXTERNAL)
+            await workflow.wait_condition(lambda c=collect: c.done() or self._ending is not None)
+            if not collect.done():  # deleted while the authority is asked
+                collect.cancel()
+                try:
+                    await collect
+                except (ActivityError, asyncio.CancelledError):
+                    pass
+                await self._stopped()
                 return
-            await self._fail(_cause(err))
-            return
+            try:
+                decided = collect.result()
+            except ActivityError as err:
+                if await self._stopped():
+                    return
+                await self._fail(_cause(err))
+                return
+            if decided is not None:
+                issued = decided
+                break
+            if workflow.now() >= deadline:
+                await self._fail(f"the authority did not decide within {EXTERNAL_TOTAL_TIMEOUT.days} days")
+                return
+            if await self._sleep_until(workflow.now() + interval):  # deliberating: ask again later
+                return
+            interval = min(interval * 2, LAST_POLL)
         self._status.serial, self._status.expires_at = issued.serial, issued.not_after
         self._status.state = ACTIVE  # the collect activity recorded it with the certificate
         publish_status(ACTIVE)
@@ -235,12 +252,12 @@ class CertificateAuthorizationWorkflow:
     async def _notify(self, kind: str, step: str, days_left: int | None = None, error: str | None = None,
                       reason: str | None = None) -> None:
         key = f"{workflow.info().workflow_id}:{step}"
-        req = await workflow.execute_activity_method(
+        req: EmailRequest = await workflow.execute_activity_method(
             CertificateActivities.compose_email,
             ComposeEmail(self._inp.operation_id, self._inp.vat, kind, days_left, error, reason, key),
             start_to_close_timeout=LOCAL_ATTEMPT_TIMEOUT, schedule_to_close_timeout=LOCAL_TOTAL_TIMEOUT,
             retry_policy=RETRY_FAST)
-        if req is None:  # deleted meanwhile: nobody to tell
+        if not req.to:  # deleted meanwhile: nobody to tell
             return
         await workflow.execute_activity_method(
             MailActivities.send_email, req,

@@ -1,0 +1,274 @@
+"""The certificate workflow on the time-skipping server: every state transition, transient failures and a
+definitive refusal of the authority, reminders over the certificate's life, expiry, duplicates, delete."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.converter import decode_typed_search_attributes
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from core.db import session_scope
+from core.settings import Settings
+from devstack.smtp_sink import Mailbox
+from domain.authority import BuiltinCA
+from domain.certificates import workflow_id
+from domain.errors import Conflict, InvalidInput
+from models.certificates import Certificate, CertificateView, get_certificate
+from models.certificates_io import CertificateStatus
+from models.preferences import set_preference
+from models.tenant import add_tenant
+from starters.certificates import (
+    delete_customer_certificate,
+    list_customer_certificates,
+    request_certificate,
+    upload_certificate,
+)
+from tests.certificates_support import (
+    PEC,
+    VAT,
+    ScriptedAuthority,
+    certificate_activities,
+    make_certificate,
+    make_csr,
+    rsa_key,
+    terminate_leftovers,
+)
+from tests.helpers import assert_eventually, new_worker
+from workflows.certificate_authorization import CertificateAuthorizationWorkflow
+from workflows.common import BUSINESS_STATUS
+
+VALIDITY_DAYS = 40
+
+
+@dataclass
+class Rig:
+    client: Client
+    env: WorkflowEnvironment
+    settings: Settings
+    worker: Worker
+    authority: ScriptedAuthority
+    mailbox: Mailbox
+
+    async def request(self, csr: bytes | None = None, **kw: object) -> str:
+        result = await request_certificate(self.settings, VAT, csr or make_csr(), client=self.client,
+                                           task_queue=self.worker.task_queue, actor="test", **kw)  # type: ignore[arg-type]
+        return result.certificate.operation_id
+
+    async def result(self, op: str) -> CertificateStatus:
+        """The workflow's final status, following continue-as-new, with time skipping."""
+        handle = self.client.get_workflow_handle_for(CertificateAuthorizationWorkflow.run, workflow_id(op))
+        async with self.env.time_skipping_unlocked():  # type: ignore[attr-defined]
+            return await handle.result()
+
+    async def active(self, op: str) -> CertificateStatus:
+        """Wait (polling the query) until the workflow says the certificate is active."""
+        handle = self.client.get_workflow_handle_for(CertificateAuthorizationWorkflow.run, workflow_id(op))
+
+        async def check() -> CertificateStatus:
+            status = await handle.query(CertificateAuthorizationWorkflow.status)
+            assert status.state == "active", status
+            return status
+
+        return await assert_eventually(check)
+
+    def row_state(self, op: str) -> str:
+        with session_scope(self.settings.database_url) as session:
+            return get_certificate(session, op).state
+
+
+@pytest.fixture
+async def rig(time_env: WorkflowEnvironment, settings: Settings, db: str, mailbox: Mailbox,
+              tmp_path: Path) -> AsyncIterator[Rig]:
+    with session_scope(db) as session:
+        add_tenant(session, VAT, "ACME S.p.A.", PEC, None)
+    start = await time_env.get_current_time()
+    authority = ScriptedAuthority(BuiltinCA(tmp_path / "ca", validity_days=VALIDITY_DAYS, clock=lambda: start))
+    async with new_worker(time_env.client, settings, workflows=[CertificateAuthorizationWorkflow],
+                          activities=certificate_activities(settings, authority)) as worker:
+        yield Rig(time_env.client, time_env, settings, worker, authority, mailbox)
+        await terminate_leftovers(time_env.client, db)
+
+
+async def business_statuses(client: Client, op: str) -> list[str]:
+    """Every BusinessStatus the workflow published, across its continued-as-new runs, in order."""
+    runs: list[list[str]] = []
+    run_id: str | None = None
+    while True:
+        history = await client.get_workflow_handle(workflow_id(op), run_id=run_id).fetch_history()
+        seen: list[str] = []
+        previous = ""
+        for event in history.events:
+            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+                attrs = event.workflow_execution_started_event_attributes
+                seen.append(decode_typed_search_attributes(attrs.search_attributes).get(BUSINESS_STATUS) or "")
+                previous = attrs.continued_execution_run_id
+            elif event.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+                attrs2 = event.upsert_workflow_search_attributes_event_attributes
+                value = decode_typed_search_attributes(attrs2.search_attributes).get(BUSINESS_STATUS)
+                if value:
+                    seen.append(value)
+        runs.insert(0, seen)
+        if not previous:
+            break
+        run_id = previous
+    flat: list[str] = []
+    for state in (s for run in runs for s in run):
+        if not flat or flat[-1] != state:
+            flat.append(state)
+    return flat
+
+
+async def test_request_to_active_through_transient_failures_then_reminders_and_expiry(rig: Rig) -> None:
+    rig.authority.script = ["pending", "unavailable", "pending"]
+    op = await rig.request(make_csr(rsa_key(2048)))
+    handle = rig.client.get_workflow_handle_for(CertificateAuthorizationWorkflow.run, workflow_id(op))
+    final = await rig.result(op)  # time skips: polls and retries, then 40 days of the certificate's life
+    assert final.state == "expired"
+    assert rig.authority.issue_calls == 4  # down, pending, pending, issued: waited out by retries
+    assert await business_statuses(rig.client, op) == ["ordered", "accepted", "active", "expired"]
+    assert rig.row_state(op) == "expired"
+    kinds = [(m["X-Einvoice-Kind"], str(m["Subject"])) for m in rig.mailbox.to(PEC)]
+    assert kinds == [
+        ("cert-issued", f"Certificate certificato{op}.cer is active"),
+        ("cert-expiry-reminder", f"Certificate certificato{op}.cer expires in 30 days"),
+        ("cert-expiry-reminder", f"Certificate certificato{op}.cer expires in 7 days"),
+        ("cert-expiry-reminder", f"Certificate certificato{op}.cer expires in 1 day"),
+        ("cert-expired", f"Certificate certificato{op}.cer has expired"),
+    ]
+    # continue-as-new after issue and after each reminder keeps every run's history small
+    history = await handle.fetch_history()
+    assert len(history.events) < 60
+
+
+async def test_a_definitive_refusal_ends_in_error_with_an_email(rig: Rig) -> None:
+    rig.authority.script = ["unavailable", "refuse"]
+    op = await rig.request()
+    assert (await rig.result(op)).state == "error"
+    assert await business_statuses(rig.client, op) == ["ordered", "accepted", "error"]
+    with session_scope(rig.settings.database_url) as session:
+        row = get_certificate(session, op)
+    assert row.state == "error" and "not authorized" in (row.error or "")
+    [mail] = rig.mailbox.find(to=PEC, kind="cert-authorization-failed")
+    assert "authorization failed" in str(mail["Subject"])
+    assert "not authorized for this service" in Mailbox.text_of(mail)
+
+
+async def test_the_query_tells_the_state_and_the_row_records_who_and_when(rig: Rig) -> None:
+    # (`wait=True`, an update that answers once decided, is exercised on the real dev server: the
+    # time-skipping test server stops skipping after an update that waits.)
+    result = await request_certificate(rig.settings, VAT, make_csr(), client=rig.client,
+                                       task_queue=rig.worker.task_queue, actor="cli:alice")
+    op = result.certificate.operation_id
+    assert result.certificate.state == "ordered" and not result.duplicate
+    assert result.certificate.created_by == "cli:alice"
+    status = await rig.active(op)
+    view = get_certificate_view(rig, op)
+    assert status.serial == view.serial
+    assert datetime.fromisoformat(status.expires_at or "") == view.expires_at
+    certs, offline = list_customer_certificates(rig.settings, VAT)
+    assert [c.operation_id for c in certs] == [op]
+    assert certs[0].created_by == "cli:alice" and certs[0].created_at <= datetime.now(UTC)
+    assert offline.startswith("no certificate")
+
+
+def get_certificate_view(rig: Rig, op: str) -> CertificateView:
+    with session_scope(rig.settings.database_url) as session:
+        return get_certificate(session, op)
+
+
+async def test_a_notification_type_turned_off_is_not_sent(rig: Rig) -> None:
+    with session_scope(rig.settings.database_url) as session:
+        set_preference(session, VAT, "cert-expiry-reminder", False)
+    op = await rig.request()
+    assert (await rig.result(op)).state == "expired"
+    assert [m["X-Einvoice-Kind"] for m in rig.mailbox.to(PEC)] == ["cert-issued", "cert-expired"]
+
+
+async def test_a_refused_csr_starts_nothing_and_writes_nothing(rig: Rig) -> None:
+    op = uuid.uuid4().hex[:12]
+    with pytest.raises(InvalidInput) as err:
+        await rig.request(make_csr(rsa_key(1024)), operation_id=op)
+    assert err.value.problems[0].field == "csr.key"
+    with session_scope(rig.settings.database_url) as session:
+        assert session.scalar(select(func.count()).select_from(Certificate)) == 0
+    with pytest.raises(RPCError):
+        await rig.client.get_workflow_handle(workflow_id(op)).describe()
+
+
+async def test_duplicate_requests_start_one_workflow(rig: Rig) -> None:
+    csr = make_csr()
+    op = "dup-" + uuid.uuid4().hex[:8]
+    results = await asyncio.gather(*[
+        request_certificate(rig.settings, VAT, csr, operation_id=op, client=rig.client,
+                            task_queue=rig.worker.task_queue) for _ in range(3)])
+    assert {r.certificate.operation_id for r in results} == {op}
+    assert sorted(r.duplicate for r in results) == [False, True, True]
+    with session_scope(rig.settings.database_url) as session:
+        assert session.scalar(select(func.count()).select_from(Certificate)) == 1
+    first_run = (await rig.client.get_workflow_handle(workflow_id(op)).describe()).run_id
+    # once decided, the same operation id again still starts nothing (ids are never reused)
+    await rig.active(op)
+    again = await request_certificate(rig.settings, VAT, csr, operation_id=op, client=rig.client,
+                                      task_queue=rig.worker.task_queue)
+    assert again.duplicate and again.certificate.state == "active"
+    first = await rig.client.get_workflow_handle(workflow_id(op), run_id=first_run).describe()
+    assert first.status == WorkflowExecutionStatus.CONTINUED_AS_NEW  # the one workflow, now watching expiry
+    with pytest.raises(Conflict, match="already used"):
+        await request_certificate(rig.settings, VAT, make_csr(), operation_id=op, client=rig.client,
+                                  task_queue=rig.worker.task_queue)
+
+
+async def test_delete_while_authorizing_ends_the_workflow(rig: Rig) -> None:
+    rig.authority.script = ["pending"] * 1000
+    op = await rig.request()
+    handle = rig.client.get_workflow_handle_for(CertificateAuthorizationWorkflow.run, workflow_id(op))
+
+    async def accepted() -> None:
+        assert (await handle.query(CertificateAuthorizationWorkflow.status)).state == "accepted"
+
+    await assert_eventually(accepted)
+    await delete_customer_certificate(rig.settings, VAT, op, actor="test", client=rig.client)
+    assert (await rig.result(op)).state == "deleted"
+    certs, _ = list_customer_certificates(rig.settings, VAT)
+    assert certs == []
+
+
+async def test_upload_then_delete_and_the_offline_status(rig: Rig) -> None:
+    start = await rig.env.get_current_time()
+    pem = make_certificate(not_after=start + timedelta(days=20))
+    view = await upload_certificate(rig.settings, VAT, pem, "offline", actor="cli:bob", client=rig.client,
+                                    task_queue=rig.worker.task_queue)
+    assert view.state == "added" and view.created_by == "cli:bob" and view.origin == "uploaded"
+    certs, offline = list_customer_certificates(rig.settings, VAT)
+    assert offline.startswith("correctly added")
+    handle = rig.client.get_workflow_handle_for(CertificateAuthorizationWorkflow.run,
+                                                workflow_id(view.operation_id))
+    assert (await handle.query(CertificateAuthorizationWorkflow.status)).state == "added"
+    await delete_customer_certificate(rig.settings, VAT, view.operation_id, client=rig.client)
+    assert (await rig.result(view.operation_id)).state == "deleted"
+    certs, offline = list_customer_certificates(rig.settings, VAT)
+    assert certs == [] and offline.startswith("no certificate")
+    with pytest.raises(InvalidInput) as err:
+        await upload_certificate(rig.settings, VAT, b"junk", "offline", client=rig.client,
+                                 task_queue=rig.worker.task_queue)
+    assert err.value.problems[0].field == "certificate.format"
+
+
+async def test_a_finished_certificate_is_deleted_directly(rig: Rig) -> None:
+    rig.authority.script = ["refuse"]
+    op = await rig.request()
+    assert (await rig.result(op)).state == "error"
+    await delete_customer_certificate(rig.settings, VAT, op, client=rig.client)
+    assert list_customer_certificates(rig.settings, VAT)[0] == []
