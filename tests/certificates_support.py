@@ -4,9 +4,11 @@ authority double whose decisions are slow, fail transiently or refuse."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from cryptography import x509
@@ -14,24 +16,34 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 from sqlalchemy import select
+from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from activities.certificates import CertificateActivities
 from activities.mail import MailActivities
 from core.db import session_scope
 from core.settings import Settings
+from devstack.smtp_sink import Mailbox
 from domain.authority import (
     Authority,
     AuthorityPending,
     AuthorityRefused,
     AuthorityUnavailable,
+    BuiltinCA,
     Issued,
     IssueRequest,
 )
 from domain.certificates import workflow_id
 from domain.csr import ORGANIZATION_IDENTIFIER
-from models.certificates import Certificate
+from models.certificates import Certificate, get_certificate
+from models.certificates_io import CertificateStatus
+from models.tenant import add_tenant
+from starters.certificates import request_certificate
+from tests.helpers import assert_eventually, new_worker
+from workflows.certificate_authorization import CertificateAuthorizationWorkflow
 
 VAT = "IT02038490237"
 NIP = "PL5261040828"
@@ -99,12 +111,24 @@ class ScriptedAuthority:
     inner: Authority
     script: list[str] = field(default_factory=list)
     issue_calls: int = 0
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def clock(self) -> datetime:
+        """For the inner CA: the Temporal server's time as last seen by an activity (on the time-skipping
+        server that is days ahead of the wall clock)."""
+        return self.now
+
+    def _follow_server_clock(self) -> None:
+        if activity.in_activity():
+            self.now = activity.info().current_attempt_scheduled_time
+
     def submit(self, request: IssueRequest) -> str:
+        self._follow_server_clock()
         return self.inner.submit(request)
 
     def issue(self, reference: str) -> Issued:
+        self._follow_server_clock()
         with self._lock:
             self.issue_calls += 1
             step = self.script.pop(0) if self.script else None
@@ -117,6 +141,7 @@ class ScriptedAuthority:
         return self.inner.issue(reference)
 
     def revoke(self, serial: str, reason_code: int, when: datetime | None = None) -> None:
+        self._follow_server_clock()
         self.inner.revoke(serial, reason_code, when)
 
     def crl(self) -> bytes:
@@ -145,3 +170,57 @@ def certificate_activities(settings: Settings, authority: Authority) -> Sequence
     certs = CertificateActivities(settings, authority)
     return [mail.send_email, certs.submit, certs.collect, certs.record_state, certs.mark_expired, certs.revoke,
             certs.delete_record, certs.compose_email]
+
+
+VALIDITY_DAYS = 40
+
+
+@dataclass
+class Rig:
+    client: Client
+    env: WorkflowEnvironment
+    settings: Settings
+    worker: Worker
+    authority: ScriptedAuthority
+    mailbox: Mailbox
+
+    async def request(self, csr: bytes | None = None, **kw: object) -> str:
+        result = await request_certificate(self.settings, VAT, csr or make_csr(), client=self.client,
+                                           task_queue=self.worker.task_queue, actor="test", **kw)  # type: ignore[arg-type]
+        return result.certificate.operation_id
+
+    async def result(self, op: str) -> CertificateStatus:
+        """The workflow's final status, following continue-as-new, with time skipping."""
+        handle = self.client.get_workflow_handle_for(CertificateAuthorizationWorkflow.run, workflow_id(op))
+        async with self.env.time_skipping_unlocked():  # type: ignore[attr-defined]
+            return await handle.result()
+
+    async def active(self, op: str) -> CertificateStatus:
+        """Wait (polling the query) until the workflow says the certificate is active."""
+        handle = self.client.get_workflow_handle_for(CertificateAuthorizationWorkflow.run, workflow_id(op))
+
+        async def check() -> CertificateStatus:
+            status = await handle.query(CertificateAuthorizationWorkflow.status)
+            assert status.state == "active", status
+            return status
+
+        return await assert_eventually(check)
+
+    def row_state(self, op: str) -> str:
+        with session_scope(self.settings.database_url) as session:
+            return get_certificate(session, op).state
+
+
+@asynccontextmanager
+async def make_rig(env: WorkflowEnvironment, settings: Settings, db: str, mailbox: Mailbox,
+                   tmp_path: Path) -> AsyncIterator[Rig]:
+    """A customer, a worker running the certificate workflow with a scripted built-in CA (on the test
+    server's clock), and leftovers terminated at the end."""
+    with session_scope(db) as session:
+        add_tenant(session, VAT, "ACME S.p.A.", PEC, None)
+    authority = ScriptedAuthority(BuiltinCA(tmp_path / "ca"), now=await env.get_current_time())
+    authority.inner = BuiltinCA(tmp_path / "ca", validity_days=VALIDITY_DAYS, clock=authority.clock)
+    async with new_worker(env.client, settings, workflows=[CertificateAuthorizationWorkflow],
+                          activities=certificate_activities(settings, authority)) as worker:
+        yield Rig(env.client, env, settings, worker, authority, mailbox)
+        await terminate_leftovers(env.client, db)

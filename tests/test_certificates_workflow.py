@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,18 +16,14 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.converter import decode_typed_search_attributes
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from core.db import session_scope
 from core.settings import Settings
 from devstack.smtp_sink import Mailbox
-from domain.authority import BuiltinCA
 from domain.certificates import workflow_id
 from domain.errors import Conflict, InvalidInput
 from models.certificates import Certificate, CertificateView, get_certificate
-from models.certificates_io import CertificateStatus
 from models.preferences import set_preference
-from models.tenant import add_tenant
 from starters.certificates import (
     delete_customer_certificate,
     list_customer_certificates,
@@ -38,67 +33,24 @@ from starters.certificates import (
 from tests.certificates_support import (
     PEC,
     VAT,
-    ScriptedAuthority,
-    certificate_activities,
+    Rig,
     make_certificate,
     make_csr,
+    make_rig,
     rsa_key,
-    terminate_leftovers,
 )
-from tests.helpers import assert_eventually, new_worker
+from tests.helpers import assert_eventually
 from workflows.certificate_authorization import CertificateAuthorizationWorkflow
 from workflows.common import BUSINESS_STATUS
 
 VALIDITY_DAYS = 40
 
 
-@dataclass
-class Rig:
-    client: Client
-    env: WorkflowEnvironment
-    settings: Settings
-    worker: Worker
-    authority: ScriptedAuthority
-    mailbox: Mailbox
-
-    async def request(self, csr: bytes | None = None, **kw: object) -> str:
-        result = await request_certificate(self.settings, VAT, csr or make_csr(), client=self.client,
-                                           task_queue=self.worker.task_queue, actor="test", **kw)  # type: ignore[arg-type]
-        return result.certificate.operation_id
-
-    async def result(self, op: str) -> CertificateStatus:
-        """The workflow's final status, following continue-as-new, with time skipping."""
-        handle = self.client.get_workflow_handle_for(CertificateAuthorizationWorkflow.run, workflow_id(op))
-        async with self.env.time_skipping_unlocked():  # type: ignore[attr-defined]
-            return await handle.result()
-
-    async def active(self, op: str) -> CertificateStatus:
-        """Wait (polling the query) until the workflow says the certificate is active."""
-        handle = self.client.get_workflow_handle_for(CertificateAuthorizationWorkflow.run, workflow_id(op))
-
-        async def check() -> CertificateStatus:
-            status = await handle.query(CertificateAuthorizationWorkflow.status)
-            assert status.state == "active", status
-            return status
-
-        return await assert_eventually(check)
-
-    def row_state(self, op: str) -> str:
-        with session_scope(self.settings.database_url) as session:
-            return get_certificate(session, op).state
-
-
 @pytest.fixture
 async def rig(time_env: WorkflowEnvironment, settings: Settings, db: str, mailbox: Mailbox,
               tmp_path: Path) -> AsyncIterator[Rig]:
-    with session_scope(db) as session:
-        add_tenant(session, VAT, "ACME S.p.A.", PEC, None)
-    start = await time_env.get_current_time()
-    authority = ScriptedAuthority(BuiltinCA(tmp_path / "ca", validity_days=VALIDITY_DAYS, clock=lambda: start))
-    async with new_worker(time_env.client, settings, workflows=[CertificateAuthorizationWorkflow],
-                          activities=certificate_activities(settings, authority)) as worker:
-        yield Rig(time_env.client, time_env, settings, worker, authority, mailbox)
-        await terminate_leftovers(time_env.client, db)
+    async with make_rig(time_env, settings, db, mailbox, tmp_path) as made:
+        yield made
 
 
 async def business_statuses(client: Client, op: str) -> list[str]:
