@@ -30,6 +30,9 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         allow_methods=["POST", "OPTIONS"], allow_headers=["Authorization", "Content-Type", "X-Namespace"],
     )
     # area: certificates
+    from api.routes import certificates
+
+    app.include_router(certificates.router)
     # area: contracts
     from api.routes import contracts
 

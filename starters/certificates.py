@@ -238,6 +238,11 @@ async def delete_customer_certificate(settings: Settings, vat: str, operation_id
         delete_certificate(session, operation_id)
 
 
+def get_customer_certificate(settings: Settings, vat: str, operation_id: str) -> CertificateView:
+    with session_scope(settings.database_url) as session:
+        return get_certificate(session, operation_id, vat)
+
+
 def download_certificate(settings: Settings, vat: str, operation_id: str) -> tuple[str, bytes]:
     """The issued (or uploaded) certificate, DER, with its file name certificato<ID>.cer."""
     with session_scope(settings.database_url) as session:

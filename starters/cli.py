@@ -15,6 +15,10 @@ app = typer.Typer(help="einvoice-hub: e-invoicing intermediary for SDI and KSeF 
                   no_args_is_help=True)
 app.add_typer(tenants_cli.app, name="tenant")
 # area: certificates
+from starters import certificates_cli, preferences_cli  # noqa: E402
+
+app.add_typer(certificates_cli.app, name="cert")
+app.add_typer(preferences_cli.app, name="prefs")
 # area: contracts
 from starters import contracts_cli  # noqa: E402
 
