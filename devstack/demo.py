@@ -41,6 +41,7 @@ STEPS: list[Step] = [
     # area: contracts
     __import__("devstack.demo_contracts", fromlist=["step_contract"]).step_contract,
     # area: certificates
+    __import__("devstack.demo_certificates", fromlist=["step_certificates"]).step_certificates,
     # area: invoices
     # area: conservation
     __import__("devstack.demo_conservation", fromlist=["step_conservation"]).step_conservation,

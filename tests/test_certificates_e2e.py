@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from cryptography import x509
+from pydantic import SecretStr
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
@@ -24,6 +25,7 @@ from core.db import session_scope
 from core.settings import Settings
 from devstack.smtp_sink import Mailbox
 from domain.certificates import workflow_id
+from models.certificates import get_certificate
 from models.tenant import add_tenant
 from tests.certificates_support import (
     PEC,
@@ -188,3 +190,33 @@ async def test_http_request_refusals_upload_delete_preferences(stack: Stack, mai
             == 204
         after = (await http.get(f"/tenants/{VAT}/certificates")).json()
         assert after["certificates"] == [] and after["offline_certificate"].startswith("no certificate")
+
+
+async def test_the_demo_step_requests_lists_and_revokes(stack: Stack, dev_env: WorkflowEnvironment) -> None:
+    import threading
+
+    import uvicorn
+
+    from devstack.demo_certificates import step_certificates
+    from tests.helpers import free_port, wait_until
+
+    port = free_port()
+    served = stack.settings.model_copy(update={
+        "temporal_address": dev_env.client.service_client.config.target_host,
+        "payload_codec_key": SecretStr("off"), "public_base_url": f"http://127.0.0.1:{port}"})
+    server = uvicorn.Server(uvicorn.Config(create_app(served, run_migrations=False), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: server.started, message="the API to start")
+        ctx: dict[str, object] = {"vat": VAT}
+        await asyncio.to_thread(step_certificates, served, ctx)
+        op = str(ctx["certificate"])
+        assert (await stack.client.get_workflow_handle(workflow_id(op)).describe()).status.name == "COMPLETED"
+        with session_scope(stack.settings.database_url) as session:
+            view = get_certificate(session, op)
+        assert (view.state, view.revocation_reason, view.created_by) == ("revoked", "renewal", "api:demo")
+    finally:
+        server.should_exit = True
+        thread.join(10)
