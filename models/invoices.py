@@ -314,6 +314,8 @@ def complete_transmission(session: Session, file_name: str, sdi_id: int, receive
     inv = session.get(Invoice, row.invoice_id)
     if inv is not None and not error:
         inv.sdi_id = sdi_id
+        inv.state = "sent"
+        inv.updated_at = utcnow()
     session.flush()
 
 

@@ -40,6 +40,12 @@ class InvoiceSendInput:
     pa: bool  # to a public administration (FPA12): an outcome NE or DT follows the RC
     customer_email: str
     number: str = ""  # the first document's number (for e-mails)
+    doc_type: str = "TD01"
+    doc_date: str = ""  # ISO date of the first document
+    sender_name: str = ""
+    recipient_id: str = ""  # the recipient's VAT number or codice fiscale
+    recipient_name: str = ""
+    conserve: bool = True  # hand over to conservation when the cycle closes
     answer_wait_seconds: int = 5 * 24 * 3600  # the SDI answers within 5 days
     outcome_wait_seconds: int = 16 * 24 * 3600  # DT comes 15 days after delivery; one day of grace
     transmission_wait_seconds: int = 11 * 24 * 3600  # AT follows an MC to a PA within 10 days
@@ -116,6 +122,12 @@ class InvoiceReceiveInput:
     customer_email: str
     number: str = ""
     sender_name: str = ""
+    doc_type: str = "TD01"
+    doc_date: str = ""
+    sender_vat: str = ""
+    recipient_id: str = ""
+    recipient_name: str = ""
+    conserve: bool = True
     outcome_wait_seconds: int = 15 * 24 * 3600
 
 
@@ -140,6 +152,17 @@ class SendOutcomeRequest:
 
 @dataclass
 class ConservationHandover:
-    owner_kind: str
-    owner_id: str
-    vat: str
+    """What conservation needs to know of a closed invoice (the package metadata)."""
+
+    owner_kind: str  # "invoice"
+    owner_id: str  # the invoice id
+    vat: str  # the customer
+    file_name: str
+    sdi_id: int | None
+    number: str
+    doc_date: str
+    doc_type: str
+    sender_vat: str
+    sender_name: str
+    recipient_id: str
+    recipient_name: str

@@ -160,7 +160,7 @@ class Simulator:
         if rec.size > MAX_FILE_SIZE:
             return [SdiError("00003", "Le dimensioni del file superano quelle ammesse")], None, None
         try:
-            loaded = load_invoice(rec.content, rec.file_name)
+            loaded = load_invoice(rec.content, rec.file_name, verify=True)
         except InvalidInput as err:
             signed = rec.file_name.lower().endswith(".p7m")
             default = "00102" if signed else "00200"
@@ -171,7 +171,7 @@ class Simulator:
             return [SdiError(p.code or "00200", f"{p.field}: {p.message}"[:255]) for p in err.problems], None, None
         from domain.fatturapa import document_keys
 
-        keys = set(document_keys(summary))
+        keys = {"/".join(str(part) for part in key) for key in document_keys(summary)}
         if keys & self.invoice_keys:
             return [SdiError("00404", "Fattura duplicata")], summary.codice_destinatario, summary
         self.invoice_keys |= keys

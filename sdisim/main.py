@@ -40,6 +40,7 @@ def make_signer_material() -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
 
 def xades_signer(signer_cert_out: Path | None = None) -> Callable[[bytes], bytes]:
     """A function that signs a notification (XAdES-BES enveloped) with a fresh simulator key."""
+    import domain.fatturapa  # noqa: F401  (imported first: domain.signatures and domain.fatturapa import each other)
     from domain.signatures import Signer, sign_xades
 
     key, cert = make_signer_material()

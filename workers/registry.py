@@ -23,6 +23,10 @@ def workflows() -> list[type]:
 
     found.append(ContractAcceptanceWorkflow)
     # area: invoices
+    from workflows.invoice_receive import InvoiceReceiveWorkflow
+    from workflows.invoice_send import InvoiceSendWorkflow
+
+    found += [InvoiceSendWorkflow, InvoiceReceiveWorkflow]
     # area: conservation
     from workflows.archive_verify import ArchiveVerifyWorkflow
     from workflows.conservation import ConservationWorkflow
@@ -49,6 +53,12 @@ def activities(settings: Settings) -> Sequence[Callable[..., Any]]:
     found += [contracts.open_order, contracts.send_invitation, contracts.accept_order, contracts.notify_activation,
               contracts.cancel_order, contracts.expire_order]
     # area: invoices
+    from activities.invoices import InvoiceActivities
+    from activities.sdi_channel import SdiChannelActivities
+
+    invoices = InvoiceActivities(settings)
+    channel = SdiChannelActivities(settings)
+    found += [invoices.prepare_invoice, invoices.apply_outcome, channel.transmit, channel.send_outcome]
     # area: conservation
     from activities.archive import ArchiveActivities
 

@@ -1,0 +1,337 @@
+"""Invoices from Python: send one (checked before anything is written), read state and files, and take in
+what the SDI sends us (notifications for sent invoices, received invoices) — the code behind both the CLI
+and the HTTP endpoints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass
+from pathlib import PurePath
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
+
+import domain.fatturapa  # noqa: F401  (before domain.signatures: the two import each other)
+from core.db import session_scope
+from core.settings import Settings
+from core.temporal import connect
+from domain.errors import Conflict, InvalidInput, NotFound
+from domain.sdi import messages, soap
+from models import invoices as db
+from models.files import FileInfo, read_file
+from models.invoices_io import (
+    INBOX,
+    RECEIVED,
+    SENT,
+    SIGN_MODES,
+    SIGNED,
+    VALIDATED,
+    CustomerOutcome,
+    InvoiceReceiveInput,
+    InvoiceSendInput,
+    NotificationRef,
+)
+from models.tenant import Tenant, get_tenant_row
+from workflows.common import initial_search_attributes
+
+WAITING_STATES = frozenset({RECEIVED, VALIDATED, SIGNED, SENT})
+
+
+async def _client(settings: Settings, client: Client | None) -> Client:
+    return client or await connect(settings)
+
+
+def _key(parts: tuple[object, ...]) -> str:
+    return "/".join(str(p) for p in parts)
+
+
+# ---------------------------------------------------------------- send
+
+async def send_invoice(settings: Settings, vat: str, data: bytes, filename: str, sign: str = "none",
+                       key_alias: str | None = None, client: Client | None = None,
+                       task_queue: str | None = None, conserve: bool = True) -> db.InvoiceView:
+    """Check the invoice (schema, SDI rules, sender = the customer, not a duplicate), name it, record it and
+    start its workflow. A refusal raises InvalidInput listing every problem; nothing is written then."""
+    from domain.fatturapa import load_invoice, sdi_file_name, validate_invoice
+    from workflows.invoice_send import InvoiceSendWorkflow, workflow_id_for
+
+    if sign not in SIGN_MODES:
+        raise InvalidInput.one("sign", f"must be one of {', '.join(SIGN_MODES)}, got {sign!r}")
+    with session_scope(settings.database_url) as session:
+        tenant = get_tenant_row(session, vat)
+        vat_number, email, enabled = tenant.vat_number, tenant.pec, tenant.enabled
+    if not enabled:
+        raise Conflict(f"customer {vat_number} is not enabled: its intermediation contract is not accepted yet")
+    loaded = load_invoice(data, filename, verify=True)
+    if loaded.signed is not None and sign != "none":
+        raise InvalidInput.one("sign", f"the file is already signed ({loaded.signature}); send it with --sign none")
+    summary = validate_invoice(loaded.xml, vat_number)
+    signature = sign if sign != "none" else loaded.signature
+    keys = [_key(k) for k in domain.fatturapa.document_keys(summary)]
+    first = summary.documents[0]
+    alias = (key_alias or settings.sdi_delegated_key_alias) if sign in ("cades", "xades") else None
+    original_name = "original-" + PurePath(filename).name[-150:]
+
+    with session_scope(settings.database_url) as session:
+        progressive = db.next_file_progressive(session, summary.transmitter_id)
+        file_name = sdi_file_name(summary.transmitter_id, progressive, signature)
+        invoice_id = messages.invoice_stem(file_name)
+        wf_id = workflow_id_for(vat_number, file_name)
+        total = first.importo_totale if first.importo_totale is not None else first.imponibile + first.imposta
+        view = db.add_invoice(session, vat_number, db.NewInvoice(
+            id=invoice_id, direction="out", file_name=file_name, transmitter_id=summary.transmitter_id,
+            sign_mode=sign, key_alias=alias, format=summary.format, counterparty_name=summary.recipient_name[:200],
+            counterparty_vat=summary.recipient_vat or summary.recipient_fiscal_code,
+            recipient_code=summary.codice_destinatario, number=first.numero, doc_date=first.data.isoformat(),
+            total=str(total), currency=first.divisa, documents=len(summary.documents), workflow_id=wf_id,
+        ), keys, [("original", original_name, "application/octet-stream", data)])
+
+    inp = InvoiceSendInput(
+        invoice_id=invoice_id, vat=vat_number, file_name=file_name, sign_mode=sign, key_alias=alias,
+        pa=summary.format == "FPA12", customer_email=email, number=first.numero, doc_type=first.tipo_documento,
+        doc_date=first.data.isoformat(), sender_name=summary.sender_name,
+        recipient_id=summary.recipient_vat or summary.recipient_fiscal_code or "",
+        recipient_name=summary.recipient_name, conserve=conserve,
+    )
+    try:
+        c = await _client(settings, client)
+        await c.start_workflow(
+            InvoiceSendWorkflow.run, inp, id=wf_id, task_queue=task_queue or settings.temporal_task_queue,
+            search_attributes=initial_search_attributes(vat_number, file_name, RECEIVED),
+        )
+    except BaseException:
+        with session_scope(settings.database_url) as session:  # no workflow: no invoice
+            db.delete_invoice(session, invoice_id)
+        raise
+    return view
+
+
+def get_invoice(settings: Settings, invoice_id: str) -> db.InvoiceView:
+    with session_scope(settings.database_url) as session:
+        return db.get_invoice(session, invoice_id)
+
+
+def list_invoices(settings: Settings, vat: str, direction: str | None = None) -> list[db.InvoiceView]:
+    with session_scope(settings.database_url) as session:
+        return db.list_invoices(session, vat, direction)
+
+
+def invoice_files(settings: Settings, invoice_id: str) -> list[FileInfo]:
+    with session_scope(settings.database_url) as session:
+        db.get_invoice_row(session, invoice_id)
+        return db.invoice_files(session, invoice_id)
+
+
+@dataclass(frozen=True)
+class Download:
+    name: str
+    mime_type: str
+    content: bytes
+
+
+def download(settings: Settings, invoice_id: str, what: str) -> list[Download]:
+    """original | signed (what went to the SDI) | notifications | html (the AdE stylesheet's rendering)."""
+    from domain.fatturapa import load_invoice, render_html
+
+    roles = {"original": ("original", "received"), "signed": ("transmitted", "received"),
+             "notifications": ("notification", "metadata", "outcome"), "html": ("transmitted", "received")}
+    if what not in roles:
+        raise InvalidInput.one("what", f"one of {', '.join(roles)}; got {what!r}")
+    out: list[Download] = []
+    with session_scope(settings.database_url) as session:
+        db.get_invoice_row(session, invoice_id)
+        for info in db.invoice_files(session, invoice_id):
+            if info.role in roles[what]:
+                _, content = read_file(session, info.id)
+                out.append(Download(info.name, info.mime_type, content))
+    if not out:
+        raise NotFound(f"invoice {invoice_id} has no {what} file yet")
+    if what == "html":
+        first = out[0]
+        loaded = load_invoice(first.content, first.name)
+        stem = first.name.split(".")[0]
+        return [Download(f"{stem}.html", "text/html", render_html(loaded.xml))]
+    return out
+
+
+async def wait_for_outcome(settings: Settings, invoice_id: str, timeout: float = 300.0,
+                           client: Client | None = None) -> db.InvoiceView:
+    """Until the invoice leaves the waiting states (sent and before): reads the database once a second."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        view = get_invoice(settings, invoice_id)
+        if view.state not in WAITING_STATES or loop.time() >= deadline:
+            return view
+        await asyncio.sleep(1.0)
+
+
+async def workflow_status(settings: Settings, invoice_id: str, client: Client | None = None) -> object:
+    view = get_invoice(settings, invoice_id)
+    handle: WorkflowHandle[object, object] = (await _client(settings, client)).get_workflow_handle(view.workflow_id)
+    return await handle.query("status")
+
+
+# ---------------------------------------------------------------- what the SDI sends us
+
+def _check_sdi_signature(settings: Settings, data: bytes, field: str) -> None:
+    """An SDI notification must carry a valid XAdES signature, by the SDI's certificate when we know it."""
+    from cryptography import x509
+
+    from domain.signatures import verify_xades
+
+    verified = verify_xades(data)
+    path = settings.sdi_signer_cert_path
+    if path.exists():
+        expected = x509.load_pem_x509_certificate(path.read_bytes())
+        if verified.certificate != expected:
+            raise InvalidInput.one(f"{field}/ds:Signature", "not signed by the SDI's certificate", "00102")
+
+
+@dataclass(frozen=True)
+class NotificationReceipt:
+    name: str
+    kind: str
+    invoice_id: str | None
+    new: bool
+    delivered_to_workflow: bool
+
+
+async def receive_notification(settings: Settings, body: bytes, client: Client | None = None) -> NotificationReceipt:
+    """A TrasmissioneFatture call: verify (SOAP schema, notification schema, SDI signature, that it is about
+    one of our files and the same identificativo SdI), store it, then signal the invoice's workflow. The
+    store comes first: a notification is never lost, even when the workflow cannot be reached."""
+    operation, f = soap.read_trasmissione(body)
+    n = messages.read_notification(f.file, validate=True, field_name="File")
+    expected_kind = soap.TRASMISSIONE_OPERATIONS[operation][1]
+    if n.kind != expected_kind:
+        raise InvalidInput.one("File", f"operation {operation} carries a {n.kind}, not a {expected_kind}")
+    if n.identificativo_sdi != f.identificativo_sdi:
+        raise InvalidInput.one("IdentificativoSdI", "differs from the one inside the notification file")
+    m = messages.NOTIFICATION_NAME.match(f.nome_file)
+    if not m or m.group("kind") != n.kind or n.nome_file is None or messages.invoice_stem(n.nome_file) != m.group(
+            "stem"):
+        raise InvalidInput.one("NomeFile", f"{f.nome_file!r} does not name a {n.kind} about {n.nome_file}")
+    _check_sdi_signature(settings, f.file, "File")
+
+    sha = hashlib.sha256(f.file).hexdigest()
+    with session_scope(settings.database_url) as session:
+        inv = db.find_sent_by_file_name(session, n.nome_file)
+        file_id = None
+        if inv is not None:
+            file_id = db.store_invoice_file(session, inv.id, "notification", f.nome_file, "application/xml",
+                                            f.file).id
+        row, new = db.record_notification(session, f.nome_file, inv.id if inv else None, n.kind,
+                                          n.identificativo_sdi, sha, file_id)
+        row_id, signaled = row.id, row.signaled
+        workflow_id = inv.workflow_id if inv else None
+        invoice_id = inv.id if inv else None
+    if workflow_id is None or invoice_id is None or file_id is None:
+        return NotificationReceipt(f.nome_file, n.kind, None, new, False)
+    if signaled:
+        return NotificationReceipt(f.nome_file, n.kind, invoice_id, new, True)
+    ref = NotificationRef(
+        invoice_id=invoice_id, name=f.nome_file, kind=n.kind, sdi_id=n.identificativo_sdi, file_id=file_id,
+        esito=n.esito, errors=[f"{e.code}: {e.description}" for e in n.errors], description=n.description,
+    )
+    handle = (await _client(settings, client)).get_workflow_handle(workflow_id)
+    try:
+        await handle.signal("notification", ref)
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise  # Temporal unreachable: the SDI will deliver again; the notification is stored
+        return NotificationReceipt(f.nome_file, n.kind, invoice_id, new, False)  # a late one: kept, not applied
+    with session_scope(settings.database_url) as session:
+        db.mark_signaled(session, row_id)
+    return NotificationReceipt(f.nome_file, n.kind, invoice_id, new, True)
+
+
+def _recipient(session, summary) -> Tenant:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    if summary.recipient_vat:
+        row = session.scalar(select(Tenant).where(Tenant.vat_number == summary.recipient_vat))
+        if row is not None:
+            return row
+    row = session.scalar(select(Tenant).where(Tenant.sdi_code == summary.codice_destinatario,
+                                              Tenant.sdi_code != "0000000"))
+    if row is None:
+        raise NotFound(f"no customer for recipient {summary.recipient_vat or summary.codice_destinatario}")
+    return row
+
+
+async def receive_invoice(settings: Settings, body: bytes, client: Client | None = None,
+                          task_queue: str | None = None, conserve: bool = True) -> str:
+    """A RicezioneFatture.RiceviFatture call: verify the invoice (signature, schema) and its metadata, store
+    both for the recipient customer and start the receive workflow. The same identificativo SdI delivered
+    again is acknowledged without a second record."""
+    from domain.fatturapa import load_invoice, validate_invoice
+    from workflows.invoice_receive import InvoiceReceiveWorkflow, workflow_id_for
+
+    f = soap.read_ricevi_fatture(body)
+    mt = messages.read_notification(f.metadati, validate=True, field_name="Metadati")
+    if mt.kind != "MT" or mt.identificativo_sdi != f.identificativo_sdi:
+        raise InvalidInput.one("Metadati", "not the metadata file of this invoice")
+    loaded = load_invoice(f.file, f.nome_file, verify=True)
+    summary = validate_invoice(loaded.xml, None)
+    first = summary.documents[0]
+    invoice_id = f"in-{f.identificativo_sdi}"
+    with session_scope(settings.database_url) as session:
+        if session.get(db.Invoice, invoice_id) is not None:
+            return invoice_id
+        tenant = _recipient(session, summary)
+        vat, email = tenant.vat_number, tenant.pec
+        wf_id = workflow_id_for(vat, f.identificativo_sdi)
+        total = first.importo_totale if first.importo_totale is not None else first.imponibile + first.imposta
+        db.add_invoice(session, vat, db.NewInvoice(
+            id=invoice_id, direction="in", file_name=f.nome_file, transmitter_id=summary.transmitter_id,
+            sign_mode=loaded.signature or "none", key_alias=None, format=summary.format,
+            counterparty_name=summary.sender_name[:200], counterparty_vat=summary.sender_vat,
+            recipient_code=summary.codice_destinatario, number=first.numero, doc_date=first.data.isoformat(),
+            total=str(total), currency=first.divisa, documents=len(summary.documents), workflow_id=wf_id,
+            sdi_id=f.identificativo_sdi, state=INBOX,
+        ), [], [("received", f.nome_file, "application/octet-stream", f.file),
+                ("metadata", f.nome_file_metadati, "application/xml", f.metadati)])
+    inp = InvoiceReceiveInput(
+        invoice_id=invoice_id, vat=vat, file_name=f.nome_file, sdi_id=f.identificativo_sdi,
+        pa=summary.format == "FPA12", customer_email=email, number=first.numero, sender_name=summary.sender_name,
+        doc_type=first.tipo_documento, doc_date=first.data.isoformat(), sender_vat=summary.sender_vat,
+        recipient_id=summary.recipient_vat or summary.recipient_fiscal_code or "",
+        recipient_name=summary.recipient_name, conserve=conserve,
+    )
+    try:
+        c = await _client(settings, client)
+        await c.start_workflow(
+            InvoiceReceiveWorkflow.run, inp, id=wf_id, task_queue=task_queue or settings.temporal_task_queue,
+            search_attributes=initial_search_attributes(vat, f.nome_file, INBOX),
+        )
+    except BaseException:
+        with session_scope(settings.database_url) as session:
+            db.delete_invoice(session, invoice_id)
+        raise
+    return invoice_id
+
+
+async def send_customer_outcome(settings: Settings, invoice_id: str, esito: str, description: str | None = None,
+                                client: Client | None = None) -> str:
+    """The customer's outcome on a received PA invoice (EC01 accepted / EC02 refused); returns the new state."""
+    with session_scope(settings.database_url) as session:
+        row = db.get_invoice_row(session, invoice_id)
+        if row.direction != "in":
+            raise InvalidInput.one("id", f"{invoice_id} is not a received invoice")
+        workflow_id = row.workflow_id
+    handle = (await _client(settings, client)).get_workflow_handle(workflow_id)
+    from temporalio.client import WorkflowUpdateFailedError
+
+    try:
+        return str(await handle.execute_update("send_outcome", CustomerOutcome(esito, description),
+                                               result_type=str))
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        raise Conflict(getattr(cause, "message", str(cause))) from err
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise Conflict(f"invoice {invoice_id} no longer accepts an outcome") from err
+        raise

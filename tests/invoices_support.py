@@ -1,0 +1,91 @@
+"""Shared by the invoice tests: sample invoices for a customer, a key store, a fake SDI channel, workers."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+
+import domain.fatturapa  # noqa: F401  (before domain.signatures)
+from core.db import session_scope
+from core.settings import Settings
+from domain.sdi import soap
+from models.tenant import Tenant, add_tenant, set_enabled
+
+SAMPLES = Path("/work/shared/standards/fatturapa/samples")
+VAT = "IT01234567897"  # the AdE samples' sender with a valid check digit
+PEC = "fornitore@pec.example.it"
+KEY_PASSWORD = "test-keystore-password"
+
+
+def invoice(number: str = "1", code: str | None = None, pa: bool = False) -> bytes:
+    """An AdE sample (FPR01, or FPA01 to a PA) for customer VAT, with its own number and recipient code."""
+    name = "IT01234567890_FPA01.xml" if pa else "IT01234567890_FPR01.xml"
+    data = (SAMPLES / "invoices" / name).read_bytes()
+    data = data.replace(b"01234567890", b"01234567897").replace(b"09876543210", b"09876543217")
+    data = data.replace(b"<Numero>123</Numero>", f"<Numero>{number}</Numero>".encode())
+    if code is not None:
+        old = b"AAAAAA" if pa else b"ABC1234"
+        data = data.replace(f"<CodiceDestinatario>{old.decode()}</CodiceDestinatario>".encode(),
+                            f"<CodiceDestinatario>{code}</CodiceDestinatario>".encode())
+    return data
+
+
+def ensure_customer(settings: Settings, vat: str = VAT, enabled: bool = True) -> None:
+    with session_scope(settings.database_url) as session:
+        if session.scalar(select(Tenant.id).where(Tenant.vat_number == vat)) is None:
+            add_tenant(session, vat, "Fornitore di prova S.r.l.", PEC, "0000000")
+        set_enabled(session, vat, enabled)
+
+
+def install_key(settings: Settings, alias: str = "intermediary") -> None:
+    """A PKCS#12 key of a test signer in DATA_DIR/keys (the password in the environment, as in production)."""
+    from domain.signatures.devcert import dev_signer, to_pkcs12
+
+    keys = settings.data_dir / "keys"
+    keys.mkdir(parents=True, exist_ok=True)
+    path = keys / f"{alias}.p12"
+    os.environ["EINVOICE_KEYSTORE_PASSWORD"] = KEY_PASSWORD
+    if not path.exists():
+        path.write_bytes(to_pkcs12(dev_signer("Intermediario di prova"), alias, KEY_PASSWORD.encode()))
+
+
+class FakeSdi:
+    """An in-process SDI channel: counts what it was sent, answers an identificativo SdI (or an error)."""
+
+    def __init__(self, errore: str | None = None):
+        self.sent: list[tuple[str, bytes]] = []
+        self.outcomes: list[soap.FileSdI] = []
+        self.errore = errore
+        self._ids = itertools.count(5000)
+        self._lock = threading.Lock()
+
+    def send_file(self, file_name: str, content: bytes) -> soap.RiceviFileResponse:
+        with self._lock:
+            self.sent.append((file_name, content))
+            return soap.RiceviFileResponse(next(self._ids), datetime.now(UTC), self.errore)
+
+    def send_outcome(self, f: soap.FileSdI) -> soap.NotificaEsitoResponse:
+        self.outcomes.append(f)
+        return soap.NotificaEsitoResponse("ES01")
+
+
+def invoice_activities(settings: Settings, channel: object) -> list[object]:
+    from activities.invoices import InvoiceActivities
+    from activities.mail import MailActivities
+    from activities.sdi_channel import SdiChannelActivities
+
+    inv = InvoiceActivities(settings)
+    ch = SdiChannelActivities(settings, channel)  # type: ignore[arg-type]
+    return [inv.prepare_invoice, inv.apply_outcome, ch.transmit, ch.send_outcome, MailActivities(settings).send_email]
+
+
+def invoice_workflows() -> list[type]:
+    from workflows.invoice_receive import InvoiceReceiveWorkflow
+    from workflows.invoice_send import InvoiceSendWorkflow
+
+    return [InvoiceSendWorkflow, InvoiceReceiveWorkflow]

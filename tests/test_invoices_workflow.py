@@ -1,0 +1,257 @@
+"""The invoice send workflow on the time-skipping server: every state path, with a fake SDI channel and
+notifications signalled as our TrasmissioneFatture endpoint would."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import timedelta
+
+import pytest
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.testing import WorkflowEnvironment
+
+from core.db import session_scope
+from core.settings import Settings
+from devstack.smtp_sink import Mailbox
+from models import invoices as invdb
+from models.invoices_io import NotificationRef
+from starters.invoices import get_invoice, send_invoice
+from tests.helpers import assert_eventually, new_worker
+from tests.invoices_support import FakeSdi, ensure_customer, install_key, invoice, invoice_activities, invoice_workflows
+from workflows.invoice_send import InvoiceSendWorkflow
+
+pytestmark = pytest.mark.asyncio
+
+
+async def _send(env: WorkflowEnvironment, settings: Settings, tq: str, number: str, pa: bool = False,
+                sign: str = "none"):
+    view = await send_invoice(settings, "IT01234567897", invoice(number, pa=pa), f"inv{number}.xml", sign=sign,
+                              client=env.client, task_queue=tq, conserve=False)
+    return view, env.client.get_workflow_handle_for(InvoiceSendWorkflow.run, view.workflow_id)
+
+
+def _notify(settings: Settings, invoice_id: str, kind: str, sdi_id: int, seq: int = 1, esito: str | None = None,
+            errors: list[str] | None = None) -> NotificationRef:
+    """Store a notification as the endpoint does and return the signal it would send."""
+    name = f"{invoice_id}_{kind}_{seq:03d}.xml"
+    content = f"<n kind='{kind}' seq='{seq}'/>".encode()
+    with session_scope(settings.database_url) as session:
+        info = invdb.store_invoice_file(session, invoice_id, "notification", name, "application/xml", content)
+        invdb.record_notification(session, name, invoice_id, kind, sdi_id, hashlib.sha256(content).hexdigest(), info.id)
+    return NotificationRef(invoice_id, name, kind, sdi_id, info.id, esito, errors or [])
+
+
+async def _sent_id(handle) -> int:  # type: ignore[no-untyped-def]
+    from tests.helpers import assert_eventually
+
+    async def check() -> int:
+        st = await handle.query(InvoiceSendWorkflow.status)
+        assert st.sdi_id is not None, st
+        return int(st.sdi_id)
+
+    return await assert_eventually(check, timeout=20)
+
+
+async def test_rc_path_delivered_once_and_emailed(time_env: WorkflowEnvironment, settings: Settings, db: str,
+                                                  mailbox: Mailbox) -> None:
+    ensure_customer(settings)
+    install_key(settings)
+    fake = FakeSdi()
+    tq = f"tq-{uuid.uuid4()}"
+    async with new_worker(time_env.client, settings, invoice_workflows(), invoice_activities(settings, fake),
+                          task_queue=tq):
+        view, handle = await _send(time_env, settings, tq, "1001", sign="cades")
+        assert view.file_name.endswith(".xml.p7m")
+        sdi_id = await _sent_id(handle)
+        await handle.signal("notification", _notify(settings, view.id, "RC", sdi_id))
+        result = await handle.result()
+    assert result.state == "delivered"
+    assert len(fake.sent) == 1 and fake.sent[0][0] == view.file_name
+    assert fake.sent[0][1][:1] == b"0"  # a DER CAdES envelope went out
+    stored = get_invoice(settings, view.id)
+    assert stored.state == "delivered" and stored.sdi_id == sdi_id
+    messages = mailbox.messages()
+    assert any("delivered" in m["Subject"] and m["X-Einvoice-Kind"] == "invoice-outcome" for m in messages)
+    history = await handle.fetch_history()
+    assert len(history.events) <= 41
+
+
+@pytest.mark.parametrize(
+    ("pa", "notes", "final"),
+    [
+        (False, [("NS", None)], "rejected"),
+        (False, [("MC", None)], "not-delivered"),
+        (True, [("RC", None), ("NE", "EC01")], "accepted"),
+        (True, [("RC", None), ("NE", "EC02")], "refused"),
+        (True, [("RC", None), ("DT", None)], "deadline-passed"),
+        (True, [("MC", None), ("AT", None)], "not-delivered"),
+        (True, [("NE", "EC01"), ("RC", None)], "accepted"),  # out of order: NE before its RC
+    ],
+    ids=["NS-rejected", "MC-not-delivered", "NE-EC01", "NE-EC02", "DT", "MC-AT-PA", "NE-before-RC"],
+)
+async def test_state_paths(time_env: WorkflowEnvironment, settings: Settings, db: str, mailbox: Mailbox,
+                           pa: bool, notes: list[tuple[str, str | None]], final: str) -> None:
+    ensure_customer(settings)
+    fake = FakeSdi()
+    tq = f"tq-{uuid.uuid4()}"
+    async with new_worker(time_env.client, settings, invoice_workflows(), invoice_activities(settings, fake),
+                          task_queue=tq):
+        view, handle = await _send(time_env, settings, tq, "2001", pa=pa)
+        sdi_id = await _sent_id(handle)
+        for kind, esito in notes:
+            errors = ["00200: schema"] if kind == "NS" else None
+            await handle.signal("notification", _notify(settings, view.id, kind, sdi_id, esito=esito, errors=errors))
+        result = await handle.result()
+    assert result.state == final
+    assert get_invoice(settings, view.id).state == final
+    assert len(fake.sent) == 1
+    if final == "rejected":
+        assert "00200" in (get_invoice(settings, view.id).detail or "")
+
+
+async def test_pa_deadline_passes_on_the_timer_without_dt(time_env: WorkflowEnvironment, settings: Settings,
+                                                          db: str, mailbox: Mailbox) -> None:
+    ensure_customer(settings)
+    fake = FakeSdi()
+    tq = f"tq-{uuid.uuid4()}"
+    async with new_worker(time_env.client, settings, invoice_workflows(), invoice_activities(settings, fake),
+                          task_queue=tq):
+        view, handle = await _send(time_env, settings, tq, "3001", pa=True)
+        sdi_id = await _sent_id(handle)
+        await handle.signal("notification", _notify(settings, view.id, "RC", sdi_id))
+
+        async def delivered() -> None:
+            assert (await handle.query(InvoiceSendWorkflow.status)).state == "delivered"
+
+        await assert_eventually(delivered, timeout=20)
+        await time_env.sleep(timedelta(days=17))
+
+        async def closed() -> None:
+            assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
+
+        await assert_eventually(closed, timeout=30)
+        result = await handle.result()
+    assert result.state == "deadline-passed"
+    assert any("deadline-passed" in h for h in result.history)
+
+
+async def test_duplicates_and_foreign_notifications_are_ignored(time_env: WorkflowEnvironment, settings: Settings,
+                                                                db: str, mailbox: Mailbox) -> None:
+    ensure_customer(settings)
+    fake = FakeSdi()
+    tq = f"tq-{uuid.uuid4()}"
+    async with new_worker(time_env.client, settings, invoice_workflows(), invoice_activities(settings, fake),
+                          task_queue=tq):
+        view, handle = await _send(time_env, settings, tq, "4001", pa=True)
+        sdi_id = await _sent_id(handle)
+        rc = _notify(settings, view.id, "RC", sdi_id)
+        await handle.signal("notification", rc)
+        await handle.signal("notification", rc)  # the SDI delivered it twice
+        foreign = NotificationRef(view.id, f"{view.id}_NS_009.xml", "NS", sdi_id + 77, rc.file_id, None, ["00002"])
+        await handle.signal("notification", foreign)  # about another transmission of the same name
+        await handle.signal("notification", _notify(settings, view.id, "NE", sdi_id, esito="EC01"))
+        result = await handle.result()
+    assert result.state == "accepted"
+    assert result.notifications.count(rc.name) == 1
+    assert result.ignored and "NS_009" in result.ignored[0]
+
+
+async def test_notification_before_transmission_is_recorded_is_kept(time_env: WorkflowEnvironment,
+                                                                    settings: Settings, db: str,
+                                                                    mailbox: Mailbox) -> None:
+    """The RC is signalled while the transmit activity is still running: applied once the id is known."""
+    import threading
+
+    ensure_customer(settings)
+    gate = threading.Event()
+
+    class SlowSdi(FakeSdi):
+        def send_file(self, file_name, content):  # type: ignore[no-untyped-def]
+            answer = super().send_file(file_name, content)
+            self.answer = answer
+            gate.wait(20)
+            return answer
+
+    fake = SlowSdi()
+    tq = f"tq-{uuid.uuid4()}"
+    async with new_worker(time_env.client, settings, invoice_workflows(), invoice_activities(settings, fake),
+                          task_queue=tq):
+        view, handle = await _send(time_env, settings, tq, "5001")
+        from tests.helpers import assert_eventually
+
+        async def sent() -> None:
+            assert fake.sent
+
+        await assert_eventually(sent, timeout=20)
+        sdi_id = fake.answer.identificativo_sdi
+        await handle.signal("notification", _notify(settings, view.id, "RC", sdi_id))
+        st = await handle.query(InvoiceSendWorkflow.status)
+        assert st.state == "received" and st.sdi_id is None  # not recorded yet
+        gate.set()
+        result = await handle.result()
+    assert result.state == "delivered"
+
+
+async def test_sdi_refusing_the_transmission_fails_the_invoice(time_env: WorkflowEnvironment, settings: Settings,
+                                                               db: str, mailbox: Mailbox) -> None:
+    ensure_customer(settings)
+    fake = FakeSdi(errore="EI03")
+    tq = f"tq-{uuid.uuid4()}"
+    async with new_worker(time_env.client, settings, invoice_workflows(), invoice_activities(settings, fake),
+                          task_queue=tq):
+        view, handle = await _send(time_env, settings, tq, "6001")
+        result = await handle.result()
+    assert result.state == "failed"
+    assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
+    assert get_invoice(settings, view.id).state == "failed"
+
+
+async def test_transmit_retried_never_sends_twice(settings: Settings, db: str) -> None:
+    """The outbox: a second run of the activity for the same file returns the recorded id, sending nothing."""
+    from temporalio.testing import ActivityEnvironment
+
+    from activities.sdi_channel import SdiChannelActivities
+    from models.invoices_io import TransmitRequest
+
+    ensure_customer(settings)
+    fake = FakeSdi()
+    from starters.invoices import invoice_files
+
+    # record an invoice as the starter does, without starting a workflow
+    with session_scope(settings.database_url) as session:
+        invdb.add_invoice(session, "IT01234567897", invdb.NewInvoice(
+            "IT01234567897_00009", "out", "IT01234567897_00009.xml", "IT01234567897", "none", None, "FPR12", "x",
+            None, "ABC1234", "1", "2026-01-01", "1.00", "EUR", 1, "wf"), ["k"],
+            [("transmitted", "IT01234567897_00009.xml", "application/xml", invoice("9"))])
+    file_id = invoice_files(settings, "IT01234567897_00009")[0].id
+    acts = SdiChannelActivities(settings, fake)  # type: ignore[arg-type]
+    env = ActivityEnvironment()
+    first = env.run(acts.transmit, TransmitRequest("IT01234567897_00009", "IT01234567897_00009.xml", file_id))
+    again = env.run(acts.transmit, TransmitRequest("IT01234567897_00009", "IT01234567897_00009.xml", file_id))
+    assert first.sent_now and not again.sent_now
+    assert again.sdi_id == first.sdi_id
+    assert len(fake.sent) == 1
+
+
+async def test_history_stays_small_on_the_rc_path(time_env: WorkflowEnvironment, settings: Settings, db: str,
+                                                   mailbox: Mailbox) -> None:
+    from temporalio.api.enums.v1 import EventType
+
+    ensure_customer(settings)
+    fake = FakeSdi()
+    tq = f"tq-{uuid.uuid4()}"
+    async with new_worker(time_env.client, settings, invoice_workflows(), invoice_activities(settings, fake),
+                          task_queue=tq):
+        view, handle = await _send(time_env, settings, tq, "7001")
+        sdi_id = await _sent_id(handle)
+        await handle.signal("notification", _notify(settings, view.id, "RC", sdi_id))
+        await handle.result()
+    events = (await handle.fetch_history()).events
+    action_types = {EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED, EventType.EVENT_TYPE_TIMER_STARTED,
+                    EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES,
+                    EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED,
+                    EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED}
+    actions = sum(1 for e in events if e.event_type in action_types) + 1  # + the start
+    assert len(events) <= 41 and actions <= 12, (len(events), actions)
+    assert timedelta(0) == timedelta(0)

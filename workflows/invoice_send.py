@@ -1,0 +1,303 @@
+"""Sending one invoice to the SDI and awaiting its notifications (one workflow per invoice).
+
+    received ──prepare: check again, sign, store──► signed/validated ──transmit (RiceviFile)──► sent
+    sent ── RC ──► delivered ──(PA: NE EC01)──► accepted | (NE EC02) refused | (DT, or 15 days) deadline-passed
+         ── MC ──► not-delivered (the recipient can still pick it up; PA: closed by AT)
+         ── NS ──► rejected (with the SDI's error list)
+    transmission refused by the SDI (EI01/EI03) ──► failed
+
+Notifications arrive as the `notification` signal from our TrasmissioneFatture endpoint, already verified
+(signature, schema) and stored; here they are checked to belong to this invoice (identificativo SdI),
+deduplicated by file name, and applied in the order that makes sense whatever the order of arrival (an NE
+before its RC means delivered and accepted; an RC after it changes nothing). A signal that arrives while
+the file is still being transmitted waits in the workflow (Temporal keeps it) until the identificativo SdI
+is known. Each outcome updates the database, the query and BusinessStatus, and e-mails the customer. When
+the cycle closes the invoice with its receipts is handed over to conservation (a child workflow).
+
+History on the delivered path: two activities, one wait, one outcome activity and the child start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
+
+from workflows.common import (
+    EXTERNAL_ATTEMPT_TIMEOUT,
+    EXTERNAL_TOTAL_TIMEOUT,
+    LOCAL_ATTEMPT_TIMEOUT,
+    LOCAL_TOTAL_TIMEOUT,
+    RETRY_EXTERNAL,
+    RETRY_FAST,
+    publish_status,
+)
+
+with workflow.unsafe.imports_passed_through():
+    from activities.invoices import InvoiceActivities
+    from activities.sdi_channel import SdiChannelActivities
+    from models.invoices_io import (
+        ACCEPTED,
+        DEADLINE_PASSED,
+        DELIVERED,
+        FAILED,
+        NOT_DELIVERED,
+        RECEIVED,
+        REFUSED,
+        REJECTED,
+        SENT,
+        ConservationHandover,
+        InvoiceSendInput,
+        InvoiceStatusView,
+        NotificationRef,
+        OutcomeRequest,
+        TransmitRequest,
+    )
+    from models.mail import EmailRequest
+
+# Prepare signs and reads the file: give it more than a DB write.
+PREPARE_ATTEMPT_TIMEOUT = timedelta(minutes=2)
+
+# States after which nothing more is expected, per flow.
+CONSERVED_STATES = frozenset({DELIVERED, NOT_DELIVERED, ACCEPTED, REFUSED, DEADLINE_PASSED})
+
+SUBJECTS = {
+    DELIVERED: "delivered to the recipient (RC ricevuta di consegna)",
+    NOT_DELIVERED: "not delivered: the recipient can pick it up from its reserved area (MC mancata consegna)",
+    REJECTED: "rejected by the SDI (NS notifica di scarto)",
+    ACCEPTED: "accepted by the public administration (NE esito EC01)",
+    REFUSED: "refused by the public administration (NE esito EC02)",
+    DEADLINE_PASSED: "no outcome from the public administration within 15 days (DT decorrenza termini)",
+    FAILED: "not accepted for transmission by the SDI",
+}
+
+
+def workflow_id_for(vat: str, file_name: str) -> str:
+    """`invoice-<customer VAT>-<SDI file name>`: a second start for the same file is refused."""
+    return f"invoice-{vat}-{file_name}"
+
+
+@workflow.defn(name="InvoiceSendWorkflow")
+class InvoiceSendWorkflow:
+    def __init__(self) -> None:
+        self._inp: InvoiceSendInput | None = None
+        self._state = RECEIVED
+        self._sdi_id: int | None = None
+        self._pending: list[NotificationRef] = []
+        self._seen: set[str] = set()
+        self._applied: list[str] = []
+        self._ignored: list[str] = []
+        self._history: list[str] = []
+        self._closed_by_at = False
+
+    # ------------------------------------------------------------ interface
+    @workflow.signal(name="notification")
+    def notification(self, ref: NotificationRef) -> None:
+        if ref.name in self._seen:  # a duplicate delivery of the same notification
+            return
+        self._seen.add(ref.name)
+        self._pending.append(ref)
+
+    @workflow.query(name="status")
+    def status(self) -> InvoiceStatusView:
+        inp = self._inp
+        return InvoiceStatusView(inp.invoice_id if inp else "", inp.file_name if inp else "", self._state,
+                                 self._sdi_id, list(self._applied), list(self._ignored), list(self._history))
+
+    # ------------------------------------------------------------ the cycle
+    @workflow.run
+    async def run(self, inp: InvoiceSendInput) -> InvoiceStatusView:
+        self._inp = inp
+        self._note(RECEIVED)
+        prepared = await workflow.execute_activity_method(
+            InvoiceActivities.prepare_invoice, inp,
+            start_to_close_timeout=PREPARE_ATTEMPT_TIMEOUT, schedule_to_close_timeout=LOCAL_TOTAL_TIMEOUT,
+            retry_policy=RETRY_FAST,
+        )
+        try:
+            sent = await workflow.execute_activity_method(
+                SdiChannelActivities.transmit, TransmitRequest(inp.invoice_id, prepared.file_name, prepared.file_id),
+                start_to_close_timeout=EXTERNAL_ATTEMPT_TIMEOUT, schedule_to_close_timeout=EXTERNAL_TOTAL_TIMEOUT,
+                retry_policy=RETRY_EXTERNAL,
+            )
+        except ActivityError as err:
+            cause = err.cause
+            if isinstance(cause, ApplicationError) and cause.type == "SdiRefused":
+                await self._outcome(FAILED, None, cause.message)
+                return self.status()
+            raise
+        self._sdi_id = sent.sdi_id
+        self._state = SENT
+        self._note(SENT)
+        publish_status(SENT)
+
+        timeout: timedelta | None = timedelta(seconds=inp.answer_wait_seconds)
+        while True:
+            got = await self._wait(timeout)
+            if not got:
+                if self._state == SENT:  # the SDI is late: keep waiting, say so in the history
+                    self._note("sdi-answer-overdue")
+                    timeout = None
+                    continue
+                if self._state == DELIVERED and inp.pa:  # 15 days and no NE nor DT from the SDI
+                    await self._outcome(DEADLINE_PASSED, None,
+                                        "no outcome and no DT from the SDI within the deadline")
+                break  # NOT_DELIVERED to a PA and no AT: nothing more will come
+            before = self._state
+            details = self._apply_pending()
+            if self._state != before:
+                await self._outcome(self._state, self._applied[-1] if self._applied else None, details)
+            if self._closed():
+                break
+            timeout = self._next_timeout()
+        return self.status()
+
+    # ------------------------------------------------------------ helpers
+    def _note(self, what: str) -> None:
+        self._history.append(f"{workflow.now().isoformat(timespec='seconds')} {what}")
+
+    async def _wait(self, timeout: timedelta | None) -> bool:
+        try:
+            await workflow.wait_condition(lambda: bool(self._pending), timeout=timeout)
+            return True
+        except TimeoutError:
+            return False
+
+    def _next_timeout(self) -> timedelta | None:
+        inp = self._inp
+        assert inp is not None
+        if self._state == DELIVERED and inp.pa:
+            return timedelta(seconds=inp.outcome_wait_seconds)
+        if self._state == NOT_DELIVERED and inp.pa:
+            return timedelta(seconds=inp.transmission_wait_seconds)
+        if self._state == SENT:
+            return None
+        return None
+
+    def _closed(self) -> bool:
+        inp = self._inp
+        assert inp is not None
+        if self._state in (REJECTED, ACCEPTED, REFUSED, DEADLINE_PASSED, FAILED):
+            return True
+        if self._state in (DELIVERED, NOT_DELIVERED) and not inp.pa:
+            return True
+        return self._state == NOT_DELIVERED and self._closed_by_at
+
+    def _apply_pending(self) -> str | None:
+        """Apply every buffered notification; returns the detail to record (NS errors, NE text)."""
+        detail: str | None = None
+        pending, self._pending = self._pending, []
+        for ref in pending:
+            if ref.invoice_id != (self._inp.invoice_id if self._inp else "") or ref.sdi_id != self._sdi_id:
+                self._ignored.append(f"{ref.name} (identificativo SdI {ref.sdi_id}, ours {self._sdi_id})")
+                continue
+            new = self._transition(ref)
+            self._applied.append(ref.name)
+            self._note(f"{ref.kind} {ref.name}" + (f" -> {new}" if new else ""))
+            if new:
+                self._state = new
+                if ref.kind == "NS":
+                    detail = "; ".join(ref.errors) or ref.description
+                elif ref.kind == "NE":
+                    detail = f"{ref.esito}: {ref.description or ''}".strip()
+                elif ref.kind == "MC":
+                    detail = ref.description
+        return detail
+
+    def _transition(self, ref: NotificationRef) -> str | None:
+        s = self._state
+        if ref.kind == "NS":
+            return REJECTED if s == SENT else None
+        if ref.kind == "RC":
+            return DELIVERED if s in (SENT, NOT_DELIVERED) else None
+        if ref.kind == "MC":
+            return NOT_DELIVERED if s == SENT else None
+        if ref.kind == "NE":
+            if s in (SENT, DELIVERED, NOT_DELIVERED):
+                return ACCEPTED if ref.esito == "EC01" else REFUSED
+            return None
+        if ref.kind == "DT":
+            return DEADLINE_PASSED if s in (SENT, DELIVERED) else None
+        if ref.kind == "AT":
+            self._closed_by_at = True
+            return NOT_DELIVERED if s == SENT else None
+        return None
+
+    def _email(self, state: str, notification: str | None, detail: str | None) -> EmailRequest:
+        inp = self._inp
+        assert inp is not None
+        number = f" n. {inp.number}" if inp.number else ""
+        body = (f"Your invoice{number} (file {inp.file_name}, identificativo SdI {self._sdi_id or '-'}) was "
+                f"{SUBJECTS[state]}.\n")
+        if detail:
+            body += f"\nDetails: {detail}\n"
+        body += f"\nState: {state}\n"
+        return EmailRequest(
+            idempotency_key=f"{workflow.info().workflow_id}/{state}/{notification or '-'}",
+            to=inp.customer_email, subject=f"Invoice{number} {inp.file_name}: {SUBJECTS[state]}"[:300],
+            body_text=body, kind="invoice-outcome", tenant_vat=inp.vat,
+        )
+
+    async def _outcome(self, state: str, notification: str | None, detail: str | None) -> None:
+        inp = self._inp
+        assert inp is not None
+        self._state = state
+        if not self._history or not self._history[-1].endswith(state):
+            self._note(state)
+        publish_status(state)
+        record = workflow.execute_activity_method(
+            InvoiceActivities.apply_outcome,
+            OutcomeRequest(inp.invoice_id, state, notification, detail, self._email(state, notification, detail),
+                           self._sdi_id),
+            start_to_close_timeout=LOCAL_ATTEMPT_TIMEOUT, schedule_to_close_timeout=LOCAL_TOTAL_TIMEOUT,
+            retry_policy=RETRY_FAST,
+        )
+        if state in CONSERVED_STATES and self._closed_after(state):
+            handover = ConservationHandover(
+                "invoice", inp.invoice_id, inp.vat, inp.file_name, self._sdi_id, inp.number, inp.doc_date,
+                inp.doc_type, inp.vat, inp.sender_name, inp.recipient_id, inp.recipient_name)
+            await asyncio.gather(record, hand_over_to_conservation(handover) if inp.conserve else _nothing())
+        else:
+            await record
+
+    def _closed_after(self, state: str) -> bool:
+        inp = self._inp
+        assert inp is not None
+        if state in (ACCEPTED, REFUSED, DEADLINE_PASSED):
+            return True
+        if state in (DELIVERED, NOT_DELIVERED):
+            return not inp.pa or (state == NOT_DELIVERED and self._closed_by_at)
+        return False
+
+
+async def _nothing() -> None:
+    return None
+
+
+async def hand_over_to_conservation(handover: ConservationHandover) -> None:
+    """The one hook to conservation: start its workflow as a child that outlives this one (ABANDON), with
+    the id `conserve-invoice-<invoice id>` (a second start is a no-op)."""
+    from temporalio.workflow import ParentClosePolicy
+
+    with workflow.unsafe.imports_passed_through():
+        from models.conservation_io import ConservationInput, PackageMetadata
+        from workflows.conservation import ConservationWorkflow, search_attributes_for, workflow_id_for
+
+    h = handover
+    meta = PackageMetadata(
+        document_number=h.number, document_date=h.doc_date, document_type=h.doc_type, sender_vat=h.sender_vat,
+        sender_name=h.sender_name, recipient_id=h.recipient_id, recipient_name=h.recipient_name,
+        sdi_file_name=h.file_name, sdi_id=str(h.sdi_id) if h.sdi_id is not None else None,
+    )
+    child = ConservationInput(h.vat, h.owner_kind, h.owner_id, meta)
+    try:
+        await workflow.start_child_workflow(
+            ConservationWorkflow.run, child, id=workflow_id_for(h.owner_kind, h.owner_id),
+            parent_close_policy=ParentClosePolicy.ABANDON, search_attributes=search_attributes_for(child),
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+    except WorkflowAlreadyStartedError:
+        workflow.logger.info("conservation of %s already started", h.owner_id)
