@@ -82,6 +82,9 @@ class CertificateActivities:
     def __init__(self, settings: Settings, authority: Authority | None = None):
         self.settings = settings
         self.authority = authority or authority_from_settings(settings)
+        ensure = getattr(self.authority, "ensure", None)
+        if callable(ensure):  # the built-in CA makes its key and certificate at the worker's first start
+            ensure()
 
     @activity.defn(name="cert_submit")
     def submit(self, inp: SubmitInput) -> str:

@@ -21,7 +21,7 @@ from core.db import session_scope
 from core.settings import Settings
 from devstack.smtp_sink import Mailbox
 from domain.certificates import workflow_id
-from domain.errors import Conflict, InvalidInput
+from domain.errors import Conflict, InvalidInput, NotFound
 from models.certificates import Certificate, CertificateView, get_certificate
 from models.preferences import set_preference
 from starters.certificates import (
@@ -224,3 +224,22 @@ async def test_a_finished_certificate_is_deleted_directly(rig: Rig) -> None:
     assert (await rig.result(op)).state == "error"
     await delete_customer_certificate(rig.settings, VAT, op, client=rig.client)
     assert list_customer_certificates(rig.settings, VAT)[0] == []
+
+
+async def test_an_uploaded_certificate_is_reminded_then_expires(rig: Rig) -> None:
+    start = await rig.env.get_current_time()
+    pem = make_certificate(not_after=start + timedelta(days=20))  # the 30-day reminder is already past
+    view = await upload_certificate(rig.settings, VAT, pem, "offline", actor="cli:bob", client=rig.client,
+                                    task_queue=rig.worker.task_queue)
+    assert (await rig.result(view.operation_id)).state == "expired"
+    assert await business_statuses(rig.client, view.operation_id) == ["added", "expired"]
+    assert rig.row_state(view.operation_id) == "expired"
+    assert [m["X-Einvoice-Kind"] for m in rig.mailbox.to(PEC)] == [
+        "cert-expiry-reminder", "cert-expiry-reminder", "cert-expired"]
+    assert list_customer_certificates(rig.settings, VAT)[1].startswith("no certificate")
+
+
+async def test_an_unknown_customer_is_refused(rig: Rig) -> None:
+    with pytest.raises(NotFound):
+        await request_certificate(rig.settings, "IT01234567897", make_csr(), client=rig.client,
+                                  task_queue=rig.worker.task_queue)
