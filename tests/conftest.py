@@ -99,9 +99,12 @@ def mailbox(smtp_sink: tuple[int, Path]) -> Mailbox:
     return Mailbox(out)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def time_env() -> AsyncIterator[WorkflowEnvironment]:
-    """Temporal's time-skipping test server: timers of days pass in milliseconds."""
+    """Temporal's time-skipping test server: timers of days pass in milliseconds.
+
+    One per test module: a workflow another module left waiting (its worker gone) would stop the server
+    from skipping time for everyone after it."""
     env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=temporal_test_server_path())
     await ensure_search_attributes(env.client, "default")
     async with env:
