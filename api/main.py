@@ -38,6 +38,9 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
 
     app.include_router(contracts.router)
     # area: invoices
+    from api.routes import invoices
+
+    app.include_router(invoices.router)
     # area: conservation
     from api.routes import archive
 

@@ -24,6 +24,10 @@ from starters import contracts_cli  # noqa: E402
 
 app.add_typer(contracts_cli.app, name="contract")
 # area: invoices
+from starters import invoices_cli  # noqa: E402
+
+app.add_typer(invoices_cli.app, name="invoice")
+app.command("sdi-sim")(invoices_cli.sdi_sim)
 # area: conservation
 from starters import archive_cli  # noqa: E402
 

@@ -89,3 +89,20 @@ def invoice_workflows() -> list[type]:
     from workflows.invoice_send import InvoiceSendWorkflow
 
     return [InvoiceSendWorkflow, InvoiceReceiveWorkflow]
+
+
+def fresh_progressives(settings: Settings, transmitter: str = VAT) -> None:
+    """Start this transmitter's progressive at a random point: the tables are emptied between tests, but a
+    long-lived SDI remembers every file name it saw (and refuses a repeat with 00002)."""
+    import random
+
+    from domain.fatturapa import next_progressive
+    from models.invoices import SdiProgressive
+
+    start = next_progressive("".join(random.choice("0123456789ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(5)))
+    with session_scope(settings.database_url) as session:
+        row = session.get(SdiProgressive, transmitter)
+        if row is None:
+            session.add(SdiProgressive(transmitter_id=transmitter, last=start))
+        else:
+            row.last = start

@@ -113,6 +113,13 @@ def envelope(body: etree._Element) -> bytes:
     return etree.tostring(env, xml_declaration=True, encoding="UTF-8")
 
 
+def envelope_empty() -> bytes:
+    """The answer to a one-way operation: an envelope with an empty Body."""
+    env = etree.Element(etree.QName(NS_SOAP, "Envelope"), nsmap={"soapenv": NS_SOAP})
+    etree.SubElement(env, etree.QName(NS_SOAP, "Body"))
+    return etree.tostring(env, xml_declaration=True, encoding="UTF-8")
+
+
 def fault(code: str, message: str) -> bytes:
     """A SOAP 1.1 Fault (`soapenv:Client` for bad requests, `soapenv:Server` for our own trouble)."""
     f = etree.Element(etree.QName(NS_SOAP, "Fault"), nsmap={"soapenv": NS_SOAP})

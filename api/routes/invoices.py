@@ -1,0 +1,176 @@
+"""Invoices over HTTP: send (multipart upload, bounded by the SDI's size limit), list, status, downloads, the
+outcome on a received invoice — and the SDICoop endpoints the SDI calls: `POST /sdi/TrasmissioneFatture`
+(notifications about our invoices) and `POST /sdi/RicezioneFatture` (invoices for our customers)."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+from temporalio.service import RPCError
+
+from api.deps import SettingsDep, TemporalDep
+from domain.errors import InvalidInput, NotFound
+from domain.sdi import soap
+from domain.sdi.xmlsafe import MAX_ENVELOPE_SIZE
+from models.invoices import InvoiceView
+from starters import invoices as starter
+
+router = APIRouter(tags=["invoices"])
+XML = "text/xml; charset=utf-8"
+
+
+class InvoicePublic(BaseModel):
+    id: str
+    vat: str
+    direction: str = Field(description="out: sent by the customer; in: received by the customer")
+    file_name: str = Field(description="the SDI file name (nome file)")
+    transmitter_id: str
+    sign_mode: str
+    format: str = Field(description="FPA12 (to a public administration) or FPR12 (between businesses)")
+    state: str
+    sdi_id: int | None = Field(description="identificativo SdI, once the SDI took the file")
+    counterparty_name: str | None
+    counterparty_vat: str | None
+    recipient_code: str | None
+    number: str
+    date: str
+    total: str | None
+    currency: str
+    documents: int
+    detail: str | None = Field(description="the SDI's errors (NS) or the outcome's text")
+    workflow_id: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, view: InvoiceView) -> InvoicePublic:
+        return cls(**view.to_json())  # type: ignore[arg-type]
+
+
+class FilePublic(BaseModel):
+    name: str
+    role: str
+    mime_type: str
+    size: int
+    sha256: str
+
+
+class InvoiceDetail(InvoicePublic):
+    files: list[FilePublic]
+
+
+class OutcomeBody(BaseModel):
+    esito: str = Field(description="EC01 accepted, EC02 refused")
+    description: str | None = None
+
+
+async def _bounded_upload(upload: UploadFile, limit: int) -> bytes:
+    data = await upload.read(limit + 1)
+    if len(data) > limit:
+        raise InvalidInput.one("file", f"larger than the SDI limit of {limit} bytes", "00003")
+    return data
+
+
+@router.post("/invoices", status_code=201, response_model=InvoicePublic)
+async def send_invoice(
+    settings: SettingsDep,
+    client: TemporalDep,
+    vat: Annotated[str, Form(description="the customer's VAT number (the invoice's sender)")],
+    file: Annotated[UploadFile, File(description="FatturaPA XML, or a signed .xml.p7m")],
+    sign: Annotated[str, Form(description="cades | xades | none")] = "none",
+    key_alias: Annotated[str | None, Form(description="key store alias (default: the intermediary's)")] = None,
+) -> InvoicePublic:
+    from domain.fatturapa import MAX_FILE_SIZE
+
+    data = await _bounded_upload(file, MAX_FILE_SIZE)
+    view = await starter.send_invoice(settings, vat, data, file.filename or "invoice.xml", sign, key_alias,
+                                      client=client)
+    return InvoicePublic.of(view)
+
+
+@router.get("/invoices", response_model=list[InvoicePublic])
+def list_invoices(settings: SettingsDep, vat: Annotated[str, Query()],
+                  direction: Annotated[str | None, Query(description="out | in")] = None) -> list[InvoicePublic]:
+    return [InvoicePublic.of(v) for v in starter.list_invoices(settings, vat, direction)]
+
+
+@router.get("/invoices/{invoice_id}", response_model=InvoiceDetail)
+def read_invoice(settings: SettingsDep, invoice_id: str) -> InvoiceDetail:
+    view = starter.get_invoice(settings, invoice_id)
+    files = [FilePublic(name=f.name, role=f.role, mime_type=f.mime_type, size=f.size, sha256=f.sha256)
+             for f in starter.invoice_files(settings, invoice_id)]
+    return InvoiceDetail(**InvoicePublic.of(view).model_dump(), files=files)
+
+
+@router.get("/invoices/{invoice_id}/download/{what}")
+def download(settings: SettingsDep, invoice_id: str, what: str) -> Response:
+    """original | signed | html: the file itself; notifications: a zip of every notification."""
+    found = starter.download(settings, invoice_id, what)
+    if what == "notifications":
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            for d in found:
+                zf.writestr(d.name, d.content)
+        return Response(buf.getvalue(), media_type="application/zip",
+                        headers={"Content-Disposition": f'attachment; filename="{invoice_id}_notifications.zip"'})
+    d = found[0]
+    disposition = "inline" if what == "html" else "attachment"
+    return Response(d.content, media_type=d.mime_type,
+                    headers={"Content-Disposition": f'{disposition}; filename="{d.name}"'})
+
+
+@router.post("/invoices/{invoice_id}/outcome")
+async def send_outcome(settings: SettingsDep, client: TemporalDep, invoice_id: str,
+                       body: OutcomeBody) -> dict[str, str]:
+    state = await starter.send_customer_outcome(settings, invoice_id, body.esito, body.description, client=client)
+    return {"id": invoice_id, "state": state}
+
+
+# ---------------------------------------------------------------- SDICoop endpoints (the SDI calls these)
+
+async def _bounded_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_ENVELOPE_SIZE:
+        raise InvalidInput.one("envelope", f"larger than {MAX_ENVELOPE_SIZE} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_ENVELOPE_SIZE:
+            raise InvalidInput.one("envelope", f"larger than {MAX_ENVELOPE_SIZE} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _fault(code: str, message: str) -> Response:
+    return Response(soap.fault(code, message[:1000]), status_code=500, media_type=XML)
+
+
+@router.post("/sdi/TrasmissioneFatture", include_in_schema=False)
+async def trasmissione_fatture(request: Request, settings: SettingsDep, client: TemporalDep) -> Response:
+    """RicevutaConsegna, NotificaMancataConsegna, NotificaScarto, NotificaEsito, NotificaDecorrenzaTermini,
+    AttestazioneTrasmissioneFattura (one-way operations: an empty answer on success)."""
+    try:
+        await starter.receive_notification(settings, await _bounded_body(request), client=client)
+    except (InvalidInput, soap.SoapFault) as err:
+        return _fault("Client", str(err))
+    except RPCError as err:  # Temporal unreachable: stored; the SDI delivers again
+        return _fault("Server", f"temporarily unavailable: {err.message}")
+    return Response(soap.envelope_empty(), media_type=XML)
+
+
+@router.post("/sdi/RicezioneFatture", include_in_schema=False)
+async def ricezione_fatture(request: Request, settings: SettingsDep, client: TemporalDep) -> Response:
+    """RiceviFatture: an invoice for one of our customers, with its metadata; answers ER01 (taken in charge)."""
+    try:
+        await starter.receive_invoice(settings, await _bounded_body(request), client=client)
+    except (InvalidInput, soap.SoapFault, NotFound) as err:
+        return _fault("Client", str(err))
+    except RPCError as err:
+        return _fault("Server", f"temporarily unavailable: {err.message}")
+    return Response(soap.build_ricevi_fatture_response("ER01"), media_type=XML)

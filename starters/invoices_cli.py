@@ -1,0 +1,155 @@
+"""`einvoice invoice ...` and `einvoice sdi-sim`."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from core.db import migrate
+from core.settings import get_settings
+from starters.output import domain_errors, fail, print_json, print_table
+
+app = typer.Typer(help="Invoices: send to the SDI and follow them; received invoices.", no_args_is_help=True)
+
+
+@app.command("send")
+def send(
+    file: Annotated[Path, typer.Argument(help="FatturaPA XML, or a signed .xml.p7m", exists=True, dir_okay=False)],
+    vat: Annotated[str, typer.Option(help="the customer's VAT number (the invoice's sender)")],
+    sign: Annotated[str, typer.Option(help="cades | xades | none")] = "none",
+    key_alias: Annotated[str | None, typer.Option(help="key store alias (default: the intermediary's)")] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="wait for the SDI's outcome")] = False,
+    timeout: Annotated[float, typer.Option(help="seconds --wait waits at most")] = 300.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Check, sign, name and transmit an invoice. A refusal lists every problem (with its XPath); nothing is
+    written then."""
+    from domain.fatturapa import MAX_FILE_SIZE
+    from starters.invoices import send_invoice, wait_for_outcome
+
+    settings = get_settings()
+    migrate(settings.database_url)
+    if file.stat().st_size > MAX_FILE_SIZE:
+        fail(f"{file} is larger than the SDI limit of {MAX_FILE_SIZE} bytes [00003]", 2)
+
+    async def run():  # type: ignore[no-untyped-def]
+        view = await send_invoice(settings, vat, file.read_bytes(), file.name, sign, key_alias)
+        if wait:
+            view = await wait_for_outcome(settings, view.id, timeout)
+        return view
+
+    with domain_errors():
+        view = asyncio.run(run())
+    if as_json:
+        print_json(view.to_json())
+    else:
+        typer.echo(f"invoice {view.id}: {view.file_name} is {view.state} (workflow {view.workflow_id})")
+
+
+@app.command("status")
+def status(invoice_id: Annotated[str, typer.Argument(help="the invoice id (SDI file name without extension)")],
+           as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
+    """The state of one invoice, its notifications and files."""
+    from starters.invoices import get_invoice, invoice_files
+
+    settings = get_settings()
+    migrate(settings.database_url)
+    with domain_errors():
+        view = get_invoice(settings, invoice_id)
+        files = invoice_files(settings, invoice_id)
+    if as_json:
+        print_json({**view.to_json(), "files": [{"name": f.name, "role": f.role, "size": f.size,
+                                                 "sha256": f.sha256} for f in files]})
+        return
+    typer.echo(f"{view.id}  {view.file_name}  state: {view.state}  identificativo SdI: {view.sdi_id or '-'}")
+    typer.echo(f"  number {view.number} of {view.doc_date}, {view.total} {view.currency}, "
+               f"{'to' if view.direction == 'out' else 'from'} {view.counterparty_name}")
+    if view.detail:
+        typer.echo(f"  detail: {view.detail}")
+    for f in files:
+        typer.echo(f"  {f.role:<13} {f.name} ({f.size} bytes)")
+
+
+@app.command("list")
+def list_(vat: Annotated[str, typer.Option(help="the customer's VAT number")],
+          direction: Annotated[str | None, typer.Option(help="out (sent) | in (received)")] = None,
+          as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
+    """A customer's invoices, sent and received."""
+    from starters.invoices import list_invoices
+
+    settings = get_settings()
+    migrate(settings.database_url)
+    with domain_errors():
+        views = list_invoices(settings, vat, direction)
+    if as_json:
+        print_json([v.to_json() for v in views])
+        return
+    print_table(f"Invoices of {vat}", ["Id", "Dir", "File", "Number", "Date", "Total", "State", "SdI id"],
+                [[v.id, v.direction, v.file_name, v.number, v.doc_date, f"{v.total} {v.currency}", v.state,
+                  v.sdi_id] for v in views])
+
+
+@app.command("download")
+def download(invoice_id: Annotated[str, typer.Argument(help="the invoice id")],
+             what: Annotated[str, typer.Option(help="original | signed | notifications | html")] = "original",
+             out: Annotated[Path, typer.Option(help="directory to write to")] = Path(".")) -> None:
+    """Write the original, the signed file, every notification, or an HTML rendering to a directory."""
+    from starters.invoices import download as fetch
+
+    settings = get_settings()
+    migrate(settings.database_url)
+    with domain_errors():
+        found = fetch(settings, invoice_id, what)
+    out.mkdir(parents=True, exist_ok=True)
+    for d in found:
+        path = out / Path(d.name).name
+        path.write_bytes(d.content)
+        typer.echo(f"wrote {path} ({len(d.content)} bytes)")
+
+
+@app.command("outcome")
+def outcome(invoice_id: Annotated[str, typer.Argument(help="a received invoice's id (in-<identificativo SdI>)")],
+            esito: Annotated[str, typer.Option(help="EC01 accept | EC02 refuse")],
+            description: Annotated[str | None, typer.Option(help="reason, sent to the SDI")] = None) -> None:
+    """Accept or refuse a received invoice (public administrations: notifica di esito committente)."""
+    from starters.invoices import send_customer_outcome
+
+    settings = get_settings()
+    migrate(settings.database_url)
+    with domain_errors():
+        state = asyncio.run(send_customer_outcome(settings, invoice_id, esito, description))
+    typer.echo(f"invoice {invoice_id}: {state}")
+
+
+def sdi_sim(
+    port: Annotated[int | None, typer.Option(help="listen port (default SDI_SIM_PORT)")] = None,
+    host: Annotated[str, typer.Option(help="listen address")] = "127.0.0.1",
+    callback_url: Annotated[str | None, typer.Option(help="our TrasmissioneFatture endpoint "
+                                                           "(default <SDI_CALLBACK_URL>/TrasmissioneFatture)")] = None,
+    delay: Annotated[float | None, typer.Option(help="seconds before a notification (default SDI_SIM_DELAY)")] = None,
+    dt_delay: Annotated[float | None, typer.Option(help="seconds before DT/AT (default SDI_SIM_DT_DELAY)")] = None,
+    signer_cert: Annotated[Path | None, typer.Option(help="where to write the simulator's signing certificate "
+                                                          "(default SDI_SIGNER_CERT)")] = None,
+    tls_cert: Annotated[str | None, typer.Option(help="serve HTTPS with this certificate (PEM)")] = None,
+    tls_key: Annotated[str | None, typer.Option(help="its key (PEM)")] = None,
+    tls_client_ca: Annotated[str | None, typer.Option(help="require client certificates from this CA")] = None,
+) -> None:
+    """The local SDI: RiceviFile with the SDI's checks, signed notifications by scenario (recipient code
+    SCARTO0 → NS, NOCONS0 → MC, PAOK00 → RC+NE EC01, PAKO00 → RC+NE EC02, PADT00 → RC+DT, else RC)."""
+    from sdisim.app import SimConfig
+    from sdisim.main import serve
+
+    settings = get_settings()
+    base = settings.sdi_callback_base
+    config = SimConfig(
+        callback_url=callback_url or f"{base}/TrasmissioneFatture", ricezione_url=f"{base}/RicezioneFatture",
+        delay=settings.sdi_sim_delay if delay is None else delay,
+        dt_delay=settings.sdi_sim_dt_delay if dt_delay is None else dt_delay,
+        client_cert=settings.sdi_client_cert or None, client_key=settings.sdi_client_key or None,
+        ca_cert=settings.sdi_ca_cert or None,
+    )
+    serve(host, port or settings.sdi_sim_port, config, signer_cert or settings.sdi_signer_cert_path,
+          tls_cert, tls_key, tls_client_ca)

@@ -1,0 +1,257 @@
+"""End to end on a real Temporal dev server: our API (TrasmissioneFatture/RicezioneFatture endpoints) served
+in this process, the local SDI as its own process, a worker; every outcome driven by the recipient code."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.testing import WorkflowEnvironment
+
+from api.main import create_app
+from core.settings import Settings
+from devstack.smtp_sink import Mailbox
+from starters.invoices import get_invoice, list_invoices, receive_invoice, send_customer_outcome, send_invoice
+from tests.conservation_support import bucket_settings
+from tests.helpers import assert_eventually, free_port, new_worker, wait_until
+from tests.invoices_support import VAT, ensure_customer, fresh_progressives, install_key, invoice
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.integration]
+
+
+class Stack:
+    def __init__(self, settings: Settings, env: WorkflowEnvironment, sim_url: str):
+        self.settings = settings
+        self.env = env
+        self.sim_url = sim_url
+
+    async def sim_files(self) -> list[dict]:  # type: ignore[type-arg]
+        async with httpx.AsyncClient() as c:
+            return (await c.get(f"{self.sim_url}/control/files")).json()  # type: ignore[no-any-return]
+
+    async def sim_config(self, **changes: object) -> None:
+        async with httpx.AsyncClient() as c:
+            (await c.post(f"{self.sim_url}/control/config", json=changes)).raise_for_status()
+
+
+@pytest.fixture(scope="module")
+async def stack(dev_env: WorkflowEnvironment, settings: Settings, tmp_path_factory: pytest.TempPathFactory
+                ) -> AsyncIterator[Stack]:
+    api_port, sim_port = free_port(), free_port()
+    tmp = tmp_path_factory.mktemp("sdi")
+    own = bucket_settings(settings, sdi_url=f"http://127.0.0.1:{sim_port}",
+                          sdi_callback_url=f"http://127.0.0.1:{api_port}/sdi",
+                          sdi_signer_cert=str(tmp / "sdi-signer.pem"), data_dir=tmp / "data",
+                          temporal_task_queue=f"tq-e2e-{uuid.uuid4()}")
+    app = create_app(own, run_migrations=False)
+    app.state.temporal = dev_env.client
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=api_port, log_level="warning"))
+    serving = asyncio.create_task(server.serve())
+    log = (tmp / "sdisim.log").open("wb")
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "starters.cli", "sdi-sim", "--port", str(sim_port), "--delay", "0.3",
+         "--dt-delay", "1", "--callback-url", f"http://127.0.0.1:{api_port}/sdi/TrasmissioneFatture",
+         "--signer-cert", str(tmp / "sdi-signer.pem")],
+        cwd=Path(__file__).resolve().parent.parent, stdout=log, stderr=subprocess.STDOUT)
+
+    def sim_up() -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{sim_port}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        await asyncio.to_thread(wait_until, sim_up, 30, 0.2, "the local SDI")
+        yield Stack(own, dev_env, f"http://127.0.0.1:{sim_port}")
+    finally:
+        sim.terminate()
+        sim.wait(10)
+        log.close()
+        server.should_exit = True
+        await serving
+
+
+async def _final(settings: Settings, invoice_id: str, timeout: float = 30) -> str:
+    async def check() -> str:
+        state = get_invoice(settings, invoice_id).state
+        assert state not in ("received", "validated", "signed", "sent"), state
+        return state
+
+    return await assert_eventually(check, timeout=timeout, interval=0.2)
+
+
+async def test_send_through_the_local_sdi_is_delivered_and_conserved(stack: Stack, db: str,
+                                                                     mailbox: Mailbox) -> None:
+    s = stack.settings
+    ensure_customer(s)
+    fresh_progressives(s)
+    install_key(s)
+    tq = f"tq-{uuid.uuid4()}"
+    async with new_worker(stack.env.client, s, task_queue=tq):
+        view = await send_invoice(s, VAT, invoice("E2E-1"), "e2e1.xml", sign="xades", client=stack.env.client,
+                                  task_queue=tq)
+        assert await _final(s, view.id) == "delivered"
+        handle = stack.env.client.get_workflow_handle(view.workflow_id)
+        await handle.result()
+        conserve = stack.env.client.get_workflow_handle(f"conserve-invoice-{view.id}")
+
+        async def conserved() -> None:
+            assert (await conserve.describe()).status == WorkflowExecutionStatus.COMPLETED
+
+        await assert_eventually(conserved, timeout=30)
+    files = [f for f in await stack.sim_files() if f["file_name"] == view.file_name]
+    assert len(files) == 1 and files[0]["outcome"] == "scenario"  # transmitted once, passed the SDI's checks
+    assert [n["kind"] for n in files[0]["notifications"]] == ["RC"]
+    assert get_invoice(s, view.id).sdi_id == files[0]["sdi_id"]
+    assert any(m["X-Einvoice-Kind"] == "invoice-outcome" for m in mailbox.messages())
+
+
+@pytest.mark.parametrize(("code", "pa", "final"), [
+    ("SCARTO0", False, "rejected"), ("NOCONS0", False, "not-delivered"), ("PAOK00", True, "accepted"),
+    ("PAKO00", True, "refused"), ("PADT00", True, "deadline-passed"),
+])
+async def test_every_outcome_through_the_local_sdi(stack: Stack, db: str, mailbox: Mailbox, code: str, pa: bool,
+                                                   final: str) -> None:
+    s = stack.settings
+    ensure_customer(s)
+    fresh_progressives(s)
+    tq = f"tq-{uuid.uuid4()}"
+    async with new_worker(stack.env.client, s, task_queue=tq):
+        view = await send_invoice(s, VAT, invoice(f"E2E-{code}", code=code, pa=pa), f"{code}.xml",
+                                  client=stack.env.client, task_queue=tq, conserve=False)
+
+        async def closed() -> str:
+            handle = stack.env.client.get_workflow_handle(view.workflow_id)
+            assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
+            return get_invoice(s, view.id).state
+
+        assert await assert_eventually(closed, timeout=40, interval=0.3) == final
+    if final == "rejected":
+        assert "00305" in (get_invoice(s, view.id).detail or "")
+
+
+async def test_duplicate_and_reordered_notifications_change_nothing(stack: Stack, db: str,
+                                                                    mailbox: Mailbox) -> None:
+    s = stack.settings
+    ensure_customer(s)
+    fresh_progressives(s)
+    tq = f"tq-{uuid.uuid4()}"
+    await stack.sim_config(duplicate=True, reverse=True)
+    try:
+        async with new_worker(stack.env.client, s, task_queue=tq):
+            view = await send_invoice(s, VAT, invoice("E2E-DUP", code="PAOK00", pa=True), "dup.xml",
+                                      client=stack.env.client, task_queue=tq, conserve=False)
+            handle = stack.env.client.get_workflow_handle(view.workflow_id)
+            result = await asyncio.wait_for(handle.result(), 40)
+    finally:
+        await stack.sim_config(duplicate=False, reverse=False)
+    assert result["state"] == "accepted"
+    assert sorted(result["notifications"]) == sorted(set(result["notifications"]))  # each applied once
+
+
+async def test_worker_restarted_between_sent_and_rc_ends_delivered_once(stack: Stack, db: str,
+                                                                        mailbox: Mailbox) -> None:
+    s = stack.settings
+    ensure_customer(s)
+    fresh_progressives(s)
+    tq = f"tq-{uuid.uuid4()}"
+    await stack.sim_config(delay=3.0)
+    try:
+        async with new_worker(stack.env.client, s, task_queue=tq):
+            view = await send_invoice(s, VAT, invoice("E2E-KILL"), "kill.xml", client=stack.env.client,
+                                      task_queue=tq, conserve=False)
+
+            async def sent() -> None:
+                assert get_invoice(s, view.id).state == "sent"
+
+            await assert_eventually(sent, timeout=20, interval=0.1)
+        # the worker is gone; the RC arrives meanwhile and waits in Temporal
+        async def rc_delivered() -> None:
+            files = [f for f in await stack.sim_files() if f["file_name"] == view.file_name]
+            assert files and files[0]["notifications"] and files[0]["notifications"][0]["delivered"] >= 1
+
+        await assert_eventually(rc_delivered, timeout=20, interval=0.2)
+        assert get_invoice(s, view.id).state == "sent"
+        async with new_worker(stack.env.client, s, task_queue=tq):
+            assert await _final(s, view.id) == "delivered"
+    finally:
+        await stack.sim_config(delay=0.3)
+    files = [f for f in await stack.sim_files() if f["file_name"] == view.file_name]
+    assert len(files) == 1  # transmitted once
+
+
+async def test_the_sdi_refuses_a_duplicate_file_name(stack: Stack) -> None:
+    from domain.sdi import soap
+
+    name = f"IT01234567897_{uuid.uuid4().hex[:5].upper()}.xml"
+    body = soap.build_ricevi_file(soap.FileSdIBase(name, invoice("DUPNAME")))
+    async with httpx.AsyncClient() as c:
+        for _ in range(2):
+            resp = await c.post(f"{stack.sim_url}/SdIRiceviFile", content=body)
+            assert soap.read_ricevi_file_response(resp.content).errore is None
+
+    async def rejected() -> None:
+        files = [f for f in await stack.sim_files() if f["file_name"] == name]
+        assert len(files) == 2
+        assert any(e["code"] == "00002" for f in files for e in f["errors"]), files
+
+    await assert_eventually(rejected, timeout=20, interval=0.2)
+
+
+async def test_received_invoice_to_a_pa_is_listed_emailed_and_answered(stack: Stack, db: str,
+                                                                      mailbox: Mailbox) -> None:
+    """Passive cycle: the local SDI delivers an invoice to our customer (RicezioneFatture); the customer
+    refuses it (EC02) and the SDI gets the outcome."""
+    from sqlalchemy import select
+
+    from core.db import session_scope
+    from models.tenant import Tenant, add_tenant
+
+    s = stack.settings
+    ensure_customer(s)
+    fresh_progressives(s)
+    recipient = "IT09876543217"
+    with session_scope(s.database_url) as session:
+        if session.scalar(select(Tenant.id).where(Tenant.vat_number == recipient)) is None:
+            add_tenant(session, recipient, "Comune di Prova", "protocollo@pec.comune.example.it", "UFE3S1")
+    doc = invoice("RCV-1", code="UFE3S1", pa=True)  # to a PA identified by its codice fiscale and office code
+    tq = s.temporal_task_queue  # the API starts the receive workflow there
+    async with new_worker(stack.env.client, s, task_queue=tq):
+        async with httpx.AsyncClient() as c:
+            resp = await c.post(f"{stack.sim_url}/control/deliver", json={
+                "file_name": "IT01234567897_R0001.xml", "file_b64": base64.b64encode(doc).decode(),
+                "recipient_code": "UFE3S1", "url": f"{s.sdi_callback_base}/RicezioneFatture"}, timeout=30)
+        assert resp.status_code == 200, resp.text
+        sdi_id = resp.json()["sdi_id"]
+        invoice_id = f"in-{sdi_id}"
+        # the SDI delivering it again is acknowledged once (keyed by the identificativo SdI)
+        assert invoice_id == await receive_invoice(s, _redelivery(doc, sdi_id), client=stack.env.client, task_queue=tq)
+        assert [v.id for v in list_invoices(s, recipient, "in")] == [invoice_id]
+
+        async def emailed() -> None:
+            assert any(m["X-Einvoice-Kind"] == "invoice-received" for m in mailbox.messages())
+
+        await assert_eventually(emailed, timeout=20)
+        state = await send_customer_outcome(s, invoice_id, "EC02", "importi errati", client=stack.env.client)
+        assert state == "refused"
+    async with httpx.AsyncClient() as c:
+        outcomes = (await c.get(f"{stack.sim_url}/control/outcomes")).json()
+    assert {"sdi_id": sdi_id, "esito": "EC02", "accepted": True} in [
+        {k: o.get(k) for k in ("sdi_id", "esito", "accepted")} for o in outcomes]
+
+
+def _redelivery(doc: bytes, sdi_id: int) -> bytes:
+    from domain.sdi import messages, soap
+
+    mt = messages.build_mt(sdi_id, "IT01234567897_R0001.xml", "UFE3S1", "FPA12", "99")
+    return soap.build_ricevi_fatture(soap.FileSdIConMetadati(sdi_id, "IT01234567897_R0001.xml", doc,
+                                                             "IT01234567897_R0001_MT_001.xml", mt))
