@@ -43,6 +43,7 @@ STEPS: list[Step] = [
     # area: certificates
     __import__("devstack.demo_certificates", fromlist=["step_certificates"]).step_certificates,
     # area: invoices
+    __import__("devstack.demo_invoices", fromlist=["step_invoices"]).step_invoices,
     # area: conservation
     __import__("devstack.demo_conservation", fromlist=["step_conservation"]).step_conservation,
 ]
