@@ -1,0 +1,135 @@
+"""Invoices over HTTP and the CLI: send, refusals with their XPaths (nothing written), status, list, downloads
+(original, signed, notifications, HTML rendering), and the passive cycle's B2B and deadline paths."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import uuid
+import zipfile
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from temporalio.testing import WorkflowEnvironment
+
+from api.main import create_app
+from core.db import session_scope
+from core.settings import Settings
+from devstack.smtp_sink import Mailbox
+from models.invoices import Invoice
+from tests.helpers import assert_eventually, new_worker
+from tests.invoices_support import VAT, FakeSdi, ensure_customer, invoice, invoice_activities, invoice_workflows
+from workflows.invoice_send import InvoiceSendWorkflow
+
+pytestmark = pytest.mark.asyncio
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _count(settings: Settings) -> int:
+    with session_scope(settings.database_url) as s:
+        return s.scalar(select(func.count()).select_from(Invoice)) or 0
+
+
+async def test_send_over_http_then_read_and_download(time_env: WorkflowEnvironment, settings: Settings, db: str,
+                                                     mailbox: Mailbox) -> None:
+    tq = f"tq-{uuid.uuid4()}"
+    own = settings.model_copy(update={"temporal_task_queue": tq})
+    ensure_customer(own)
+    app = create_app(own, run_migrations=False)
+    app.state.temporal = time_env.client
+    fake = FakeSdi()
+    async with new_worker(time_env.client, own, invoice_workflows(), invoice_activities(own, fake), task_queue=tq), \
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as api:
+        resp = await api.post("/invoices", data={"vat": VAT}, files={"file": ("a.xml", invoice("H1"))})
+        assert resp.status_code == 201, resp.text
+        inv = resp.json()
+        handle = time_env.client.get_workflow_handle_for(InvoiceSendWorkflow.run, inv["workflow_id"])
+
+        async def sent() -> int:
+            st = await handle.query(InvoiceSendWorkflow.status)
+            assert st.sdi_id is not None
+            return int(st.sdi_id)
+
+        sdi_id = await assert_eventually(sent, timeout=20)
+        # the SDI's RC through our endpoint, as the simulator would send it (signed by the SDI's key)
+        from domain.sdi import messages, soap
+        from sdisim.main import xades_signer
+
+        sign = xades_signer(own.sdi_signer_cert_path)
+        from datetime import UTC, datetime
+
+        now = datetime.now(UTC)
+        rc = messages.build_rc(sdi_id, inv["file_name"], now, now, "ABC1234", "Ditta Beta", "1", sign)
+        name = messages.notification_file_name(inv["file_name"], "RC")
+        body = soap.build_trasmissione("RicevutaConsegna", soap.FileSdI(sdi_id, name, rc))
+        ok = await api.post("/sdi/TrasmissioneFatture", content=body)
+        assert ok.status_code == 200, ok.text
+        again = await api.post("/sdi/TrasmissioneFatture", content=body)  # delivered twice: harmless
+        assert again.status_code == 200
+        assert (await handle.result()).state == "delivered"
+        own.sdi_signer_cert_path.unlink()
+
+        detail = (await api.get(f"/invoices/{inv['id']}")).json()
+        assert detail["state"] == "delivered" and detail["sdi_id"] == sdi_id
+        assert {f["role"] for f in detail["files"]} == {"original", "transmitted", "notification"}
+        listed = (await api.get("/invoices", params={"vat": VAT})).json()
+        assert [i["id"] for i in listed] == [inv["id"]]
+        original = await api.get(f"/invoices/{inv['id']}/download/original")
+        assert original.content == invoice("H1")
+        html = await api.get(f"/invoices/{inv['id']}/download/html")
+        assert html.status_code == 200 and b"<html" in html.content.lower() and b"H1" in html.content
+        zipped = await api.get(f"/invoices/{inv['id']}/download/notifications")
+        assert zipfile.ZipFile(io.BytesIO(zipped.content)).namelist() == [name]
+        missing = await api.get("/invoices/IT01234567897_ZZZZZ")
+        assert missing.status_code == 404
+
+        # refusals: every problem with its XPath, nothing written, no workflow
+        before = _count(own)
+        dup = await api.post("/invoices", data={"vat": VAT}, files={"file": ("b.xml", invoice("H1"))})
+        assert dup.status_code == 422 and dup.json()["problems"][0]["code"] == "00404"
+        wrong_sender = await api.post("/invoices", data={"vat": "IT02038490237"},
+                                      files={"file": ("c.xml", invoice("H2"))})
+        assert wrong_sender.status_code in (404, 422)
+        broken = invoice("H3").replace(b"<ImponibileImporto>5.00</ImponibileImporto>",
+                                       b"<ImponibileImporto>7.00</ImponibileImporto>")
+        bad = await api.post("/invoices", data={"vat": VAT}, files={"file": ("d.xml", broken)})
+        assert bad.status_code == 422
+        assert all(p["field"].startswith("/") for p in bad.json()["problems"]), bad.json()
+        assert _count(own) == before
+    assert len(fake.sent) == 1
+
+
+async def test_customer_not_enabled_is_refused(time_env: WorkflowEnvironment, settings: Settings, db: str) -> None:
+    from domain.errors import Conflict
+    from starters.invoices import send_invoice
+
+    ensure_customer(settings, enabled=False)
+    with pytest.raises(Conflict):
+        await send_invoice(settings, VAT, invoice("N1"), "n.xml", client=time_env.client, task_queue="unused")
+    assert _count(settings) == 0
+
+
+def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "DATA_DIR": str(settings.data_dir),
+           "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "starters.cli", "invoice", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+async def test_cli_refusal_lists_xpaths_and_reads_state(settings: Settings, db: str, tmp_path: Path) -> None:
+    ensure_customer(settings)
+    bad = tmp_path / "bad.xml"
+    bad.write_bytes(invoice("C1").replace(b"<Numero>C1</Numero>", b""))
+    result = _cli(settings, "send", str(bad), "--vat", VAT)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "FatturaElettronica" in result.stderr
+    assert _count(settings) == 0
+    listed = _cli(settings, "list", "--vat", VAT, "--json")
+    assert listed.returncode == 0 and json.loads(listed.stdout) == []
+    missing = _cli(settings, "status", "IT01234567897_00009")
+    assert missing.returncode == 4
