@@ -20,6 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.main import create_app
 from core.settings import Settings
 from devstack.smtp_sink import Mailbox
+from domain.errors import Conflict
 from starters.invoices import get_invoice, list_invoices, receive_invoice, send_customer_outcome, send_invoice
 from tests.conservation_support import bucket_settings
 from tests.helpers import assert_eventually, free_port, new_worker, wait_until
@@ -241,8 +242,12 @@ async def test_received_invoice_to_a_pa_is_listed_emailed_and_answered(stack: St
             assert any(m["X-Einvoice-Kind"] == "invoice-received" for m in mailbox.messages())
 
         await assert_eventually(emailed, timeout=20)
+        with pytest.raises(Conflict):  # refused by the update's validator, before it enters the history
+            await send_customer_outcome(s, invoice_id, "EC09", client=stack.env.client)
         state = await send_customer_outcome(s, invoice_id, "EC02", "importi errati", client=stack.env.client)
         assert state == "refused"
+        with pytest.raises(Conflict):  # only once
+            await send_customer_outcome(s, invoice_id, "EC01", client=stack.env.client)
     async with httpx.AsyncClient() as c:
         outcomes = (await c.get(f"{stack.sim_url}/control/outcomes")).json()
     assert {"sdi_id": sdi_id, "esito": "EC02", "accepted": True} in [

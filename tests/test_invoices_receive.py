@@ -1,0 +1,104 @@
+"""The passive cycle on the time-skipping server (refused outcomes are tested on the dev server: the test
+server does not answer rejected updates): an invoice delivered by the SDI (RicezioneFatture) is
+verified, stored, listed and e-mailed; a PA customer may accept or refuse it within 15 days."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.testing import WorkflowEnvironment
+
+from core.db import session_scope
+from core.settings import Settings
+from devstack.smtp_sink import Mailbox
+from domain.sdi import messages, soap
+from models.invoices_io import CustomerOutcome
+from models.tenant import Tenant, add_tenant
+from starters.invoices import get_invoice, invoice_files, list_invoices, receive_invoice
+from tests.helpers import assert_eventually, new_worker
+from tests.invoices_support import FakeSdi, invoice, invoice_activities, invoice_workflows
+from workflows.invoice_receive import InvoiceReceiveWorkflow
+
+pytestmark = pytest.mark.asyncio
+PA_VAT = "IT09876543217"
+
+
+def _recipient(settings: Settings, code: str) -> None:
+    with session_scope(settings.database_url) as session:
+        if session.scalar(select(Tenant.id).where(Tenant.vat_number == PA_VAT)) is None:
+            add_tenant(session, PA_VAT, "Comune di Prova", "protocollo@pec.comune.example.it", code)
+
+
+def _delivery(sdi_id: int, doc: bytes, code: str, fmt: str) -> bytes:
+    name = f"IT01234567897_{sdi_id % 100000:05d}.xml"
+    mt = messages.build_mt(sdi_id, name, code, fmt, "1")
+    return soap.build_ricevi_fatture(soap.FileSdIConMetadati(sdi_id, name, doc, name.replace(".xml", "_MT_001.xml"),
+                                                             mt))
+
+
+async def _receive(env: WorkflowEnvironment, settings: Settings, tq: str, sdi_id: int, pa: bool):  # type: ignore[no-untyped-def]
+    code = "UFE3S1" if pa else "ABC1234"
+    _recipient(settings, code)
+    doc = invoice(f"R{sdi_id}", code=code, pa=pa)  # found by its recipient code: the recipient has no VAT number
+    invoice_id = await receive_invoice(settings, _delivery(sdi_id, doc, code, "FPA12" if pa else "FPR12"),
+                                       client=env.client, task_queue=tq, conserve=False)
+    view = get_invoice(settings, invoice_id)
+    return view, env.client.get_workflow_handle_for(InvoiceReceiveWorkflow.run, view.workflow_id)
+
+
+async def test_pa_customer_refuses_and_the_sdi_gets_ec02(time_env: WorkflowEnvironment, settings: Settings,
+                                                        db: str, mailbox: Mailbox) -> None:
+    fake = FakeSdi()
+    tq = f"tq-{uuid.uuid4()}"
+    async with new_worker(time_env.client, settings, invoice_workflows(), invoice_activities(settings, fake),
+                          task_queue=tq):
+        view, handle = await _receive(time_env, settings, tq, 880001, pa=True)
+        assert [v.id for v in list_invoices(settings, PA_VAT, "in")] == [view.id]
+        state = await handle.execute_update(InvoiceReceiveWorkflow.send_outcome, CustomerOutcome("EC02", "errato"))
+        assert state == "refused"
+        await handle.result()
+    assert get_invoice(settings, view.id).state == "refused"
+    ec = messages.read_notification(fake.outcomes[0].file)
+    assert (ec.kind, ec.esito, ec.identificativo_sdi) == ("EC", "EC02", 880001)
+    assert {f.role for f in invoice_files(settings, view.id)} == {"received", "metadata", "outcome"}
+    assert any(m["X-Einvoice-Kind"] == "invoice-received" for m in mailbox.messages())
+
+
+async def test_pa_without_an_outcome_passes_the_deadline(time_env: WorkflowEnvironment, settings: Settings,
+                                                         db: str, mailbox: Mailbox) -> None:
+    fake = FakeSdi()
+    tq = f"tq-{uuid.uuid4()}"
+    async with new_worker(time_env.client, settings, invoice_workflows(), invoice_activities(settings, fake),
+                          task_queue=tq):
+        view, handle = await _receive(time_env, settings, tq, 880002, pa=True)
+
+        async def recorded() -> None:
+            assert any(m["X-Einvoice-Kind"] == "invoice-received" for m in mailbox.messages())
+
+        await assert_eventually(recorded, timeout=20)
+        await time_env.sleep(timedelta(days=16))
+
+        async def closed() -> None:
+            assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
+
+        await assert_eventually(closed, timeout=30)
+    assert get_invoice(settings, view.id).state == "deadline-passed"
+    assert fake.outcomes == []
+
+
+async def test_b2b_invoice_is_recorded_and_closed_and_a_redelivery_is_acknowledged(
+        time_env: WorkflowEnvironment, settings: Settings, db: str, mailbox: Mailbox) -> None:
+    fake = FakeSdi()
+    tq = f"tq-{uuid.uuid4()}"
+    async with new_worker(time_env.client, settings, invoice_workflows(), invoice_activities(settings, fake),
+                          task_queue=tq):
+        view, handle = await _receive(time_env, settings, tq, 880003, pa=False)
+        result = await handle.result()
+        again = await receive_invoice(settings, _delivery(880003, invoice("R880003", code="ABC1234"), "ABC1234",
+                                                          "FPR12"), client=time_env.client, task_queue=tq)
+    assert result.state == "received-from-sdi" and again == view.id
+    assert len(list_invoices(settings, PA_VAT, "in")) == 1
