@@ -46,7 +46,6 @@ class InvoiceSendInput:
     recipient_id: str = ""  # the recipient's VAT number or codice fiscale
     recipient_name: str = ""
     conserve: bool = True  # hand over to conservation when the cycle closes
-    answer_wait_seconds: int = 5 * 24 * 3600  # the SDI answers within 5 days
     outcome_wait_seconds: int = 16 * 24 * 3600  # DT comes 15 days after delivery; one day of grace
     transmission_wait_seconds: int = 11 * 24 * 3600  # AT follows an MC to a PA within 10 days
 

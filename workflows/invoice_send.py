@@ -134,14 +134,12 @@ class InvoiceSendWorkflow:
         self._note(SENT)
         publish_status(SENT)
 
-        timeout: timedelta | None = timedelta(seconds=inp.answer_wait_seconds)
+        # The SDI must answer (RC, MC or NS) within 5 days: the first wait needs no timer (each timer costs
+        # history), an invoice still "sent" after that is visible in the list and the UI.
+        timeout: timedelta | None = None
         while True:
             got = await self._wait(timeout)
             if not got:
-                if self._state == SENT:  # the SDI is late: keep waiting, say so in the history
-                    self._note("sdi-answer-overdue")
-                    timeout = None
-                    continue
                 if self._state == DELIVERED and inp.pa:  # 15 days and no NE nor DT from the SDI
                     await self._outcome(DEADLINE_PASSED, None,
                                         "no outcome and no DT from the SDI within the deadline")
