@@ -1,7 +1,7 @@
 """The invoices step of `make demo`: send an invoice through the local SDI and show it delivered.
 
-Over HTTP, as a backend would: upload the invoice (signed CAdES with the intermediary's key when the key
-store has one), then follow its state until the SDI's receipt (RC) arrives, and list its files.
+Over HTTP, as a backend would: upload the invoice (signed CAdES-BES by delegation with the intermediary's key),
+then follow its state until the SDI's receipt (RC) arrives, and list its files.
 """
 
 from __future__ import annotations
@@ -25,13 +25,43 @@ def demo_invoice(vat: str, number: str) -> bytes:
     return data.replace(b"<Numero>123</Numero>", f"<Numero>{number}</Numero>".encode())
 
 
+def ensure_demo_key(settings: Settings) -> Path:
+    """The intermediary's own signing key for the embedded stack (signing by delegation), made once: a
+    development certificate, in a PKCS#12 file readable only by this user, protected by
+    EINVOICE_KEYSTORE_PASSWORD when it is set. Production keys are put there by the operator."""
+    import os
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    import domain.fatturapa  # noqa: F401  (before domain.signatures: the two import each other)
+    from domain.signatures import PASSWORD_ENV
+    from domain.signatures.devcert import dev_signer
+
+    path = settings.data_dir.resolve() / "keys" / f"{settings.sdi_delegated_key_alias}.p12"
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    signer = dev_signer("einvoice-hub demo intermediary (development only)")
+    password = os.environ.get(PASSWORD_ENV)
+    protection = (serialization.BestAvailableEncryption(password.encode()) if password
+                  else serialization.NoEncryption())
+    data = pkcs12.serialize_key_and_certificates(settings.sdi_delegated_key_alias.encode(), signer.private_key,
+                                                 signer.certificate, list(signer.chain), protection)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+    return path
+
+
 def step_invoices(settings: Settings, ctx: dict[str, object]) -> None:
     console.rule("[bold]Send an invoice to the SDI (the local simulator) and await its receipt")
     api = settings.public_base_url
     vat = str(ctx.get("vat", "IT02038490237"))
     number = f"DEMO-{int(time.time()) % 100000}"
-    keys = settings.data_dir / "keys" / f"{settings.sdi_delegated_key_alias}.p12"
-    sign = "cades" if keys.exists() else "none"
+    key = ensure_demo_key(settings)
+    console.print(f"signing by delegation with the intermediary's key {key} (a development certificate)")
+    sign = "cades"
     resp = httpx.post(f"{api}/invoices", data={"vat": vat, "sign": sign},
                       files={"file": (f"{number}.xml", demo_invoice(vat, number), "application/xml")}, timeout=30)
     if resp.status_code != 201:
@@ -39,7 +69,7 @@ def step_invoices(settings: Settings, ctx: dict[str, object]) -> None:
         return
     inv = resp.json()
     console.print(f"POST {api}/invoices → 201: invoice {inv['id']} named {inv['file_name']} "
-                  f"({'signed CAdES by the intermediary' if sign == 'cades' else 'unsigned: no key in the key store'})")
+                  "(signed CAdES-BES by the intermediary)")
     bad = httpx.post(f"{api}/invoices", data={"vat": vat},
                      files={"file": ("dup.xml", demo_invoice(vat, number), "application/xml")}, timeout=30)
     console.print(f"the same number again is refused: {bad.status_code} "
