@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     # area: invoices
     from api.routes import invoices
 
-    app.include_router(invoices.router)
+    invoices.install(app)
     # area: conservation
     from api.routes import archive
 

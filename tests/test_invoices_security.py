@@ -153,3 +153,12 @@ def test_base64_layer_is_checked(api: TestClient) -> None:
     broken = env.replace(base64.b64encode(b"x"), b"!!!!")
     resp = api.post("/sdi/TrasmissioneFatture", content=broken)
     assert resp.status_code == 500
+
+
+def test_huge_upload_refused_before_parsing(api: TestClient, settings: Settings) -> None:
+    from domain.fatturapa import MAX_FILE_SIZE
+
+    ensure_customer(settings)
+    resp = api.post("/invoices", data={"vat": VAT}, files={"file": ("x.xml", b"<" * (MAX_FILE_SIZE + 300 * 1024))})
+    assert resp.status_code == 413 and resp.json()["problems"][0]["code"] == "00003"
+    assert _counts(settings) == (0, 0, 0)

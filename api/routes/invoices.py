@@ -174,3 +174,59 @@ async def ricezione_fatture(request: Request, settings: SettingsDep, client: Tem
     except RPCError as err:
         return _fault("Server", f"temporarily unavailable: {err.message}")
     return Response(soap.build_ricevi_fatture_response("ER01"), media_type=XML)
+
+
+class UploadLimit:
+    """ASGI middleware: `POST /invoices` bodies are refused past the SDI's file limit plus the multipart
+    envelope, before anything is parsed or spooled to disk (declared length, or counted while streaming)."""
+
+    def __init__(self, app, limit: int) -> None:  # type: ignore[no-untyped-def]
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"].rstrip("/") != "/invoices":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(send)
+            return
+        seen = 0
+
+        async def counted():  # type: ignore[no-untyped-def]
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _TooLarge:
+            await self._refuse(send)
+
+    async def _refuse(self, send) -> None:  # type: ignore[no-untyped-def]
+        import json
+
+        body = json.dumps({"error": "invalid input", "detail": "file: larger than the SDI limit [00003]",
+                           "problems": [{"field": "file", "message": f"request larger than {self.limit} bytes",
+                                         "code": "00003"}]}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def install(app) -> None:  # type: ignore[no-untyped-def]
+    """Register the router and the upload limit on the app."""
+    from domain.fatturapa import MAX_FILE_SIZE
+
+    app.include_router(router)
+    app.add_middleware(UploadLimit, limit=MAX_FILE_SIZE + 256 * 1024)
