@@ -133,3 +133,86 @@ async def test_cli_refusal_lists_xpaths_and_reads_state(settings: Settings, db: 
     assert listed.returncode == 0 and json.loads(listed.stdout) == []
     missing = _cli(settings, "status", "IT01234567897_00009")
     assert missing.returncode == 4
+
+
+class _Handle:
+    def __init__(self, owner: _StubTemporal) -> None:
+        self.owner = owner
+
+    async def signal(self, name: str, arg: object) -> None:
+        from temporalio.service import RPCError
+
+        if self.owner.fail is not None:
+            raise RPCError("stub", self.owner.fail, b"")
+        self.owner.signals.append((name, arg))
+
+
+class _StubTemporal:
+    """Stands in for the Temporal client at the endpoint: down, up, or the workflow already closed."""
+
+    def __init__(self) -> None:
+        self.fail: object = None
+        self.signals: list[tuple[str, object]] = []
+
+    def get_workflow_handle(self, workflow_id: str) -> _Handle:
+        return _Handle(self)
+
+
+async def test_notification_is_stored_first_and_redelivered_until_signalled(settings: Settings, db: str) -> None:
+    """Temporal unreachable: the notification is kept, the SDI gets a fault and delivers again, which signals
+    once. A notification after the workflow closed (a late one) is kept and acknowledged."""
+    from datetime import UTC, datetime
+
+    from temporalio.service import RPCStatusCode
+
+    from domain.sdi import messages, soap
+    from models import invoices as invdb
+    from models.invoices import SdiNotification
+    from sdisim.main import xades_signer
+
+    ensure_customer(settings)
+    with session_scope(settings.database_url) as session:
+        invdb.add_invoice(session, VAT, invdb.NewInvoice(
+            "IT01234567897_000AA", "out", "IT01234567897_000AA.xml", "IT01234567897", "none", None, "FPR12", "x",
+            None, "ABC1234", "1", "2026-01-01", "1.00", "EUR", 1, "wf-stub", sdi_id=77, state="sent"), ["kk"], [])
+    sign = xades_signer(settings.sdi_signer_cert_path)
+    now = datetime.now(UTC)
+
+    def envelope(kind: str) -> bytes:
+        data = (messages.build_rc(77, "IT01234567897_000AA.xml", now, now, "ABC1234", "Beta", "1", sign)
+                if kind == "RC" else messages.build_dt(77, "IT01234567897_000AA.xml", "decorsi", "2", sign))
+        op = "RicevutaConsegna" if kind == "RC" else "NotificaDecorrenzaTermini"
+        name = messages.notification_file_name("IT01234567897_000AA.xml", kind)
+        return soap.build_trasmissione(op, soap.FileSdI(77, name, data))
+
+    stub = _StubTemporal()
+    app = create_app(settings, run_migrations=False)
+    app.state.temporal = stub
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as api:
+            rc = envelope("RC")
+            stub.fail = RPCStatusCode.UNAVAILABLE
+            down = await api.post("/sdi/TrasmissioneFatture", content=rc)
+            assert down.status_code == 500 and b"soapenv:Server" in down.content
+            with session_scope(settings.database_url) as session:
+                row = session.scalar(select(SdiNotification))
+                assert row is not None and row.kind == "RC" and not row.signaled
+            stub.fail = None
+            assert (await api.post("/sdi/TrasmissioneFatture", content=rc)).status_code == 200
+            assert (await api.post("/sdi/TrasmissioneFatture", content=rc)).status_code == 200  # once more
+            assert [s[1].kind for s in stub.signals] == ["RC"]  # type: ignore[attr-defined]
+            stub.fail = RPCStatusCode.NOT_FOUND
+            assert (await api.post("/sdi/TrasmissioneFatture", content=envelope("DT"))).status_code == 200
+    finally:
+        settings.sdi_signer_cert_path.unlink(missing_ok=True)
+    with session_scope(settings.database_url) as session:
+        rows = {r.kind: r.signaled for r in session.scalars(select(SdiNotification))}
+    assert rows == {"RC": True, "DT": False}
+    roles = [f.role for f in invoice_files_of(settings, "IT01234567897_000AA")]
+    assert roles == ["notification", "notification"]
+
+
+def invoice_files_of(settings: Settings, invoice_id: str):  # type: ignore[no-untyped-def]
+    from starters.invoices import invoice_files
+
+    return invoice_files(settings, invoice_id)
