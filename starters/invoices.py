@@ -152,7 +152,7 @@ def download(settings: Settings, invoice_id: str, what: str) -> list[Download]:
         first = out[0]
         loaded = load_invoice(first.content, first.name)
         stem = first.name.split(".")[0]
-        return [Download(f"{stem}.html", "text/html", render_html(loaded.xml))]
+        return [Download(f"{stem}.html", "text/html; charset=utf-8", render_html(loaded.xml).encode("utf-8"))]
     return out
 
 
