@@ -42,8 +42,9 @@ class InvoiceActivities:
         with session_scope(url) as session:
             files = {f.role: f for f in invoice_files(session, inp.invoice_id)}
             ready = files.get("transmitted")
-            if ready is not None:  # a retry after success
-                return PreparedInvoice(ready.name, ready.id, ready.sha256, ready.size)
+            if ready is not None:  # a retry after success: the state was set with the file, in one transaction
+                state = get_invoice_row(session, inp.invoice_id).state
+                return PreparedInvoice(ready.name, ready.id, ready.sha256, ready.size, state)
             original = files.get("original")
             if original is None:
                 raise ApplicationError(f"invoice {inp.invoice_id} has no original file", non_retryable=True)
@@ -72,7 +73,7 @@ class InvoiceActivities:
         with session_scope(url) as session:
             stored = store_invoice_file(session, inp.invoice_id, "transmitted", inp.file_name, mime, outgoing)
             set_state(session, inp.invoice_id, state)
-        return PreparedInvoice(stored.name, stored.id, stored.sha256, stored.size)
+        return PreparedInvoice(stored.name, stored.id, stored.sha256, stored.size, state)
 
     @activity.defn(name="invoice_apply_outcome")
     def apply_outcome(self, req: OutcomeRequest) -> str:

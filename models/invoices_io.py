@@ -29,6 +29,11 @@ SENT_FINAL = frozenset({REJECTED, ACCEPTED, REFUSED, DEADLINE_PASSED, FAILED})
 
 SIGN_MODES = ("cades", "xades", "none")
 
+# Names of the workflows' signal, update and query (used by the starters and the API too).
+NOTIFICATION_SIGNAL = "notification"
+OUTCOME_UPDATE = "send_outcome"
+STATUS_QUERY = "status"
+
 
 @dataclass
 class InvoiceSendInput:
@@ -56,6 +61,7 @@ class PreparedInvoice:
     file_id: int  # the stored file that goes to the SDI (signed, or the original)
     sha256: str
     size: int
+    state: str = SIGNED  # signed, or validated when it goes out unsigned
 
 
 @dataclass

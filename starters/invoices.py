@@ -23,10 +23,13 @@ from models import invoices as db
 from models.files import FileInfo, read_file
 from models.invoices_io import (
     INBOX,
+    NOTIFICATION_SIGNAL,
+    OUTCOME_UPDATE,
     RECEIVED,
     SENT,
     SIGN_MODES,
     SIGNED,
+    STATUS_QUERY,
     VALIDATED,
     CustomerOutcome,
     InvoiceReceiveInput,
@@ -171,7 +174,7 @@ async def wait_for_outcome(settings: Settings, invoice_id: str, timeout: float =
 async def workflow_status(settings: Settings, invoice_id: str, client: Client | None = None) -> object:
     view = get_invoice(settings, invoice_id)
     handle: WorkflowHandle[object, object] = (await _client(settings, client)).get_workflow_handle(view.workflow_id)
-    return await handle.query("status")
+    return await handle.query(STATUS_QUERY)
 
 
 # ---------------------------------------------------------------- what the SDI sends us
@@ -238,7 +241,7 @@ async def receive_notification(settings: Settings, body: bytes, client: Client |
     )
     handle = (await _client(settings, client)).get_workflow_handle(workflow_id)
     try:
-        await handle.signal("notification", ref)
+        await handle.signal(NOTIFICATION_SIGNAL, ref)
     except RPCError as err:
         if err.status != RPCStatusCode.NOT_FOUND:
             raise  # Temporal unreachable: the SDI will deliver again; the notification is stored
@@ -326,7 +329,7 @@ async def send_customer_outcome(settings: Settings, invoice_id: str, esito: str,
     from temporalio.client import WorkflowUpdateFailedError
 
     try:
-        return str(await handle.execute_update("send_outcome", CustomerOutcome(esito, description),
+        return str(await handle.execute_update(OUTCOME_UPDATE, CustomerOutcome(esito, description),
                                                result_type=str))
     except WorkflowUpdateFailedError as err:
         cause = err.cause

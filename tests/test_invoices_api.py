@@ -23,7 +23,15 @@ from core.settings import Settings
 from devstack.smtp_sink import Mailbox
 from models.invoices import Invoice
 from tests.helpers import assert_eventually, new_worker
-from tests.invoices_support import VAT, FakeSdi, ensure_customer, invoice, invoice_activities, invoice_workflows
+from tests.invoices_support import (
+    VAT,
+    FakeSdi,
+    ensure_customer,
+    fresh_progressives,
+    invoice,
+    invoice_activities,
+    invoice_workflows,
+)
 from workflows.invoice_send import InvoiceSendWorkflow
 
 pytestmark = pytest.mark.asyncio
@@ -40,6 +48,7 @@ async def test_send_over_http_then_read_and_download(time_env: WorkflowEnvironme
     tq = f"tq-{uuid.uuid4()}"
     own = settings.model_copy(update={"temporal_task_queue": tq})
     ensure_customer(own)
+    fresh_progressives(own)
     app = create_app(own, run_migrations=False)
     app.state.temporal = time_env.client
     fake = FakeSdi()

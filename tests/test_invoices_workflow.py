@@ -18,7 +18,15 @@ from models import invoices as invdb
 from models.invoices_io import NotificationRef
 from starters.invoices import get_invoice, send_invoice
 from tests.helpers import assert_eventually, new_worker
-from tests.invoices_support import FakeSdi, ensure_customer, install_key, invoice, invoice_activities, invoice_workflows
+from tests.invoices_support import (
+    FakeSdi,
+    ensure_customer,
+    fresh_progressives,
+    install_key,
+    invoice,
+    invoice_activities,
+    invoice_workflows,
+)
 from workflows.invoice_send import InvoiceSendWorkflow
 
 pytestmark = pytest.mark.asyncio
@@ -26,6 +34,7 @@ pytestmark = pytest.mark.asyncio
 
 async def _send(env: WorkflowEnvironment, settings: Settings, tq: str, number: str, pa: bool = False,
                 sign: str = "none"):
+    fresh_progressives(settings)  # workflow ids never repeat on the shared test server
     view = await send_invoice(settings, "IT01234567897", invoice(number, pa=pa), f"inv{number}.xml", sign=sign,
                               client=env.client, task_queue=tq, conserve=False)
     return view, env.client.get_workflow_handle_for(InvoiceSendWorkflow.run, view.workflow_id)
@@ -187,7 +196,7 @@ async def test_notification_before_transmission_is_recorded_is_kept(time_env: Wo
         sdi_id = fake.answer.identificativo_sdi
         await handle.signal("notification", _notify(settings, view.id, "RC", sdi_id))
         st = await handle.query(InvoiceSendWorkflow.status)
-        assert st.state == "received" and st.sdi_id is None  # not recorded yet
+        assert st.state == "validated" and st.sdi_id is None  # not recorded yet
         gate.set()
         result = await handle.result()
     assert result.state == "delivered"
@@ -245,6 +254,7 @@ async def test_history_stays_small_on_the_rc_path_with_conservation(time_env: Wo
 
     own = bucket_settings(settings)
     ensure_customer(own)
+    fresh_progressives(own)
     fake = FakeSdi()
     tq = f"tq-{uuid.uuid4()}"
     ours = {"prepare_invoice", "apply_outcome", "transmit", "send_outcome"}  # replaced: the SDI is a fake here
@@ -284,6 +294,7 @@ async def test_already_signed_base64_p7m_goes_out_as_uploaded(time_env: Workflow
     from domain.signatures.devcert import dev_signer
 
     ensure_customer(settings)
+    fresh_progressives(settings)
     p7m = base64.b64encode(sign_cades(invoice("8001"), dev_signer("Fornitore di prova")))
     fake = FakeSdi()
     tq = f"tq-{uuid.uuid4()}"

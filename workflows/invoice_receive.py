@@ -31,7 +31,9 @@ with workflow.unsafe.imports_passed_through():
         ACCEPTED,
         DEADLINE_PASSED,
         INBOX,
+        OUTCOME_UPDATE,
         REFUSED,
+        STATUS_QUERY,
         ConservationHandover,
         CustomerOutcome,
         InvoiceReceiveInput,
@@ -55,13 +57,13 @@ class InvoiceReceiveWorkflow:
         self._outcome: CustomerOutcome | None = None
         self._history: list[str] = []
 
-    @workflow.query(name="status")
+    @workflow.query(name=STATUS_QUERY)
     def status(self) -> InvoiceStatusView:
         inp = self._inp
         return InvoiceStatusView(inp.invoice_id if inp else "", inp.file_name if inp else "", self._state,
                                  inp.sdi_id if inp else None, [], [], list(self._history))
 
-    @workflow.update(name="send_outcome")
+    @workflow.update(name=OUTCOME_UPDATE)
     async def send_outcome(self, outcome: CustomerOutcome) -> str:
         self._outcome = outcome
         await workflow.wait_condition(lambda: self._state in (ACCEPTED, REFUSED))

@@ -45,10 +45,12 @@ with workflow.unsafe.imports_passed_through():
         DELIVERED,
         FAILED,
         NOT_DELIVERED,
+        NOTIFICATION_SIGNAL,
         RECEIVED,
         REFUSED,
         REJECTED,
         SENT,
+        STATUS_QUERY,
         ConservationHandover,
         InvoiceSendInput,
         InvoiceStatusView,
@@ -94,14 +96,14 @@ class InvoiceSendWorkflow:
         self._closed_by_at = False
 
     # ------------------------------------------------------------ interface
-    @workflow.signal(name="notification")
+    @workflow.signal(name=NOTIFICATION_SIGNAL)
     def notification(self, ref: NotificationRef) -> None:
         if ref.name in self._seen:  # a duplicate delivery of the same notification
             return
         self._seen.add(ref.name)
         self._pending.append(ref)
 
-    @workflow.query(name="status")
+    @workflow.query(name=STATUS_QUERY)
     def status(self) -> InvoiceStatusView:
         inp = self._inp
         return InvoiceStatusView(inp.invoice_id if inp else "", inp.file_name if inp else "", self._state,
@@ -117,6 +119,8 @@ class InvoiceSendWorkflow:
             start_to_close_timeout=PREPARE_ATTEMPT_TIMEOUT, schedule_to_close_timeout=LOCAL_TOTAL_TIMEOUT,
             retry_policy=RETRY_FAST,
         )
+        self._state = prepared.state
+        self._note(prepared.state)
         try:
             sent = await workflow.execute_activity_method(
                 SdiChannelActivities.transmit, TransmitRequest(inp.invoice_id, prepared.file_name, prepared.file_id),
