@@ -27,6 +27,7 @@ from tests.invoices_support import (
     invoice_activities,
     invoice_workflows,
 )
+from workflows.common import BUSINESS_STATUS, DOCUMENT_ID, VAT_NUMBER
 from workflows.invoice_send import InvoiceSendWorkflow
 
 pytestmark = pytest.mark.asyncio
@@ -84,6 +85,28 @@ async def test_rc_path_delivered_once_and_emailed(time_env: WorkflowEnvironment,
     assert any("delivered" in m["Subject"] and m["X-Einvoice-Kind"] == "invoice-outcome" for m in messages)
     history = await handle.fetch_history()
     assert len(history.events) <= 41
+    attrs = (await handle.describe()).typed_search_attributes
+    assert attrs.get(BUSINESS_STATUS) == "delivered" and attrs.get(DOCUMENT_ID) == view.file_name
+    assert attrs.get(VAT_NUMBER) == "IT01234567897"
+
+
+async def test_outcome_email_respects_the_customers_preferences(time_env: WorkflowEnvironment, settings: Settings,
+                                                                db: str, mailbox: Mailbox) -> None:
+    from models.preferences import set_preference
+
+    ensure_customer(settings)
+    with session_scope(settings.database_url) as session:
+        set_preference(session, "IT01234567897", "invoice-outcome", False)
+    fake = FakeSdi()
+    tq = f"tq-{uuid.uuid4()}"
+    async with new_worker(time_env.client, settings, invoice_workflows(), invoice_activities(settings, fake),
+                          task_queue=tq):
+        view, handle = await _send(time_env, settings, tq, "1101")
+        sdi_id = await _sent_id(handle)
+        await handle.signal("notification", _notify(settings, view.id, "RC", sdi_id))
+        assert (await handle.result()).state == "delivered"
+    assert get_invoice(settings, view.id).state == "delivered"
+    assert mailbox.messages() == []
 
 
 @pytest.mark.parametrize(
