@@ -18,9 +18,11 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
+from core.db import session_scope
 from core.settings import Settings
 from devstack.smtp_sink import Mailbox
 from domain.errors import Conflict
+from models.invoices import SdiTransmission
 from starters.invoices import get_invoice, list_invoices, receive_invoice, send_customer_outcome, send_invoice
 from tests.conservation_support import bucket_settings
 from tests.helpers import assert_eventually, free_port, new_worker, wait_until
@@ -118,7 +120,7 @@ async def test_send_through_the_local_sdi_is_delivered_and_conserved(stack: Stac
 
 @pytest.mark.parametrize(("code", "pa", "final"), [
     ("SCARTO0", False, "rejected"), ("NOCONS0", False, "not-delivered"), ("PAOK00", True, "accepted"),
-    ("PAKO00", True, "refused"), ("PADT00", True, "deadline-passed"),
+    ("PAKO00", True, "refused"), ("PADT00", True, "deadline-passed"), ("PAMC00", True, "not-delivered"),
 ])
 async def test_every_outcome_through_the_local_sdi(stack: Stack, db: str, mailbox: Mailbox, code: str, pa: bool,
                                                    final: str) -> None:
@@ -188,6 +190,33 @@ async def test_worker_restarted_between_sent_and_rc_ends_delivered_once(stack: S
         await stack.sim_config(delay=0.3)
     files = [f for f in await stack.sim_files() if f["file_name"] == view.file_name]
     assert len(files) == 1  # transmitted once
+
+
+async def test_sdi_unavailable_is_waited_out(stack: Stack, db: str, mailbox: Mailbox) -> None:
+    """RiceviFile answers EI02 (service unavailable): the transmission is retried until the SDI is back."""
+    s = stack.settings
+    ensure_customer(s)
+    fresh_progressives(s)
+    tq = f"tq-{uuid.uuid4()}"
+    await stack.sim_config(unavailable=True)
+    try:
+        async with new_worker(stack.env.client, s, task_queue=tq):
+            view = await send_invoice(s, VAT, invoice("E2E-EI02"), "ei02.xml", client=stack.env.client,
+                                      task_queue=tq, conserve=False)
+
+            async def refused_once() -> None:
+                with session_scope(s.database_url) as session:
+                    row = session.get(SdiTransmission, view.file_name)
+                    assert row is not None and row.attempts >= 1 and row.state == "sending"
+
+            await assert_eventually(refused_once, timeout=20, interval=0.2)
+            await stack.sim_config(unavailable=False)
+            assert await _final(s, view.id, timeout=40) == "delivered"
+    finally:
+        await stack.sim_config(unavailable=False)
+    with session_scope(s.database_url) as session:
+        row = session.get(SdiTransmission, view.file_name)
+        assert row is not None and row.state == "accepted" and row.attempts >= 2
 
 
 async def test_the_sdi_refuses_a_duplicate_file_name(stack: Stack) -> None:
