@@ -98,6 +98,7 @@ async def send_invoice(settings: Settings, vat: str, data: bytes, filename: str,
         recipient_id=summary.recipient_vat or summary.recipient_fiscal_code or "",
         recipient_name=summary.recipient_name, conserve=conserve,
     )
+    c: Client | None = None
     try:
         c = await _client(settings, client)
         await c.start_workflow(
@@ -105,10 +106,20 @@ async def send_invoice(settings: Settings, vat: str, data: bytes, filename: str,
             search_attributes=initial_search_attributes(vat_number, file_name, RECEIVED),
         )
     except BaseException:
+        if c is not None and await _started(c, wf_id):  # the start went through, its answer was lost
+            return view
         with session_scope(settings.database_url) as session:  # no workflow: no invoice
             db.delete_invoice(session, invoice_id)
         raise
     return view
+
+
+async def _started(client: Client, workflow_id: str) -> bool:
+    try:
+        await client.get_workflow_handle(workflow_id).describe()
+    except Exception:
+        return False
+    return True
 
 
 def get_invoice(settings: Settings, invoice_id: str) -> db.InvoiceView:

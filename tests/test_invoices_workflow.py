@@ -331,3 +331,31 @@ async def test_already_signed_base64_p7m_goes_out_as_uploaded(time_env: Workflow
         assert (await handle.result()).state == "delivered"
     assert view.file_name.endswith(".xml.p7m")
     assert fake.sent == [(view.file_name, p7m)]
+
+
+async def test_pa_mc_without_at_closes_on_the_timer(time_env: WorkflowEnvironment, settings: Settings, db: str,
+                                                   mailbox: Mailbox) -> None:
+    """No AT within the wait after an MC to a PA: the cycle closes as not delivered. (Conservation's child
+    start is covered on the RC path: the time-skipping server's sleep does not return across a child start.)"""
+    ensure_customer(settings)
+    fake = FakeSdi()
+    tq = f"tq-{uuid.uuid4()}"
+    async with new_worker(time_env.client, settings, invoice_workflows(), invoice_activities(settings, fake),
+                          task_queue=tq):
+        view, handle = await _send(time_env, settings, tq, "9101", pa=True)
+        sdi_id = await _sent_id(handle)
+        await handle.signal("notification", _notify(settings, view.id, "MC", sdi_id))
+
+        async def not_delivered() -> None:
+            assert (await handle.query(InvoiceSendWorkflow.status)).state == "not-delivered"
+
+        await assert_eventually(not_delivered, timeout=20)
+        await time_env.sleep(timedelta(days=17))
+
+        async def closed() -> None:
+            assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
+
+        await assert_eventually(closed, timeout=30)
+        result = await handle.result()
+    assert result.state == "not-delivered" and "closed without AT" in result.history[-1]
+    assert get_invoice(settings, view.id).state == "not-delivered"

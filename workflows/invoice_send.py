@@ -147,7 +147,11 @@ class InvoiceSendWorkflow:
                 if self._state == DELIVERED and inp.pa:  # 15 days and no NE nor DT from the SDI
                     await self._outcome(DEADLINE_PASSED, None,
                                         "no outcome and no DT from the SDI within the deadline")
-                break  # NOT_DELIVERED to a PA and no AT: nothing more will come
+                else:  # NOT_DELIVERED to a PA and no AT in time: the cycle is closed as it is
+                    self._note("closed without AT")
+                    if inp.conserve:
+                        await hand_over_to_conservation(self._handover())
+                break
             before = self._state
             details = self._apply_pending()
             if self._state != before:
@@ -258,12 +262,16 @@ class InvoiceSendWorkflow:
             retry_policy=RETRY_FAST,
         )
         if state in CONSERVED_STATES and self._closed_after(state):
-            handover = ConservationHandover(
-                "invoice", inp.invoice_id, inp.vat, inp.file_name, self._sdi_id, inp.number, inp.doc_date,
-                inp.doc_type, inp.vat, inp.sender_name, inp.recipient_id, inp.recipient_name)
-            await asyncio.gather(record, hand_over_to_conservation(handover) if inp.conserve else _nothing())
+            await asyncio.gather(record, hand_over_to_conservation(self._handover()) if inp.conserve else _nothing())
         else:
             await record
+
+    def _handover(self) -> ConservationHandover:
+        inp = self._inp
+        assert inp is not None
+        return ConservationHandover(
+            "invoice", inp.invoice_id, inp.vat, inp.file_name, self._sdi_id, inp.number, inp.doc_date,
+            inp.doc_type, inp.vat, inp.sender_name, inp.recipient_id, inp.recipient_name)
 
     def _closed_after(self, state: str) -> bool:
         inp = self._inp
