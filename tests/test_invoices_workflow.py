@@ -333,10 +333,18 @@ async def test_already_signed_base64_p7m_goes_out_as_uploaded(time_env: Workflow
     assert fake.sent == [(view.file_name, p7m)]
 
 
-async def test_pa_mc_without_at_closes_on_the_timer(time_env: WorkflowEnvironment, settings: Settings, db: str,
-                                                   mailbox: Mailbox) -> None:
-    """No AT within the wait after an MC to a PA: the cycle closes as not delivered. (Conservation's child
-    start is covered on the RC path: the time-skipping server's sleep does not return across a child start.)"""
+async def test_pa_mc_without_at_closes_on_the_timer(settings: Settings, db: str, mailbox: Mailbox) -> None:
+    """No AT within the wait after an MC to a PA: the cycle closes as not delivered. On a time-skipping
+    server of its own: time cannot be skipped past other tests' open workflows whose workers are gone."""
+    from core.temporal import ensure_search_attributes, temporal_test_server_path
+
+    time_env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=temporal_test_server_path())
+    await ensure_search_attributes(time_env.client, "default")
+    async with time_env:
+        await _mc_without_at(time_env, settings)
+
+
+async def _mc_without_at(time_env: WorkflowEnvironment, settings: Settings) -> None:
     ensure_customer(settings)
     fake = FakeSdi()
     tq = f"tq-{uuid.uuid4()}"
