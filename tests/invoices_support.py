@@ -5,10 +5,13 @@ from __future__ import annotations
 import itertools
 import os
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import select
+from temporalio.testing import WorkflowEnvironment
 
 import domain.fatturapa  # noqa: F401  (before domain.signatures)
 from core.db import session_scope
@@ -106,3 +109,15 @@ def fresh_progressives(settings: Settings, transmitter: str = VAT) -> None:
             session.add(SdiProgressive(transmitter_id=transmitter, last=start))
         else:
             row.last = start
+
+
+@asynccontextmanager
+async def private_time_skipping() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server of the test's own, for tests that skip days with `sleep`: time cannot be
+    skipped past other tests' open workflows whose workers are gone."""
+    from core.temporal import ensure_search_attributes, temporal_test_server_path
+
+    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=temporal_test_server_path())
+    await ensure_search_attributes(env.client, "default")
+    async with env:
+        yield env

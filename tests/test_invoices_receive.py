@@ -20,7 +20,13 @@ from models.invoices_io import CustomerOutcome
 from models.tenant import Tenant, add_tenant
 from starters.invoices import get_invoice, invoice_files, list_invoices, receive_invoice
 from tests.helpers import assert_eventually, new_worker
-from tests.invoices_support import FakeSdi, invoice, invoice_activities, invoice_workflows
+from tests.invoices_support import (
+    FakeSdi,
+    invoice,
+    invoice_activities,
+    invoice_workflows,
+    private_time_skipping,
+)
 from workflows.invoice_receive import InvoiceReceiveWorkflow
 
 pytestmark = pytest.mark.asyncio
@@ -68,8 +74,12 @@ async def test_pa_customer_refuses_and_the_sdi_gets_ec02(time_env: WorkflowEnvir
     assert any(m["X-Einvoice-Kind"] == "invoice-received" for m in mailbox.messages())
 
 
-async def test_pa_without_an_outcome_passes_the_deadline(time_env: WorkflowEnvironment, settings: Settings,
-                                                         db: str, mailbox: Mailbox) -> None:
+async def test_pa_without_an_outcome_passes_the_deadline(settings: Settings, db: str, mailbox: Mailbox) -> None:
+    async with private_time_skipping() as time_env:
+        await _no_outcome(time_env, settings, mailbox)
+
+
+async def _no_outcome(time_env: WorkflowEnvironment, settings: Settings, mailbox: Mailbox) -> None:
     fake = FakeSdi()
     tq = f"tq-{uuid.uuid4()}"
     async with new_worker(time_env.client, settings, invoice_workflows(), invoice_activities(settings, fake),

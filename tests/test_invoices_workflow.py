@@ -26,6 +26,7 @@ from tests.invoices_support import (
     invoice,
     invoice_activities,
     invoice_workflows,
+    private_time_skipping,
 )
 from workflows.common import BUSINESS_STATUS, DOCUMENT_ID, VAT_NUMBER
 from workflows.invoice_send import InvoiceSendWorkflow
@@ -142,8 +143,13 @@ async def test_state_paths(time_env: WorkflowEnvironment, settings: Settings, db
         assert "00200" in (get_invoice(settings, view.id).detail or "")
 
 
-async def test_pa_deadline_passes_on_the_timer_without_dt(time_env: WorkflowEnvironment, settings: Settings,
-                                                          db: str, mailbox: Mailbox) -> None:
+async def test_pa_deadline_passes_on_the_timer_without_dt(settings: Settings, db: str, mailbox: Mailbox) -> None:
+    """RC to a PA, then neither NE nor DT: the workflow's own timer closes it as deadline-passed."""
+    async with private_time_skipping() as time_env:
+        await _pa_deadline(time_env, settings, mailbox)
+
+
+async def _pa_deadline(time_env: WorkflowEnvironment, settings: Settings, mailbox: Mailbox) -> None:
     ensure_customer(settings)
     fake = FakeSdi()
     tq = f"tq-{uuid.uuid4()}"
@@ -334,17 +340,12 @@ async def test_already_signed_base64_p7m_goes_out_as_uploaded(time_env: Workflow
 
 
 async def test_pa_mc_without_at_closes_on_the_timer(settings: Settings, db: str, mailbox: Mailbox) -> None:
-    """No AT within the wait after an MC to a PA: the cycle closes as not delivered. On a time-skipping
-    server of its own: time cannot be skipped past other tests' open workflows whose workers are gone."""
-    from core.temporal import ensure_search_attributes, temporal_test_server_path
-
-    time_env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=temporal_test_server_path())
-    await ensure_search_attributes(time_env.client, "default")
-    async with time_env:
-        await _mc_without_at(time_env, settings)
+    """No AT within the wait after an MC to a PA: the cycle closes as not delivered."""
+    async with private_time_skipping() as time_env:
+        await _mc_without_at(time_env, settings, mailbox)
 
 
-async def _mc_without_at(time_env: WorkflowEnvironment, settings: Settings) -> None:
+async def _mc_without_at(time_env: WorkflowEnvironment, settings: Settings, mailbox: Mailbox) -> None:
     ensure_customer(settings)
     fake = FakeSdi()
     tq = f"tq-{uuid.uuid4()}"
