@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from temporalio.service import RPCError
 
 from api.deps import SettingsDep, TemporalDep
-from domain.errors import InvalidInput, NotFound
+from domain.errors import Conflict, InvalidInput, NotFound
 from domain.sdi import soap
 from domain.sdi.xmlsafe import MAX_ENVELOPE_SIZE
 from models.invoices import InvoiceView
@@ -157,7 +157,7 @@ async def trasmissione_fatture(request: Request, settings: SettingsDep, client: 
     AttestazioneTrasmissioneFattura (one-way operations: an empty answer on success)."""
     try:
         await starter.receive_notification(settings, await _bounded_body(request), client=client)
-    except (InvalidInput, soap.SoapFault) as err:
+    except (InvalidInput, soap.SoapFault, Conflict) as err:
         return _fault("Client", str(err))
     except RPCError as err:  # Temporal unreachable: stored; the SDI delivers again
         return _fault("Server", f"temporarily unavailable: {err.message}")
@@ -169,7 +169,7 @@ async def ricezione_fatture(request: Request, settings: SettingsDep, client: Tem
     """RiceviFatture: an invoice for one of our customers, with its metadata; answers ER01 (taken in charge)."""
     try:
         await starter.receive_invoice(settings, await _bounded_body(request), client=client)
-    except (InvalidInput, soap.SoapFault, NotFound) as err:
+    except (InvalidInput, soap.SoapFault, NotFound, Conflict) as err:
         return _fault("Client", str(err))
     except RPCError as err:
         return _fault("Server", f"temporarily unavailable: {err.message}")
