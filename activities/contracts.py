@@ -85,12 +85,12 @@ class ContractActivities:
             orders.record_event(session, orders.get_order_row(session, order_id), key, step, detail)
         self._tx(work)
 
-    @activity.defn(name="contracts.open_order")
+    @activity.defn(name="contract_open_order")
     def open_order(self, req: OpenOrder) -> OrderInfo:
         """Idempotent by run id."""
         return self._tx(orders.open_order, req)
 
-    @activity.defn(name="contracts.send_invitation")
+    @activity.defn(name="contract_send_invitation")
     def send_invitation(self, req: InvitationRequest) -> InvitationSent:
         """The contract and a personal link to the customer's PEC. Idempotent by nonce (token) and by
         `<order>:<purpose>-<n>` (e-mail, history step)."""
@@ -116,12 +116,12 @@ class ContractActivities:
         self._record(req.order_id, step, f"{req.purpose}-sent", f"{what} to {doc.pec} ({status})")
         return InvitationSent(doc.pec, status)
 
-    @activity.defn(name="contracts.accept_order")
+    @activity.defn(name="contract_accept_order")
     def accept_order(self, req: AcceptRequest) -> AcceptResult:
         """Marks the nonce used, accepts the order and enables the customer, in one transaction."""
         return self._tx(orders.accept_order, req)
 
-    @activity.defn(name="contracts.notify_activation")
+    @activity.defn(name="contract_notify_activation")
     def notify_activation(self, req: OrderStep) -> None:
         """The partner's activation e-mail and the conservation manager's access e-mail. Idempotent by key."""
         doc: ContractDocument = self._tx(orders.document_of, req.order_id)
@@ -139,12 +139,12 @@ class ContractActivities:
         self._record(req.order_id, "conservation-manager-notified", "conservation-manager-notified",
                      f"access e-mailed to the conservation manager {s.conservation_manager_email} ({status})")
 
-    @activity.defn(name="contracts.cancel_order")
+    @activity.defn(name="contract_cancel_order")
     def cancel_order(self, req: CancelOrder) -> CancelResult:
         """Idempotent: a cancelled order stays cancelled with its refund."""
         return self._tx(orders.cancel_order, req)
 
-    @activity.defn(name="contracts.expire_order")
+    @activity.defn(name="contract_expire_order")
     def expire_order(self, req: OrderStep) -> bool:
         """Marks the order expired and e-mails the partner. Idempotent by order state and e-mail key."""
         if not self._tx(orders.expire_order, req.order_id):

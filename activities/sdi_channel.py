@@ -41,7 +41,7 @@ class SdiCoopChannel:
     """SDICoop over HTTP(S): `SDI_URL`/SdIRiceviFile and /SdIRiceviNotifica; with SDI_CLIENT_CERT and
     SDI_CLIENT_KEY it presents a client certificate (mutual TLS), SDI_CA_CERT verifies the server."""
 
-    def __init__(self, settings: Settings, timeout: float = 60.0):
+    def __init__(self, settings: Settings, timeout: float = 20.0):
         self.base = settings.sdi_url.rstrip("/")
         self.timeout = timeout
         self.verify: ssl.SSLContext | bool = True

@@ -153,7 +153,7 @@ async def test_three_reminders_then_accept(env: Settings, time_env: WorkflowEnvi
     assert result.status == ACCEPTED and is_enabled(env, vat)
     steps = [h["step"] for h in (await contract_status(env, vat, time_env.client))["history"]]
     assert steps.count("reminder-sent") == 3 and steps[-1] == "conservation-manager-notified"
-    if os.environ.get("RECORD_HISTORIES"):
+    if os.environ.get("EINVOICE_RECORD_HISTORIES"):
         HISTORY.parent.mkdir(exist_ok=True)
         HISTORY.write_text((await handle.fetch_history()).to_json())
 
@@ -298,7 +298,7 @@ async def test_the_validator_refuses_resend_while_the_order_is_being_activated(
     acts = contract_activities(settings)
     real_notify = next(a for a in acts if getattr(a, "__name__", "") == "notify_activation")
 
-    @activity.defn(name="contracts.notify_activation")
+    @activity.defn(name="contract_notify_activation")
     def held_notify(req: OrderStep) -> None:
         assert release.wait(30)
         real_notify(req)

@@ -32,10 +32,11 @@ RETRY_EXTERNAL = RetryPolicy(
     maximum_interval=timedelta(minutes=10),
 )
 
-# Per attempt, and in all (so a dependency down for a day is waited out, not failed on).
+# Per attempt, and in all (so a dependency down for a day is waited out, not failed on). Attempts are short
+# on purpose: a worker that dies mid-activity is noticed only when the attempt times out, then retried.
 LOCAL_ATTEMPT_TIMEOUT = timedelta(seconds=10)
 LOCAL_TOTAL_TIMEOUT = timedelta(hours=24)
-EXTERNAL_ATTEMPT_TIMEOUT = timedelta(minutes=2)
+EXTERNAL_ATTEMPT_TIMEOUT = timedelta(seconds=30)
 EXTERNAL_TOTAL_TIMEOUT = timedelta(days=3)
 
 

@@ -35,7 +35,7 @@ with workflow.unsafe.imports_passed_through():
 # A package may hold large files: each attempt of the store activity gets this long.
 STORE_ATTEMPT_TIMEOUT = timedelta(minutes=15)
 # It heartbeats between files, chunks and parts: a worker lost mid-upload is noticed within this.
-HEARTBEAT_TIMEOUT = timedelta(minutes=2)
+HEARTBEAT_TIMEOUT = timedelta(seconds=30)
 
 
 def workflow_id_for(owner_kind: str, owner_id: str) -> str:

@@ -61,7 +61,7 @@ with workflow.unsafe.imports_passed_through():
     from models.mail import EmailRequest
 
 # Prepare signs and reads the file: give it more than a DB write.
-PREPARE_ATTEMPT_TIMEOUT = timedelta(minutes=2)
+PREPARE_ATTEMPT_TIMEOUT = timedelta(seconds=30)
 
 # States after which nothing more is expected, per flow.
 CONSERVED_STATES = frozenset({DELIVERED, NOT_DELIVERED, ACCEPTED, REFUSED, DEADLINE_PASSED})

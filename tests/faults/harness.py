@@ -104,23 +104,25 @@ class FaultStack:
             "data_dir": self.work_dir,
         })
 
-    def env(self, settings: Settings, kill_at: str = "", extra_workflows: str = "") -> dict[str, str]:
+    def env(self, settings: Settings, kill_at: str = "", extra_workflows: str = "",
+            state_dir: Path | None = None) -> dict[str, str]:
         env = dict(os.environ)
+        for name, spec in Settings.model_fields.items():  # every setting, as the worker will read it
+            value = getattr(settings, name)
+            value = value.get_secret_value() if hasattr(value, "get_secret_value") else value
+            env[spec.alias or name.upper()] = str(value).lower() if isinstance(value, bool) else str(value)
         env.update({
-            "DATA_DIR": str(settings.data_dir), "DATABASE_URL": settings.database_url,
-            "TEMPORAL_ADDRESS": settings.temporal_address, "TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
-            "SMTP_HOST": settings.smtp_host, "SMTP_PORT": str(settings.smtp_port),
-            "S3_ENDPOINT_URL": settings.s3_endpoint_url, "S3_BUCKET": settings.s3_bucket,
-            "SECRET_KEY": settings.secret_key.get_secret_value(), "PUBLIC_BASE_URL": settings.public_base_url,
-            "FAULT_KILL_AT": kill_at, "FAULT_STATE_DIR": str(self.work_dir), "FAULT_EXTRA_WORKFLOWS": extra_workflows,
-            "PYTHONPATH": str(ROOT),
+            "FAULT_KILL_AT": kill_at, "FAULT_STATE_DIR": str(state_dir or self.work_dir),
+            "FAULT_EXTRA_WORKFLOWS": extra_workflows, "PYTHONPATH": str(ROOT),
         })
         return env
 
-    def start_worker(self, settings: Settings, kill_at: str = "", extra_workflows: str = "") -> subprocess.Popen[bytes]:
-        log = (self.work_dir / f"worker-{len(self.workers)}.log").open("wb")
+    def start_worker(self, settings: Settings, kill_at: str = "", extra_workflows: str = "",
+                     state_dir: Path | None = None) -> subprocess.Popen[bytes]:
+        """A worker process; `state_dir` keeps which kill points already fired (default: the stack's)."""
+        log = (self.work_dir / f"worker-{uuid.uuid4().hex[:8]}.log").open("wb")
         proc = subprocess.Popen([sys.executable, "-m", "tests.faults.worker_proc"],
-                                env=self.env(settings, kill_at, extra_workflows), cwd=ROOT,
+                                env=self.env(settings, kill_at, extra_workflows, state_dir), cwd=ROOT,
                                 stdout=log, stderr=subprocess.STDOUT)
         self.workers.append(proc)
         return proc
@@ -142,6 +144,47 @@ class FaultStack:
         self.stop_workers()
         for proxy in (self.db_proxy, self.smtp_proxy, self.s3_proxy):
             proxy.stop()
+
+
+class Supervisor:
+    """Keeps one worker alive on a task queue: whenever the kill interceptor takes it down, a new one starts
+    (with the same kill points: each point fires once, its marker stays). Counts the deaths."""
+
+    def __init__(self, stack: FaultStack, settings: Settings, kill_at: str, extra_workflows: str = ""):
+        self.stack, self.settings, self.kill_at, self.extra = stack, settings, kill_at, extra_workflows
+        self.deaths: list[int] = []
+        self._task: asyncio.Task[None] | None = None
+        self.state_dir = stack.work_dir / f"kills-{uuid.uuid4().hex[:8]}"  # each chain fires its own points
+        self.state_dir.mkdir()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        return self.stack.start_worker(self.settings, self.kill_at, self.extra, self.state_dir)
+
+    @property
+    def fired(self) -> list[str]:
+        return sorted(p.name.removesuffix(".killed") for p in self.state_dir.glob("*.killed"))
+
+    async def __aenter__(self) -> Supervisor:
+        self._proc = self._start()
+        self._task = asyncio.create_task(self._watch())
+        return self
+
+    async def _watch(self) -> None:
+        while True:
+            code = await asyncio.to_thread(self._proc.wait)
+            self.deaths.append(code)
+            self._proc = self._start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        if self._proc.poll() is None:
+            self._proc.terminate()
+            await asyncio.to_thread(self._proc.wait, 15)
+
+
+def kill_points(*activity_types: str, when: str = "after") -> str:
+    return ",".join(f"{name}:{when}" for name in activity_types)
 
 
 def new_task_queue() -> str:

@@ -1,0 +1,186 @@
+"""The reliability suite on the real workflows: a worker SIGKILLed at each activity boundary of the contract
+and certificate workflows, restarted, and each job still ends where it would have — side effects once.
+
+"after" kills are the hard case: the activity's work is committed but Temporal never hears of it and runs it
+again. Each workflow runs its whole chain of kill points in one execution (every point fires once); the
+chains of the different workflows run at the same time, on their own task queues and worker processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+import uvicorn
+from cryptography import x509
+from sqlalchemy import select
+
+from api.main import create_app
+from core.db import session_scope
+from core.settings import Settings
+from devstack.smtp_sink import Mailbox
+from models.certificates import Certificate
+from models.conservation import ArchivePackage
+from models.tenant import get_tenant
+from starters.certificates import certificate_status, request_certificate, revoke_certificates
+from starters.contracts import accept_link, contract_status, start_contract
+from starters.invoices import send_invoice
+from tests.certificates_support import make_csr
+from tests.conservation_support import bucket_settings
+from tests.contracts_helpers import add_customer, link_path, new_vat
+from tests.faults.harness import ROOT, DevServer, FaultStack, Supervisor, kill_points, new_task_queue
+from tests.helpers import free_port, wait_until
+from tests.invoices_support import PEC, VAT, ensure_customer, fresh_progressives, install_key, invoice
+
+pytestmark = [pytest.mark.faults, pytest.mark.integration]
+
+# The contract's activities send their e-mails themselves (the signed link never enters the history).
+CONTRACT_POINTS = kill_points("contract_open_order", "contract_send_invitation", "contract_accept_order",
+                              "contract_notify_activation")
+CERTIFICATE_POINTS = kill_points("cert_submit", "cert_collect", "cert_record_state", "cert_compose_email", "send_email",
+                                 "cert_revoke")
+
+
+@pytest.fixture(scope="module")
+def stack(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
+    work = tmp_path_factory.mktemp("faults-workflows")
+    server = DevServer(work / "temporal")
+    server.start()
+    fault_stack = FaultStack(settings, work, server)
+    yield fault_stack
+    fault_stack.close()
+    server.stop()
+
+
+async def contract_chain(stack: FaultStack, mailbox: Mailbox) -> None:
+    settings = stack.settings(new_task_queue())
+    vat = new_vat()
+    pec = add_customer(settings, vat)
+    async with Supervisor(stack, settings, CONTRACT_POINTS) as supervisor:
+        client = await stack.client(settings)
+        started = await start_contract(settings, vat, amount="120.00", client=client)
+        await asyncio.to_thread(wait_until, lambda: len(mailbox.find(to=pec, kind="contract-invitation")) == 1,
+                                120, 0.3, "the contract e-mail")
+        token = link_path(mailbox.find(to=pec, kind="contract-invitation")[0]).rsplit("/", 1)[-1]
+        await asyncio.wait_for(accept_link(settings, token, client=client), 150)
+        await asyncio.wait_for(client.get_workflow_handle(started.workflow_id).result(), 150)
+        status = await contract_status(settings, vat, client=client)
+    assert supervisor.fired == sorted(p.replace(":", ".") for p in CONTRACT_POINTS.split(","))
+    assert supervisor.deaths == [-9] * len(supervisor.fired)
+    with session_scope(settings.database_url) as session:
+        assert get_tenant(session, vat).enabled
+    assert "accepted" in str(status).lower()
+    # Every e-mail exactly once, though the worker died right after sending some of them.
+    assert len(mailbox.find(to=pec, kind="contract-invitation")) == 1
+    assert len(mailbox.find(to=settings.partner_email, kind="contract-activation")) == 1
+    assert len(mailbox.find(to=settings.conservation_manager_email, kind="conservation-access")) == 1
+
+
+async def certificate_chain(stack: FaultStack, mailbox: Mailbox) -> None:
+    settings = stack.settings(new_task_queue())
+    vat = new_vat()
+    pec = add_customer(settings, vat)
+    csr = make_csr(name=x509.Name([x509.NameAttribute(x509.oid.NameOID.SERIAL_NUMBER, vat),
+                                   x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "ACME")]))
+    op = f"op{uuid.uuid4().hex[:12]}"
+    async with Supervisor(stack, settings, CERTIFICATE_POINTS) as supervisor:
+        client = await stack.client(settings)
+        await request_certificate(settings, vat, csr, operation_id=op, actor="faults", client=client)
+
+        async def active() -> None:
+            while (await certificate_status(settings, op, client=client)).state != "active":
+                await asyncio.sleep(0.5)
+
+        try:
+            await asyncio.wait_for(active(), 150)
+        except TimeoutError:
+            desc = await client.get_workflow_handle(f"cert-{op}").describe()
+            pending = [(a.activity_type.name, a.attempt, a.last_failure.message)
+                       for a in desc.raw_description.pending_activities]
+            raise AssertionError(f"not active; pending {pending}; deaths {supervisor.deaths}") from None
+        revoked = await asyncio.wait_for(revoke_certificates(settings, vat, "key-lost", client=client), 150)
+
+        async def closed() -> None:
+            while (await certificate_status(settings, op, client=client)).state != "revoked":
+                await asyncio.sleep(0.5)
+
+        await asyncio.wait_for(closed(), 150)
+        await asyncio.to_thread(wait_until, lambda: len(mailbox.find(to=pec, kind="cert-revoked")) == 1, 60, 0.3,
+                                "the revocation e-mail")
+    assert supervisor.fired == sorted(p.replace(":", ".") for p in CERTIFICATE_POINTS.split(","))
+    assert supervisor.deaths == [-9] * len(supervisor.fired)
+    assert revoked.revoked == [op]
+    with session_scope(settings.database_url) as session:
+        rows = session.scalars(select(Certificate).where(Certificate.operation_id == op)).all()
+        assert [r.state for r in rows] == ["revoked"]
+    assert len(mailbox.find(to=pec, kind="cert-issued")) == 1
+    assert len(mailbox.find(to=pec, kind="cert-revoked")) == 1
+
+
+# The outcome's e-mail is sent inside invoice_apply_outcome (one activity, one retry boundary).
+INVOICE_POINTS = kill_points("invoice_prepare", "sdi_transmit", "invoice_apply_outcome", "archive_store_package",
+                             "archive_record_package")
+
+
+@asynccontextmanager
+async def sdi_and_api(stack: FaultStack, settings: Settings) -> AsyncIterator[Settings]:
+    """Our API (its TrasmissioneFatture endpoint receives the notifications) and the local SDI process."""
+    api_port, sim_port = free_port(), free_port()
+    own = settings.model_copy(update={
+        "sdi_url": f"http://127.0.0.1:{sim_port}", "sdi_callback_url": f"http://127.0.0.1:{api_port}/sdi",
+        "sdi_signer_cert": str(stack.work_dir / "sdi-signer.pem")})
+    app = create_app(own, run_migrations=False)
+    app.state.temporal = await stack.client(own)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=api_port, log_level="warning"))
+    serving = asyncio.create_task(server.serve())
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "starters.cli", "sdi-sim", "--port", str(sim_port), "--delay", "0.3",
+         "--callback-url", f"http://127.0.0.1:{api_port}/sdi/TrasmissioneFatture", "--signer-cert",
+         own.sdi_signer_cert], cwd=ROOT, stdout=(stack.work_dir / "sdisim.log").open("wb"), stderr=subprocess.STDOUT)
+
+    def up() -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{sim_port}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        await asyncio.to_thread(wait_until, up, 30, 0.2, "the local SDI")
+        yield own
+    finally:
+        sim.terminate()
+        sim.wait(10)
+        server.should_exit = True
+        await serving
+
+
+async def invoice_chain(stack: FaultStack, mailbox: Mailbox) -> None:
+    settings = bucket_settings(stack.settings(new_task_queue()))
+    ensure_customer(settings)
+    fresh_progressives(settings)
+    install_key(settings)
+    async with sdi_and_api(stack, settings) as own, Supervisor(stack, own, INVOICE_POINTS) as supervisor:
+        client = await stack.client(own)
+        view = await send_invoice(own, VAT, invoice("FAULT-1"), "fault1.xml", sign="cades", client=client)
+        result = await asyncio.wait_for(client.get_workflow_handle(view.workflow_id).result(), 240)
+        await asyncio.wait_for(client.get_workflow_handle(f"conserve-invoice-{view.id}").result(), 240)
+        sim_files = httpx.get(f"{own.sdi_url}/control/files").json()
+    assert supervisor.fired == sorted(p.replace(":", ".") for p in INVOICE_POINTS.split(","))
+    assert supervisor.deaths == [-9] * len(supervisor.fired)
+    assert result["state"] == "delivered"
+    assert len([f for f in sim_files if f["file_name"] == view.file_name]) == 1  # transmitted once
+    assert len(mailbox.find(to=PEC, kind="invoice-outcome")) == 1
+    with session_scope(own.database_url) as session:
+        packages = session.scalars(select(ArchivePackage).where(ArchivePackage.owner_id == view.id)).all()
+    assert len(packages) == 1  # stored once
+
+
+async def test_workers_killed_at_every_activity_boundary(stack: FaultStack, db: str, mailbox: Mailbox) -> None:
+    await asyncio.gather(contract_chain(stack, mailbox), certificate_chain(stack, mailbox),
+                         invoice_chain(stack, mailbox))
