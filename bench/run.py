@@ -144,6 +144,70 @@ async def bench_domain(args: argparse.Namespace) -> dict[str, Any]:
     return await asyncio.to_thread(run, log=lambda line: print(line, flush=True))
 
 
+@benchmark("pipeline")
+async def bench_pipeline(args: argparse.Namespace) -> dict[str, Any]:
+    """Invoices per second end to end on the embedded stack, against a bare workflow of the same shape."""
+    from bench.pipeline import throughput
+    from bench.stack import embedded_stack
+
+    with tempfile.TemporaryDirectory() as tmp:
+        async with await dev_server(tmp) as env, embedded_stack(Path(tmp), env) as stack:
+            result = await throughput(stack, args.count, args.concurrency, log=lambda s: print(s, flush=True))
+    missed = "" if result["ratio"] >= result["goal_ratio"] else f" (missed: goal ≥ {result['goal_ratio']})"
+    return {"pipeline": result, "summary": (
+        f"{result['pipeline_per_second']} invoices/s end to end (accepted → conserved, {result['sign']} signed, "
+        f"{args.concurrency} in flight) = {result['ratio']}× the floor's {result['floor_per_second']}/s of the "
+        f"same shape{missed}")}
+
+
+@benchmark("cost")
+async def bench_cost(args: argparse.Namespace) -> dict[str, Any]:
+    """History events and Temporal Cloud actions of one invoice (with its conservation), RC and DT paths."""
+    from bench.pipeline import floor_shape_cost, invoice_cost
+    from bench.stack import embedded_stack, invoice
+
+    goal_events, goal_actions = 41, 12
+    with tempfile.TemporaryDirectory() as tmp:
+        async with await dev_server(tmp) as env, embedded_stack(Path(tmp), env, dt_delay=1.0) as stack:
+            rc = await invoice_cost(stack, invoice("COST-RC-1"), "cost-rc.xml")
+            dt = await invoice_cost(stack, invoice("COST-DT-1", code="PADT00", pa=True), "cost-dt.xml")
+            floor = await floor_shape_cost(env.client)
+    met = rc["total_events"] <= goal_events and rc["total_actions"] <= goal_actions
+    return {"rc_path": rc, "dt_path": dt, "floor_same_shape": floor,
+            "goal_rc": {"events": goal_events, "actions": goal_actions, "met": met},
+            "summary": (f"RC path {rc['total_events']} events, {rc['total_actions']} actions (invoice "
+                        f"{rc['invoice_workflow']['events']}/{rc['invoice_workflow']['actions']} + conservation "
+                        f"{rc['conservation_workflow']['events']}/{rc['conservation_workflow']['actions']}; goal "
+                        f"≤ {goal_events}/{goal_actions}{'' if met else ': missed'}); DT path "
+                        f"{dt['total_events']} events, {dt['total_actions']} actions")}
+
+
+@benchmark("conservation")
+async def bench_conservation(args: argparse.Namespace) -> dict[str, Any]:
+    """A package through ArchiveActivities (stored, read back, recorded) against raw put_object, in MB/s."""
+    from bench.conservation import run
+
+    return await asyncio.to_thread(run, log=lambda line: print(line, flush=True))
+
+
+@benchmark("load")
+async def bench_load(args: argparse.Namespace) -> dict[str, Any]:
+    """N customers at once sending invoices and requesting certificates over HTTP to `einvoice dev up`."""
+    from bench.load import LoadConfig, run_load
+
+    config = LoadConfig(customers=args.customers, duration=args.duration, max_invoices=args.max_invoices,
+                        in_flight=args.in_flight, cert_interval=args.cert_interval)
+    result = await run_load(config, log=lambda line: print(line, flush=True))
+    inv, cert, errors = result["invoices"], result["certificates"], result["errors"]
+    rc, active = inv["latency_to_rc_seconds"], cert["latency_to_active_seconds"]
+    result["summary"] = (
+        f"{config.customers} customers, {result['elapsed_seconds']:.0f} s: {inv['delivered']} invoices to RC "
+        f"({inv['per_minute']}/min), p50/p90/p99 {rc['p50']}/{rc['p90']}/{rc['p99']} s; "
+        f"{cert['active']} certificates active, p50/p99 {active['p50']}/{active['p99']} s; "
+        f"errors {errors['total']}; stack {result['stack_rss_mb_at_end']:.0f} MB RSS")
+    return result
+
+
 def machine() -> dict[str, Any]:
     return {"python": platform.python_version(), "cores": os.cpu_count(), "platform": platform.platform()}
 
@@ -180,6 +244,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=200, help="workflows per throughput run")
     parser.add_argument("--concurrency", type=int, default=50, help="workflows in flight at once")
     parser.add_argument("--scale", default="1000,10000,100000", help="open-workflow counts for `scale`")
+    parser.add_argument("--customers", type=int, default=10, help="customers at once for `load`")
+    parser.add_argument("--duration", type=float, default=180.0, help="seconds of sending for `load`")
+    parser.add_argument("--max-invoices", type=int, default=5000, help="upload cap for `load`")
+    parser.add_argument("--in-flight", type=int, default=2, help="invoices a `load` customer awaits at once")
+    parser.add_argument("--cert-interval", type=float, default=30.0,
+                        help="seconds between a `load` customer's certificate requests")
     args = parser.parse_args(argv)
     names = args.names or list(BENCHMARKS)
     unknown = [n for n in names if n not in BENCHMARKS]

@@ -1,0 +1,482 @@
+"""Load test: N customers at once sending invoices and now and then requesting a certificate, over HTTP,
+against the embedded stack as `einvoice dev up` runs it (every part its own process, on loopback).
+
+Bounded: the stack lives in a temporary data dir on free ports and is stopped with SIGINT at the end; the
+load lasts `duration` seconds or `max_invoices` uploads, whichever comes first, then waits at most `drain`
+seconds for what is still open. Each customer keeps at most `in_flight` invoices awaiting their outcome.
+
+Latency to RC is read from what the system recorded (the invoice's `created_at`, written when the upload is
+accepted, to its `updated_at`, written when the receipt made it `delivered`), so the modest polling that
+finds out an invoice is done does not round it up. A certificate is requested with `wait=true` (the API
+answers once the authority decided, through a workflow update: no polling at all): its latency is that
+request's duration, and its state must be `active`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from domain.identifiers import partita_iva_check_digit
+
+ROOT = Path(__file__).resolve().parent.parent
+WAITING = frozenset({"received", "validated", "signed", "sent"})
+PARTS = (  # how a stack process is recognised by its command line, in the order they start
+    ("temporal", "server start-dev"), ("s3 (moto)", "moto.server"), ("smtp sink", "smtp-sink"),
+    ("api", "starters.cli api"), ("sdi (local)", "sdi-sim"), ("worker", "workers.main"),
+    ("dev up", "dev up"),
+)
+
+
+@dataclass
+class LoadConfig:
+    customers: int = 10
+    duration: float = 180.0
+    max_invoices: int = 5000
+    max_certificates: int = 500
+    in_flight: int = 2
+    cert_interval: float = 30.0
+    poll_interval: float = 1.0
+    drain: float = 120.0
+    sign: str = "cades"
+
+
+# ---------------------------------------------------------------- builders (what a customer's backend makes)
+
+def customer_vat(i: int) -> str:
+    """A valid partita IVA for customer i: a made-up serial, office 001, and its check digit."""
+    first_ten = f"{7000000 + i:07d}001"
+    return f"IT{first_ten}{partita_iva_check_digit(first_ten)}"
+
+
+def make_csr(vat: str, name: str) -> bytes:
+    """The customer's CSR (P-256): its private key stays here and is thrown away."""
+    subject = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, vat[:2]),
+                         x509.NameAttribute(NameOID.ORGANIZATION_NAME, name),
+                         x509.NameAttribute(NameOID.SERIAL_NUMBER, vat),
+                         x509.NameAttribute(NameOID.COMMON_NAME, f"{name} client")])
+    key = ec.generate_private_key(ec.SECP256R1())
+    return (x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
+            .public_bytes(serialization.Encoding.PEM))
+
+
+# ---------------------------------------------------------------- the stack, as `einvoice dev up`
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def stack_env(data_dir: Path) -> dict[str, str]:
+    """Every port free and on loopback, the app database the SQLite file in the data dir."""
+    moved = ("DATABASE_URL", "PUBLIC_BASE_URL", "SDI_URL", "SDI_CALLBACK_URL", "SDI_SIGNER_CERT",
+             "TEMPORAL_UI_URL", "TEMPORAL_ADDRESS", "API_HOST", "SMTP_HOST")
+    env = {k: v for k, v in os.environ.items() if k not in moved}
+    sim_port = free_port()
+    env.update(DATA_DIR=str(data_dir), TEMPORAL_ADDRESS=f"127.0.0.1:{free_port()}",
+               TEMPORAL_UI_PORT=str(free_port()), S3_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}",
+               SMTP_PORT=str(free_port()), API_PORT=str(free_port()), SDI_SIM_PORT=str(sim_port),
+               SDI_URL=f"http://127.0.0.1:{sim_port}", COLUMNS="200", PYTHONUNBUFFERED="1")
+    return env
+
+
+class DevUp:
+    """`einvoice dev up --data-dir DIR` as a child process (its own session: a Ctrl-C of the benchmark
+    reaches only the benchmark, which then stops the stack with SIGINT, as a user would)."""
+
+    def __init__(self, data_dir: Path, env: dict[str, str]):
+        self.data_dir = data_dir
+        self.env = env
+        self.log_path = data_dir.parent / "dev-up.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.env['API_PORT']}"
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def start(self, timeout: float = 240.0) -> float:
+        began = time.monotonic()
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "starters.cli", "dev", "up", "--data-dir", str(self.data_dir)],
+                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True)
+        while time.monotonic() - began < timeout:
+            if "ready" in self.output():
+                return time.monotonic() - began
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"einvoice dev up exited with {self.proc.returncode}:\n{self.output()[-3000:]}")
+            time.sleep(0.5)
+        raise RuntimeError(f"einvoice dev up not ready in {timeout:.0f}s:\n{self.output()[-3000:]}")
+
+    def stop(self) -> int | None:
+        if self.proc is None or self.proc.poll() is not None:
+            return None if self.proc is None else self.proc.returncode
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            return self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:  # should not happen: dev up SIGKILLs its parts after 10 s
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            return self.proc.wait(timeout=10)
+
+
+def descendants(pid: int) -> list[int]:
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            try:
+                children = (task / "children").read_text().split()
+            except OSError:
+                continue
+            for child in map(int, children):
+                if child not in found:
+                    found.append(child)
+                    todo.append(child)
+    return found
+
+
+def process_stats(root: int) -> dict[str, dict[str, float]]:
+    """CPU seconds (user + system) and resident memory of dev up and every process under it, by part."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    out: dict[str, dict[str, float]] = {}
+    for pid in [root, *descendants(root)]:
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        name = next((part for part, marker in PARTS if marker in cmdline), f"other ({cmdline[:40].strip()})")
+        rss_kb = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+        entry = out.setdefault(name, {"cpu_seconds": 0.0, "rss_mb": 0.0, "processes": 0})
+        entry["cpu_seconds"] += (int(stat[11]) + int(stat[12])) / ticks  # utime, stime
+        entry["rss_mb"] += rss_kb / 1024
+        entry["processes"] += 1
+    return out
+
+
+# ---------------------------------------------------------------- the load
+
+@dataclass
+class Customer:
+    index: int
+    vat: str
+    pec: str
+    name: str
+
+
+@dataclass
+class Outstanding:
+    invoice_id: str
+    accepted_at: float  # monotonic, when the upload's answer arrived
+
+
+@dataclass
+class Tally:
+    started: float = 0.0
+    uploads: int = 0
+    delivered: int = 0
+    certificates_requested: int = 0
+    certificates_active: int = 0
+    rc_latency: list[float] = field(default_factory=list)  # recorded by the system
+    rc_observed: list[float] = field(default_factory=list)  # as the polling customer saw it
+    upload_latency: list[float] = field(default_factory=list)
+    active_latency: list[float] = field(default_factory=list)
+    errors: Counter[str] = field(default_factory=Counter)
+    error_samples: dict[str, str] = field(default_factory=dict)
+    last_delivered: float = 0.0
+    http_requests: int = 0
+
+    def error(self, kind: str, detail: str) -> None:
+        self.errors[kind] += 1
+        self.error_samples.setdefault(kind, detail[:500])
+
+
+def percentiles(values: list[float]) -> dict[str, float | int | None]:
+    """Nearest-rank p50/p90/p99, with the count, mean and max, in seconds."""
+    if not values:
+        return {"count": 0, "p50": None, "p90": None, "p99": None, "mean": None, "max": None}
+    ordered = sorted(values)
+
+    def rank(p: float) -> float:
+        return round(ordered[max(0, min(len(ordered) - 1, -(-len(ordered) * p // 100) - 1))], 3)
+
+    return {"count": len(ordered), "p50": rank(50), "p90": rank(90), "p99": rank(99),
+            "mean": round(sum(ordered) / len(ordered), 3), "max": round(ordered[-1], 3)}
+
+
+def _parse(ts: str) -> datetime:
+    return datetime.fromisoformat(ts)
+
+
+class Load:
+    def __init__(self, api: str, data_dir: Path, config: LoadConfig, log: Callable[[str], None]):
+        self.api = api
+        self.data_dir = data_dir
+        self.config = config
+        self.log = log
+        self.tally = Tally()
+        self.stop_sending = 0.0
+        self.cert_tasks: set[asyncio.Task[None]] = set()
+
+    async def request(self, http: httpx.AsyncClient, kind: str, method: str, url: str,
+                      expect: tuple[int, ...], **kwargs: Any) -> httpx.Response | None:
+        """One HTTP call; anything but an expected status is an error of `kind`, counted, never raised."""
+        self.tally.http_requests += 1
+        try:
+            resp = await http.request(method, url, **kwargs)
+        except httpx.HTTPError as err:
+            self.tally.error(f"{kind}: {type(err).__name__}", str(err) or repr(err))
+            return None
+        if resp.status_code not in expect:
+            self.tally.error(f"{kind}: HTTP {resp.status_code}", resp.text)
+            return None
+        return resp
+
+    # -------------------------------------------------------- setup: customers, contracts accepted
+
+    async def enroll(self, http: httpx.AsyncClient, customers: list[Customer]) -> list[Customer]:
+        """Each customer added, its contract ordered, the link in its e-mail accepted, the customer enabled."""
+        from devstack.smtp_sink import Mailbox
+
+        mailbox = Mailbox(self.data_dir / "mail")
+        for c in customers:
+            await self.request(http, "setup tenant", "POST", f"{self.api}/tenants", (201,),
+                               json={"vat": c.vat, "name": c.name, "pec": c.pec, "sdi_code": "0000000"})
+        await asyncio.gather(*(self.request(http, "setup contract", "POST", f"{self.api}/contracts", (201,),
+                                            json={"vat": c.vat, "amount": "49.00"}) for c in customers))
+        links: dict[str, str] = {}
+        deadline = time.monotonic() + 120
+        while len(links) < len(customers) and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+            for msg in await asyncio.to_thread(mailbox.find, None, "contract-invitation"):
+                for c in customers:
+                    if c.pec.lower() in str(msg["To"]).lower():
+                        found = [u for u in Mailbox.links_in(msg) if "/accept/" in u]
+                        if found:
+                            links[c.vat] = found[-1]
+        for c in customers:
+            if c.vat not in links:
+                self.tally.error("setup contract: no invitation e-mail", c.vat)
+        await asyncio.gather(*(self.request(http, "setup accept", "POST", link, (200,))
+                               for link in links.values()))
+        enabled: list[Customer] = []
+        deadline = time.monotonic() + 120
+        waiting = [c for c in customers if c.vat in links]
+        while waiting and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+            still = []
+            for c in waiting:
+                resp = await self.request(http, "setup tenant", "GET", f"{self.api}/tenants/{c.vat}", (200,))
+                (enabled if resp is not None and resp.json()["enabled"] else still).append(c)
+            waiting = still
+        for c in waiting:
+            self.tally.error("setup: customer not enabled", c.vat)
+        return sorted(enabled, key=lambda c: c.index)
+
+    # -------------------------------------------------------- load: invoices and certificates
+
+    async def customer(self, http: httpx.AsyncClient, c: Customer) -> None:
+        from devstack.demo_invoices import demo_invoice
+
+        outstanding: list[Outstanding] = []
+        seq = 0
+        next_cert = self.tally.started + self.config.cert_interval * (c.index + 1) / self.config.customers
+        poller = asyncio.create_task(self.watch(http, c, outstanding))
+        try:
+            while time.monotonic() < self.stop_sending and self.tally.uploads < self.config.max_invoices:
+                now = time.monotonic()
+                if now >= next_cert and self.tally.certificates_requested < self.config.max_certificates:
+                    next_cert = now + self.config.cert_interval
+                    self.tally.certificates_requested += 1
+                    task = asyncio.create_task(self.certificate(http, c))
+                    self.cert_tasks.add(task)
+                    task.add_done_callback(self.cert_tasks.discard)
+                if len(outstanding) >= self.config.in_flight:
+                    await asyncio.sleep(0.05)
+                    continue
+                seq += 1
+                self.tally.uploads += 1
+                number = f"L{c.index}-{seq}"
+                began = time.monotonic()
+                resp = await self.request(
+                    http, "invoice upload", "POST", f"{self.api}/invoices", (201,),
+                    data={"vat": c.vat, "sign": self.config.sign},
+                    files={"file": (f"{number}.xml", demo_invoice(c.vat, number), "application/xml")})
+                if resp is None:
+                    await asyncio.sleep(0.5)  # do not spin on a failing API
+                    continue
+                self.tally.upload_latency.append(time.monotonic() - began)
+                outstanding.append(Outstanding(resp.json()["id"], time.monotonic()))
+            drain_until = time.monotonic() + self.config.drain
+            while outstanding and time.monotonic() < drain_until:
+                await asyncio.sleep(0.2)
+            for o in outstanding:
+                self.tally.error("invoice: no outcome before the drain ended", o.invoice_id)
+        finally:
+            poller.cancel()
+            await asyncio.gather(poller, return_exceptions=True)
+
+    async def watch(self, http: httpx.AsyncClient, c: Customer, outstanding: list[Outstanding]) -> None:
+        """Every poll_interval, the state of each invoice this customer still awaits."""
+        while True:
+            await asyncio.sleep(self.config.poll_interval)
+            for o in list(outstanding):
+                resp = await self.request(http, "invoice status", "GET", f"{self.api}/invoices/{o.invoice_id}",
+                                          (200,))
+                if resp is None:
+                    continue
+                inv = resp.json()
+                if inv["state"] in WAITING:
+                    continue
+                outstanding.remove(o)
+                if inv["state"] != "delivered":
+                    self.tally.error(f"invoice: ended {inv['state']}", f"{o.invoice_id}: {inv.get('detail')}")
+                    continue
+                self.tally.delivered += 1
+                self.tally.last_delivered = time.monotonic()
+                self.tally.rc_observed.append(time.monotonic() - o.accepted_at)
+                self.tally.rc_latency.append((_parse(inv["updated_at"]) - _parse(inv["created_at"])).total_seconds())
+
+    async def certificate(self, http: httpx.AsyncClient, c: Customer) -> None:
+        csr = await asyncio.to_thread(make_csr, c.vat, c.name)
+        began = time.monotonic()
+        resp = await self.request(http, "certificate request", "POST", f"{self.api}/tenants/{c.vat}/certificates",
+                                  (202,), files={"csr": ("load.csr", csr)},
+                                  data={"kind": "authentication", "wait": "true"}, headers={"X-User": "load"})
+        if resp is None:
+            return
+        cert = resp.json()
+        if cert["state"] != "active":
+            self.tally.error(f"certificate: ended {cert['state']}", f"{cert['operation_id']}: {cert.get('error')}")
+            return
+        self.tally.certificates_active += 1
+        self.tally.active_latency.append(time.monotonic() - began)
+
+    async def run(self, customers: list[Customer]) -> None:
+        limits = httpx.Limits(max_connections=4 * len(customers) + 8, max_keepalive_connections=4 * len(customers))
+        async with httpx.AsyncClient(timeout=httpx.Timeout(120.0), limits=limits) as http:
+            self.tally.started = time.monotonic()
+            self.stop_sending = self.tally.started + self.config.duration
+            await asyncio.gather(*(self.customer(http, c) for c in customers))
+            if self.cert_tasks:
+                done, pending = await asyncio.wait(set(self.cert_tasks), timeout=self.config.drain)
+                for task in pending:
+                    task.cancel()
+                    self.tally.error("certificate: not decided before the drain ended", "")
+
+
+async def run_load(config: LoadConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Start the stack, enrol the customers, run the load, stop the stack; the numbers."""
+    import tempfile
+
+    from core.settings import Settings
+    from devstack.demo_invoices import ensure_demo_key
+
+    with tempfile.TemporaryDirectory(prefix="einvoice-load-") as tmp:
+        data_dir = Path(tmp) / "data"
+        env = stack_env(data_dir)
+        if config.sign in ("cades", "xades"):  # the intermediary's key, as `einvoice demo` makes it
+            ensure_demo_key(Settings(DATA_DIR=data_dir))
+        stack = DevUp(data_dir, env)
+        result: dict[str, Any] = {"config": config.__dict__.copy()}
+        try:
+            log(f"   starting einvoice dev up in {data_dir}")
+            result["stack_ready_seconds"] = round(await asyncio.to_thread(stack.start), 1)
+            assert stack.proc is not None
+            load = Load(stack.api, data_dir, config, log)
+            customers = [Customer(i, customer_vat(i), f"cliente{i}@pec.carico.example.it",
+                                  f"Cliente di carico {i} S.r.l.") for i in range(config.customers)]
+            began = time.monotonic()
+            enrolled = await _enroll(load, customers)
+            result["setup_seconds"] = round(time.monotonic() - began, 1)
+            result["customers_enabled"] = len(enrolled)
+            log(f"   {len(enrolled)} customers enabled in {result['setup_seconds']} s; load for "
+                f"{config.duration:.0f} s")
+            cpu_before = process_stats(stack.proc.pid)
+            await load.run(enrolled)
+            ended = time.monotonic()
+            cpu_after = process_stats(stack.proc.pid)
+            result.update(report(load.tally, ended, cpu_before, cpu_after))
+        finally:
+            result["stack_exit_code"] = await asyncio.to_thread(stack.stop)
+            result["stack_log_tail"] = [line for line in stack.output().splitlines()[-12:] if line.strip()]
+            result["stack_log_errors"] = log_errors(data_dir / "logs")
+    if "errors" in result:  # what went wrong inside the stack counts too, even if every customer was served
+        for name, found in result["stack_log_errors"].items():
+            result["errors"]["by_kind"][f"stack log {name}: error lines"] = found["count"]
+            result["errors"]["samples"][f"stack log {name}: error lines"] = " | ".join(found["samples"])
+            result["errors"]["total"] += found["count"]
+    return result
+
+
+ERROR_LINE = re.compile(r"Traceback|\b(ERROR|CRITICAL)\b|\"level\":\s*\"(error|fatal)\"|level=(error|fatal)",
+                        re.IGNORECASE)
+
+
+def log_errors(logs: Path) -> dict[str, dict[str, Any]]:
+    """Error lines (and tracebacks) in each part's log: retried failures the customers never saw still count."""
+    out: dict[str, dict[str, Any]] = {}
+    for path in sorted(logs.glob("*.log")):
+        lines = [line for line in path.read_text(errors="replace").splitlines() if ERROR_LINE.search(line)]
+        if lines:
+            out[path.name] = {"count": len(lines), "samples": [line[:300] for line in lines[:3]]}
+    return out
+
+
+async def _enroll(load: Load, customers: list[Customer]) -> list[Customer]:
+    async with httpx.AsyncClient(timeout=60) as http:
+        return await load.enroll(http, customers)
+
+
+def report(t: Tally, ended: float, before: dict[str, dict[str, float]],
+           after: dict[str, dict[str, float]]) -> dict[str, Any]:
+    elapsed = ended - t.started
+    busy_until = max(t.last_delivered, t.started + 1e-9)
+    processes = {}
+    for name, now in after.items():
+        used = now["cpu_seconds"] - before.get(name, {}).get("cpu_seconds", 0.0)
+        processes[name] = {"cpu_seconds_during_load": round(used, 1),
+                           "cpu_percent_of_one_core": round(100 * used / elapsed, 1),
+                           "rss_mb_at_end": round(now["rss_mb"], 1), "processes": int(now["processes"])}
+    total_cpu = sum(p["cpu_seconds_during_load"] for p in processes.values())
+    return {
+        "elapsed_seconds": round(elapsed, 1),
+        "invoices": {"uploaded": t.uploads, "delivered": t.delivered,
+                     "per_minute": round(60 * t.delivered / (busy_until - t.started), 1) if t.delivered else 0.0,
+                     "latency_to_rc_seconds": percentiles(t.rc_latency),
+                     "latency_to_rc_observed_seconds": percentiles(t.rc_observed),
+                     "upload_seconds": percentiles(t.upload_latency)},
+        "certificates": {"requested": t.certificates_requested, "active": t.certificates_active,
+                         "per_minute": round(60 * t.certificates_active / elapsed, 1),
+                         "latency_to_active_seconds": percentiles(t.active_latency)},
+        "http_requests": t.http_requests,
+        "errors": {"total": sum(t.errors.values()), "by_kind": dict(t.errors), "samples": t.error_samples},
+        "stack_processes": processes,
+        "stack_cpu_seconds": round(total_cpu, 1),
+        "stack_rss_mb_at_end": round(sum(p["rss_mb_at_end"] for p in processes.values()), 1),
+    }
