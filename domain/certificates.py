@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ReasonFlags
 
@@ -120,7 +121,7 @@ def load_certificate(data: bytes, field: str = "certificate") -> x509.Certificat
         if data.lstrip().startswith(b"-----BEGIN"):
             return x509.load_pem_x509_certificate(data.strip())
         return x509.load_der_x509_certificate(data)
-    except ValueError as err:
+    except (ValueError, x509.InvalidVersion) as err:
         raise InvalidInput.one(field, f"not an X.509 certificate (PEM or DER): {err}") from None
 
 
@@ -158,6 +159,11 @@ def check_uploaded_certificate(data: bytes, vat: str, now: datetime | None = Non
     period, and its subject names the customer. Each failure names its check."""
     parsed_vat = parse_vat_number(vat)
     cert = load_certificate(data, "certificate.format")
+    try:  # names and the key are decoded lazily: a malformed part surfaces only when read
+        checked = describe_certificate(cert)
+        names_customer = subject_names_vat(cert.subject, parsed_vat)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as err:
+        raise InvalidInput.one("certificate.format", f"a part of the certificate cannot be read: {err}") from None
     now = now or datetime.now(UTC)
     if cert.not_valid_after_utc <= now:
         raise InvalidInput.one("certificate.validity",
@@ -165,7 +171,6 @@ def check_uploaded_certificate(data: bytes, vat: str, now: datetime | None = Non
     if cert.not_valid_before_utc > now:
         raise InvalidInput.one("certificate.validity",
                                f"the certificate is not valid before {cert.not_valid_before_utc:%d/%m/%Y}")
-    if not subject_names_vat(cert.subject, parsed_vat):
-        raise InvalidInput.one("certificate.subject",
-                               f"the subject {cert.subject.rfc4514_string()} does not name {parsed_vat}")
-    return describe_certificate(cert)
+    if not names_customer:
+        raise InvalidInput.one("certificate.subject", f"the subject {checked.subject} does not name {parsed_vat}")
+    return checked

@@ -41,7 +41,7 @@ def load_csr(data: bytes) -> x509.CertificateSigningRequest:
         if data.lstrip().startswith(b"-----BEGIN"):
             return x509.load_pem_x509_csr(data.strip())
         return x509.load_der_x509_csr(data)
-    except ValueError as err:
+    except (ValueError, x509.InvalidVersion) as err:
         raise InvalidInput.one("csr.format", f"not a PKCS#10 certificate signing request (PEM or DER): {err}") \
             from None
 
@@ -134,11 +134,16 @@ class SubjectNamesVat:
     name: str = "csr.subject"
 
     def check(self, csr: x509.CertificateSigningRequest) -> None:
-        if not subject_names_vat(csr.subject, self.vat):
+        try:  # the subject is decoded lazily: a malformed one (signed all the same) surfaces here
+            subject = csr.subject
+            named = subject_names_vat(subject, self.vat)
+        except (ValueError, TypeError) as err:
+            raise InvalidInput.one(self.name, f"the subject cannot be read: {err}") from None
+        if not named:
             v = self.vat
             raise InvalidInput.one(
                 self.name,
-                f"the subject {csr.subject.rfc4514_string() or '(empty)'} does not name {v}: put it in "
+                f"the subject {subject.rfc4514_string() or '(empty)'} does not name {v}: put it in "
                 f"serialNumber ({v} or TIN{v.country}-{v.number}), organizationIdentifier "
                 f"(VAT{v.country}-{v.number}) or the CN",
             )

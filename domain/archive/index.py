@@ -229,29 +229,48 @@ def parse_index(data: bytes) -> PackageIndex:
     def party(path: str) -> Party:
         return Party(text(f"{path}/i:IdFiscale"), text(f"{path}/i:Denominazione"))
 
+    # The schema's xs:date and xs:dateTime admit more than Python reads (a year before 1 or after 9999, a
+    # timezone on a date, 24:00:00): such a value is refused naming its element, like any schema error.
+    def day(path: str) -> date:
+        try:
+            return date.fromisoformat(text(path))
+        except ValueError as err:
+            raise InvalidInput.one(f"index:{path}", f"not a calendar date YYYY-MM-DD: {err}") from None
+
+    def moment(path: str) -> datetime:
+        try:
+            return parse_utc(text(path))
+        except ValueError as err:
+            raise InvalidInput.one(f"index:{path}", f"not a UTC time YYYY-MM-DDThh:mm:ssZ: {err}") from None
+
+    def size(el: etree._Element) -> int:
+        digits = text("i:Dimensione", el).strip()
+        if len(digits) > 18:  # nonNegativeInteger is unbounded; no file in a package is an exabyte
+            raise InvalidInput.one("index:i:Pacchetto/i:File/i:Dimensione", f"{digits[:20]}... is not a file size")
+        return int(digits)
+
     files = tuple(
-        IndexedFile(text("i:Nome", f), text("i:Ruolo", f), text("i:TipoMIME", f), int(text("i:Dimensione", f)),
-                    text("i:Impronta", f))
+        IndexedFile(text("i:Nome", f), text("i:Ruolo", f), text("i:TipoMIME", f), size(f), text("i:Impronta", f))
         for f in tree.findall("i:Pacchetto/i:File", ns)
     )
     sdi_id = text("i:MetadatiDocumento/i:IdentificativoSdI") or None
     return PackageIndex(
         package_id=text("i:DescrizioneIndice/i:IdPacchetto"),
-        created_at=parse_utc(text("i:DescrizioneIndice/i:DataOraCreazione")),
+        created_at=moment("i:DescrizioneIndice/i:DataOraCreazione"),
         owner=party("i:Titolare"),
         document=DocumentMetadata(
             owner_kind=text("i:MetadatiDocumento/i:TipoOggetto"),
             owner_id=text("i:MetadatiDocumento/i:IdOggetto"),
             document_type=text("i:MetadatiDocumento/i:TipoDocumento"),
             number=text("i:MetadatiDocumento/i:Numero"),
-            date=date.fromisoformat(text("i:MetadatiDocumento/i:Data")),
+            date=day("i:MetadatiDocumento/i:Data"),
             sender=party("i:MetadatiDocumento/i:CedentePrestatore"),
             recipient=party("i:MetadatiDocumento/i:CessionarioCommittente"),
             sdi_file_name=text("i:MetadatiDocumento/i:NomeFileSdI"),
             sdi_id=sdi_id,
         ),
         files=files,
-        retain_until=parse_utc(text("i:Processo/i:ConservazioneFinoAl")),
+        retain_until=moment("i:Processo/i:ConservazioneFinoAl"),
         mode=text("i:Processo/i:ModalitaConservazione"),
         producer=text("i:DescrizioneIndice/i:Produttore/i:Applicazione"),
         producer_version=text("i:DescrizioneIndice/i:Produttore/i:Versione"),

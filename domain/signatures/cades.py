@@ -21,10 +21,11 @@ from asn1crypto import algos, cms, core, tsp  # noqa: F401  (tsp registers signi
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature as _CryptoInvalidSignature
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
-from domain.signatures.errors import CertificateExpired, InvalidSignature, MalformedSignedFile
+from domain.signatures.errors import CertificateExpired, InvalidSignature, MalformedSignedFile, SignatureError
 from domain.signatures.keystore import Signer
 
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
@@ -299,7 +300,19 @@ def verify_cades(p7m: bytes, now: datetime | None = None) -> VerifiedSignature:
     """Verify an attached CAdES-BES envelope (DER or base64/PEM-wrapped): every signer's signature, the
     message digest of the content, the signing-certificate(-v2) binding and the certificate's validity at
     the declared signing time (or `now` when none is declared). Returns the content and the first signer.
-    Trust in the certificate's issuer (a qualified CA) is not judged here."""
+    Trust in the certificate's issuer (a qualified CA) is not judged here.
+
+    A part of the envelope that cannot be read (a certificate, a key, an algorithm identifier) is a
+    `MalformedSignedFile`, never a library's own exception."""
+    try:
+        return _verify_cades(p7m, now)
+    except SignatureError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, UnsupportedAlgorithm) as err:
+        raise MalformedSignedFile(f"corrupt CMS envelope: {err}") from None
+
+
+def _verify_cades(p7m: bytes, now: datetime | None) -> VerifiedSignature:
     now = now or _now()
     signed = _load_signed_data(p7m)
     content = _encapsulated(signed)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 from lxml import etree
@@ -21,6 +22,7 @@ from signxml.exceptions import InvalidInput as SignxmlInvalidInput
 from signxml.exceptions import SignXMLException
 from signxml.xades import XAdESSignatureConfiguration, XAdESSigner, XAdESVerifier
 
+from domain.errors import InvalidInput
 from domain.fatturapa.xmlsafe import DSIG_NS, parse_untrusted
 from domain.signatures.cades import CLOCK_SKEW, VerifiedSignature, check_validity
 from domain.signatures.errors import InvalidSignature, MalformedSignedFile
@@ -114,7 +116,19 @@ def _signing_time(node: etree._Element | None) -> datetime | None:
 def verify_xades(xml: bytes, now: datetime | None = None) -> VerifiedSignature:
     """Verify an enveloped XAdES-BES signature: the signature value, every reference digest, the signed
     properties with the signing-certificate binding, the certificate's validity at the signing time, and
-    that the signed reference is the document root. Trust in the issuer is not judged here."""
+    that the signed reference is the document root. Trust in the issuer is not judged here.
+
+    Any part that cannot be read (bad base64, an undecodable certificate or key, a signature structure the
+    XAdES schema refuses) is an `InvalidSignature` too, never a library's own exception."""
+    try:
+        return _verify_xades(xml, now)
+    except InvalidInput:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, UnsupportedAlgorithm, etree.LxmlError) as err:
+        raise InvalidSignature(f"the XML signature cannot be read: {err}") from None
+
+
+def _verify_xades(xml: bytes, now: datetime | None) -> VerifiedSignature:
     now = now or _now()
     root = parse_untrusted(xml, "file")
     signatures = list(root.iter(f"{{{DSIG_NS}}}Signature"))
