@@ -30,9 +30,21 @@ class LoadedInvoice:
     verified: VerifiedSignature | None = None  # set when loaded with verify=True
 
 
+# How XML in another encoding than UTF-8 starts: a UTF-16/UTF-32 byte-order mark, or "<" as UTF-16.
+_OTHER_ENCODINGS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff", b"<\x00", b"\x00<", _BOM + _BOM)
+
+
 def _looks_like_xml(data: bytes) -> bool:
     head = data[len(_BOM):] if data.startswith(_BOM) else data
     return head.lstrip()[:1] == b"<"
+
+
+def _check_utf8(data: bytes, field: str) -> None:
+    """XML in UTF-16 (or behind a byte-order mark that contradicts UTF-8) is not an unreadable envelope
+    (00106): say what it is. The SDI accepts UTF-8 only."""
+    if data.startswith(_OTHER_ENCODINGS):
+        raise InvalidInput.one(field, "the file is not UTF-8 XML (a UTF-16 encoding or a repeated byte-order "
+                                      "mark); the SDI accepts UTF-8 only", "00200")
 
 
 def parse_invoice_root(xml: bytes, field: str = "file") -> etree._Element:
@@ -54,6 +66,7 @@ def load_invoice(data: bytes, filename: str | None = None, verify: bool = False)
     if not data.strip():
         raise InvalidInput.one(field, "the file is empty", "00106")
     signed: bytes | None
+    _check_utf8(data, field)
     if _looks_like_xml(data):
         xml = data
         root = parse_invoice_root(xml, field)
@@ -62,6 +75,7 @@ def load_invoice(data: bytes, filename: str | None = None, verify: bool = False)
         signed = data if has_xades else None
     else:
         xml = extract_cades_content(data)
+        _check_utf8(xml, field)
         if not _looks_like_xml(xml):
             raise InvalidInput.one(field, "the signed envelope does not contain an XML invoice", "00106")
         root = parse_invoice_root(xml, field)
