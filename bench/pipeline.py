@@ -1,0 +1,204 @@
+"""Invoices end to end on the embedded stack against Temporal's floor, and what one invoice costs in Temporal.
+
+Pipeline: `send_invoice` (accept: schema, SDI rules, record, start) → the invoice workflow (prepare: check
+again, sign CAdES, store; transmit to the local SDI; the RC arrives through our API's TrasmissioneFatture
+endpoint as a signal; outcome recorded and e-mailed) → its conservation child (package stored on S3 under
+Object Lock, read back and checked; recorded). An invoice counts when its conservation child has completed.
+
+Floor: the same shape with nothing in it — a parent workflow of as many no-op activities as the invoice
+workflow runs on the RC path, starting (ABANDON) a child of as many no-op activities as conservation runs —
+on the same dev server, with a worker of the same size, the same number in flight. The two alternate
+(floor, pipeline, pipeline, floor) so a slow patch of the machine hits both alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from bench.floor import noop
+from bench.history import Cost, cost_of
+from bench.stack import VAT, Stack, invoice
+
+# What the invoice workflow runs on the RC path: prepare, transmit, apply_outcome; then conservation:
+# store_package, record_package. Checked against the recorded history by `pipeline_shape`.
+INVOICE_ACTIVITIES = 3
+CONSERVATION_ACTIVITIES = 2
+SIGN = "cades"
+
+
+@dataclass
+class FloorPipelineInput:
+    parent_activities: int
+    child_activities: int
+    child_id: str
+
+
+@workflow.defn(name="BenchFloorChild", sandboxed=False)
+class FloorChildWorkflow:
+    @workflow.run
+    async def run(self, activities: int) -> int:
+        total = 0
+        for step in range(activities):
+            total += await workflow.execute_activity(noop, step, start_to_close_timeout=timedelta(seconds=30))
+        return total
+
+
+@workflow.defn(name="BenchFloorPipeline", sandboxed=False)
+class FloorPipelineWorkflow:
+    """A parent of N no-op activities that starts a child of M, and does not wait for it (ABANDON)."""
+
+    @workflow.run
+    async def run(self, inp: FloorPipelineInput) -> int:
+        total = 0
+        for step in range(inp.parent_activities):
+            total += await workflow.execute_activity(noop, step, start_to_close_timeout=timedelta(seconds=30))
+        await workflow.start_child_workflow(FloorChildWorkflow.run, inp.child_activities, id=inp.child_id,
+                                            parent_close_policy=workflow.ParentClosePolicy.ABANDON)
+        return total
+
+
+async def run_many(count: int, concurrency: int, one: Callable[[int], Awaitable[None]]) -> float:
+    sem = asyncio.Semaphore(concurrency)
+
+    async def bounded(i: int) -> None:
+        async with sem:
+            await one(i)
+
+    began = time.perf_counter()
+    await asyncio.gather(*(bounded(i) for i in range(count)))
+    return time.perf_counter() - began
+
+
+class FloorRunner:
+    def __init__(self, client: Client, task_queue: str):
+        self.client = client
+        self.task_queue = task_queue
+        self.serial = 0
+
+    async def one(self, _: int) -> None:
+        self.serial += 1
+        wf_id = f"{self.task_queue}-{self.serial}"
+        await self.client.execute_workflow(
+            FloorPipelineWorkflow.run, FloorPipelineInput(INVOICE_ACTIVITIES, CONSERVATION_ACTIVITIES, f"{wf_id}-c"),
+            id=wf_id, task_queue=self.task_queue)
+        await self.client.get_workflow_handle(f"{wf_id}-c").result()
+
+
+class PipelineRunner:
+    def __init__(self, stack: Stack):
+        self.stack = stack
+        self.serial = 0
+        self.states: dict[str, int] = {}
+        self.last: tuple[str, str] | None = None  # (invoice workflow id, conservation workflow id)
+
+    async def one(self, _: int) -> None:
+        from starters.invoices import send_invoice
+        from workflows.conservation import workflow_id_for
+
+        self.serial += 1
+        s = self.stack
+        view = await send_invoice(s.settings, VAT, invoice(f"B{self.serial}"), f"bench-{self.serial}.xml",
+                                  sign=SIGN, client=s.client, task_queue=s.task_queue)
+        status = await s.client.get_workflow_handle(view.workflow_id).result()
+        state = str(status["state"])
+        self.states[state] = self.states.get(state, 0) + 1
+        child = workflow_id_for("invoice", view.id)
+        await s.client.get_workflow_handle(child).result()
+        self.last = (view.workflow_id, child)
+
+
+async def pipeline_shape(client: Client, invoice_wf: str, child_wf: str) -> dict[str, int]:
+    """Activities and workflows of one invoice as recorded, to check the floor has the same shape."""
+    parent = cost_of(await client.get_workflow_handle(invoice_wf).fetch_history())
+    child = cost_of(await client.get_workflow_handle(child_wf).fetch_history())
+    return {"invoice_activities": parent.by_type.get("ACTIVITY_TASK_SCHEDULED", 0),
+            "conservation_activities": child.by_type.get("ACTIVITY_TASK_SCHEDULED", 0),
+            "workflows": 2}
+
+
+async def throughput(stack: Stack, count: int, concurrency: int, log: Callable[[str], None]) -> dict[str, Any]:
+    floor_tq = f"bench-floor-pipeline-{time.time_ns()}"
+    floor = FloorRunner(stack.env.client, floor_tq)
+    pipe = PipelineRunner(stack)
+    with ThreadPoolExecutor(max_workers=32, thread_name_prefix="floor") as executor:
+        # The product's worker size (workers.main.build_worker): 32 threads, 32 activities at once.
+        async with Worker(stack.env.client, task_queue=floor_tq, workflows=[FloorPipelineWorkflow,
+                                                                            FloorChildWorkflow],
+                          activities=[noop], activity_executor=executor, max_concurrent_activities=32):
+            warm = min(concurrency, 10)
+            await run_many(warm, warm, floor.one)
+            await run_many(warm, warm, pipe.one)
+            pipe.states.clear()
+            half = max(1, count // 2)
+            seconds = {"floor": 0.0, "pipeline": 0.0}
+            for name in ("floor", "pipeline", "pipeline", "floor"):
+                runner = floor if name == "floor" else pipe
+                took = await run_many(half, concurrency, runner.one)
+                seconds[name] += took
+                log(f"   {name}: {half} in {took:.1f} s ({half / took:.2f}/s)")
+    assert pipe.last is not None
+    shape = await pipeline_shape(stack.client, *pipe.last)
+    done = 2 * half
+    floor_rate = done / seconds["floor"]
+    pipe_rate = done / seconds["pipeline"]
+    return {
+        "invoices": done, "concurrency": concurrency, "sign": SIGN,
+        "pipeline_seconds": round(seconds["pipeline"], 2), "pipeline_per_second": round(pipe_rate, 2),
+        "floor_seconds": round(seconds["floor"], 2), "floor_per_second": round(floor_rate, 2),
+        "ratio": round(pipe_rate / floor_rate, 3), "goal_ratio": 0.7,
+        "final_states": pipe.states, "shape": shape,
+        "floor_shape": {"parent_activities": INVOICE_ACTIVITIES, "child_activities": CONSERVATION_ACTIVITIES,
+                        "workflows": 2},
+    }
+
+
+# ------------------------------------------------------------------------------------------------ cost
+
+
+def cost_row(cost: Cost) -> dict[str, Any]:
+    return {"events": cost.events, "actions": cost.actions, "by_type": dict(sorted(cost.by_type.items()))}
+
+
+async def invoice_cost(stack: Stack, data: bytes, name: str) -> dict[str, Any]:
+    """Send one invoice, wait until it is conserved, and read both histories."""
+    from starters.invoices import send_invoice
+    from workflows.conservation import workflow_id_for
+
+    s = stack
+    view = await send_invoice(s.settings, VAT, data, name, sign=SIGN, client=s.client, task_queue=s.task_queue)
+    status = await s.client.get_workflow_handle(view.workflow_id).result()
+    child_id = workflow_id_for("invoice", view.id)
+    await s.client.get_workflow_handle(child_id).result()
+    parent = cost_of(await s.client.get_workflow_handle(view.workflow_id).fetch_history())
+    child = cost_of(await s.client.get_workflow_handle(child_id).fetch_history())
+    # The child's start is one action (Temporal Cloud: "Workflow started … via Child Workflow start"), seen
+    # twice: StartChildWorkflowExecutionInitiated in the parent, WorkflowExecutionStarted in the child.
+    return {
+        "final_state": status["state"],
+        "invoice_workflow": cost_row(parent), "conservation_workflow": cost_row(child),
+        "total_events": parent.events + child.events, "total_actions": parent.actions + child.actions - 1,
+    }
+
+
+async def floor_shape_cost(client: Client) -> dict[str, Any]:
+    """The same shape bare: 3 no-op activities, then a child of 2."""
+    task_queue = f"bench-floor-cost-{time.time_ns()}"
+    with ThreadPoolExecutor(max_workers=4) as executor:
+        async with Worker(client, task_queue=task_queue, workflows=[FloorPipelineWorkflow, FloorChildWorkflow],
+                          activities=[noop], activity_executor=executor):
+            runner = FloorRunner(client, task_queue)
+            await runner.one(0)
+    parent = cost_of(await client.get_workflow_handle(f"{task_queue}-1").fetch_history())
+    child = cost_of(await client.get_workflow_handle(f"{task_queue}-1-c").fetch_history())
+    return {"parent": cost_row(parent), "child": cost_row(child), "total_events": parent.events + child.events,
+            "total_actions": parent.actions + child.actions - 1}
