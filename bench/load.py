@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -202,7 +203,9 @@ class Tally:
     delivered: int = 0
     certificates_requested: int = 0
     certificates_active: int = 0
+    created: dict[str, datetime] = field(default_factory=dict)  # invoice id -> accepted (recorded)
     rc_latency: list[float] = field(default_factory=list)  # recorded by the system
+    conserved_latency: list[float] = field(default_factory=list)  # accepted -> its conservation closed
     rc_observed: list[float] = field(default_factory=list)  # as the polling customer saw it
     upload_latency: list[float] = field(default_factory=list)
     active_latency: list[float] = field(default_factory=list)
@@ -331,7 +334,9 @@ class Load:
                     await asyncio.sleep(0.5)  # do not spin on a failing API
                     continue
                 self.tally.upload_latency.append(time.monotonic() - began)
-                outstanding.append(Outstanding(resp.json()["id"], time.monotonic()))
+                inv = resp.json()
+                self.tally.created[inv["id"]] = _parse(inv["created_at"])
+                outstanding.append(Outstanding(inv["id"], time.monotonic()))
             drain_until = time.monotonic() + self.config.drain
             while outstanding and time.monotonic() < drain_until:
                 await asyncio.sleep(0.2)
@@ -390,6 +395,39 @@ class Load:
                     self.tally.error("certificate: not decided before the drain ended", "")
 
 
+SETTLING = ("ExecutionStatus = 'Running' AND (WorkflowType = 'InvoiceSendWorkflow' OR "
+            "WorkflowType = 'ConservationWorkflow')")
+
+
+async def settle(env: dict[str, str], tally: Tally, timeout: float) -> float:
+    """After the load: wait (checking every 2 s) until no invoice or conservation workflow is still running,
+    so the stack is stopped idle; then read when each invoice's conservation closed. Certificate workflows
+    stay open by design (they watch the expiry) and are not waited for."""
+    from temporalio.client import Client, WorkflowExecutionStatus
+
+    client = await Client.connect(env["TEMPORAL_ADDRESS"], namespace=env.get("TEMPORAL_NAMESPACE", "default"))
+    began = time.monotonic()
+    running = (await client.count_workflows(SETTLING)).count
+    while running and time.monotonic() - began < timeout:
+        await asyncio.sleep(2)
+        running = (await client.count_workflows(SETTLING)).count
+    if running:
+        tally.error("workflows still running after the drain", f"{running} invoice/conservation workflows")
+    prefix = "conserve-invoice-"
+    async for wf in client.list_workflows("WorkflowType = 'ConservationWorkflow'"):
+        invoice_id = wf.id.removeprefix(prefix)
+        if invoice_id not in tally.created:
+            continue
+        if wf.status != WorkflowExecutionStatus.COMPLETED or wf.close_time is None:
+            tally.error(f"conservation: {wf.status.name if wf.status else 'unknown'}", wf.id)
+            continue
+        tally.conserved_latency.append((wf.close_time - tally.created[invoice_id]).total_seconds())
+    missing = len(tally.created) - len(tally.conserved_latency)
+    if missing and not running:
+        tally.error("conservation: not started", f"{missing} invoices")
+    return time.monotonic() - began
+
+
 async def run_load(config: LoadConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Start the stack, enrol the customers, run the load, stop the stack; the numbers."""
     import tempfile
@@ -404,6 +442,7 @@ async def run_load(config: LoadConfig, log: Callable[[str], None] = print) -> di
             ensure_demo_key(Settings(DATA_DIR=data_dir))
         stack = DevUp(data_dir, env)
         result: dict[str, Any] = {"config": config.__dict__.copy()}
+        during: dict[str, list[str]] = {}
         try:
             log(f"   starting einvoice dev up in {data_dir}")
             result["stack_ready_seconds"] = round(await asyncio.to_thread(stack.start), 1)
@@ -418,34 +457,60 @@ async def run_load(config: LoadConfig, log: Callable[[str], None] = print) -> di
             log(f"   {len(enrolled)} customers enabled in {result['setup_seconds']} s; load for "
                 f"{config.duration:.0f} s")
             cpu_before = process_stats(stack.proc.pid)
+            result["machine_load_average_at_start"] = [round(x, 2) for x in os.getloadavg()]
             await load.run(enrolled)
+            result["settle_seconds"] = round(await settle(env, load.tally, config.drain), 1)
             ended = time.monotonic()
             cpu_after = process_stats(stack.proc.pid)
+            result["machine_load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+            during = error_lines(data_dir / "logs")
             result.update(report(load.tally, ended, cpu_before, cpu_after))
         finally:
             result["stack_exit_code"] = await asyncio.to_thread(stack.stop)
             result["stack_log_tail"] = [line for line in stack.output().splitlines()[-12:] if line.strip()]
-            result["stack_log_errors"] = log_errors(data_dir / "logs")
-    if "errors" in result:  # what went wrong inside the stack counts too, even if every customer was served
-        for name, found in result["stack_log_errors"].items():
-            result["errors"]["by_kind"][f"stack log {name}: error lines"] = found["count"]
-            result["errors"]["samples"][f"stack log {name}: error lines"] = " | ".join(found["samples"])
-            result["errors"]["total"] += found["count"]
+            at_end = error_lines(data_dir / "logs")
+            result["stack_log_errors"] = {
+                "during_load": summarise_lines(during),
+                "at_shutdown": summarise_lines({name: lines[len(during.get(name, [])):]
+                                                for name, lines in at_end.items()})}
+            if (data_dir / "logs").exists():  # kept for a look after the data dir is gone
+                kept = Path(tempfile.mkdtemp(prefix="einvoice-load-logs-"))
+                for path in (data_dir / "logs").glob("*.log"):
+                    shutil.copy2(path, kept / path.name)
+                shutil.copy2(stack.log_path, kept / stack.log_path.name)
+                result["stack_logs_kept_in"] = str(kept)
+                log(f"   the stack's logs: {kept}")
+    if "invoices" in result:
+        result["summary"] = summary(config, result)
     return result
 
 
-ERROR_LINE = re.compile(r"Traceback|\b(ERROR|CRITICAL)\b|\"level\":\s*\"(error|fatal)\"|level=(error|fatal)",
-                        re.IGNORECASE)
+def summary(config: LoadConfig, result: dict[str, Any]) -> str:
+    inv, cert, errors = result["invoices"], result["certificates"], result["errors"]
+    rc, active = inv["latency_to_rc_seconds"], cert["latency_to_active_seconds"]
+    logged = sum(f["count"] for f in result["stack_log_errors"]["during_load"].values())
+    return (f"{config.customers} customers, {config.duration:.0f} s: {inv['delivered']} invoices to RC "
+            f"({inv['per_minute']}/min), p50/p90/p99 {rc['p50']}/{rc['p90']}/{rc['p99']} s; "
+            f"{cert['active']} certificates active ({cert['per_minute']}/min), p50/p90/p99 "
+            f"{active['p50']}/{active['p90']}/{active['p99']} s; errors {errors['total']} (stack log error "
+            f"lines {logged}); stack {result['stack_cpu_seconds']:.0f} CPU-s, "
+            f"{result['stack_rss_mb_at_end']:.0f} MB RSS")
 
 
-def log_errors(logs: Path) -> dict[str, dict[str, Any]]:
-    """Error lines (and tracebacks) in each part's log: retried failures the customers never saw still count."""
-    out: dict[str, dict[str, Any]] = {}
-    for path in sorted(logs.glob("*.log")):
-        lines = [line for line in path.read_text(errors="replace").splitlines() if ERROR_LINE.search(line)]
-        if lines:
-            out[path.name] = {"count": len(lines), "samples": [line[:300] for line in lines[:3]]}
-    return out
+ERROR_LINE = re.compile(r"^Traceback|\b(ERROR|CRITICAL|FATAL)\b|\"level\":\s*\"(error|fatal)\"|"
+                        r"\blevel=(error|fatal|ERROR|FATAL)\b")
+
+
+def error_lines(logs: Path) -> dict[str, list[str]]:
+    """Error lines (and tracebacks) in each part's log: failures retried inside the stack, which no customer
+    saw, are reported beside the customers' errors."""
+    return {path.name: [line for line in path.read_text(errors="replace").splitlines() if ERROR_LINE.search(line)]
+            for path in sorted(logs.glob("*.log"))}
+
+
+def summarise_lines(found: dict[str, list[str]], samples: int = 5) -> dict[str, dict[str, Any]]:
+    return {name: {"count": len(lines), "samples": [line[:400] for line in lines[:samples]]}
+            for name, lines in found.items() if lines}
 
 
 async def _enroll(load: Load, customers: list[Customer]) -> list[Customer]:
@@ -470,6 +535,7 @@ def report(t: Tally, ended: float, before: dict[str, dict[str, float]],
                      "per_minute": round(60 * t.delivered / (busy_until - t.started), 1) if t.delivered else 0.0,
                      "latency_to_rc_seconds": percentiles(t.rc_latency),
                      "latency_to_rc_observed_seconds": percentiles(t.rc_observed),
+                     "latency_to_conserved_seconds": percentiles(t.conserved_latency),
                      "upload_seconds": percentiles(t.upload_latency)},
         "certificates": {"requested": t.certificates_requested, "active": t.certificates_active,
                          "per_minute": round(60 * t.certificates_active / elapsed, 1),

@@ -197,15 +197,7 @@ async def bench_load(args: argparse.Namespace) -> dict[str, Any]:
 
     config = LoadConfig(customers=args.customers, duration=args.duration, max_invoices=args.max_invoices,
                         in_flight=args.in_flight, cert_interval=args.cert_interval)
-    result = await run_load(config, log=lambda line: print(line, flush=True))
-    inv, cert, errors = result["invoices"], result["certificates"], result["errors"]
-    rc, active = inv["latency_to_rc_seconds"], cert["latency_to_active_seconds"]
-    result["summary"] = (
-        f"{config.customers} customers, {result['elapsed_seconds']:.0f} s: {inv['delivered']} invoices to RC "
-        f"({inv['per_minute']}/min), p50/p90/p99 {rc['p50']}/{rc['p90']}/{rc['p99']} s; "
-        f"{cert['active']} certificates active, p50/p99 {active['p50']}/{active['p99']} s; "
-        f"errors {errors['total']}; stack {result['stack_rss_mb_at_end']:.0f} MB RSS")
-    return result
+    return await run_load(config, log=lambda line: print(line, flush=True))
 
 
 def machine() -> dict[str, Any]:
