@@ -111,8 +111,11 @@ def read_notification(data: bytes, *, validate: bool = True, field_name: str = "
         if problems:
             raise InvalidInput([Problem(path, message, "00200") for path, message in problems])
     sdi_id = _t(root, "IdentificativoSdI")
-    if sdi_id is None or not sdi_id.isdigit():
+    # ASCII digits only ("²".isdigit() is true), and not thousands of leading zeros (the B2B schema's is a
+    # string of up to 36 characters; without the schema, anything).
+    if sdi_id is None or not (sdi_id.isascii() and sdi_id.isdigit() and len(sdi_id.lstrip("0")) <= 36):
         raise InvalidInput.one(f"/{q.localname}/IdentificativoSdI", "missing or not a number")
+    sdi_id = sdi_id.lstrip("0") or "0"
     errors = tuple(
         SdiError(_t(e, "Codice") or "", _t(e, "Descrizione") or "", _t(e, "Suggerimento"))
         for e in root.iterfind("ListaErrori/Errore")

@@ -162,6 +162,16 @@ def _text(el: etree._Element, name: str) -> str:
     return (el.findtext(name) or "").strip()
 
 
+def _sdi_id(el: etree._Element, field: str) -> int:
+    """IdentificativoSdI as a number. The schema's xs:integer with totalDigits 12 still admits a sign and
+    any number of leading zeros (thousands of them are more than Python converts): refused by name."""
+    digits = _text(el, "IdentificativoSdI").lstrip("0") or "0"
+    if not (digits.isascii() and digits.isdigit() and len(digits) <= 12):
+        raise InvalidInput.one(f"{field}/IdentificativoSdI", "not an identificativo SdI (a positive number of at "
+                                                            "most 12 digits)")
+    return int(digits)
+
+
 def _b64(el: etree._Element, name: str, field: str) -> bytes:
     try:
         return base64.b64decode("".join((el.findtext(name) or "").split()), validate=True)
@@ -204,9 +214,11 @@ def read_ricevi_file_response(data: bytes) -> RiceviFileResponse:
     el = open_envelope(data)
     _expect(el, NS_TRASMISSIONE, {"rispostaSdIRiceviFile"}, "Body")
     _check(el, TRASMISSIONE_SCHEMA, "rispostaSdIRiceviFile")
-    return RiceviFileResponse(int(_text(el, "IdentificativoSdI")),
-                              datetime.fromisoformat(_text(el, "DataOraRicezione").replace("Z", "+00:00")),
-                              _text(el, "Errore") or None)
+    try:  # xs:dateTime admits what Python does not read: 24:00:00, years beyond 9999 or before 1
+        received = datetime.fromisoformat(_text(el, "DataOraRicezione").replace("Z", "+00:00"))
+    except ValueError as err:
+        raise InvalidInput.one("rispostaSdIRiceviFile/DataOraRicezione", f"unreadable time: {err}") from None
+    return RiceviFileResponse(_sdi_id(el, "rispostaSdIRiceviFile"), received, _text(el, "Errore") or None)
 
 
 # ---------------------------------------------------------------- TrasmissioneFatture
@@ -226,7 +238,7 @@ def read_trasmissione(data: bytes) -> tuple[str, FileSdI]:
     el = open_envelope(data)
     element = _expect(el, NS_TRASMISSIONE, set(_OPERATION_BY_ELEMENT), "Body")
     _check(el, TRASMISSIONE_SCHEMA, element)
-    return _OPERATION_BY_ELEMENT[element], FileSdI(int(_text(el, "IdentificativoSdI")), _text(el, "NomeFile"),
+    return _OPERATION_BY_ELEMENT[element], FileSdI(_sdi_id(el, element), _text(el, "NomeFile"),
                                                    _b64(el, "File", element))
 
 
@@ -247,7 +259,7 @@ def read_ricevi_fatture(data: bytes) -> FileSdIConMetadati:
     el = open_envelope(data)
     _expect(el, NS_RICEZIONE, {"fileSdIConMetadati"}, "Body")
     _check(el, RICEZIONE_SCHEMA, "fileSdIConMetadati")
-    return FileSdIConMetadati(int(_text(el, "IdentificativoSdI")), _text(el, "NomeFile"),
+    return FileSdIConMetadati(_sdi_id(el, "fileSdIConMetadati"), _text(el, "NomeFile"),
                               _b64(el, "File", "fileSdIConMetadati"), _text(el, "NomeFileMetadati"),
                               _b64(el, "Metadati", "fileSdIConMetadati"))
 
@@ -281,7 +293,7 @@ def read_notifica_esito(data: bytes) -> FileSdI:
     el = open_envelope(data)
     _expect(el, NS_RICEZIONE, {"fileSdI"}, "Body")
     _check(el, RICEZIONE_SCHEMA, "fileSdI")
-    return FileSdI(int(_text(el, "IdentificativoSdI")), _text(el, "NomeFile"), _b64(el, "File", "fileSdI"))
+    return FileSdI(_sdi_id(el, "fileSdI"), _text(el, "NomeFile"), _b64(el, "File", "fileSdI"))
 
 
 def build_notifica_esito_response(r: NotificaEsitoResponse) -> bytes:

@@ -272,6 +272,12 @@ def notification_corpus() -> None:
                                             b'<types:RicevutaSconosciuta xmlns:types="http://www.fatturapa.gov.it/sdi/'
                                             b'messaggi/v1.0"><IdentificativoSdI>1</IdentificativoSdI>'
                                             b'</types:RicevutaSconosciuta>')
+    mt = messages.build_mt(4243, "IT01234567897_00002.xml", "0000000", "FPR12", "4243")
+    sdi_id = b"<IdentificativoSdI>4243</IdentificativoSdI>"
+    write("notification", "mt-sdi-id-5000-leading-zeros.xml",
+          mt.replace(sdi_id, b"<IdentificativoSdI>" + b"0" * 5000 + b"4243</IdentificativoSdI>"))
+    write("notification", "mt-sdi-id-superscript.xml",
+          mt.replace(sdi_id, "<IdentificativoSdI>4243\u00b2</IdentificativoSdI>".encode()))
     _wrapping("notification", rc, b"types:RicevutaConsegna", (b"<MessageId>4242</MessageId>",
                                                               b"<MessageId>9999</MessageId>"))
 
@@ -303,6 +309,11 @@ def soap_corpus() -> None:
     xxe_invoice = (HERE / "invoice" / "xxe-file.xml").read_bytes()
     write("soap", "ricezione-hostile-invoice-inside.xml", soap.build_ricevi_fatture(soap.FileSdIConMetadati(
         4243, "IT01234567897_00002.xml", xxe_invoice, "IT01234567897_00002_MT_001.xml", mt)))
+    zeros = b"<IdentificativoSdI>" + b"0" * 5000 + b"4242</IdentificativoSdI>"
+    write("soap", "sdi-id-5000-leading-zeros.xml", env.replace(b"<IdentificativoSdI>4242</IdentificativoSdI>", zeros))
+    answer = soap.build_ricevi_file_response(soap.RiceviFileResponse(4242, datetime(2026, 3, 1, tzinfo=UTC)))
+    write("soap", "risposta-hour-24.xml", answer.replace(b"2026-03-01T00:00:00+00:00", b"2026-03-01T24:00:00"))
+    write("soap", "risposta-year-12026.xml", answer.replace(b"2026-03-01T00:00:00+00:00", b"12026-03-01T10:00:00"))
     wrapped = (HERE / "notification" / "xades-wrapping-object.xml").read_bytes()
     write("soap", "wrapped-notification-inside.xml", soap.build_trasmissione(
         "RicevutaConsegna", soap.FileSdI(4242, "IT01234567897_00001_RC_001.xml", wrapped)))
