@@ -489,10 +489,12 @@ def summary(config: LoadConfig, result: dict[str, Any]) -> str:
     inv, cert, errors = result["invoices"], result["certificates"], result["errors"]
     rc, active = inv["latency_to_rc_seconds"], cert["latency_to_active_seconds"]
     logged = sum(f["count"] for f in result["stack_log_errors"]["during_load"].values())
+    def ps(p: dict[str, Any]) -> str:
+        return "/".join("-" if p[k] is None else f"{p[k]:.1f}" for k in ("p50", "p90", "p99"))
+
     return (f"{config.customers} customers, {config.duration:.0f} s: {inv['delivered']} invoices to RC "
-            f"({inv['per_minute']}/min), p50/p90/p99 {rc['p50']}/{rc['p90']}/{rc['p99']} s; "
-            f"{cert['active']} certificates active ({cert['per_minute']}/min), p50/p90/p99 "
-            f"{active['p50']}/{active['p90']}/{active['p99']} s; errors {errors['total']} (stack log error "
+            f"({inv['per_minute']}/min), p50/p90/p99 {ps(rc)} s; {cert['active']} certificates active "
+            f"({cert['per_minute']}/min), p50/p90/p99 {ps(active)} s; errors {errors['total']} (stack log error "
             f"lines {logged}); stack {result['stack_cpu_seconds']:.0f} CPU-s, "
             f"{result['stack_rss_mb_at_end']:.0f} MB RSS")
 
