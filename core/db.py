@@ -7,6 +7,7 @@ request never leaves half a row behind.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,7 +45,24 @@ def _make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    # PostgreSQL text cannot hold NUL; the driver would raise a bare ValueError (an HTTP 500). Any text
+    # bound to a statement that carries one is bad input: refused naming the parameter.
+    event.listen(engine, "before_cursor_execute", _refuse_nul)
+    return engine
+
+
+def _refuse_nul(_conn, _cursor, _statement, parameters, _context, _executemany) -> None:  # type: ignore[no-untyped-def]
+    from domain.errors import InvalidInput
+
+    rows = parameters if isinstance(parameters, list | tuple) and parameters and isinstance(
+        parameters[0], dict | list | tuple) else [parameters]
+    for row in rows:
+        items = row.items() if isinstance(row, dict) else enumerate(row or ())
+        for name, value in items:
+            if isinstance(value, str) and "\x00" in value:
+                field = re.sub(r"_\d+$", "", str(name))
+                raise InvalidInput.one(field, "a NUL character (0x00) is not allowed in text")
 
 
 @contextmanager

@@ -65,6 +65,8 @@ def parse_amount(text: str | int | Decimal, field: str = "amount") -> int:
         raise InvalidInput.one(field, f"{text!r} is not an amount in euro (e.g. 49.00)") from None
     if not value.is_finite() or value < 0:
         raise InvalidInput.one(field, "the amount must be zero or more euro")
+    if value.adjusted() > 12:  # "1e999999" is finite, but no quantize or int() of it is sensible
+        raise InvalidInput.one(field, f"the amount is larger than {format_eur(MAX_AMOUNT_CENTS)}")
     if value != value.quantize(Decimal("0.01")):
         raise InvalidInput.one(field, "the amount has more than two decimals")
     cents = int(value * 100)

@@ -494,3 +494,54 @@ def test_forged_expired_and_replayed_links_refused_over_http(http: TestClient, s
         resp = getattr(http, method)(f"/accept/{token}")
         assert resp.status_code == 409 and "already used" in resp.text
     assert snapshot(settings) == after_accept
+
+
+# ---------------------------------------------------------------- the other HTTP inputs
+
+JSON = {"content-type": "application/json"}
+GARBAGE_REQUESTS: list[tuple[str, str, dict[str, object]]] = [
+    ("post", "/tenants", {"content": b"{not json", "headers": JSON}),
+    ("post", "/tenants", {"content": b'{"vat": 1, "name": [], "pec": {}}', "headers": JSON}),
+    ("post", "/tenants", {"content": '{"vat": "IT\u00e8"}'.encode("latin-1"), "headers": JSON}),
+    ("post", "/tenants", {"content": b"[" * 50_000 + b"]" * 50_000, "headers": JSON}),
+    ("post", "/tenants", {"json": {"vat": INVOICE_VAT, "name": "x" * 100_000, "pec": "a@b.it"}}),
+    ("post", "/tenants", {"json": {"vat": "IT09876543217", "name": "A\x00B", "pec": "ab@pec.example.it"}}),
+    ("get", "/tenants/%00", {}),
+    ("get", "/tenants/" + "A" * 10_000, {}),
+    ("get", "/invoices/%00", {}),
+    ("get", "/invoices/%00/download/original", {}),
+    ("get", "/invoices/x/download/..%2F..%2Fetc%2Fpasswd", {}),
+    ("post", "/invoices/%00/outcome", {"json": {"esito": "EC01"}}),
+    ("get", f"/invoices?vat={INVOICE_VAT}&direction=%00", {}),
+    ("post", "/invoices", {"content": b"not multipart",
+                           "headers": {"content-type": "multipart/form-data; boundary=zz"}}),
+    ("post", "/invoices", {"data": {"vat": INVOICE_VAT, "sign": "\x00"},
+                           "files": {"file": ("../../etc/passwd", b"<a/>")}}),
+    ("get", f"/tenants/{INVOICE_VAT}/certificates/%00", {}),
+    ("get", f"/tenants/{INVOICE_VAT}/certificates/%00/download", {}),
+    ("delete", f"/tenants/{INVOICE_VAT}/certificates/%00", {}),
+    ("post", f"/tenants/{INVOICE_VAT}/certificates", {"files": {"csr": ("x", b"x")},
+                                                       "data": {"kind": "\x00", "operation_id": "../../x"}}),
+    ("put", f"/tenants/{INVOICE_VAT}/preferences", {"json": [1, 2]}),
+    ("post", "/contracts", {"json": {"vat": INVOICE_VAT, "amount": "1e999999"}}),
+    ("post", "/contracts", {"json": {"vat": INVOICE_VAT, "amount": "sNaN"}}),
+    ("get", "/accept/" + "%FF" * 10, {}),
+    ("post", "/accept/%00", {}),
+    ("get", "/archive/packages/%00", {}),
+    ("get", "/archive/usage?vat=%00", {}),
+]
+
+
+def test_malformed_http_requests_get_a_4xx_and_change_nothing(settings: Settings, db: str) -> None:
+    """Broken JSON, NUL characters (PostgreSQL text cannot hold one: a 500 before), paths that climb, numbers
+    too large to quantize (a 500 before): a 4xx, never a 500, and nothing written."""
+    ensure_customer(settings, INVOICE_VAT)
+    app = create_app(settings, run_migrations=False)
+    app.state.temporal = NoTemporal()
+    before = snapshot(settings)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        for method, url, kwargs in GARBAGE_REQUESTS:
+            resp = getattr(client, method)(url, **kwargs)
+            assert 400 <= resp.status_code < 500, (method, url[:80], resp.status_code, resp.text[:300])
+            assert not any(leak in resp.content for leak in LEAKS)
+    assert snapshot(settings) == before
