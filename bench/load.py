@@ -3,7 +3,8 @@ against the embedded stack as `einvoice dev up` runs it (every part its own proc
 
 Bounded: the stack lives in a temporary data dir on free ports and is stopped with SIGINT at the end; the
 load lasts `duration` seconds or `max_invoices` uploads, whichever comes first, then waits at most `drain`
-seconds for what is still open. Each customer keeps at most `in_flight` invoices awaiting their outcome.
+seconds for what is still open. Each customer has `in_flight` uploads going at once, each awaiting its invoice's
+outcome before the next.
 
 Latency to RC is read from what the system recorded (the invoice's `created_at`, written when the upload is
 accepted, to its `updated_at`, written when the receipt made it `delivered`), so the modest polling that
@@ -15,6 +16,7 @@ request's duration, and its state must be `active`.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import re
 import shutil
@@ -24,7 +26,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -191,12 +193,6 @@ class Customer:
 
 
 @dataclass
-class Outstanding:
-    invoice_id: str
-    accepted_at: float  # monotonic, when the upload's answer arrived
-
-
-@dataclass
 class Tally:
     started: float = 0.0
     uploads: int = 0
@@ -304,68 +300,70 @@ class Load:
     # -------------------------------------------------------- load: invoices and certificates
 
     async def customer(self, http: httpx.AsyncClient, c: Customer) -> None:
+        """`in_flight` uploads at once (each awaits its outcome before the next), and now and then a
+        certificate, until the sending time or the upload cap is over."""
+        numbers = itertools.count(1)
+        certificates = asyncio.create_task(self.certificates_of(http, c))
+        try:
+            await asyncio.gather(*(self.slot(http, c, numbers) for _ in range(self.config.in_flight)))
+        finally:
+            certificates.cancel()
+            await asyncio.gather(certificates, return_exceptions=True)
+
+    def sending(self) -> bool:
+        return time.monotonic() < self.stop_sending and self.tally.uploads < self.config.max_invoices
+
+    async def certificates_of(self, http: httpx.AsyncClient, c: Customer) -> None:
+        """A certificate request every cert_interval, the customers staggered across it; each runs on its own
+        (drained in `run`), so the invoices go on meanwhile."""
+        await asyncio.sleep(self.config.cert_interval * (c.index + 1) / self.config.customers)
+        while self.sending() and self.tally.certificates_requested < self.config.max_certificates:
+            self.tally.certificates_requested += 1
+            task = asyncio.create_task(self.certificate(http, c))
+            self.cert_tasks.add(task)
+            task.add_done_callback(self.cert_tasks.discard)
+            await asyncio.sleep(self.config.cert_interval)
+
+    async def slot(self, http: httpx.AsyncClient, c: Customer, numbers: Iterator[int]) -> None:
         from devstack.demo_invoices import demo_invoice
 
-        outstanding: list[Outstanding] = []
-        seq = 0
-        next_cert = self.tally.started + self.config.cert_interval * (c.index + 1) / self.config.customers
-        poller = asyncio.create_task(self.watch(http, c, outstanding))
-        try:
-            while time.monotonic() < self.stop_sending and self.tally.uploads < self.config.max_invoices:
-                now = time.monotonic()
-                if now >= next_cert and self.tally.certificates_requested < self.config.max_certificates:
-                    next_cert = now + self.config.cert_interval
-                    self.tally.certificates_requested += 1
-                    task = asyncio.create_task(self.certificate(http, c))
-                    self.cert_tasks.add(task)
-                    task.add_done_callback(self.cert_tasks.discard)
-                if len(outstanding) >= self.config.in_flight:
-                    await asyncio.sleep(0.05)
-                    continue
-                seq += 1
-                self.tally.uploads += 1
-                number = f"L{c.index}-{seq}"
-                began = time.monotonic()
-                resp = await self.request(
-                    http, "invoice upload", "POST", f"{self.api}/invoices", (201,),
-                    data={"vat": c.vat, "sign": self.config.sign},
-                    files={"file": (f"{number}.xml", demo_invoice(c.vat, number), "application/xml")})
-                if resp is None:
-                    await asyncio.sleep(0.5)  # do not spin on a failing API
-                    continue
-                self.tally.upload_latency.append(time.monotonic() - began)
-                inv = resp.json()
-                self.tally.created[inv["id"]] = _parse(inv["created_at"])
-                outstanding.append(Outstanding(inv["id"], time.monotonic()))
-            drain_until = time.monotonic() + self.config.drain
-            while outstanding and time.monotonic() < drain_until:
-                await asyncio.sleep(0.2)
-            for o in outstanding:
-                self.tally.error("invoice: no outcome before the drain ended", o.invoice_id)
-        finally:
-            poller.cancel()
-            await asyncio.gather(poller, return_exceptions=True)
+        while self.sending():
+            self.tally.uploads += 1
+            number = f"L{c.index}-{next(numbers)}"
+            began = time.monotonic()
+            resp = await self.request(
+                http, "invoice upload", "POST", f"{self.api}/invoices", (201,),
+                data={"vat": c.vat, "sign": self.config.sign},
+                files={"file": (f"{number}.xml", demo_invoice(c.vat, number), "application/xml")})
+            if resp is None:
+                await asyncio.sleep(0.5)  # do not spin on a failing API
+                continue
+            accepted = time.monotonic()
+            self.tally.upload_latency.append(accepted - began)
+            inv = resp.json()
+            self.tally.created[inv["id"]] = _parse(inv["created_at"])
+            await self.await_outcome(http, inv["id"], accepted)
 
-    async def watch(self, http: httpx.AsyncClient, c: Customer, outstanding: list[Outstanding]) -> None:
-        """Every poll_interval, the state of each invoice this customer still awaits."""
-        while True:
+    async def await_outcome(self, http: httpx.AsyncClient, invoice_id: str, accepted: float) -> None:
+        """Read the invoice every poll_interval until it leaves the waiting states (or the drain ends)."""
+        give_up = max(self.stop_sending, accepted) + self.config.drain
+        while time.monotonic() < give_up:
             await asyncio.sleep(self.config.poll_interval)
-            for o in list(outstanding):
-                resp = await self.request(http, "invoice status", "GET", f"{self.api}/invoices/{o.invoice_id}",
-                                          (200,))
-                if resp is None:
-                    continue
-                inv = resp.json()
-                if inv["state"] in WAITING:
-                    continue
-                outstanding.remove(o)
-                if inv["state"] != "delivered":
-                    self.tally.error(f"invoice: ended {inv['state']}", f"{o.invoice_id}: {inv.get('detail')}")
-                    continue
-                self.tally.delivered += 1
-                self.tally.last_delivered = time.monotonic()
-                self.tally.rc_observed.append(time.monotonic() - o.accepted_at)
-                self.tally.rc_latency.append((_parse(inv["updated_at"]) - _parse(inv["created_at"])).total_seconds())
+            resp = await self.request(http, "invoice status", "GET", f"{self.api}/invoices/{invoice_id}", (200,))
+            if resp is None:
+                continue
+            inv = resp.json()
+            if inv["state"] in WAITING:
+                continue
+            if inv["state"] != "delivered":
+                self.tally.error(f"invoice: ended {inv['state']}", f"{invoice_id}: {inv.get('detail')}")
+                return
+            self.tally.delivered += 1
+            self.tally.last_delivered = time.monotonic()
+            self.tally.rc_observed.append(time.monotonic() - accepted)
+            self.tally.rc_latency.append((_parse(inv["updated_at"]) - _parse(inv["created_at"])).total_seconds())
+            return
+        self.tally.error("invoice: no outcome before the drain ended", invoice_id)
 
     async def certificate(self, http: httpx.AsyncClient, c: Customer) -> None:
         csr = await asyncio.to_thread(make_csr, c.vat, c.name)
