@@ -41,9 +41,9 @@ class SdiCoopChannel:
     """SDICoop over HTTP(S): `SDI_URL`/SdIRiceviFile and /SdIRiceviNotifica; with SDI_CLIENT_CERT and
     SDI_CLIENT_KEY it presents a client certificate (mutual TLS), SDI_CA_CERT verifies the server."""
 
-    def __init__(self, settings: Settings, timeout: float = 20.0):
+    def __init__(self, settings: Settings, timeout: float | None = None):
         self.base = settings.sdi_url.rstrip("/")
-        self.timeout = timeout
+        self.timeout = timeout or settings.sdi_timeout_seconds
         self.verify: ssl.SSLContext | bool = True
         if settings.sdi_ca_cert or settings.sdi_client_cert:
             ctx = ssl.create_default_context(cafile=settings.sdi_ca_cert or None)
@@ -89,7 +89,9 @@ class SdiChannelActivities:
             if done is not None and done.state == "refused":
                 raise ApplicationError(f"the SDI refused {req.file_name}: {done.error}", done.error,
                                        type="SdiRefused", non_retryable=True)
-            begin_transmission(session, req.file_name, req.invoice_id)
+            # A second attempt after one whose answer never came (timeout, crash): the SDI may hold the file
+            # already, under an identificativo we never learnt. The workflow then adopts that one.
+            resent = begin_transmission(session, req.file_name, req.invoice_id).attempts > 1
             _, content = read_file(session, req.file_id)
         try:
             answer = self.channel.send_file(req.file_name, content)
@@ -109,7 +111,7 @@ class SdiChannelActivities:
                                    f"{soap.INVIO_ERRORS.get(answer.errore, '')}", answer.errore,
                                    type="SdiRefused", non_retryable=True)
         activity.logger.info("%s taken by the SDI as %s", req.file_name, answer.identificativo_sdi)
-        return TransmitResult(answer.identificativo_sdi, received_at, sent_now=True)
+        return TransmitResult(answer.identificativo_sdi, received_at, sent_now=True, resent=resent)
 
     @activity.defn(name="sdi_send_outcome")
     def send_outcome(self, req: SendOutcomeRequest) -> str:

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api import errors
-from api.routes import codec, tenants
+from api.routes import archive, certificates, codec, contracts, invoices, tenants
 from core.db import migrate
 from core.settings import Settings, get_settings
 
@@ -29,21 +29,9 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         CORSMiddleware, allow_origins=[settings.temporal_ui_url], allow_credentials=True,
         allow_methods=["POST", "OPTIONS"], allow_headers=["Authorization", "Content-Type", "X-Namespace"],
     )
-    # area: certificates
-    from api.routes import certificates
-
-    app.include_router(certificates.router)
-    # area: contracts
-    from api.routes import contracts
-
     app.include_router(contracts.router)
-    # area: invoices
-    from api.routes import invoices
-
+    app.include_router(certificates.router)
     invoices.install(app)
-    # area: conservation
-    from api.routes import archive
-
     app.include_router(archive.router)
 
     @app.get("/healthz", tags=["health"])

@@ -27,13 +27,14 @@ from temporalio.worker import Worker
 
 from bench.floor import noop
 from bench.history import Cost, cost_of
-from bench.stack import VAT, Stack, invoice
+from bench.stack import VAT, Stack, cpu_by_process, invoice
 
 # What the invoice workflow runs on the RC path: prepare, transmit, apply_outcome; then conservation:
 # store_package, record_package. Checked against the recorded history by `pipeline_shape`.
 INVOICE_ACTIVITIES = 3
 CONSERVATION_ACTIVITIES = 2
 SIGN = "cades"
+SDI_DELAY = 0.1  # seconds the local SDI waits before it sends the RC
 
 
 @dataclass
@@ -127,35 +128,52 @@ async def pipeline_shape(client: Client, invoice_wf: str, child_wf: str) -> dict
 
 
 async def throughput(stack: Stack, count: int, concurrency: int, log: Callable[[str], None]) -> dict[str, Any]:
+    """`count` of each, in slices of `concurrency` alternating floor, pipeline, pipeline, floor, …; wall time
+    and CPU time (by process) are summed per contender."""
     floor_tq = f"bench-floor-pipeline-{time.time_ns()}"
     floor = FloorRunner(stack.env.client, floor_tq)
     pipe = PipelineRunner(stack)
+    runners: dict[str, Callable[[int], Awaitable[None]]] = {"floor": floor.one, "pipeline": pipe.one}
+    seconds = dict.fromkeys(runners, 0.0)
+    done = dict.fromkeys(runners, 0)
+    cpu: dict[str, dict[str, float]] = {name: {} for name in runners}
     with ThreadPoolExecutor(max_workers=32, thread_name_prefix="floor") as executor:
         # The product's worker size (workers.main.build_worker): 32 threads, 32 activities at once.
-        async with Worker(stack.env.client, task_queue=floor_tq, workflows=[FloorPipelineWorkflow,
-                                                                            FloorChildWorkflow],
-                          activities=[noop], activity_executor=executor, max_concurrent_activities=32):
+        async with Worker(stack.env.client, task_queue=floor_tq,
+                          workflows=[FloorPipelineWorkflow, FloorChildWorkflow], activities=[noop],
+                          activity_executor=executor, max_concurrent_activities=32):
             warm = min(concurrency, 10)
-            await run_many(warm, warm, floor.one)
-            await run_many(warm, warm, pipe.one)
+            for one in runners.values():
+                await run_many(warm, warm, one)
             pipe.states.clear()
-            half = max(1, count // 2)
-            seconds = {"floor": 0.0, "pipeline": 0.0}
-            for name in ("floor", "pipeline", "pipeline", "floor"):
-                runner = floor if name == "floor" else pipe
-                took = await run_many(half, concurrency, runner.one)
+            size = min(count, concurrency)
+            slices = max(1, count // size)
+            order = [name for i in range(slices) for name in (("floor", "pipeline") if i % 2 == 0
+                                                               else ("pipeline", "floor"))]
+            for name in order:
+                n = size
+                before = cpu_by_process()
+                took = await run_many(n, concurrency, runners[name])
+                after = cpu_by_process()
                 seconds[name] += took
-                log(f"   {name}: {half} in {took:.1f} s ({half / took:.2f}/s)")
+                done[name] += n
+                for role, value in after.items():
+                    cpu[name][role] = cpu[name].get(role, 0.0) + value - before.get(role, 0.0)
+                log(f"   {name}: {n} in {took:.1f} s ({n / took:.2f}/s)")
     assert pipe.last is not None
     shape = await pipeline_shape(stack.client, *pipe.last)
-    done = 2 * half
-    floor_rate = done / seconds["floor"]
-    pipe_rate = done / seconds["pipeline"]
+    rate = {name: done[name] / seconds[name] for name in runners}
+    cpu_ms = {name: {role: round(v * 1000 / done[name]) for role, v in sorted(cpu[name].items())}
+              for name in runners}
+    total_cpu = {name: sum(cpu_ms[name].values()) for name in runners}
     return {
-        "invoices": done, "concurrency": concurrency, "sign": SIGN,
-        "pipeline_seconds": round(seconds["pipeline"], 2), "pipeline_per_second": round(pipe_rate, 2),
-        "floor_seconds": round(seconds["floor"], 2), "floor_per_second": round(floor_rate, 2),
-        "ratio": round(pipe_rate / floor_rate, 3), "goal_ratio": 0.7,
+        "invoices": done["pipeline"], "floor_items": done["floor"], "concurrency": concurrency, "sign": SIGN,
+        "sdi_delay_seconds": SDI_DELAY,
+        "pipeline_seconds": round(seconds["pipeline"], 2), "pipeline_per_second": round(rate["pipeline"], 2),
+        "floor_seconds": round(seconds["floor"], 2), "floor_per_second": round(rate["floor"], 2),
+        "ratio": round(rate["pipeline"] / rate["floor"], 3), "goal_ratio": 0.7,
+        "cpu_ms_per_item": cpu_ms, "cpu_ms_per_item_total": total_cpu,
+        "cpu_ratio": round(total_cpu["floor"] / total_cpu["pipeline"], 3),
         "final_states": pipe.states, "shape": shape,
         "floor_shape": {"parent_activities": INVOICE_ACTIVITIES, "child_activities": CONSERVATION_ACTIVITIES,
                         "workflows": 2},

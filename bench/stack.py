@@ -107,6 +107,34 @@ async def s3_server(settings: Settings) -> AsyncIterator[Settings]:
         server.stop()
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process (Linux /proc); 0 when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_by_process() -> dict[str, float]:
+    """CPU seconds so far of this process and of its children, by role: the dev server, the local SDI."""
+    me = os.getpid()
+    out = {"bench process": _cpu_seconds(me)}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            if int(stat.rsplit(")", 1)[1].split()[1]) != me:
+                continue
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, ValueError):
+            continue
+        role = "local SDI" if "sdi-sim" in cmd else "dev server" if "temporal" in cmd else cmd[:30]
+        out[role] = out.get(role, 0.0) + _cpu_seconds(int(entry.name))
+    return out
+
+
 @dataclass
 class Stack:
     settings: Settings

@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     # Bearer token an operator's Temporal UI must present to the codec endpoint; empty: loopback only.
     codec_auth_token: SecretStr = Field(default=SecretStr(""), alias="CODEC_AUTH_TOKEN")
 
-    # area: certificates
+    # certificates
     # The built-in CA (keys in DATA_DIR/ca): validity of the certificates it issues, how long it takes to
     # decide (a simulated authorization time), and a regular expression of subjects it refuses.
     ca_validity_days: int = Field(default=365, alias="CA_VALIDITY_DAYS")
@@ -65,13 +65,13 @@ class Settings(BaseSettings):
     # Days before expiry on which the customer is reminded, comma-separated.
     cert_reminder_days: str = Field(default="30,7,1", alias="CERT_REMINDER_DAYS")
 
-    # area: contracts
+    # contracts
     # (CONSERVATION_MANAGER_EMAIL, who gets their access on activation, is declared in the conservation block.)
     # A contract awaiting acceptance: reminders this many days after the invitation, expiry after that many.
     contract_reminder_days: str = Field(default="3,7,14", alias="CONTRACT_REMINDER_DAYS")
     contract_expiry_days: int = Field(default=30, alias="CONTRACT_EXPIRY_DAYS")
 
-    # area: invoices
+    # invoices
     # The SDI (the local simulator by default): RiceviFile at <SDI_URL>/SdIRiceviFile, the recipient's
     # outcome at <SDI_URL>/SdIRiceviNotifica. https:// with SDI_CLIENT_CERT/KEY for mutual TLS.
     sdi_url: str = Field(default="http://127.0.0.1:8010", alias="SDI_URL")
@@ -90,6 +90,8 @@ class Settings(BaseSettings):
     # Local simulator only: seconds before its first notification, and before DT/AT (15 days in reality).
     sdi_sim_delay: float = Field(default=1.0, alias="SDI_SIM_DELAY")
     sdi_sim_dt_delay: float = Field(default=1296000.0, alias="SDI_SIM_DT_DELAY")
+    # How long one SDICoop call may take (connect, send, answer) before it counts as failed and is retried.
+    sdi_timeout_seconds: float = Field(default=20.0, gt=0, alias="SDI_TIMEOUT_SECONDS")
 
     @property
     def sdi_callback_base(self) -> str:
@@ -99,7 +101,7 @@ class Settings(BaseSettings):
     def sdi_signer_cert_path(self) -> Path:
         return Path(self.sdi_signer_cert) if self.sdi_signer_cert else self.data_dir / "sdisim" / "signer.pem"
 
-    # area: conservation
+    # conservation
     # Object Lock retention (COMPLIANCE) of every archived object, in calendar years.
     archive_retention_years: int = Field(default=10, ge=1, le=100, alias="ARCHIVE_RETENTION_YEARS")
     # Files from this size up go to S3 by multipart upload, in parts of ARCHIVE_MULTIPART_PART_SIZE.

@@ -1,6 +1,6 @@
 """The product's main scenario, run against the embedded stack by `make demo`.
 
-Each step prints what it does and where to look. Each area adds its step to `STEPS`.
+Each step prints what it does and where to look.
 """
 
 from __future__ import annotations
@@ -36,22 +36,21 @@ def step_add_customer(settings: Settings, ctx: dict[str, object]) -> None:
 
 
 Step = Callable[[Settings, dict[str, object]], None]
-STEPS: list[Step] = [
-    step_add_customer,
-    # area: contracts
-    __import__("devstack.demo_contracts", fromlist=["step_contract"]).step_contract,
-    # area: certificates
-    __import__("devstack.demo_certificates", fromlist=["step_certificates"]).step_certificates,
-    # area: invoices
-    __import__("devstack.demo_invoices", fromlist=["step_invoices"]).step_invoices,
-    # area: conservation
-    __import__("devstack.demo_conservation", fromlist=["step_conservation"]).step_conservation,
-]
+
+
+def steps() -> list[Step]:
+    """The scenario in order: each area's step lives in its own module beside this one."""
+    from devstack.demo_certificates import step_certificates
+    from devstack.demo_conservation import step_conservation
+    from devstack.demo_contracts import step_contract
+    from devstack.demo_invoices import step_invoices
+
+    return [step_add_customer, step_contract, step_certificates, step_invoices, step_conservation]
 
 
 def run_demo(settings: Settings) -> int:
     ctx: dict[str, object] = {}
-    for step in STEPS:
+    for step in steps():
         step(settings, ctx)
     console.rule("[bold]Where to look")
     console.print(f"Temporal Web UI: {settings.temporal_ui_url}/namespaces/{settings.temporal_namespace}"

@@ -2,18 +2,17 @@
 
 Importing this package registers every table on `Base.metadata` (Alembic's env relies on it).
 """
-# ruff: noqa: I001  (one import per area below its anchor; keep them apart rather than sorted)
 
-from models import files, outbox, preferences, tenant  # noqa: F401
-
-# area: certificates
-from models import certificates  # noqa: F401,E402
-# area: contracts
-from models import contracts  # noqa: F401,E402
-# area: invoices
-from models import invoices  # noqa: F401,E402
-# area: conservation
-from models import conservation  # noqa: F401,E402
+from models import (  # noqa: F401
+    certificates,
+    conservation,
+    contracts,
+    files,
+    invoices,
+    outbox,
+    preferences,
+    tenant,
+)
 from models.base import Base
 
 __all__ = ["Base"]

@@ -76,6 +76,9 @@ class TransmitResult:
     sdi_id: int  # identificativo SdI
     received_at: str  # DataOraRicezione
     sent_now: bool  # False when an earlier attempt had already been accepted (nothing sent again)
+    # True when an earlier attempt may have reached the SDI without its answer reaching us: the SDI then
+    # has the file twice (the second refused with NS 00002) and the first one's notifications are ours.
+    resent: bool = False
 
 
 @dataclass

@@ -11,7 +11,8 @@ SDICoop endpoints it serves:
 Control endpoints (JSON) for tests and the demo:
 - `GET /control/files` every file received with its notifications; `GET /control/outcomes` the ECs received.
 - `POST /control/config` change delays, duplicate or reverse the order of notifications, make RiceviFile
-  answer EI02 (service unavailable).
+  answer EI02 (service unavailable), or answer the next `slow_answers` files only after `answer_delay` seconds
+  (the file is taken at once: a client that gave up meanwhile sends it again, and gets NS 00002).
 - `POST /control/resend` send the notifications of a file again (a duplicate delivery).
 - `POST /control/deliver` deliver an invoice to a recipient (RicezioneFatture.RiceviFatture) with its MT.
 """
@@ -56,6 +57,8 @@ class SimConfig:
     duplicate: bool = False  # send every notification twice
     reverse: bool = False  # send a scenario's notifications in reverse order (out of order)
     unavailable: bool = False  # RiceviFile answers EI02
+    slow_answers: int = 0  # the next N RiceviFile answers come late (the file is taken at once)
+    answer_delay: float = 0.0  # ... by this many seconds: longer than the client waits = a lost answer
     client_cert: str | None = None  # PEM client certificate for calling back over mutual TLS
     client_key: str | None = None
     ca_cert: str | None = None  # CA to verify the callee's server certificate
@@ -293,7 +296,11 @@ def create_app(config: SimConfig, sign: Callable[[bytes], bytes] | None) -> Star
             req = soap.read_ricevi_file(await request.body())
         except InvalidInput as err:
             return _soap_response(soap.fault("Client", str(err)[:500]), 500)
-        return _soap_response(soap.build_ricevi_file_response(await sim.ricevi_file(req)))
+        answer = await sim.ricevi_file(req)
+        if sim.config.slow_answers > 0:
+            sim.config.slow_answers -= 1
+            await asyncio.sleep(sim.config.answer_delay)
+        return _soap_response(soap.build_ricevi_file_response(answer))
 
     async def ricevi_notifica(request: Request) -> Response:
         try:
@@ -310,7 +317,8 @@ def create_app(config: SimConfig, sign: Callable[[bytes], bytes] | None) -> Star
 
     async def set_config(request: Request) -> Response:
         body = await request.json()
-        for key in ("delay", "dt_delay", "duplicate", "reverse", "unavailable", "callback_url", "ricezione_url"):
+        for key in ("delay", "dt_delay", "duplicate", "reverse", "unavailable", "slow_answers", "answer_delay",
+                    "callback_url", "ricezione_url"):
             if key in body:
                 setattr(sim.config, key, type(getattr(sim.config, key))(body[key]))
         return JSONResponse({k: v for k, v in asdict(sim.config).items() if k not in ("client_key",)})

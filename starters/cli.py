@@ -1,4 +1,4 @@
-"""The `einvoice` command line. Each area registers its sub-commands here."""
+"""The `einvoice` command line: one sub-command group per area, plus the stack's own commands."""
 
 from __future__ import annotations
 
@@ -9,29 +9,17 @@ from typing import Annotated
 
 import typer
 
-from starters import tenants_cli
+from starters import archive_cli, certificates_cli, contracts_cli, invoices_cli, preferences_cli, tenants_cli
 
 app = typer.Typer(help="einvoice-hub: e-invoicing intermediary for SDI and KSeF on Temporal.",
                   no_args_is_help=True)
 app.add_typer(tenants_cli.app, name="tenant")
-# area: certificates
-from starters import certificates_cli, preferences_cli  # noqa: E402
-
+app.add_typer(contracts_cli.app, name="contract")
 app.add_typer(certificates_cli.app, name="cert")
 app.add_typer(preferences_cli.app, name="prefs")
-# area: contracts
-from starters import contracts_cli  # noqa: E402
-
-app.add_typer(contracts_cli.app, name="contract")
-# area: invoices
-from starters import invoices_cli  # noqa: E402
-
 app.add_typer(invoices_cli.app, name="invoice")
-app.command("sdi-sim")(invoices_cli.sdi_sim)
-# area: conservation
-from starters import archive_cli  # noqa: E402
-
 app.add_typer(archive_cli.app, name="archive")
+app.command("sdi-sim")(invoices_cli.sdi_sim)
 
 dev = typer.Typer(help="The embedded development stack.", no_args_is_help=True)
 app.add_typer(dev, name="dev")

@@ -21,8 +21,8 @@ def app_env(service: str) -> dict[str, str]:
 
 
 def test_every_part_of_the_stack_is_there() -> None:
-    assert {"temporal", "temporal-db", "temporal-ui", "app-db", "minio", "minio-init", "mailpit", "worker",
-            "api"} <= set(SERVICES)
+    assert {"temporal", "temporal-db", "temporal-ui", "app-db", "minio", "minio-init", "mailpit", "sdi-sim",
+            "worker", "api"} <= set(SERVICES)
 
 
 def test_long_running_services_have_health_checks() -> None:
@@ -63,6 +63,12 @@ def test_addresses_point_at_the_right_services() -> None:
     assert (env["S3_ACCESS_KEY_ID"], env["S3_SECRET_ACCESS_KEY"]) == (
         minio["MINIO_ROOT_USER"], minio["MINIO_ROOT_PASSWORD"])
     assert (env["SMTP_HOST"], env["SMTP_PORT"]) == ("mailpit", "1025")
+    sdi = urlparse(env["SDI_URL"])
+    assert (sdi.hostname, sdi.port) == ("sdi-sim", 8010) and "8010:8010" in SERVICES["sdi-sim"]["ports"]
+    callback = urlparse(env["SDI_CALLBACK_URL"])
+    assert (callback.hostname, callback.port) == ("api", 8000)
+    # the simulator writes its signing certificate where the API looks for it: the shared volume
+    assert SERVICES["sdi-sim"]["volumes"] == SERVICES["api"]["volumes"] == SERVICES["worker"]["volumes"]
     assert "1025:1025" in SERVICES["mailpit"]["ports"]
     # The values parse as our settings.
     settings = Settings(**{k: v for k, v in env.items() if not v.startswith("${")})

@@ -219,6 +219,39 @@ async def test_sdi_unavailable_is_waited_out(stack: Stack, db: str, mailbox: Mai
         assert row is not None and row.state == "accepted" and row.attempts >= 2
 
 
+async def test_a_lost_answer_from_the_sdi_ends_delivered_under_the_first_identificativo(
+        stack: Stack, db: str, mailbox: Mailbox) -> None:
+    """RiceviFile takes the file but its answer comes after we gave up (a timeout): we send again, the SDI
+    refuses the copy with NS 00002, and the first copy's RC — with an identificativo we never heard — is ours."""
+    s = stack.settings.model_copy(update={"sdi_timeout_seconds": 1.0})
+    ensure_customer(s)
+    fresh_progressives(s)
+    tq = f"tq-{uuid.uuid4()}"
+    await stack.sim_config(slow_answers=1, answer_delay=4.0)
+    try:
+        async with new_worker(stack.env.client, s, task_queue=tq):
+            view = await send_invoice(s, VAT, invoice("E2E-LOST"), "lost.xml", client=stack.env.client,
+                                      task_queue=tq, conserve=False)
+            result = await asyncio.wait_for(stack.env.client.get_workflow_handle(view.workflow_id).result(), 60)
+    finally:
+        await stack.sim_config(slow_answers=0, answer_delay=0.0)
+
+    async def both_answered() -> tuple[dict, dict]:  # type: ignore[type-arg]
+        files = sorted((f for f in await stack.sim_files() if f["file_name"] == view.file_name),
+                       key=lambda f: f["sdi_id"])
+        assert len(files) == 2  # the SDI got it twice: the first taken, the copy refused
+        assert [n["kind"] for n in files[0]["notifications"]] == ["RC"]
+        assert [e["code"] for e in files[1]["errors"]] == ["00002"]
+        assert [n["kind"] for n in files[1]["notifications"]] == ["NS"]
+        return files[0], files[1]
+
+    first, _ = await assert_eventually(both_answered, timeout=20, interval=0.2)
+    assert result["state"] == "delivered"
+    assert result["sdi_id"] == first["sdi_id"]
+    assert get_invoice(s, view.id).sdi_id == first["sdi_id"]
+    assert len(mailbox.find(kind="invoice-outcome")) == 1  # told once: delivered, not rejected
+
+
 async def test_the_sdi_refuses_a_duplicate_file_name(stack: Stack) -> None:
     from domain.sdi import soap
 

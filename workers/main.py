@@ -41,6 +41,12 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         await ensure_search_attributes(client, settings.temporal_namespace)
     except Exception as err:  # e.g. no operator permission on a managed cluster: the UI filters suffer only
         log.warning("could not register search attributes: %s", err)
+    try:  # the weekly archive verification (idempotent: an existing schedule is updated, not duplicated)
+        from starters.archive import ensure_verify_schedule
+
+        await ensure_verify_schedule(settings, client)
+    except Exception as err:
+        log.warning("could not create the archive verification schedule: %s", err)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

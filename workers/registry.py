@@ -1,7 +1,7 @@
 """Every workflow and activity the worker runs, in one list per area.
 
 Activities that need settings are methods of small classes built here, so tests can build them with
-their own settings. Each area appends to the lists in its own block.
+their own settings. One block per area.
 """
 
 from __future__ import annotations
@@ -14,20 +14,20 @@ from core.settings import Settings
 
 def workflows() -> list[type]:
     found: list[type] = []
-    # area: certificates
+    # certificates
     from workflows.certificate_authorization import CertificateAuthorizationWorkflow
 
     found.append(CertificateAuthorizationWorkflow)
-    # area: contracts
+    # contracts
     from workflows.contract_acceptance import ContractAcceptanceWorkflow
 
     found.append(ContractAcceptanceWorkflow)
-    # area: invoices
+    # invoices
     from workflows.invoice_receive import InvoiceReceiveWorkflow
     from workflows.invoice_send import InvoiceSendWorkflow
 
     found += [InvoiceSendWorkflow, InvoiceReceiveWorkflow]
-    # area: conservation
+    # conservation
     from workflows.archive_verify import ArchiveVerifyWorkflow
     from workflows.conservation import ConservationWorkflow
 
@@ -40,26 +40,26 @@ def activities(settings: Settings) -> Sequence[Callable[..., Any]]:
 
     mail = MailActivities(settings)
     found: list[Callable[..., Any]] = [mail.send_email]
-    # area: certificates
+    # certificates
     from activities.certificates import CertificateActivities
 
     certs = CertificateActivities(settings)
     found += [certs.submit, certs.collect, certs.record_state, certs.mark_expired, certs.revoke,
               certs.delete_record, certs.compose_email]
-    # area: contracts
+    # contracts
     from activities.contracts import ContractActivities
 
     contracts = ContractActivities(settings)
     found += [contracts.open_order, contracts.send_invitation, contracts.accept_order, contracts.notify_activation,
               contracts.cancel_order, contracts.expire_order]
-    # area: invoices
+    # invoices
     from activities.invoices import InvoiceActivities
     from activities.sdi_channel import SdiChannelActivities
 
     invoices = InvoiceActivities(settings)
     channel = SdiChannelActivities(settings)
     found += [invoices.prepare_invoice, invoices.apply_outcome, channel.transmit, channel.send_outcome]
-    # area: conservation
+    # conservation
     from activities.archive import ArchiveActivities
 
     archive = ArchiveActivities(settings)

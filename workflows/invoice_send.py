@@ -94,6 +94,7 @@ class InvoiceSendWorkflow:
         self._ignored: list[str] = []
         self._history: list[str] = []
         self._closed_by_at = False
+        self._may_have_twin = False
 
     # ------------------------------------------------------------ interface
     @workflow.signal(name=NOTIFICATION_SIGNAL)
@@ -134,6 +135,7 @@ class InvoiceSendWorkflow:
                 return self.status()
             raise
         self._sdi_id = sent.sdi_id
+        self._may_have_twin = sent.resent
         self._state = SENT
         self._note(SENT)
         publish_status(SENT)
@@ -197,9 +199,21 @@ class InvoiceSendWorkflow:
         detail: str | None = None
         pending, self._pending = self._pending, []
         for ref in pending:
-            if ref.invoice_id != (self._inp.invoice_id if self._inp else "") or ref.sdi_id != self._sdi_id:
-                self._ignored.append(f"{ref.name} (identificativo SdI {ref.sdi_id}, ours {self._sdi_id})")
+            if ref.invoice_id != (self._inp.invoice_id if self._inp else ""):
+                self._ignored.append(f"{ref.name} (not this invoice's)")
                 continue
+            if self._may_have_twin and ref.kind == "NS" and ref.errors and all(
+                    e.startswith("00002") for e in ref.errors):
+                # Our own retransmission refused as a duplicate file name: the first copy is in the SDI.
+                self._ignored.append(f"{ref.name} (00002: the SDI already had this file)")
+                continue
+            if ref.sdi_id != self._sdi_id:
+                if not self._may_have_twin:
+                    self._ignored.append(f"{ref.name} (identificativo SdI {ref.sdi_id}, ours {self._sdi_id})")
+                    continue
+                self._note(f"identificativo SdI {ref.sdi_id} of the first transmission adopted "
+                           f"(the answer to it was lost; {self._sdi_id} was the retransmission)")
+                self._sdi_id, self._may_have_twin = ref.sdi_id, False
             new = self._transition(ref)
             self._applied.append(ref.name)
             self._note(f"{ref.kind} {ref.name}" + (f" -> {new}" if new else ""))
