@@ -191,17 +191,20 @@ async def workflow_status(settings: Settings, invoice_id: str, client: Client | 
 # ---------------------------------------------------------------- what the SDI sends us
 
 def _check_sdi_signature(settings: Settings, data: bytes, field: str) -> None:
-    """An SDI notification must carry a valid XAdES signature, by the SDI's certificate when we know it."""
+    """An SDI notification must carry a valid XAdES signature by the SDI's certificate (SDI_SIGNER_CERT). With
+    no certificate configured nothing is trusted: a notification signed by just anyone must not move an invoice."""
     from cryptography import x509
 
     from domain.signatures import verify_xades
 
-    verified = verify_xades(data)
     path = settings.sdi_signer_cert_path
-    if path.exists():
-        expected = x509.load_pem_x509_certificate(path.read_bytes())
-        if verified.certificate != expected:
-            raise InvalidInput.one(f"{field}/ds:Signature", "not signed by the SDI's certificate", "00102")
+    if not path.exists():
+        raise InvalidInput.one(f"{field}/ds:Signature", f"the SDI's signing certificate is not configured ({path}): "
+                               "set SDI_SIGNER_CERT to trust notifications", "00102")
+    verified = verify_xades(data)
+    expected = x509.load_pem_x509_certificate(path.read_bytes())
+    if verified.certificate != expected:
+        raise InvalidInput.one(f"{field}/ds:Signature", "not signed by the SDI's certificate", "00102")
 
 
 @dataclass(frozen=True)

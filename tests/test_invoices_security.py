@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -162,3 +163,15 @@ def test_huge_upload_refused_before_parsing(api: TestClient, settings: Settings)
     resp = api.post("/invoices", data={"vat": VAT}, files={"file": ("x.xml", b"<" * (MAX_FILE_SIZE + 300 * 1024))})
     assert resp.status_code == 413 and resp.json()["problems"][0]["code"] == "00003"
     assert _counts(settings) == (0, 0, 0)
+
+
+def test_no_trusted_sdi_certificate_means_no_notification_is_trusted(settings: Settings, tmp_path: Path) -> None:
+    """Without SDI_SIGNER_CERT a notification validly signed by anyone must not move an invoice."""
+    from domain.signatures import sign_xades
+    from domain.signatures.devcert import dev_signer
+    from starters.invoices import _check_sdi_signature
+
+    signed = sign_xades(b"<Notifica><Id>1</Id></Notifica>", dev_signer("Chiunque"))
+    unconfigured = settings.model_copy(update={"sdi_signer_cert": str(tmp_path / "missing.pem")})
+    with pytest.raises(InvalidInput, match="not configured"):
+        _check_sdi_signature(unconfigured, signed, "File")
