@@ -102,7 +102,7 @@ async def _conserve(settings: Settings, vat: str, invoice_id: str | None) -> tup
 
 
 def step_conservation(settings: Settings, ctx: dict[str, object]) -> None:
-    console.rule("[bold]Conservation: the invoice's archival package on S3 under Object Lock")
+    console.rule("[bold]5. Conservation: the invoice's archival package on S3 under Object Lock")
     vat = str(ctx.get("vat", DEMO_VAT))
     invoice_id = ctx.get("invoice_id")
     result, schedule, report = asyncio.run(_conserve(settings, vat, str(invoice_id) if invoice_id else None))

@@ -55,7 +55,7 @@ def ensure_demo_key(settings: Settings) -> Path:
 
 
 def step_invoices(settings: Settings, ctx: dict[str, object]) -> None:
-    console.rule("[bold]Send an invoice to the SDI (the local simulator) and await its receipt")
+    console.rule("[bold]4. Send an invoice to the SDI (the local simulator) and await its receipt")
     api = settings.public_base_url
     vat = str(ctx.get("vat", "IT02038490237"))
     number = f"DEMO-{int(time.time()) % 100000}"
