@@ -55,7 +55,7 @@ async def _run(tmp: Path, log: Callable[[str], None], rounds: int) -> dict[str, 
     from models.files import store_file
     from models.tenant import get_tenant_row
 
-    settings = base_settings(tmp, S3_BUCKET=f"bench-{uuid.uuid4().hex[:12]}")
+    settings = base_settings(tmp)
     migrate(settings.database_url)
     ensure_customer(settings, VAT)
     payload = sum(SIZES)

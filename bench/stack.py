@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -82,7 +83,8 @@ def base_settings(tmp: Path, **changes: object) -> Settings:
     """Settings for the embedded stack under `tmp`: the app database is a SQLite file, as by default."""
     values: dict[str, object] = {
         "DATA_DIR": tmp / "data", "DATABASE_URL": f"sqlite:///{tmp / 'einvoice.db'}",
-        "S3_BUCKET": "bench-archive", "PAYLOAD_CODEC_KEY": "",
+        # moto keeps every server's objects in one in-process store: a bucket of its own per run.
+        "S3_BUCKET": f"bench-archive-{uuid.uuid4().hex[:12]}", "PAYLOAD_CODEC_KEY": "",
     }
     values.update(changes)
     return Settings(**values)  # type: ignore[arg-type]
@@ -104,6 +106,10 @@ async def s3_server(settings: Settings) -> AsyncIterator[Settings]:
         ensure_archive_bucket(own)
         yield own
     finally:
+        try:  # drop what this run stored (moto's store outlives the server in this process)
+            httpx.post(f"http://127.0.0.1:{port}/moto-api/reset", timeout=10)
+        except httpx.HTTPError:
+            pass
         server.stop()
 
 
