@@ -117,15 +117,15 @@ class Stack:
         raise RuntimeError(f"{part.name} did not become healthy in {timeout:.0f}s (log: {part.log_file})")
 
     def stop(self, grace: float = 10.0) -> None:
-        for part in reversed(self.parts):
-            if part.proc and part.proc.poll() is None:
-                _signal_group(part.proc, signal.SIGTERM)
-        deadline = time.monotonic() + grace
+        """Stop the parts one by one, last started first: the worker finishes with Temporal, the API and
+        the stores still there, so it leaves no half-done task behind."""
         for part in reversed(self.parts):
             if part.proc is None:
                 continue
+            if part.proc.poll() is None:
+                _signal_group(part.proc, signal.SIGTERM)
             try:
-                part.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                part.proc.wait(timeout=grace)
             except subprocess.TimeoutExpired:
                 _signal_group(part.proc, signal.SIGKILL)
                 part.proc.wait(timeout=5)
