@@ -169,18 +169,28 @@ async def bench_cost(args: argparse.Namespace) -> dict[str, Any]:
 
     goal_events, goal_actions = 41, 12
     with tempfile.TemporaryDirectory() as tmp:
-        async with await dev_server(tmp) as env, embedded_stack(Path(tmp), env, dt_delay=1.0) as stack:
-            rc = await invoice_cost(stack, invoice("COST-RC-1"), "cost-rc.xml")
+        # The RC comes 1 s after the transmission, as a real SDI's (minutes later): after the workflow has taken
+        # in the transmission's result, not in the same workflow task (which would save one task, by luck).
+        async with await dev_server(tmp) as env, embedded_stack(Path(tmp), env, sim_delay=1.0,
+                                                                dt_delay=2.0) as stack:
+            # The invoice's last workflow task takes in the child's start and the outcome activity's completion
+            # together or one after the other, as they happen to come: 3 events of difference, so a few.
+            rcs = [await invoice_cost(stack, invoice(f"COST-RC-{i}"), f"cost-rc-{i}.xml") for i in range(1, 6)]
             dt = await invoice_cost(stack, invoice("COST-DT-1", code="PADT00", pa=True), "cost-dt.xml")
             floor = await floor_shape_cost(env.client)
+    rc = max(rcs, key=lambda r: (r["total_events"], r["total_actions"]))
+    seen = sorted({r["total_events"] for r in rcs})
+    span = f"{seen[0]}–{seen[-1]}" if len(seen) > 1 else str(seen[0])
     met = rc["total_events"] <= goal_events and rc["total_actions"] <= goal_actions
-    return {"rc_path": rc, "dt_path": dt, "floor_same_shape": floor,
+    return {"rc_path": rc, "rc_path_events_seen": [r["total_events"] for r in rcs],
+            "rc_path_actions_seen": [r["total_actions"] for r in rcs], "dt_path": dt, "floor_same_shape": floor,
             "goal_rc": {"events": goal_events, "actions": goal_actions, "met": met},
-            "summary": (f"RC path {rc['total_events']} events, {rc['total_actions']} actions (invoice "
+            "summary": (f"RC path {span} events, {rc['total_actions']} actions (worst: invoice "
                         f"{rc['invoice_workflow']['events']}/{rc['invoice_workflow']['actions']} + conservation "
                         f"{rc['conservation_workflow']['events']}/{rc['conservation_workflow']['actions']}; goal "
-                        f"≤ {goal_events}/{goal_actions}{'' if met else ': missed'}); DT path "
-                        f"{dt['total_events']} events, {dt['total_actions']} actions")}
+                        f"≤ {goal_events}/{goal_actions}: {'met' if met else 'events missed'}; the same shape bare: "
+                        f"{floor['total_events']}/{floor['total_actions']}); DT path {dt['total_events']} events, "
+                        f"{dt['total_actions']} actions")}
 
 
 @benchmark("conservation")
