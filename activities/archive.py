@@ -104,6 +104,18 @@ def _code(err: ClientError) -> str:
     return str(err.response.get("Error", {}).get("Code", ""))
 
 
+def _object_state(meta: dict[str, Any]) -> ObjectState:
+    """From a HeadObject or GetObject answer (with ChecksumMode=ENABLED)."""
+    until = meta.get("ObjectLockRetainUntilDate")
+    return ObjectState(
+        version_id=str(meta.get("VersionId") or ""),
+        size=int(meta["ContentLength"]),
+        checksum_sha256=meta.get("ChecksumSHA256"),
+        lock_mode=meta.get("ObjectLockMode"),
+        retain_until=until.astimezone(UTC) if until else None,
+    )
+
+
 def _missing(err: ClientError) -> bool:
     return _code(err) in ("404", "NoSuchKey", "NoSuchVersion", "NotFound") or \
         err.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404
@@ -130,23 +142,35 @@ class ArchiveStorage:
             if _missing(err):
                 return None
             raise
-        until = head.get("ObjectLockRetainUntilDate")
-        return ObjectState(
-            version_id=str(head.get("VersionId") or ""),
-            size=int(head["ContentLength"]),
-            checksum_sha256=head.get("ChecksumSHA256"),
-            lock_mode=head.get("ObjectLockMode"),
-            retain_until=until.astimezone(UTC) if until else None,
-        )
+        return _object_state(head)
 
     def stream(self, key: str, version_id: str) -> Iterator[bytes]:
         body = self.s3.get_object(Bucket=self.bucket, Key=key, VersionId=version_id)["Body"]
+        yield from self._chunks(key, body)
+
+    def _chunks(self, key: str, body: Any) -> Iterator[bytes]:
         try:
             for chunk in iter(lambda: body.read(CHUNK), b""):
                 self.heartbeat(key)
                 yield chunk
         finally:
             body.close()
+
+    def read_back(self, key: str, version_id: str) -> tuple[ObjectState, str, int] | None:
+        """One GET of a version: its state (the same headers HEAD reports) and the SHA-256 and size of the
+        bytes read; None when the version is not there."""
+        try:
+            got = self.s3.get_object(Bucket=self.bucket, Key=key, VersionId=version_id, ChecksumMode="ENABLED")
+        except ClientError as err:
+            if _missing(err):
+                return None
+            raise
+        digest = hashlib.sha256()
+        size = 0
+        for chunk in self._chunks(key, got["Body"]):
+            digest.update(chunk)
+            size += len(chunk)
+        return _object_state(got), digest.hexdigest(), size
 
     def read(self, key: str, version_id: str) -> bytes:
         return b"".join(self.stream(key, version_id))
@@ -223,10 +247,12 @@ class ArchiveStorage:
         return {whole, composite, f"{composite}-{len(parts)}"}
 
     def check_stored(self, key: str, version_id: str, data: bytes, retain_until: datetime) -> None:
-        """Read the stored version back: size, server checksum, our own SHA-256, and the retention."""
-        state = self.head(key, version_id)
-        if state is None:
+        """Read the stored version back: size, server checksum, our own SHA-256, and the retention (one GET
+        gives the bytes and the headers a HEAD would)."""
+        back = self.read_back(key, version_id)
+        if back is None:
             raise ArchiveFault(f"{key} version {version_id} is not there after upload")
+        state, found, _ = back
         if state.lock_mode != "COMPLIANCE" or state.retain_until is None or state.retain_until < retain_until:
             # Retention can always be extended (never shortened) under COMPLIANCE; some S3 servers do not
             # apply it from CreateMultipartUpload, and an object kept from an earlier run may end sooner.
@@ -242,7 +268,6 @@ class ArchiveStorage:
             raise ArchiveFault(f"{key}: {state.size} bytes stored, {len(data)} sent")
         if state.checksum_sha256 is not None and state.checksum_sha256 not in self.expected_checksums(data):
             raise ArchiveFault(f"{key}: the server's SHA-256 checksum {state.checksum_sha256} is not ours")
-        found, _ = self.sha256_of(key, version_id)
         if found != hashlib.sha256(data).hexdigest():
             raise ArchiveFault(f"{key}: the bytes read back have SHA-256 {found}")
 
