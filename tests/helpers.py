@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 from temporalio.client import Client
@@ -68,3 +71,15 @@ def wait_until(check: Callable[[], bool], timeout: float = 10.0, interval: float
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out waiting for {message}")
         time.sleep(interval)
+
+
+HISTORIES = Path(__file__).resolve().parent / "histories"
+
+
+async def record_history(client: Client, workflow_id: str, name: str) -> None:
+    """Save a real run's history as tests/histories/<name>.json for the replay test, when
+    EINVOICE_RECORD_HISTORIES is set or none is recorded yet (re-record after an intended workflow change)."""
+    path = HISTORIES / f"{name}.json"
+    if os.environ.get("EINVOICE_RECORD_HISTORIES") or not path.exists():
+        history = await client.get_workflow_handle(workflow_id).fetch_history()
+        path.write_text(json.dumps(history.to_json_dict(), indent=1))

@@ -24,9 +24,9 @@ from devstack.s3 import ensure_archive_bucket
 from devstack.smtp_sink import Mailbox
 from models.conservation import ArchiveObject, ArchivePackage, get_package
 from models.conservation_io import ConservationInput, VerifyInput, VerifyReport
-from starters.archive import ensure_verify_schedule, run_verify, start_conservation
+from starters.archive import ensure_verify_schedule, run_verify, start_conservation, start_verify
 from tests.conservation_support import add_invoice, bucket_settings
-from tests.helpers import assert_eventually, free_port, new_worker
+from tests.helpers import assert_eventually, free_port, new_worker, record_history
 from workflows.archive_verify import SCHEDULE_ID, ArchiveVerifyWorkflow
 from workflows.common import BUSINESS_STATUS, DOCUMENT_ID, VAT_NUMBER
 from workflows.conservation import ConservationWorkflow, workflow_id_for
@@ -144,6 +144,9 @@ async def test_verify_finds_a_corrupted_object_and_mails_the_conservation_manage
                    for n in ("00011", "00012")]
         clean = await run_verify(own, VerifyInput(), client)
         assert clean.ok and clean.packages == 2 and clean.objects == 10
+        recorded = await start_verify(own, VerifyInput(), client)
+        await client.get_workflow_handle(recorded).result()
+        await record_history(client, recorded, "archive_verify")
         sampled = await run_verify(own, VerifyInput(sample=1), client)
         assert sampled.packages == 1 and sampled.ok
         with session_scope(own.database_url) as session:

@@ -25,7 +25,7 @@ from domain.errors import Conflict
 from models.invoices import SdiTransmission
 from starters.invoices import get_invoice, list_invoices, receive_invoice, send_customer_outcome, send_invoice
 from tests.conservation_support import bucket_settings
-from tests.helpers import assert_eventually, free_port, new_worker, wait_until
+from tests.helpers import assert_eventually, free_port, new_worker, record_history, wait_until
 from tests.invoices_support import VAT, ensure_customer, fresh_progressives, install_key, invoice
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.integration]
@@ -310,6 +310,9 @@ async def test_received_invoice_to_a_pa_is_listed_emailed_and_answered(stack: St
         assert state == "refused"
         with pytest.raises(Conflict):  # only once
             await send_customer_outcome(s, invoice_id, "EC01", client=stack.env.client)
+        receive_wf = f"invoice-in-{recipient}-{sdi_id}"
+        await stack.env.client.get_workflow_handle(receive_wf).result()
+        await record_history(stack.env.client, receive_wf, "invoice_receive")
     async with httpx.AsyncClient() as c:
         outcomes = (await c.get(f"{stack.sim_url}/control/outcomes")).json()
     assert {"sdi_id": sdi_id, "esito": "EC02", "accepted": True} in [
