@@ -9,7 +9,9 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
@@ -189,3 +191,16 @@ def kill_points(*activity_types: str, when: str = "after") -> str:
 
 def new_task_queue() -> str:
     return f"faults-{uuid.uuid4().hex[:8]}"
+
+
+@contextmanager
+def running_fault_stack(settings: Settings, work_dir: Path) -> Iterator[FaultStack]:
+    """A dev server of its own on a SQLite file, and the proxies: what a module of fault tests shares."""
+    server = DevServer(work_dir / "temporal")
+    server.start()
+    stack = FaultStack(settings, work_dir, server)
+    try:
+        yield stack
+    finally:
+        stack.close()
+        server.stop()

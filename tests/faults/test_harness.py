@@ -6,30 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from core.settings import Settings
 from devstack.smtp_sink import Mailbox
-from tests.faults.harness import DevServer, FaultStack, new_task_queue
+from tests.faults.harness import FaultStack, new_task_queue
 from tests.faults.probe import FaultProbeWorkflow, ProbeInput
 from tests.helpers import wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 PROBE = "tests.faults.probe:FaultProbeWorkflow"
-
-
-@pytest.fixture(scope="module")
-def stack(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
-    work = tmp_path_factory.mktemp("faults")
-    server = DevServer(work / "temporal")
-    server.start()
-    fault_stack = FaultStack(settings, work, server)
-    yield fault_stack
-    fault_stack.close()
-    server.stop()
 
 
 def probe_mail(mailbox: Mailbox, to: str) -> list[str]:

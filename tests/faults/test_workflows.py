@@ -12,7 +12,7 @@ import asyncio
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
@@ -34,7 +34,7 @@ from starters.invoices import send_invoice
 from tests.certificates_support import make_csr
 from tests.conservation_support import bucket_settings
 from tests.contracts_helpers import add_customer, link_path, new_vat
-from tests.faults.harness import ROOT, DevServer, FaultStack, Supervisor, kill_points, new_task_queue
+from tests.faults.harness import ROOT, FaultStack, Supervisor, kill_points, new_task_queue
 from tests.helpers import free_port, wait_until
 from tests.invoices_support import PEC, VAT, ensure_customer, fresh_progressives, install_key, invoice
 
@@ -45,17 +45,6 @@ CONTRACT_POINTS = kill_points("contract_open_order", "contract_send_invitation",
                               "contract_notify_activation")
 CERTIFICATE_POINTS = kill_points("cert_submit", "cert_collect", "cert_record_state", "cert_compose_email", "send_email",
                                  "cert_revoke")
-
-
-@pytest.fixture(scope="module")
-def stack(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
-    work = tmp_path_factory.mktemp("faults-workflows")
-    server = DevServer(work / "temporal")
-    server.start()
-    fault_stack = FaultStack(settings, work, server)
-    yield fault_stack
-    fault_stack.close()
-    server.stop()
 
 
 async def contract_chain(stack: FaultStack, mailbox: Mailbox) -> None:
