@@ -119,9 +119,7 @@ def accept_page(token: str, settings: SettingsDep) -> HTMLResponse:
     """Shows the contract summary and the Accept button. Never accepts."""
     try:
         link = starter.preview_link(settings, token)
-    except TokenInvalid as err:
-        return _refused(err.reason, str(err))
-    except orders.LinkRefused as err:
+    except (TokenInvalid, orders.LinkRefused) as err:
         return _refused(err.reason, str(err))
     order = link.order
     return _page("accept.html.j2", title="Contratto di intermediazione", order=order,
@@ -134,9 +132,7 @@ def contract_document(token: str, settings: SettingsDep) -> HTMLResponse:
     """The contract itself, as attached to the e-mail."""
     try:
         link = starter.preview_link(settings, token)
-    except TokenInvalid as err:
-        return _refused(err.reason, str(err))
-    except orders.LinkRefused as err:
+    except (TokenInvalid, orders.LinkRefused) as err:
         return _refused(err.reason, str(err))
     with session_scope(settings.database_url) as session:
         doc = orders.document_of(session, link.order.order_id)
@@ -150,9 +146,7 @@ async def accept(token: str, request: Request, settings: SettingsDep, client: Te
     ip = request.client.host if request.client else ""
     try:
         result = await starter.accept_link(settings, token, ip, request.headers.get("user-agent", ""), client)
-    except TokenInvalid as err:
-        return _refused(err.reason, str(err))
-    except orders.LinkRefused as err:
+    except (TokenInvalid, orders.LinkRefused) as err:
         return _refused(err.reason, str(err))
     tenant = await run_in_threadpool(_tenant_enabled, settings.database_url, result.vat_number)
     return _page("result.html.j2", title="Contratto accettato / Contract accepted", ok=True, outcome="accepted",
