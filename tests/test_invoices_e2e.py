@@ -111,6 +111,7 @@ async def test_send_through_the_local_sdi_is_delivered_and_conserved(stack: Stac
             assert (await conserve.describe()).status == WorkflowExecutionStatus.COMPLETED
 
         await assert_eventually(conserved, timeout=30)
+        await record_history(stack.env.client, view.workflow_id, "invoice_send")
     files = [f for f in await stack.sim_files() if f["file_name"] == view.file_name]
     assert len(files) == 1 and files[0]["outcome"] == "scenario"  # transmitted once, passed the SDI's checks
     assert [n["kind"] for n in files[0]["notifications"]] == ["RC"]

@@ -2,7 +2,8 @@
 
 A change to a workflow that would break running executions (a new activity before an old one, a timer moved)
 fails here. Record a new history when a workflow changes on purpose, and keep the old one beside it (with
-a `workflow.patched()` branch) while executions of the old shape may still be running.
+a `workflow.patched()` branch) while executions of the old shape may still be running — from the first
+release on; before it none can be (DEVELOPING.md).
 """
 
 from __future__ import annotations

@@ -84,7 +84,9 @@ class ConservationWorkflow:
             publish_status("conservation-failed")
             raise
         self._state = ConservationState("recording", stored.package_id)
-        result = await workflow.execute_activity_method(
+        # Recording touches only our database: a local activity (one marker in the history). Its own retry
+        # boundary is kept: a database outage retries the record, never the upload above.
+        result = await workflow.execute_local_activity_method(
             ArchiveActivities.record_package,
             stored,
             start_to_close_timeout=LOCAL_ATTEMPT_TIMEOUT,

@@ -112,7 +112,9 @@ async def certificate_chain(stack: FaultStack, mailbox: Mailbox) -> None:
     assert len(mailbox.find(to=pec, kind="cert-revoked")) == 1
 
 
-# The outcome's e-mail is sent inside invoice_apply_outcome (one activity, one retry boundary).
+# The outcome's e-mail is sent inside invoice_apply_outcome (one activity, one retry boundary). Prepare, the
+# outcome and the record are local activities: killed "after", the workflow task they ran in is lost with the
+# worker, and the next worker runs them again once that task times out.
 INVOICE_POINTS = kill_points("invoice_prepare", "sdi_transmit", "invoice_apply_outcome", "archive_store_package",
                              "archive_record_package")
 
