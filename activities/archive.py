@@ -27,6 +27,7 @@ from botocore.exceptions import ClientError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import ACTIVITY_SLOTS
 from core.db import session_scope
 from core.settings import Settings
 from domain.archive.index import (
@@ -82,8 +83,11 @@ def archive_client(settings: Settings) -> Any:
         "s3", endpoint_url=settings.s3_endpoint_url, region_name=settings.s3_region,
         aws_access_key_id=settings.s3_access_key_id,
         aws_secret_access_key=settings.s3_secret_access_key.get_secret_value(),
+        # One pooled connection per activity thread of the worker (workers/main.py): none is dropped and
+        # reopened when every slot stores at once.
         config=Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=60,
-                      request_checksum_calculation="when_required", response_checksum_validation="when_required"),
+                      request_checksum_calculation="when_required", response_checksum_validation="when_required",
+                      max_pool_connections=ACTIVITY_SLOTS),
     )
 
 

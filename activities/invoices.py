@@ -19,17 +19,21 @@ from models.files import read_file
 from models.invoices import get_invoice_row, invoice_files, set_state, store_invoice_file
 from models.invoices_io import SIGNED, VALIDATED, InvoiceSendInput, OutcomeRequest, PreparedInvoice
 
+# An opened signing key is kept this long by a worker's key store (opening a PKCS#12 bundle costs tens of ms).
+KEY_KEEP_SECONDS = 300.0
+
 
 def key_store(settings: Settings):  # type: ignore[no-untyped-def]
     from domain.signatures import FileKeyStore
 
-    return FileKeyStore(settings.data_dir / "keys")
+    return FileKeyStore(settings.data_dir / "keys", keep_seconds=KEY_KEEP_SECONDS)
 
 
 class InvoiceActivities:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.mail = MailActivities(settings)
+        self.keys = key_store(settings)  # one per worker: it keeps an opened key a few minutes
 
     @activity.defn(name="invoice_prepare")
     def prepare_invoice(self, inp: InvoiceSendInput) -> PreparedInvoice:
@@ -59,7 +63,7 @@ class InvoiceActivities:
             if loaded.signed is not None:
                 raise ApplicationError("the invoice is already signed", type="InvalidInvoice", non_retryable=True)
             try:
-                signer = key_store(self.settings).signer(inp.key_alias or self.settings.sdi_delegated_key_alias)
+                signer = self.keys.signer(inp.key_alias or self.settings.sdi_delegated_key_alias)
             except InvalidInput as err:
                 raise ApplicationError(f"cannot use the signing key: {err}", type="SigningKey",
                                        non_retryable=True) from err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import pickle
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -164,3 +165,34 @@ def test_signer_refuses_mismatched_certificate() -> None:
     a, b = dev_signer("A"), dev_signer("B")
     with pytest.raises(InvalidInput):
         Signer(a.private_key, b.certificate)
+
+
+def test_an_opened_key_is_kept_only_while_its_file_and_password_stay_and_for_a_while(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EINVOICE_KEYSTORE_PASSWORD", "s3cret-pass")
+    (tmp_path / "k.p12").write_bytes(to_pkcs12(dev_signer("First"), "k", b"s3cret-pass"))
+    store = FileKeyStore(tmp_path, keep_seconds=60)
+    first = store.signer("k")
+    assert store.signer("k") is first  # opened once
+    assert FileKeyStore(tmp_path).signer("k") is not FileKeyStore(tmp_path).signer("k")  # 0: never kept
+
+    # The bundle replaced on disk (a renewed key): the new one at once.
+    renewed = dev_signer("Renewed")
+    (tmp_path / "k.p12").write_bytes(to_pkcs12(renewed, "k", b"s3cret-pass"))
+    assert store.signer("k").certificate == renewed.certificate
+
+    # The password changed: opened again with it, and a wrong one is refused even though a key is kept.
+    store.signer("k")
+    monkeypatch.setenv("EINVOICE_KEYSTORE_PASSWORD", "wrong")
+    with pytest.raises(InvalidInput):
+        store.signer("k")
+
+    # Past keep_seconds it is opened again.
+    monkeypatch.setenv("EINVOICE_KEYSTORE_PASSWORD", "s3cret-pass")
+    kept = store.signer("k")
+    clock = [time.monotonic() + 61]
+    monkeypatch.setattr("domain.signatures.keystore.time.monotonic", lambda: clock[0])
+    assert store.signer("k") is not kept
+    (tmp_path / "k.p12").unlink()
+    with pytest.raises(LookupError):
+        store.signer("k")  # a deleted key is gone at once

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities import ACTIVITY_SLOTS
 from core.db import migrate
 from core.settings import Settings, get_settings
 from core.temporal import connect, ensure_search_attributes
@@ -30,7 +31,8 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
         workflows=registry.workflows(),
         activities=registry.activities(settings),
         activity_executor=executor,
-        max_concurrent_activities=32,
+        max_concurrent_activities=ACTIVITY_SLOTS,
+        max_concurrent_local_activities=ACTIVITY_SLOTS,  # they share the executor's threads
     )
 
 
@@ -54,7 +56,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):
             pass
-    with ThreadPoolExecutor(max_workers=32, thread_name_prefix="activity") as executor:
+    with ThreadPoolExecutor(max_workers=ACTIVITY_SLOTS, thread_name_prefix="activity") as executor:
         worker = build_worker(client, settings, executor)
         log.info("worker listening on task queue %s at %s", settings.temporal_task_queue,
                  settings.temporal_address)

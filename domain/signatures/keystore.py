@@ -4,12 +4,20 @@ The signer exists only in the process that signs (an activity); it refuses to be
 workflow payload or printed, so a private key never reaches a workflow history or a log. The file store
 reads PKCS#12 bundles (`<alias>.p12`) from one directory; their password comes from the constructor or an
 environment variable and is never logged.
+
+Opening a bundle costs its key derivation (tens of milliseconds): a store keeps an opened signer for
+`keep_seconds` after it was opened (0: never kept), in this process only — the process holds the store's
+password anyway, so it can open the bundle at will. A bundle replaced on disk (another file, other bytes) or
+a changed password is opened afresh at once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -72,10 +80,13 @@ class FileKeyStore:
     """PKCS#12 files `<alias>.p12` in `directory`; one password for the store."""
 
     def __init__(self, directory: str | os.PathLike[str], password: str | bytes | None = None,
-                 password_env: str = PASSWORD_ENV):
+                 password_env: str = PASSWORD_ENV, keep_seconds: float = 0.0):
         self.directory = Path(directory)
         self._password_env = password_env
         self._password = password.encode() if isinstance(password, str) else password
+        self.keep_seconds = keep_seconds
+        self._opened: dict[str, tuple[tuple[object, ...], float, Signer]] = {}
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"FileKeyStore({str(self.directory)!r})"
@@ -93,9 +104,32 @@ class FileKeyStore:
 
     def signer(self, alias: str) -> Signer:
         path = self.path(alias)
-        if not path.is_file():
+        try:
+            st = path.stat()
+        except OSError:
+            st = None
+        if st is None or not path.is_file():
             raise NotFound(f"no key {alias!r} in the key store")
-        return Signer.from_pkcs12(path.read_bytes(), self._secret())
+        secret = self._secret()
+        if self.keep_seconds <= 0:
+            return Signer.from_pkcs12(path.read_bytes(), secret)
+        # The bundle as it is on disk now, and the password it is opened with (by digest, never kept as is).
+        identity = (st.st_ino, st.st_size, st.st_mtime_ns, hashlib.sha256(secret or b"").digest())
+        now = time.monotonic()
+        with self._lock:
+            kept = self._opened.get(alias)
+            if kept is not None and kept[0] == identity and now - kept[1] < self.keep_seconds:
+                return kept[2]
+            self._opened.pop(alias, None)
+        signer = Signer.from_pkcs12(path.read_bytes(), secret)
+        with self._lock:
+            self._opened[alias] = (identity, now, signer)
+        return signer
+
+    def forget(self) -> None:
+        """Drop every opened signer (they are kept only `keep_seconds` in any case)."""
+        with self._lock:
+            self._opened.clear()
 
     def aliases(self) -> list[str]:
         return sorted(p.stem for p in self.directory.glob("*.p12") if _ALIAS.match(p.stem))
