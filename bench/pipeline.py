@@ -30,7 +30,9 @@ from bench.history import Cost, cost_of
 from bench.stack import VAT, Stack, cpu_by_process, invoice
 
 # What the invoice workflow runs on the RC path: prepare, transmit, apply_outcome; then conservation:
-# store_package, record_package. Checked against the recorded history by `pipeline_shape`.
+# store_package, record_package. Checked against the recorded history by `pipeline_shape`. Prepare, the
+# outcome and the record are local activities; the floor runs all five as regular ones, as the issue sets it
+# ("the same number of no-op activities").
 INVOICE_ACTIVITIES = 3
 CONSERVATION_ACTIVITIES = 2
 SIGN = "cades"
@@ -122,8 +124,10 @@ async def pipeline_shape(client: Client, invoice_wf: str, child_wf: str) -> dict
     """Activities and workflows of one invoice as recorded, to check the floor has the same shape."""
     parent = cost_of(await client.get_workflow_handle(invoice_wf).fetch_history())
     child = cost_of(await client.get_workflow_handle(child_wf).fetch_history())
-    return {"invoice_activities": parent.by_type.get("ACTIVITY_TASK_SCHEDULED", 0),
-            "conservation_activities": child.by_type.get("ACTIVITY_TASK_SCHEDULED", 0),
+    return {"invoice_activities": parent.by_type.get("ACTIVITY_TASK_SCHEDULED", 0) + parent.local_activities,
+            "invoice_local_activities": parent.local_activities,
+            "conservation_activities": child.by_type.get("ACTIVITY_TASK_SCHEDULED", 0) + child.local_activities,
+            "conservation_local_activities": child.local_activities,
             "workflows": 2}
 
 
@@ -184,7 +188,8 @@ async def throughput(stack: Stack, count: int, concurrency: int, log: Callable[[
 
 
 def cost_row(cost: Cost) -> dict[str, Any]:
-    return {"events": cost.events, "actions": cost.actions, "by_type": dict(sorted(cost.by_type.items()))}
+    return {"events": cost.events, "actions": cost.actions, "local_activities": cost.local_activities,
+            "by_type": dict(sorted(cost.by_type.items()))}
 
 
 async def invoice_cost(stack: Stack, data: bytes, name: str) -> dict[str, Any]:

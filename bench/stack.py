@@ -1,6 +1,7 @@
-"""The embedded stack in one benchmark process: a dev server on a SQLite file, the app database on a SQLite
-file, moto's S3 server, an SMTP sink, the local SDI as a subprocess, the API under uvicorn, and a worker
-built from `workers.registry` — as `einvoice dev up` runs them, with fresh ports and a temporary directory.
+"""The embedded stack as `einvoice dev up` runs it, each part its own process, with fresh ports and a
+temporary directory: a dev server on a SQLite file (given by the caller), the app database on a SQLite file,
+moto's S3 server, an SMTP sink, the local SDI, the API and a worker (`python -m workers.main`, every
+registered workflow and activity). The benchmark process holds the client the starters use.
 
 The builders below (a customer, a signing key, an AdE sample invoice) are the small ones the invoice tests
 use, copied here so a benchmark needs nothing from tests/.
@@ -9,7 +10,6 @@ use, copied here so a benchmark needs nothing from tests/.
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import socket
 import subprocess
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from pydantic import SecretStr
 from sqlalchemy import select
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
@@ -90,9 +91,23 @@ def base_settings(tmp: Path, **changes: object) -> Settings:
     return Settings(**values)  # type: ignore[arg-type]
 
 
+def part_env(settings: Settings) -> dict[str, str]:
+    """The environment that gives a part these settings (each Settings field by its variable name)."""
+    env = dict(os.environ)
+    for name, value in settings.model_dump(by_alias=True).items():
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        env[name] = str(value).lower() if isinstance(value, bool) else str(value)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
 @asynccontextmanager
 async def s3_server(settings: Settings) -> AsyncIterator[Settings]:
-    """moto's S3 server on a free port, with the archive bucket (Object Lock) created."""
+    """moto's S3 server in this process on a free port, with the archive bucket (Object Lock) created (for
+    `bench/conservation.py`, which times S3 calls against raw ones on the same server)."""
+    import logging
+
     from moto.server import ThreadedMotoServer
 
     from devstack.s3 import ensure_archive_bucket
@@ -122,8 +137,12 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+ROLES = (("sdi-sim", "local SDI"), ("temporal", "dev server"), ("workers.main", "worker"),
+         ("moto.server", "s3 (moto)"), ("smtp-sink", "smtp sink"), ("starters.cli api", "api"))
+
+
 def cpu_by_process() -> dict[str, float]:
-    """CPU seconds so far of this process and of its children, by role: the dev server, the local SDI."""
+    """CPU seconds so far of this process and of its children, by role (the stack's parts)."""
     me = os.getpid()
     out = {"bench process": _cpu_seconds(me)}
     for entry in Path("/proc").iterdir():
@@ -136,7 +155,7 @@ def cpu_by_process() -> dict[str, float]:
             cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except (OSError, ValueError):
             continue
-        role = "local SDI" if "sdi-sim" in cmd else "dev server" if "temporal" in cmd else cmd[:30]
+        role = next((name for marker, name in ROLES if marker in cmd), cmd[:30])
         out[role] = out.get(role, 0.0) + _cpu_seconds(int(entry.name))
     return out
 
@@ -165,52 +184,73 @@ def _wait_http(url: str, what: str, timeout: float = 30.0) -> None:
 @asynccontextmanager
 async def embedded_stack(tmp: Path, env: WorkflowEnvironment, sim_delay: float = 0.1,
                          dt_delay: float = 1.0) -> AsyncIterator[Stack]:
-    """Everything but the dev server (given) up, with a worker on its own task queue."""
-    import uvicorn
+    """Everything but the dev server (given) up, each part its own process as `einvoice dev up` runs them
+    (devstack/stack.py `plan`): moto's S3 server, the SMTP sink, the API, the local SDI and a worker on its
+    own task queue. This process keeps the client the starters use."""
+    from devstack.s3 import ensure_archive_bucket
 
-    from api.main import create_app
-    from devstack.smtp_sink import start_sink
-    from workers.main import build_worker
-
-    api_port, sim_port, smtp_port = free_port(), free_port(), free_port()
+    api_port, sim_port, smtp_port, s3_port = free_port(), free_port(), free_port(), free_port()
     task_queue = f"bench-invoices-{time.time_ns()}"
     settings = base_settings(
         tmp, SMTP_PORT=smtp_port, SDI_URL=f"http://127.0.0.1:{sim_port}", SDI_SIM_PORT=sim_port,
         SDI_CALLBACK_URL=f"http://127.0.0.1:{api_port}/sdi", SDI_SIGNER_CERT=str(tmp / "sdi-signer.pem"),
         API_PORT=api_port, TEMPORAL_TASK_QUEUE=task_queue,
+        TEMPORAL_ADDRESS=env.client.service_client.config.target_host,
+        S3_ENDPOINT_URL=f"http://127.0.0.1:{s3_port}",
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate(settings.database_url)
     ensure_customer(settings)
     install_key(settings)
     client = Client(**{**env.client.config(), "data_converter": data_converter(settings)})
-    sink = start_sink("127.0.0.1", smtp_port, tmp / "mail")
-    log = (tmp / "sdisim.log").open("wb")
-    sim = subprocess.Popen(
-        [sys.executable, "-m", "starters.cli", "sdi-sim", "--port", str(sim_port), "--delay", str(sim_delay),
-         "--dt-delay", str(dt_delay), "--callback-url", f"http://127.0.0.1:{api_port}/sdi/TrasmissioneFatture",
-         "--signer-cert", str(tmp / "sdi-signer.pem")],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    server: uvicorn.Server | None = None
-    serving: asyncio.Task[None] | None = None
-    try:
-        async with s3_server(settings) as settings:
-            app = create_app(settings, run_migrations=False)
-            app.state.temporal = client
-            server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=api_port, log_level="warning"))
-            serving = asyncio.create_task(server.serve())
-            await asyncio.to_thread(_wait_http, f"http://127.0.0.1:{sim_port}/healthz", "the local SDI")
-            await asyncio.to_thread(_wait_http, f"http://127.0.0.1:{api_port}/healthz", "the API")
-            from concurrent.futures import ThreadPoolExecutor
+    py = sys.executable
+    signer_cert = str(tmp / "sdi-signer.pem")
+    parts = {
+        "s3": [py, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(s3_port)],
+        "smtp": [py, "-m", "starters.cli", "smtp-sink", "--port", str(smtp_port), "--out-dir", str(tmp / "mail")],
+        "sdisim": [py, "-m", "starters.cli", "sdi-sim", "--port", str(sim_port), "--delay", str(sim_delay),
+                   "--dt-delay", str(dt_delay), "--callback-url",
+                   f"http://127.0.0.1:{api_port}/sdi/TrasmissioneFatture", "--signer-cert", signer_cert],
+        "api": [py, "-m", "starters.cli", "api"],
+    }
+    procs: list[subprocess.Popen[bytes]] = []
+    logs = []
 
-            with ThreadPoolExecutor(max_workers=32, thread_name_prefix="activity") as executor:
-                async with build_worker(client, settings, executor, task_queue):
-                    yield Stack(settings, env, client, f"http://127.0.0.1:{sim_port}", task_queue)
+    def spawn(name: str, argv: list[str]) -> None:
+        log = (tmp / f"{name}.log").open("wb")
+        logs.append(log)
+        procs.append(subprocess.Popen(argv, cwd=ROOT, env=part_env(settings), stdout=log, stderr=subprocess.STDOUT,
+                                      stdin=subprocess.DEVNULL))
+
+    try:
+        spawn("s3", parts.pop("s3"))
+        await asyncio.to_thread(_wait_http, f"http://127.0.0.1:{s3_port}/moto-api/", "moto's S3 server")
+        ensure_archive_bucket(settings)
+        for name, argv in parts.items():
+            spawn(name, argv)
+        await asyncio.to_thread(_wait_http, f"http://127.0.0.1:{sim_port}/healthz", "the local SDI")
+        await asyncio.to_thread(_wait_http, f"http://127.0.0.1:{api_port}/healthz", "the API")
+        spawn("worker", [py, "-m", "workers.main"])
+        await _wait_for_poller(client, settings)
+        yield Stack(settings, env, client, f"http://127.0.0.1:{sim_port}", task_queue)
     finally:
-        if server is not None and serving is not None:
-            server.should_exit = True
-            await serving
-        sim.terminate()
-        sim.wait(10)
-        log.close()
-        sink.stop()
+        for proc in reversed(procs):
+            proc.terminate()
+        for proc in reversed(procs):
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        for log in logs:
+            log.close()
+
+
+async def _wait_for_poller(client: Client, settings: Settings, timeout: float = 60.0) -> None:
+    from core.temporal import task_queue_pollers
+
+    deadline = time.monotonic() + timeout
+    while await task_queue_pollers(client, settings.temporal_namespace, settings.temporal_task_queue) == 0:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no worker polls {settings.temporal_task_queue}")
+        await asyncio.sleep(0.2)
