@@ -28,6 +28,7 @@ from domain.fatturapa.schema import validate_schema
 
 CODICE_DESTINATARIO_PEC = "0000000"  # the recipient receives by PEC, or through their reserved area
 CENT = Decimal("0.01")
+ZERO, ONE, MINUS_ONE = Decimal(0), Decimal(1), Decimal(-1)
 # Tolerances of the amount checks, in euro. The SDI allows a rounding cent on Imposta (00421) and on each
 # line's PrezzoTotale (00423); we hold ImponibileImporto (00422) and the hub's document total to the same cent.
 TOLERANCE_IMPOSTA = Decimal("0.01")
@@ -74,47 +75,67 @@ def document_keys(summary: InvoiceSummary) -> list[tuple[str, str, str, int]]:
 
 
 # ---------------------------------------------------------------------------------------------- helpers
+#
+# The rules run on every invoice sent, after the schema: each element's children are read once, into a dict
+# by tag, and an element's XPath is worked out only when a problem names it. The schema, checked before,
+# allows one of each child the rules look up by tag; the repeated ones (bodies, lines, summaries, discounts,
+# payments) are only tested for presence in these dicts and are iterated where they are checked.
 
 
 def xpath_of(el: etree._Element) -> str:
     """An XPath naming `el`, with the FatturaPA root as `p:FatturaElettronica` and positions where needed."""
     parts = []
-    node: etree._Element | None = el
-    while node is not None:
+    node = el
+    while True:
         parent = node.getparent()
         name = etree.QName(node).localname
         if parent is None:
             parts.append(f"p:{name}")
             break
-        same = [s for s in parent if s.tag == node.tag]
-        parts.append(name if len(same) == 1 else f"{name}[{same.index(node) + 1}]")
+        before = sum(1 for _ in node.itersiblings(node.tag, preceding=True))
+        if before or next(node.itersiblings(node.tag), None) is not None:
+            name = f"{name}[{before + 1}]"
+        parts.append(name)
         node = parent
     return "/" + "/".join(reversed(parts))
 
 
-def _kids(el: etree._Element | None) -> dict[Any, etree._Element]:
-    """The children of `el` by tag, the first of each (as `el.find(tag)` gives): read once, then looked up
-    for every field the rules need, instead of one ElementPath search per field."""
-    kids: dict[Any, etree._Element] = {}
+def _children(el: etree._Element | None) -> dict[Any, etree._Element]:
+    """The child elements of `el` by tag."""
+    children = {}
     if el is not None:
         for child in el:
-            kids.setdefault(child.tag, child)
-    return kids
+            children[child.tag] = child
+    return children
 
 
-def _t(el: etree._Element | None) -> str | None:
+def _fields(el: etree._Element | None) -> dict[Any, str]:
+    """The text of each child of `el` by tag, stripped ("" when empty, and for a child that is a container)."""
+    fields = {}
+    if el is not None:
+        for child in el:
+            fields[child.tag] = (child.text or "").strip()
+    return fields
+
+
+def _child(el: etree._Element | None, tag: str) -> etree._Element | None:
+    """The first child of `el` named `tag`: looked up only to name it in a problem."""
+    return None if el is None else el.find(tag)
+
+
+def _text(el: etree._Element) -> str:
+    return (el.text or "").strip()
+
+
+def _value(el: etree._Element | None) -> str | None:
     """The element's text, stripped; None when absent or blank."""
     if el is None:
         return None
-    value = el.text
-    if value is None:
-        return None
-    value = value.strip()
-    return value or None
+    return (el.text or "").strip() or None
 
 
 def _dec(value: str | None) -> Decimal | None:
-    if value is None:
+    if not value:
         return None
     try:
         return Decimal(value)
@@ -135,28 +156,30 @@ def _round_cent(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def _vat(el: etree._Element | None) -> str | None:
-    if el is None:
-        return None
-    kids = _kids(el)
-    country, code = _t(kids.get("IdPaese")), _t(kids.get("IdCodice"))
+def _far_from_all(value: Decimal, candidates: list[Decimal], tolerance: Decimal) -> bool:
+    """Whether `value` differs from every candidate by more than `tolerance`."""
+    for candidate in candidates:
+        if abs(value - candidate) <= tolerance:
+            return False
+    return True
+
+
+def _vat(id_fiscale: dict[Any, str]) -> str | None:
+    country, code = id_fiscale.get("IdPaese"), id_fiscale.get("IdCodice")
     return f"{country}{code}" if country and code else None
 
 
-def _name(anagrafica: etree._Element | None) -> str:
-    if anagrafica is None:
-        return ""
-    kids = _kids(anagrafica)
-    name = _t(kids.get("Denominazione"))
+def _name(anagrafica: dict[Any, str]) -> str:
+    name = anagrafica.get("Denominazione")
     if name:
         return name
-    return " ".join(p for p in (_t(kids.get("Nome")), _t(kids.get("Cognome"))) if p)
+    return " ".join(p for p in (anagrafica.get("Nome"), anagrafica.get("Cognome")) if p)
 
 
 # ---------------------------------------------------------------------------------------------- rules
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Header:
     """What the summary needs from the header, read while checking it."""
 
@@ -172,79 +195,80 @@ class _Header:
     pec_destinatario: str | None
 
 
-def _check_header(root: etree._Element, out: ProblemCollector, sender_vat: str | None) -> _Header:
-    header = _kids(root).get("FatturaElettronicaHeader")
-    hk = _kids(header)
-    dt = hk.get("DatiTrasmissione")
-    dtk = _kids(dt)
-    transmitter = dtk.get("IdTrasmittente")
-    tk = _kids(transmitter)
-    t_country, t_code = _t(tk.get("IdPaese")), _t(tk.get("IdCodice"))
+def _check_header(header_el: etree._Element | None, versione: str | None, out: ProblemCollector,
+                  sender_vat: str | None) -> _Header:
+    header = _children(header_el)
+    trasmissione = header.get("DatiTrasmissione")
+    dt = _children(trasmissione)
+    transmitter = _fields(dt.get("IdTrasmittente"))
+    t_country, t_code = transmitter.get("IdPaese"), transmitter.get("IdCodice")
     if not t_country or not t_code:
-        out.add(xpath_of(transmitter), "IdTrasmittente (transmitter id) needs IdPaese and IdCodice", "00300")
+        out.add(xpath_of(dt.get("IdTrasmittente")), "IdTrasmittente (transmitter id) needs IdPaese and IdCodice",
+                "00300")
     elif t_country == "IT" and not (is_partita_iva(t_code) or is_codice_fiscale(t_code)):
-        out.add(xpath_of(tk["IdCodice"]), f"{t_code} is neither a valid partita IVA nor a codice fiscale", "00300")
-    progressivo = _t(dtk.get("ProgressivoInvio"))
+        out.add(xpath_of(dt["IdTrasmittente"].find("IdCodice")),
+                f"{t_code} is neither a valid partita IVA nor a codice fiscale", "00300")
+    progressivo = _value(dt.get("ProgressivoInvio"))
     if progressivo is None:
-        out.add(xpath_of(dt) + "/ProgressivoInvio", "ProgressivoInvio (sending progressive) is required", "00200")
+        out.add(xpath_of(trasmissione) + "/ProgressivoInvio", "ProgressivoInvio (sending progressive) is required",
+                "00200")
 
-    formato = _t(dtk.get("FormatoTrasmissione"))
-    versione = root.get("versione")
+    formato = _value(dt.get("FormatoTrasmissione"))
     if formato not in ("FPA12", "FPR12"):
-        out.add(xpath_of(dtk.get("FormatoTrasmissione")),
+        out.add(xpath_of(dt.get("FormatoTrasmissione")),
                 f"FormatoTrasmissione {formato!r} is neither FPA12 nor FPR12", "00428")
     elif formato != versione:
-        out.add(xpath_of(dtk["FormatoTrasmissione"]),
+        out.add(xpath_of(dt["FormatoTrasmissione"]),
                 f"FormatoTrasmissione {formato} differs from the root's versione {versione}")
-    codice = _t(dtk.get("CodiceDestinatario")) or ""
+    codice = _value(dt.get("CodiceDestinatario")) or ""
     if formato == "FPA12" and len(codice) != 6:
-        out.add(xpath_of(dt) + "/CodiceDestinatario",
+        out.add(xpath_of(trasmissione) + "/CodiceDestinatario",
                 f"an FPA12 invoice needs the 6-character office code (codice ufficio), not {codice!r}", "00427")
     elif formato == "FPR12" and len(codice) != 7:
-        out.add(xpath_of(dt) + "/CodiceDestinatario",
+        out.add(xpath_of(trasmissione) + "/CodiceDestinatario",
                 f"an FPR12 invoice needs a 7-character recipient code, not {codice!r}", "00427")
-    pec = _t(dtk.get("PECDestinatario"))
+    pec = _value(dt.get("PECDestinatario"))
     if pec and codice != CODICE_DESTINATARIO_PEC:
-        out.add(xpath_of(dtk["PECDestinatario"]),
+        out.add(xpath_of(dt["PECDestinatario"]),
                 f"PECDestinatario is allowed only with CodiceDestinatario {CODICE_DESTINATARIO_PEC}", "00426")
 
-    seller = _kids(hk.get("CedentePrestatore")).get("DatiAnagrafici")
-    sk = _kids(seller)
-    seller_id = sk.get("IdFiscaleIVA")
-    sik = _kids(seller_id)
-    s_country, s_code = _t(sik.get("IdPaese")) or "", _t(sik.get("IdCodice")) or ""
+    seller = _children(_children(header.get("CedentePrestatore")).get("DatiAnagrafici"))
+    seller_id = seller.get("IdFiscaleIVA")
+    sid = _fields(seller_id)
+    s_country, s_code = sid.get("IdPaese") or "", sid.get("IdCodice") or ""
     if not is_valid_id_codice(s_country, s_code):
-        out.add(xpath_of(sik.get("IdCodice")), f"{s_code} is not a valid partita IVA", "00301")
-    seller_cf = sk.get("CodiceFiscale")
-    if seller_cf is not None and not is_codice_fiscale(_t(seller_cf) or ""):
-        out.add(xpath_of(seller_cf), f"{_t(seller_cf)} is not a valid codice fiscale", "00302")
+        out.add(xpath_of(_child(seller_id, "IdCodice")), f"{s_code} is not a valid partita IVA", "00301")
+    seller_cf = seller.get("CodiceFiscale")
+    if seller_cf is not None and not is_codice_fiscale(_text(seller_cf)):
+        out.add(xpath_of(seller_cf), f"{_value(seller_cf)} is not a valid codice fiscale", "00302")
     if sender_vat is not None and f"{s_country}{s_code}".upper() != sender_vat.replace(" ", "").upper():
         out.add(xpath_of(seller_id), f"the seller (CedentePrestatore) is {s_country}{s_code}, not the sending "
                 f"customer {sender_vat}")
 
-    buyer = _kids(hk.get("CessionarioCommittente")).get("DatiAnagrafici")
-    bk = _kids(buyer)
-    buyer_id = bk.get("IdFiscaleIVA")
-    buyer_cf = bk.get("CodiceFiscale")
+    buyer_el = _children(header.get("CessionarioCommittente")).get("DatiAnagrafici")
+    buyer = _children(buyer_el)
+    buyer_id = buyer.get("IdFiscaleIVA")
+    buyer_cf = buyer.get("CodiceFiscale")
     if buyer_id is None and buyer_cf is None:
-        out.add(xpath_of(buyer), "the buyer needs IdFiscaleIVA or CodiceFiscale", "00417")
+        out.add(xpath_of(buyer_el), "the buyer needs IdFiscaleIVA or CodiceFiscale", "00417")
+    bid = _fields(buyer_id)
     if buyer_id is not None:
-        bik = _kids(buyer_id)
-        b_country, b_code = _t(bik.get("IdPaese")) or "", _t(bik.get("IdCodice")) or ""
+        b_country, b_code = bid.get("IdPaese") or "", bid.get("IdCodice") or ""
         if not is_valid_id_codice(b_country, b_code):
-            out.add(xpath_of(bik.get("IdCodice")), f"{b_code} is not a valid partita IVA", "00305")
-    if buyer_cf is not None and not is_codice_fiscale(_t(buyer_cf) or ""):
-        out.add(xpath_of(buyer_cf), f"{_t(buyer_cf)} is not a valid codice fiscale", "00306")
+            out.add(xpath_of(buyer_id.find("IdCodice")), f"{b_code} is not a valid partita IVA", "00305")
+    buyer_fiscal_code = _value(buyer_cf)
+    if buyer_cf is not None and not is_codice_fiscale(buyer_fiscal_code or ""):
+        out.add(xpath_of(buyer_cf), f"{buyer_fiscal_code} is not a valid codice fiscale", "00306")
 
     return _Header(
         transmitter_id=f"{t_country}{t_code}" if t_country and t_code else "",
         progressivo_invio=progressivo or "",
-        format=formato or root.get("versione", ""),
+        format=formato or versione or "",
         sender_vat=f"{s_country}{s_code}" if s_country and s_code else "",
-        sender_name=_name(sk.get("Anagrafica")),
-        recipient_vat=_vat(buyer_id),
-        recipient_fiscal_code=_t(buyer_cf),
-        recipient_name=_name(bk.get("Anagrafica")),
+        sender_name=_name(_fields(seller.get("Anagrafica"))),
+        recipient_vat=_vat(bid),
+        recipient_fiscal_code=buyer_fiscal_code,
+        recipient_name=_name(_fields(buyer.get("Anagrafica"))),
         codice_destinatario=codice,
         pec_destinatario=pec,
     )
@@ -252,15 +276,17 @@ def _check_header(root: etree._Element, out: ProblemCollector, sender_vat: str |
 
 def _natura_rule(out: ProblemCollector, parent: etree._Element, aliquota: Decimal | None, natura: str | None,
                  missing: str, present: str) -> None:
-    if aliquota is None:
+    if aliquota is None or (aliquota >= ONE and not natura):  # the usual case: a full rate, no Natura
         return
-    if aliquota == 0 and not natura:
-        out.add(xpath_of(parent) + "/Natura", "Natura (nature of the operation) is required when AliquotaIVA is 0",
-                missing)
-    elif aliquota != 0 and natura:
+    if aliquota == ZERO:
+        if not natura:
+            out.add(xpath_of(parent) + "/Natura",
+                    "Natura (nature of the operation) is required when AliquotaIVA is 0", missing)
+    elif natura:
         out.add(xpath_of(parent.find("Natura")), "Natura is allowed only when AliquotaIVA is 0", present)
-    if 0 < aliquota < 1:
-        out.add(xpath_of(parent.find("AliquotaIVA")) if parent.find("AliquotaIVA") is not None else xpath_of(parent),
+    if ZERO < aliquota < ONE:
+        rate = parent.find("AliquotaIVA")
+        out.add(xpath_of(parent if rate is None else rate),
                 f"AliquotaIVA {aliquota} looks like a fraction: it must be a percentage (e.g. 22.00)", "00424")
 
 
@@ -268,122 +294,128 @@ def _sconti(el: etree._Element) -> list[tuple[Decimal, Decimal | None, Decimal |
     """Each ScontoMaggiorazione (discount SC or surcharge MG) of `el`: (sign, Percentuale, Importo)."""
     found = []
     for sm in el.iterchildren("ScontoMaggiorazione"):
-        smk = _kids(sm)
-        sign = Decimal(-1) if _t(smk.get("Tipo")) == "SC" else Decimal(1)
-        found.append((sign, _dec(_t(smk.get("Percentuale"))), _dec(_t(smk.get("Importo")))))
+        values = _fields(sm)
+        sign = MINUS_ONE if values.get("Tipo") == "SC" else ONE
+        found.append((sign, _dec(values.get("Percentuale")), _dec(values.get("Importo"))))
     return found
 
 
-def _expected_prezzo_totale(line: etree._Element, lk: dict[Any, etree._Element]) -> list[Decimal]:
+def _expected_prezzo_totale(line: etree._Element, values: dict[Any, str]) -> list[Decimal]:
     """PrezzoTotale = (PrezzoUnitario with its discounts/surcharges) × Quantita. A fixed-amount discount is
     read per unit and, as some issuers do, on the line: both readings are accepted."""
-    unit = _dec(_t(lk.get("PrezzoUnitario"))) or Decimal(0)
-    qty = _dec(_t(lk.get("Quantita")))
-    qty = Decimal(1) if qty is None else qty
+    unit = _dec(values.get("PrezzoUnitario")) or ZERO
+    qty = _dec(values.get("Quantita"))
+    qty = ONE if qty is None else qty
+    if "ScontoMaggiorazione" not in values:
+        return [unit * qty]
     per_unit, on_line, fixed = unit, unit * qty, False
-    if "ScontoMaggiorazione" in lk:
-        for sign, pct, amount in _sconti(line):
-            if pct is not None:
-                per_unit += sign * per_unit * pct / 100
-                on_line += sign * on_line * pct / 100
-            elif amount is not None:
-                per_unit += sign * amount
-                on_line += sign * amount
-                fixed = True
+    for sign, pct, amount in _sconti(line):
+        if pct is not None:
+            per_unit += sign * per_unit * pct / 100
+            on_line += sign * on_line * pct / 100
+        elif amount is not None:
+            per_unit += sign * amount
+            on_line += sign * amount
+            fixed = True
     candidates = [per_unit * qty]
     if fixed:
         candidates.append(on_line)
     return candidates
 
 
+def _payment_due_dates(body: etree._Element) -> list[etree._Element]:
+    """Each DatiPagamento/DettaglioPagamento/DataScadenzaPagamento of the body, in document order."""
+    return [due for payment in body if payment.tag == "DatiPagamento"
+            for detail in payment if detail.tag == "DettaglioPagamento"
+            for due in detail.iterchildren("DataScadenzaPagamento")]
+
+
 def _check_body(body: etree._Element, out: ProblemCollector, today: date) -> DocumentSummary | None:
-    bk = _kids(body)
-    dati_generali = bk.get("DatiGenerali")
-    dgk = _kids(dati_generali)
-    dgd = dgk.get("DatiGeneraliDocumento")
-    dk = _kids(dgd)
-    tipo = _t(dk.get("TipoDocumento")) or ""
-    numero = _t(dk.get("Numero")) or ""
-    data = _date(_t(dk.get("Data")))
-    if numero and not any(c.isdigit() for c in numero):
-        out.add(xpath_of(dk["Numero"]), f"the invoice number {numero!r} contains no digit", "00425")
+    parts = _children(body)
+    generali = _children(parts.get("DatiGenerali"))
+    dgd = generali.get("DatiGeneraliDocumento")
+    doc = _fields(dgd)
+    tipo = doc.get("TipoDocumento") or ""
+    numero = doc.get("Numero") or ""
+    data = _date(doc.get("Data"))
+    if numero and not any(map(str.isdigit, numero)):
+        out.add(xpath_of(_child(dgd, "Numero")), f"the invoice number {numero!r} contains no digit", "00425")
     if data is not None and data > today:
-        out.add(xpath_of(dk["Data"]), f"the invoice date {data} is after today ({today})", "00403")
-    if dati_generali is not None and "DatiFattureCollegate" in dgk:
-        for linked in dati_generali.iterchildren("DatiFattureCollegate"):
-            linked_data = _kids(linked).get("Data")
-            linked_date = _date(_t(linked_data))
-            if data is not None and linked_date is not None and linked_date > data:
-                out.add(xpath_of(linked_data),
+        out.add(xpath_of(_child(dgd, "Data")), f"the invoice date {data} is after today ({today})", "00403")
+    if data is not None and "DatiFattureCollegate" in generali:
+        for linked in parts["DatiGenerali"].iterchildren("DatiFattureCollegate"):
+            linked_date = _date(_fields(linked).get("Data"))
+            if linked_date is not None and linked_date > data:
+                out.add(xpath_of(linked.find("Data")),
                         f"the linked invoice's date {linked_date} is after this invoice's date {data}", "00418")
 
-    beni_servizi = bk.get("DatiBeniServizi")
-    lines: list[tuple[etree._Element, dict[Any, etree._Element]]] = []
-    summaries: list[tuple[etree._Element, dict[Any, etree._Element]]] = []
+    lines: list[tuple[etree._Element, dict[Any, str]]] = []
+    summaries: list[tuple[etree._Element, dict[Any, str]]] = []
+    beni_servizi = parts.get("DatiBeniServizi")
     if beni_servizi is not None:
         for child in beni_servizi:
             if child.tag == "DettaglioLinee":
-                lines.append((child, _kids(child)))
+                lines.append((child, _fields(child)))
             elif child.tag == "DatiRiepilogo":
-                summaries.append((child, _kids(child)))
-    if "DatiRitenuta" not in dk and any(_t(lk.get("Ritenuta")) == "SI" for _, lk in lines):
+                summaries.append((child, _fields(child)))
+    if "DatiRitenuta" not in doc and any(values.get("Ritenuta") == "SI" for _, values in lines):
         out.add(xpath_of(dgd) + "/DatiRitenuta",
                 "DatiRitenuta (withholding) is required when a line has Ritenuta SI", "00411")
 
     # Taxable amount expected per (rate, nature): the lines plus any pension-fund contribution (cassa).
     expected: dict[tuple[Decimal, str | None], Decimal] = defaultdict(Decimal)
-    for line, lk in lines:
-        aliquota = _dec(_t(lk.get("AliquotaIVA")))
-        natura = _t(lk.get("Natura"))
+    for line, values in lines:
+        aliquota = _dec(values.get("AliquotaIVA"))
+        natura = values.get("Natura") or None
         _natura_rule(out, line, aliquota, natura, "00400", "00401")
-        total = _dec(_t(lk.get("PrezzoTotale")))
+        total = _dec(values.get("PrezzoTotale"))
         if total is not None:
-            candidates = _expected_prezzo_totale(line, lk)
-            if all(abs(total - c) > TOLERANCE_PREZZO_TOTALE for c in candidates):
-                out.add(xpath_of(lk["PrezzoTotale"]),
+            candidates = _expected_prezzo_totale(line, values)
+            if _far_from_all(total, candidates, TOLERANCE_PREZZO_TOTALE):
+                out.add(xpath_of(line.find("PrezzoTotale")),
                         f"PrezzoTotale {total} should be {_round_cent(candidates[0])} "
                         "(PrezzoUnitario with discounts × Quantita)", "00423")
             if aliquota is not None:
-                expected[(aliquota, natura if aliquota == 0 else None)] += total
-    if dgd is not None and "DatiCassaPrevidenziale" in dk:
+                expected[(aliquota, natura if aliquota == ZERO else None)] += total
+    if dgd is not None and "DatiCassaPrevidenziale" in doc:
         for cassa in dgd.iterchildren("DatiCassaPrevidenziale"):
-            ck = _kids(cassa)
-            aliquota = _dec(_t(ck.get("AliquotaIVA")))
-            natura = _t(ck.get("Natura"))
+            values = _fields(cassa)
+            aliquota = _dec(values.get("AliquotaIVA"))
+            natura = values.get("Natura") or None
             _natura_rule(out, cassa, aliquota, natura, "00413", "00414")
-            contributo = _dec(_t(ck.get("ImportoContributoCassa")))
+            contributo = _dec(values.get("ImportoContributoCassa"))
             if aliquota is not None and contributo is not None:
-                expected[(aliquota, natura if aliquota == 0 else None)] += contributo
+                expected[(aliquota, natura if aliquota == ZERO else None)] += contributo
 
     declared: dict[tuple[Decimal, str | None], Decimal] = defaultdict(Decimal)
     first_of_group: dict[tuple[Decimal, str | None], etree._Element] = {}
-    imponibile_total, imposta_total = Decimal(0), Decimal(0)
-    for summary, rk in summaries:
-        aliquota = _dec(_t(rk.get("AliquotaIVA"))) or Decimal(0)
-        natura = _t(rk.get("Natura"))
+    imponibile_total, imposta_total = ZERO, ZERO
+    for summary, values in summaries:
+        aliquota = _dec(values.get("AliquotaIVA")) or ZERO
+        natura = values.get("Natura") or None
         _natura_rule(out, summary, aliquota, natura, "00429", "00430")
-        if natura and natura.startswith("N6") and _t(rk.get("EsigibilitaIVA")) == "S":
-            out.add(xpath_of(rk["EsigibilitaIVA"]),
+        if natura and natura.startswith("N6") and values.get("EsigibilitaIVA") == "S":
+            out.add(xpath_of(summary.find("EsigibilitaIVA")),
                     "reverse charge (Natura N6) cannot go with split payment (EsigibilitaIVA S)", "00420")
-        imponibile = _dec(_t(rk.get("ImponibileImporto"))) or Decimal(0)
-        imposta = _dec(_t(rk.get("Imposta"))) or Decimal(0)
-        arrotondamento = _dec(_t(rk.get("Arrotondamento"))) or Decimal(0)
+        imponibile = _dec(values.get("ImponibileImporto")) or ZERO
+        imposta = _dec(values.get("Imposta")) or ZERO
+        arrotondamento = _dec(values.get("Arrotondamento")) or ZERO
         imponibile_total += imponibile
         imposta_total += imposta
         should = _round_cent(imponibile * aliquota / 100)
         if abs(imposta - should) > TOLERANCE_IMPOSTA:
-            out.add(xpath_of(rk.get("Imposta")),
+            out.add(xpath_of(summary.find("Imposta")),
                     f"Imposta {imposta} should be {should} (ImponibileImporto {imponibile} × {aliquota}%)", "00421")
-        key = (aliquota, natura if aliquota == 0 else None)
+        key = (aliquota, natura if aliquota == ZERO else None)
         # Arrotondamento is the summary's rounding: the lines + rounding make the taxable amount.
         declared[key] += imponibile - arrotondamento
         first_of_group.setdefault(key, summary)
     for key, amount in declared.items():
-        if abs(amount - expected.get(key, Decimal(0))) > TOLERANCE_IMPONIBILE:
+        if abs(amount - expected.get(key, ZERO)) > TOLERANCE_IMPONIBILE:
             rate, natura = key
             what = f"rate {rate}%" + (f" nature {natura}" if natura else "")
             out.add(xpath_of(first_of_group[key].find("ImponibileImporto")),
-                    f"ImponibileImporto for {what} should be {_round_cent(expected.get(key, Decimal(0)))} "
+                    f"ImponibileImporto for {what} should be {_round_cent(expected.get(key, ZERO))} "
                     f"(the sum of the lines' PrezzoTotale), not {_round_cent(amount)}", "00422")
     for key in expected:
         if key not in declared:
@@ -392,22 +424,21 @@ def _check_body(body: etree._Element, out: ProblemCollector, today: date) -> Doc
                     f"no DatiRiepilogo (VAT summary) for rate {rate}%" + (f" nature {natura}" if natura else ""),
                     "00419")
 
-    importo_totale = _dec(_t(dk.get("ImportoTotaleDocumento")))
+    importo_totale = _dec(doc.get("ImportoTotaleDocumento"))
     if importo_totale is not None and summaries:
-        base = imponibile_total + imposta_total + (_dec(_t(dk.get("Arrotondamento"))) or Decimal(0))
-        if "ScontoMaggiorazione" in dk:
+        base = imponibile_total + imposta_total + (_dec(doc.get("Arrotondamento")) or ZERO)
+        if "ScontoMaggiorazione" in doc:
             for sign, pct, sm_amount in _sconti(dgd):
-                base += sign * (sm_amount if sm_amount is not None else base * (pct or Decimal(0)) / 100)
-        bollo = _dec(_t(_kids(dk.get("DatiBollo")).get("ImportoBollo"))) or Decimal(0)
-        candidates = [base, base + bollo]
-        if all(abs(importo_totale - c) > TOLERANCE_TOTALE_DOCUMENTO for c in candidates):
-            out.add(xpath_of(dk["ImportoTotaleDocumento"]),
+                base += sign * (sm_amount if sm_amount is not None else base * (pct or ZERO) / 100)
+        bollo = _dec(_fields(_child(dgd, "DatiBollo")).get("ImportoBollo")) or ZERO
+        if _far_from_all(importo_totale, [base, base + bollo], TOLERANCE_TOTALE_DOCUMENTO):
+            out.add(xpath_of(_child(dgd, "ImportoTotaleDocumento")),
                     f"ImportoTotaleDocumento {importo_totale} does not match the VAT summaries "
                     f"(taxable + VAT = {_round_cent(base)})")
 
-    if data is not None and "DatiPagamento" in bk:
-        for due in body.iterfind("DatiPagamento/DettaglioPagamento/DataScadenzaPagamento"):
-            due_date = _date(_t(due))
+    if data is not None and "DatiPagamento" in parts:
+        for due in _payment_due_dates(body):
+            due_date = _date(_text(due))
             if due_date is not None and due_date < data:
                 out.add(xpath_of(due), f"payment due {due_date} is before the invoice date {data}")
 
@@ -417,7 +448,7 @@ def _check_body(body: etree._Element, out: ProblemCollector, today: date) -> Doc
         tipo_documento=tipo,
         numero=numero,
         data=data,
-        divisa=_t(dk.get("Divisa")) or "",
+        divisa=doc.get("Divisa") or "",
         importo_totale=importo_totale,
         imponibile=imponibile_total,
         imposta=imposta_total,
@@ -434,10 +465,14 @@ def validate_invoice(xml: bytes, sender_vat: str | None = None, today: date | No
     root = parse_invoice_root(xml)
     version = validate_schema(root)
     out = ProblemCollector()
-    header = _check_header(root, out, sender_vat)
+    parts = list(root)
+    header_el = next((part for part in parts if part.tag == "FatturaElettronicaHeader"), None)
+    header = _check_header(header_el, root.get("versione"), out, sender_vat)
     documents = []
     seen: dict[tuple[str, str, int], etree._Element] = {}
-    for body in root.iterchildren("FatturaElettronicaBody"):
+    for body in parts:
+        if body.tag != "FatturaElettronicaBody":
+            continue
         doc = _check_body(body, out, today)
         if doc is None:
             continue
