@@ -1,13 +1,14 @@
 """Conservation on S3-compatible storage: store an archival package under Object Lock, record it, verify it.
 
 Idempotent by the package id, which derives from the owner (domain.archive.index.package_id_for):
-- `archive_store_package` HEADs every key first: an object already there with the same SHA-256 is kept
-  (its retention extended if it is shorter), one with other bytes is a fault (never overwritten). The
+- `archive_store_package` writes each object with a conditional PUT (If-None-Match: *; a large one, in
+  parts, after a HEAD): S3 refuses it when the key holds an object already, which is then kept if it has
+  the same SHA-256 (its retention extended if it is shorter) and a fault if not (never overwritten). The
   index's creation time is taken from an index already on S3, so a re-run rebuilds the same bytes.
 - every object is then read back and checked here (size, SHA-256 of the bytes, COMPLIANCE retention):
   the S3 emulator accepts a wrong checksum and a shortened retention, so the server is not trusted.
-- `archive_record_package` inserts the package and its objects in one transaction, only after that, and
-  is a no-op for a package already recorded.
+- `archive_record_package` (a local activity of the workflow) inserts the package and its objects in one
+  transaction, only after that, and is a no-op for a package already recorded.
 """
 
 from __future__ import annotations
@@ -120,6 +121,12 @@ def _object_state(meta: dict[str, Any]) -> ObjectState:
     )
 
 
+def _precondition_failed(err: ClientError) -> bool:
+    """A conditional write refused because the key holds an object (HTTP 412)."""
+    return _code(err) in ("PreconditionFailed", "412") or \
+        err.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 412
+
+
 def _missing(err: ClientError) -> bool:
     return _code(err) in ("404", "NoSuchKey", "NoSuchVersion", "NotFound") or \
         err.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404
@@ -191,23 +198,35 @@ class ArchiveStorage:
         """Store `data` at `key` under COMPLIANCE retention, or keep the same bytes already there; check the
         result by reading it back. Returns the version id. Raises ArchiveFault on other bytes at the key."""
         expected = hashlib.sha256(data).hexdigest()
-        current = self.head(key)
-        if current is not None:
-            found, _ = self.sha256_of(key, current.version_id)
-            if found != expected:
-                raise ArchiveFault(f"{key} already holds other bytes (SHA-256 {found}, expected {expected}); "
-                                   "a conserved object is never overwritten")
-            version_id = current.version_id
-        elif len(data) >= self.settings.archive_multipart_threshold:
-            version_id = self._put_multipart(key, data, mime_type, retain_until)
+        if len(data) >= self.settings.archive_multipart_threshold:
+            current = self.head(key)
+            version_id = (self._same_bytes(key, current.version_id, expected) if current is not None
+                          else self._put_multipart(key, data, mime_type, retain_until))
         else:
-            put = self.s3.put_object(
-                Bucket=self.bucket, Key=key, Body=data, ContentType=mime_type,
-                ChecksumAlgorithm="SHA256", ChecksumSHA256=b64_sha256(bytes.fromhex(expected)),
-                ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate=retain_until,
-            )
-            version_id = str(put.get("VersionId") or "")
+            try:  # a conditional write (If-None-Match: *): one request, and never over an object already there
+                put = self.s3.put_object(
+                    Bucket=self.bucket, Key=key, Body=data, ContentType=mime_type,
+                    ChecksumAlgorithm="SHA256", ChecksumSHA256=b64_sha256(bytes.fromhex(expected)),
+                    ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate=retain_until, IfNoneMatch="*",
+                )
+                version_id = str(put.get("VersionId") or "")
+            except ClientError as err:
+                if not _precondition_failed(err):
+                    raise
+                current = self.head(key)  # there already (an earlier attempt): the same bytes, or a fault
+                if current is None:
+                    raise ArchiveFault(f"{key}: S3 refused the write as if the key existed, but it does not "
+                                       "answer a HEAD") from err
+                version_id = self._same_bytes(key, current.version_id, expected)
         self.check_stored(key, version_id, data, retain_until)
+        return version_id
+
+    def _same_bytes(self, key: str, version_id: str, expected: str) -> str:
+        """The version already at `key`, if it holds the expected bytes; a conserved object is never replaced."""
+        found, _ = self.sha256_of(key, version_id)
+        if found != expected:
+            raise ArchiveFault(f"{key} already holds other bytes (SHA-256 {found}, expected {expected}); "
+                               "a conserved object is never overwritten")
         return version_id
 
     def _part_checksums(self, data: bytes) -> list[tuple[int, bytes, bytes]]:
