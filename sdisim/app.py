@@ -91,6 +91,7 @@ class Simulator:
         self._message_ids = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
+        self._tls_context: ssl.SSLContext | None = None
 
     # ------------------------------------------------------------ helpers
     def next_id(self) -> int:
@@ -104,15 +105,22 @@ class Simulator:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def _tls(self) -> ssl.SSLContext:
+        """The TLS context of the callbacks, built once: loading a CA bundle for every call costs more than
+        the call."""
+        if self._tls_context is None:
+            c = self.config
+            if c.ca_cert or c.client_cert:
+                ctx = ssl.create_default_context(cafile=c.ca_cert) if c.ca_cert else ssl.create_default_context()
+                if c.client_cert:
+                    ctx.load_cert_chain(c.client_cert, c.client_key)
+            else:
+                ctx = httpx.create_ssl_context()
+            self._tls_context = ctx
+        return self._tls_context
+
     def _http(self) -> httpx.AsyncClient:
-        c = self.config
-        verify: ssl.SSLContext | bool = True
-        if c.ca_cert or c.client_cert:
-            ctx = ssl.create_default_context(cafile=c.ca_cert) if c.ca_cert else ssl.create_default_context()
-            if c.client_cert:
-                ctx.load_cert_chain(c.client_cert, c.client_key)
-            verify = ctx
-        return httpx.AsyncClient(timeout=30, verify=verify)
+        return httpx.AsyncClient(timeout=30, verify=self._tls())
 
     async def post_soap(self, url: str, action: str, body: bytes, attempts: int = 30) -> bytes:
         """POST with retries (the SDI retries a callback the peer could not take)."""

@@ -77,19 +77,34 @@ def unwrap_der(data: bytes) -> bytes:
     raise MalformedSignedFile("not a CMS/PKCS#7 signed file (neither DER nor base64 of DER)", field="file")
 
 
-def _load_signed_data(p7m: bytes) -> cms.SignedData:
+def _load_signed_data(p7m: bytes, full: bool = True) -> cms.SignedData:
+    """The SignedData of an envelope. `full` parses every part now (certificates, signer infos), so that
+    corruption surfaces here; opening an envelope for its content alone needs only the path to it (a full
+    parse of asn1crypto's `.native` costs milliseconds per file)."""
     der = unwrap_der(p7m)
     try:
         info = cms.ContentInfo.load(der, strict=True)
         if info["content_type"].native != "signed_data":
             raise MalformedSignedFile(f"the envelope holds {info['content_type'].native}, not signed data")
         signed = info["content"]
-        signed.native  # noqa: B018 - force a full parse now, so corruption surfaces here
+        if full:
+            signed.native  # noqa: B018 - force a full parse now, so corruption surfaces here
     except MalformedSignedFile:
         raise
     except (ValueError, TypeError, KeyError) as err:
         raise MalformedSignedFile(f"corrupt CMS envelope: {err}") from None
     return signed
+
+
+def _content_of(p7m: bytes) -> bytes:
+    """The encapsulated content of an envelope, parsing only what leads to it."""
+    signed = _load_signed_data(p7m, full=False)
+    try:
+        return _encapsulated(signed)
+    except MalformedSignedFile:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError) as err:
+        raise MalformedSignedFile(f"corrupt CMS envelope: {err}") from None
 
 
 def _encapsulated(signed: cms.SignedData) -> bytes:
@@ -104,12 +119,12 @@ def _encapsulated(signed: cms.SignedData) -> bytes:
 
 def extract_cades_content(p7m: bytes) -> bytes:
     """The document inside a .p7m (without verifying the signature); nested envelopes are opened."""
-    content = _encapsulated(_load_signed_data(p7m))
+    content = _content_of(p7m)
     for _ in range(MAX_WRAPPING):
         if content[:1] != b"\x30":
             break
         try:
-            content = _encapsulated(_load_signed_data(content))
+            content = _content_of(content)
         except MalformedSignedFile:
             break
     return content
