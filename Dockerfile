@@ -5,6 +5,6 @@ ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 COPY requirements.lock pyproject.toml README.md ./
 RUN pip install -r requirements.lock
 COPY . .
-RUN pip install --no-deps -e .
+RUN pip install --no-deps -e . && python -m compileall -q core domain models workflows activities api starters workers sdisim devstack
 EXPOSE 8000
 CMD ["einvoice", "worker"]

@@ -4,15 +4,23 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+PACKAGES := core domain models workflows activities api starters workers sdisim devstack
 
-.PHONY: install demo test lint typecheck postgres browser bench up clean
+.PHONY: install bytecode demo test lint typecheck postgres browser bench up clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.lock
 	$(PY) -m pip install --quiet --no-deps -e .
+	$(MAKE) --no-print-directory bytecode
 	touch $(STAMP)
+
+# Bytecode for our own packages, as pip writes it for installed ones: the workflow sandbox imports each
+# workflow module afresh for every workflow it runs, and without a .pyc (PYTHONDONTWRITEBYTECODE, an editable
+# install) that means compiling its source every time.
+bytecode:
+	$(PY) -m compileall -q $(PACKAGES)
 
 install: $(STAMP)
 
