@@ -175,3 +175,36 @@ async def invoice_chain(stack: FaultStack, mailbox: Mailbox) -> None:
 async def test_workers_killed_at_every_activity_boundary(stack: FaultStack, db: str, mailbox: Mailbox) -> None:
     await asyncio.gather(contract_chain(stack, mailbox), certificate_chain(stack, mailbox),
                          invoice_chain(stack, mailbox))
+
+
+async def test_database_down_while_an_invoice_is_prepared_in_its_local_activity(
+        stack: FaultStack, db: str, mailbox: Mailbox) -> None:
+    """Prepare runs as a local activity inside a workflow task: with PostgreSQL away it is retried there
+    (then on a timer) until the database is back — nothing transmitted meanwhile, and once afterwards."""
+    settings = bucket_settings(stack.settings(new_task_queue()))
+    ensure_customer(settings)
+    fresh_progressives(settings)
+    install_key(settings)
+    async with sdi_and_api(stack, settings) as own:
+        client = await stack.client(own)
+        view = await send_invoice(own, VAT, invoice("DBDOWN-1"), "dbdown1.xml", sign="cades", client=client)
+        stack.db_proxy.down()  # before any worker takes the invoice: its prepare meets the outage
+        try:
+            stack.start_worker(own)
+            await asyncio.sleep(6)  # a few failed attempts
+            sent = [f for f in httpx.get(f"{own.sdi_url}/control/files").json() if f["file_name"] == view.file_name]
+            assert sent == []
+            failed = [line for log in stack.work_dir.glob("worker-*.log") for line in log.read_text().splitlines()
+                      if "Completing activity as failed" in line and view.workflow_id in line
+                      and "'invoice_prepare'" in line]
+            assert failed, "the prepare never met the outage"
+        finally:
+            stack.db_proxy.up()
+        result = await asyncio.wait_for(client.get_workflow_handle(view.workflow_id).result(), 120)
+        await asyncio.wait_for(client.get_workflow_handle(f"conserve-invoice-{view.id}").result(), 120)
+        sim_files = httpx.get(f"{own.sdi_url}/control/files").json()
+    stack.stop_workers()
+    assert result["state"] == "delivered"
+    assert len([f for f in sim_files if f["file_name"] == view.file_name]) == 1
+    assert len([m for m in mailbox.find(to=PEC, kind="invoice-outcome")
+                if view.file_name in str(m["Subject"])]) == 1
