@@ -66,7 +66,7 @@ from models.conservation_io import (
     VerifyReport,
 )
 from models.conservation_io import Fault as FaultRecord
-from models.files import StoredFile, files_of
+from models.files import files_with_content
 from models.mail import EmailRequest
 from models.tenant import get_tenant_row
 
@@ -414,9 +414,9 @@ class ArchiveActivities:
             except NotFound as err:
                 raise _fault(str(err), "NotFound") from err
             owner = Party(tenant.vat_number, tenant.name)
-            infos = files_of(session, req.owner_kind, req.owner_id)
-            rows = {f.id: session.get(StoredFile, f.id) for f in infos}
-            contents = {f.name: rows[f.id].content for f in infos}  # type: ignore[union-attr]
+            found = files_with_content(session, req.owner_kind, req.owner_id)
+            infos = [info for info, _ in found]
+            contents = {info.name: content for info, content in found}
         if not infos:
             raise _fault(f"{req.owner_kind} {req.owner_id} has no stored files to conserve", "NotFound")
         try:
