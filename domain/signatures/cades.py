@@ -77,18 +77,15 @@ def unwrap_der(data: bytes) -> bytes:
     raise MalformedSignedFile("not a CMS/PKCS#7 signed file (neither DER nor base64 of DER)", field="file")
 
 
-def _load_signed_data(p7m: bytes, full: bool = True) -> cms.SignedData:
-    """The SignedData of an envelope. `full` parses every part now (certificates, signer infos), so that
-    corruption surfaces here; opening an envelope for its content alone needs only the path to it (a full
-    parse of asn1crypto's `.native` costs milliseconds per file)."""
+def _load_signed_data(p7m: bytes) -> cms.SignedData:
+    """The SignedData of an envelope, parsed lazily: opening an envelope for its content needs only the path
+    to it, and verification parses the rest itself (`_verify_cades`)."""
     der = unwrap_der(p7m)
     try:
         info = cms.ContentInfo.load(der, strict=True)
         if info["content_type"].native != "signed_data":
             raise MalformedSignedFile(f"the envelope holds {info['content_type'].native}, not signed data")
         signed = info["content"]
-        if full:
-            signed.native  # noqa: B018 - force a full parse now, so corruption surfaces here
     except MalformedSignedFile:
         raise
     except (ValueError, TypeError, KeyError) as err:
@@ -98,7 +95,7 @@ def _load_signed_data(p7m: bytes, full: bool = True) -> cms.SignedData:
 
 def _content_of(p7m: bytes) -> bytes:
     """The encapsulated content of an envelope, parsing only what leads to it."""
-    signed = _load_signed_data(p7m, full=False)
+    signed = _load_signed_data(p7m)
     try:
         return _encapsulated(signed)
     except MalformedSignedFile:
@@ -330,16 +327,22 @@ def verify_cades(p7m: bytes, now: datetime | None = None) -> VerifiedSignature:
 def _verify_cades(p7m: bytes, now: datetime | None) -> VerifiedSignature:
     now = now or _now()
     signed = _load_signed_data(p7m)
+    signer_infos = list(signed["signer_infos"])
+    # The bytes each signature covers, taken before anything parses into the attributes: asn1crypto
+    # re-encodes a structure it has parsed (algorithm identifiers count as changed) when it is dumped.
+    covered = [info["signed_attrs"].dump() for info in signer_infos]
+    # Then every part's structure (0.3 ms; asn1crypto's `.native` would build Python values of it all, 13 ms):
+    # corruption anywhere surfaces as MalformedSignedFile (verify_cades).
+    signed._parse_children(recurse=True)
     content = _encapsulated(signed)
     content_type = signed["encap_content_info"]["content_type"].native
-    signer_infos = list(signed["signer_infos"])
     if not signer_infos:
         raise InvalidSignature("the envelope has no signature")
     carried = [
         x509.load_der_x509_certificate(c.chosen.dump()) for c in signed["certificates"] or [] if c.name == "certificate"
     ]
     results: list[VerifiedSignature] = []
-    for info in signer_infos:
+    for info, raw in zip(signer_infos, covered, strict=True):
         digest = info["digest_algorithm"]["algorithm"].native
         if digest not in _ACCEPTED_DIGESTS:
             raise InvalidSignature(f"digest algorithm {digest} is not accepted (SHA-256 or stronger)")
@@ -356,7 +359,6 @@ def _verify_cades(p7m: bytes, now: datetime | None) -> VerifiedSignature:
             raise InvalidSignature("the signed content-type attribute does not match the content")
         _check_signing_certificate(attrs, asn1_cert)
         # The signature covers the DER of the attributes as a SET (tag 0x31), not the [0] IMPLICIT tag.
-        raw = attrs.dump()
         _check_signature(cert.public_key(), info["signature"].native, b"\x31" + raw[1:],
                          info["signature_algorithm"], digest)
         time_values = _attr(attrs, "signing_time")
