@@ -13,12 +13,12 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.lock
 	$(PY) -m pip install --quiet --no-deps -e .
-	$(MAKE) --no-print-directory bytecode
 	touch $(STAMP)
 
-# Bytecode for our own packages, as pip writes it for installed ones: the workflow sandbox imports each
-# workflow module afresh for every workflow it runs, and without a .pyc (PYTHONDONTWRITEBYTECODE, an editable
-# install) that means compiling its source every time.
+# Bytecode for our own packages, as pip writes it for installed ones (and the image does): the workflow
+# sandbox imports each workflow module afresh for every workflow it runs, and without a .pyc
+# (PYTHONDONTWRITEBYTECODE, an editable install) that means compiling its source every time. The demo, the
+# stack and the benchmarks run as deployed; the tests run from source.
 bytecode:
 	$(PY) -m compileall -q $(PACKAGES)
 
@@ -33,16 +33,16 @@ browser:
 lint: install
 	$(VENV)/bin/ruff check .
 
-demo: install
+demo: install bytecode
 	$(VENV)/bin/einvoice demo
 
-up: install
+up: install bytecode
 	$(VENV)/bin/einvoice dev up
 
 test: install postgres browser lint
 	$(PY) -m pytest -p no:cacheprovider
 
-bench: install postgres
+bench: install postgres bytecode
 	$(PY) -m bench.run
 
 clean:

@@ -200,7 +200,12 @@ class Rig:
         handle = self.client.get_workflow_handle_for(CertificateAuthorizationWorkflow.run, workflow_id(op))
 
         async def check() -> CertificateStatus:
-            status = await handle.query(CertificateAuthorizationWorkflow.status)
+            try:
+                status = await handle.query(CertificateAuthorizationWorkflow.status)
+            except RPCError as err:  # the server gave up waiting for the worker's answer (a busy machine)
+                desc = await handle.describe()
+                hist = [e.event_type for e in (await handle.fetch_history()).events]
+                raise AssertionError(f"query not answered yet: {err}; {desc.status} {hist}") from err
             assert status.state == "active", status
             return status
 
