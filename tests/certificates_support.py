@@ -204,7 +204,8 @@ class Rig:
                 status = await handle.query(CertificateAuthorizationWorkflow.status)
             except RPCError as err:  # the server gave up waiting for the worker's answer (a busy machine)
                 desc = await handle.describe()
-                hist = [e.event_type for e in (await handle.fetch_history()).events]
+                hist = [(e.event_type, str(e.timer_started_event_attributes.start_to_fire_timeout.seconds)
+                         if e.event_type == 17 else "") for e in (await handle.fetch_history()).events]
                 raise AssertionError(f"query not answered yet: {err}; {desc.status} {hist}") from err
             assert status.state == "active", status
             return status
