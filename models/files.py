@@ -8,6 +8,7 @@ them from here to build archival packages on S3.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -75,21 +76,20 @@ def store_file(session: Session, tenant_id: int, owner_kind: str, owner_id: str,
     return FileInfo.of(row)
 
 
-def files_of(session: Session, owner_kind: str, owner_id: str) -> list[FileInfo]:
-    rows = session.scalars(
+def _owner_rows(session: Session, owner_kind: str, owner_id: str) -> Iterable[StoredFile]:
+    return session.scalars(
         select(StoredFile).where(StoredFile.owner_kind == owner_kind, StoredFile.owner_id == owner_id)
         .order_by(StoredFile.id)
     )
-    return [FileInfo.of(r) for r in rows]
+
+
+def files_of(session: Session, owner_kind: str, owner_id: str) -> list[FileInfo]:
+    return [FileInfo.of(r) for r in _owner_rows(session, owner_kind, owner_id)]
 
 
 def files_with_content(session: Session, owner_kind: str, owner_id: str) -> list[tuple[FileInfo, bytes]]:
     """Every file of an owner with its bytes, in one query (in the order of `files_of`)."""
-    rows = session.scalars(
-        select(StoredFile).where(StoredFile.owner_kind == owner_kind, StoredFile.owner_id == owner_id)
-        .order_by(StoredFile.id)
-    )
-    return [(FileInfo.of(r), r.content) for r in rows]
+    return [(FileInfo.of(r), r.content) for r in _owner_rows(session, owner_kind, owner_id)]
 
 
 def read_file(session: Session, file_id: int) -> tuple[FileInfo, bytes]:

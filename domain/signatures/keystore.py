@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 import threading
 import time
 from dataclasses import dataclass, field
@@ -108,7 +109,7 @@ class FileKeyStore:
             st = path.stat()
         except OSError:
             st = None
-        if st is None or not path.is_file():
+        if st is None or not stat.S_ISREG(st.st_mode):
             raise NotFound(f"no key {alias!r} in the key store")
         secret = self._secret()
         if self.keep_seconds <= 0:
@@ -125,11 +126,6 @@ class FileKeyStore:
         with self._lock:
             self._opened[alias] = (identity, now, signer)
         return signer
-
-    def forget(self) -> None:
-        """Drop every opened signer (they are kept only `keep_seconds` in any case)."""
-        with self._lock:
-            self._opened.clear()
 
     def aliases(self) -> list[str]:
         return sorted(p.stem for p in self.directory.glob("*.p12") if _ALIAS.match(p.stem))
