@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 from sqlalchemy import select
 from temporalio import activity
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -196,21 +197,26 @@ class Rig:
             return await handle.result()
 
     async def active(self, op: str) -> CertificateStatus:
-        """Wait (polling the query) until the workflow says the certificate is active."""
+        """Wait until the certificate is active and its workflow has continued as new and parked on its
+        first reminder timer, then ask the `status` query.
+
+        Waiting for that parking first is deliberate: on the time-skipping test server a query that arrives
+        while the run continues as new is handed to the closing run, the worker's answer is refused
+        ("workflow execution already completed") and the caller waits out its whole RPC deadline. Reading the
+        history involves no worker, so it cannot race that way."""
         handle = self.client.get_workflow_handle_for(CertificateAuthorizationWorkflow.run, workflow_id(op))
 
-        async def check() -> CertificateStatus:
-            try:
-                status = await handle.query(CertificateAuthorizationWorkflow.status)
-            except RPCError as err:  # the server gave up waiting for the worker's answer (a busy machine)
-                desc = await handle.describe()
-                hist = [(e.event_type, str(e.timer_started_event_attributes.start_to_fire_timeout.seconds)
-                         if e.event_type == 17 else "") for e in (await handle.fetch_history()).events]
-                raise AssertionError(f"query not answered yet: {err}; {desc.status} {hist}") from err
-            assert status.state == "active", status
-            return status
+        async def parked() -> None:
+            events = (await handle.fetch_history()).events  # the latest run's
+            started = events[0].workflow_execution_started_event_attributes
+            assert started.continued_execution_run_id, f"{op} has not continued as new yet"
+            assert events[-1].event_type == EventType.EVENT_TYPE_TIMER_STARTED, (
+                f"{op}'s new run is not waiting on its timer yet: {[e.event_type for e in events]}")
 
-        return await assert_eventually(check)
+        await assert_eventually(parked)
+        status = await handle.query(CertificateAuthorizationWorkflow.status)
+        assert status.state == "active", status
+        return status
 
     def row_state(self, op: str) -> str:
         with session_scope(self.settings.database_url) as session:
