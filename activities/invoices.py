@@ -39,7 +39,7 @@ class InvoiceActivities:
     def prepare_invoice(self, inp: InvoiceSendInput) -> PreparedInvoice:
         """validated → signed in one step: load the stored original, check it again, sign it with the key of
         `key_alias` (the key never leaves this process), store the file that goes to the SDI."""
-        from domain.fatturapa import load_invoice, validate_invoice
+        from domain.fatturapa import check_loaded_invoice, load_invoice
         from domain.signatures import sign
 
         url = self.settings.database_url
@@ -55,7 +55,7 @@ class InvoiceActivities:
             _, content = read_file(session, original.id)
         try:
             loaded = load_invoice(content, original.name, verify=True)
-            validate_invoice(loaded.xml, inp.vat)
+            check_loaded_invoice(loaded, inp.vat)
         except InvalidInput as err:  # checked at upload; only a changed rule can get here
             raise ApplicationError(f"invoice no longer valid: {err}", type="InvalidInvoice",
                                    non_retryable=True) from err

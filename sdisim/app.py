@@ -160,7 +160,7 @@ class Simulator:
 
     def check(self, rec: ReceivedFile, duplicate_name: bool) -> tuple[list[SdiError], str | None, Any]:
         """The SDI's checks in its order; returns (errors, recipient code, summary)."""
-        from domain.fatturapa import load_invoice, parse_sdi_file_name, validate_invoice
+        from domain.fatturapa import check_loaded_invoice, load_invoice, parse_sdi_file_name
 
         try:
             parse_sdi_file_name(rec.file_name)
@@ -177,7 +177,7 @@ class Simulator:
             default = "00102" if signed else "00200"
             return [SdiError(p.code or default, f"{p.field}: {p.message}"[:255]) for p in err.problems], None, None
         try:
-            summary = validate_invoice(loaded.xml, None)
+            summary = check_loaded_invoice(loaded)
         except InvalidInput as err:
             return [SdiError(p.code or "00200", f"{p.field}: {p.message}"[:255]) for p in err.problems], None, None
         from domain.fatturapa import document_keys

@@ -57,7 +57,7 @@ async def send_invoice(settings: Settings, vat: str, data: bytes, filename: str,
                        task_queue: str | None = None, conserve: bool = True) -> db.InvoiceView:
     """Check the invoice (schema, SDI rules, sender = the customer, not a duplicate), name it, record it and
     start its workflow. A refusal raises InvalidInput listing every problem; nothing is written then."""
-    from domain.fatturapa import load_invoice, sdi_file_name, validate_invoice
+    from domain.fatturapa import check_loaded_invoice, load_invoice, sdi_file_name
     from workflows.invoice_send import InvoiceSendWorkflow, workflow_id_for
 
     if sign not in SIGN_MODES:
@@ -70,7 +70,7 @@ async def send_invoice(settings: Settings, vat: str, data: bytes, filename: str,
     loaded = load_invoice(data, filename, verify=True)
     if loaded.signed is not None and sign != "none":
         raise InvalidInput.one("sign", f"the file is already signed ({loaded.signature}); send it with --sign none")
-    summary = validate_invoice(loaded.xml, vat_number)
+    summary = check_loaded_invoice(loaded, vat_number)
     signature = sign if sign != "none" else loaded.signature
     keys = [_key(k) for k in domain.fatturapa.document_keys(summary)]
     first = summary.documents[0]
@@ -284,7 +284,7 @@ async def receive_invoice(settings: Settings, body: bytes, client: Client | None
     """A RicezioneFatture.RiceviFatture call: verify the invoice (signature, schema) and its metadata, store
     both for the recipient customer and start the receive workflow. The same identificativo SdI delivered
     again is acknowledged without a second record."""
-    from domain.fatturapa import load_invoice, validate_invoice
+    from domain.fatturapa import check_loaded_invoice, load_invoice
     from workflows.invoice_receive import InvoiceReceiveWorkflow, workflow_id_for
 
     f = soap.read_ricevi_fatture(body)
@@ -292,7 +292,7 @@ async def receive_invoice(settings: Settings, body: bytes, client: Client | None
     if mt.kind != "MT" or mt.identificativo_sdi != f.identificativo_sdi:
         raise InvalidInput.one("Metadati", "not the metadata file of this invoice")
     loaded = load_invoice(f.file, f.nome_file, verify=True)
-    summary = validate_invoice(loaded.xml, None)
+    summary = check_loaded_invoice(loaded)
     first = summary.documents[0]
     invoice_id = f"in-{f.identificativo_sdi}"
     with session_scope(settings.database_url) as session:

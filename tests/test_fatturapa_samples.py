@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from domain.errors import InvalidInput
-from domain.fatturapa import load_invoice, render_html, validate_invoice
+from domain.fatturapa import check_loaded_invoice, load_invoice, render_html, validate_invoice
 
 STANDARDS = Path("/work/shared/standards/fatturapa/samples")
 SENDER = "IT01234567897"  # the samples' IT01234567890 with a valid check digit
@@ -32,6 +32,8 @@ def test_official_sample_accepted(name: str) -> None:
     assert loaded.signature is None and loaded.signed is None
     assert loaded.schema_version == "1.2.3"
     summary = validate_invoice(loaded.xml, sender_vat=SENDER, today=date(2026, 1, 1))
+    # what the entry points call: the content checks on the tree load_invoice parsed and schema-checked
+    assert check_loaded_invoice(loaded, SENDER, today=date(2026, 1, 1)) == summary
     assert summary.sender_vat == SENDER
     assert summary.transmitter_id == SENDER
     assert summary.format == loaded.format == name[14:17] + "12"
@@ -126,3 +128,13 @@ def test_render_html_shows_number_and_parties(name: str) -> None:
 def test_render_html_uses_the_format_stylesheet() -> None:
     assert "FPA12" in render_html(official("IT01234567890_FPA01.xml"))
     assert "FPR12" in render_html(official("IT01234567890_FPR01.xml"))
+
+
+def test_the_content_checks_on_a_loaded_invoice_still_refuse() -> None:
+    loaded = load_invoice(official("IT01234567890_FPA01.xml"))
+    with pytest.raises(InvalidInput) as err:
+        check_loaded_invoice(loaded, sender_vat="IT02038490237", today=date(2026, 1, 1))
+    assert any("CedentePrestatore" in p.field for p in err.value.problems)
+    with pytest.raises(InvalidInput) as err:  # dated after the day of sending
+        check_loaded_invoice(loaded, SENDER, today=date(2000, 1, 1))
+    assert any("Data" in p.field for p in err.value.problems)

@@ -32,7 +32,7 @@ from domain.archive.index import MAX_INDEX_BYTES, parse_index
 from domain.certificates import MAX_CERTIFICATE_BYTES, check_uploaded_certificate
 from domain.csr import MAX_CSR_BYTES, check_csr
 from domain.errors import InvalidInput
-from domain.fatturapa import MAX_FILE_SIZE, load_invoice, validate_invoice
+from domain.fatturapa import MAX_FILE_SIZE, check_loaded_invoice, load_invoice
 from domain.sdi import messages, soap
 from domain.sdi.xmlsafe import MAX_ENVELOPE_SIZE, MAX_NOTIFICATION_SIZE
 from domain.signatures import SignatureError, verify_xades
@@ -201,7 +201,7 @@ def refusal(call: Callable[[], object], kinds: tuple[type[Exception], ...] = (In
 
 def _invoice(data: bytes) -> object:
     loaded = load_invoice(data, verify=True)
-    return validate_invoice(loaded.xml, INVOICE_VAT, TODAY)
+    return check_loaded_invoice(loaded, INVOICE_VAT, TODAY)
 
 
 def _notification(data: bytes) -> object:

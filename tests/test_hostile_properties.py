@@ -28,7 +28,7 @@ from domain.archive.index import PackageIndex, build_index, parse_index
 from domain.certificates import check_uploaded_certificate
 from domain.csr import check_csr, subject_names_vat
 from domain.errors import InvalidInput
-from domain.fatturapa import load_invoice, validate_invoice
+from domain.fatturapa import check_loaded_invoice, load_invoice, validate_invoice
 from domain.identifiers import parse_vat_number
 from domain.sdi import messages, soap
 from domain.signatures import sign_cades, sign_xades, verify_xades
@@ -200,12 +200,14 @@ def test_uploaded_certificate_check_accepts_only_current_certificates_naming_the
 def test_invoice_loading_and_validation_refuse_or_accept_a_valid_invoice(data: bytes) -> None:
     def check() -> object:
         loaded = load_invoice(data)
-        return loaded, validate_invoice(loaded.xml, INVOICE_VAT, TODAY)
+        return loaded, check_loaded_invoice(loaded, INVOICE_VAT, TODAY)
 
     result = refused_or(check)
     if result is not None:
         loaded, summary = result
         assert loaded.xml == data and summary.sender_vat == INVOICE_VAT and summary.documents
+        # the entry points' shortcut (the tree load_invoice checked) agrees with checking from the bytes
+        assert validate_invoice(loaded.xml, INVOICE_VAT, TODAY) == summary
 
 
 @SLOW

@@ -4,7 +4,14 @@ SDI file names and HTML rendering. Plain Python (lxml), no Temporal, no database
 from domain.fatturapa.loading import LoadedInvoice, load_invoice, parse_invoice_root
 from domain.fatturapa.naming import SdiFileName, next_progressive, parse_sdi_file_name, sdi_file_name
 from domain.fatturapa.rendering import render_html
-from domain.fatturapa.validation import DocumentSummary, InvoiceSummary, document_keys, validate_invoice, xpath_of
+from domain.fatturapa.validation import (
+    DocumentSummary,
+    InvoiceSummary,
+    check_loaded_invoice,
+    document_keys,
+    validate_invoice,
+    xpath_of,
+)
 from domain.fatturapa.xmlsafe import MAX_FILE_SIZE, parse_untrusted
 
 __all__ = [
@@ -13,6 +20,7 @@ __all__ = [
     "InvoiceSummary",
     "LoadedInvoice",
     "SdiFileName",
+    "check_loaded_invoice",
     "document_keys",
     "load_invoice",
     "next_progressive",

@@ -7,7 +7,7 @@ without PEM armour), or XML carrying an enveloped XAdES signature.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lxml import etree
 
@@ -28,6 +28,9 @@ class LoadedInvoice:
     schema_version: str  # "1.2.3" or "1.2.2": the schema the document conforms to
     filename: str | None = None
     verified: VerifiedSignature | None = None  # set when loaded with verify=True
+    # The parsed, schema-checked document, so the content checks (validation.check_loaded_invoice) need not
+    # parse and schema-check it again. In-process only: it never crosses a workflow or activity boundary.
+    root: etree._Element | None = field(default=None, repr=False, compare=False)
 
 
 # How XML in another encoding than UTF-8 starts: a UTF-16/UTF-32 byte-order mark, or "<" as UTF-16.
@@ -96,4 +99,5 @@ def load_invoice(data: bytes, filename: str | None = None, verify: bool = False)
         schema_version=version,
         filename=filename,
         verified=verified,
+        root=root,
     )

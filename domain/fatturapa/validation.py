@@ -23,7 +23,7 @@ from lxml import etree
 
 from domain.errors import InvalidInput, Problem, ProblemCollector
 from domain.fatturapa.codes import is_codice_fiscale, is_partita_iva, is_valid_id_codice
-from domain.fatturapa.loading import parse_invoice_root
+from domain.fatturapa.loading import LoadedInvoice, parse_invoice_root
 from domain.fatturapa.schema import validate_schema
 
 CODICE_DESTINATARIO_PEC = "0000000"  # the recipient receives by PEC, or through their reserved area
@@ -461,9 +461,22 @@ def validate_invoice(xml: bytes, sender_vat: str | None = None, today: date | No
     `sender_vat` is the sending customer's VAT number ("IT" + 11 digits): the seller must be them.
     `today` is the day of sending (the invoice may not be dated later). Raises InvalidInput listing every
     problem with its XPath and SDI code."""
-    today = today or date.today()
     root = parse_invoice_root(xml)
-    version = validate_schema(root)
+    return _check_content(root, validate_schema(root), sender_vat, today)
+
+
+def check_loaded_invoice(loaded: LoadedInvoice, sender_vat: str | None = None,
+                         today: date | None = None) -> InvoiceSummary:
+    """`validate_invoice` for a file `load_invoice` has already parsed and schema-checked: only the content
+    checks remain (parsing and the schema are most of the cost)."""
+    if loaded.root is None:
+        return validate_invoice(loaded.xml, sender_vat, today)
+    return _check_content(loaded.root, loaded.schema_version, sender_vat, today)
+
+
+def _check_content(root: etree._Element, version: str, sender_vat: str | None,
+                   today: date | None) -> InvoiceSummary:
+    today = today or date.today()
     out = ProblemCollector()
     parts = list(root)
     header_el = next((part for part in parts if part.tag == "FatturaElettronicaHeader"), None)
@@ -505,6 +518,7 @@ __all__ = [
     "InvalidInput",
     "InvoiceSummary",
     "Problem",
+    "check_loaded_invoice",
     "document_keys",
     "validate_invoice",
     "xpath_of",
