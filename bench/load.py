@@ -21,7 +21,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -38,6 +37,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from devstack.procs import command_line, cpu_seconds, descendants, free_port
 from domain.identifiers import partita_iva_check_digit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,12 +82,6 @@ def make_csr(vat: str, name: str) -> bytes:
 
 
 # ---------------------------------------------------------------- the stack, as `einvoice dev up`
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
 
 def stack_env(data_dir: Path) -> dict[str, str]:
     """Every port free and on loopback, the app database the SQLite file in the data dir."""
@@ -145,38 +139,19 @@ class DevUp:
             return self.proc.wait(timeout=10)
 
 
-def descendants(pid: int) -> list[int]:
-    found: list[int] = []
-    todo = [pid]
-    while todo:
-        current = todo.pop()
-        for task in Path(f"/proc/{current}/task").glob("*"):
-            try:
-                children = (task / "children").read_text().split()
-            except OSError:
-                continue
-            for child in map(int, children):
-                if child not in found:
-                    found.append(child)
-                    todo.append(child)
-    return found
-
-
 def process_stats(root: int) -> dict[str, dict[str, float]]:
     """CPU seconds (user + system) and resident memory of dev up and every process under it, by part."""
-    ticks = os.sysconf("SC_CLK_TCK")
     out: dict[str, dict[str, float]] = {}
     for pid in [root, *descendants(root)]:
+        cmdline = command_line(pid)
         try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             status = Path(f"/proc/{pid}/status").read_text()
         except OSError:
             continue
         name = next((part for part, marker in PARTS if marker in cmdline), f"other ({cmdline[:40].strip()})")
         rss_kb = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
         entry = out.setdefault(name, {"cpu_seconds": 0.0, "rss_mb": 0.0, "processes": 0})
-        entry["cpu_seconds"] += (int(stat[11]) + int(stat[12])) / ticks  # utime, stime
+        entry["cpu_seconds"] += cpu_seconds(pid)
         entry["rss_mb"] += rss_kb / 1024
         entry["processes"] += 1
     return out

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ import domain.fatturapa  # noqa: F401  (before domain.signatures: the two import
 from core.db import migrate, session_scope
 from core.settings import Settings
 from core.temporal import data_converter
+from devstack.procs import command_line, cpu_seconds, free_port, parent_of
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = Path("/work/shared/standards/fatturapa/samples")
@@ -38,12 +38,6 @@ VAT = "IT01234567897"  # the AdE samples' sender with a valid check digit
 PEC = "fornitore@pec.example.it"
 KEY_ALIAS = "intermediary"
 KEY_PASSWORD = "bench-keystore-password"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def invoice(number: str, code: str | None = None, pa: bool = False) -> bytes:
@@ -128,15 +122,6 @@ async def s3_server(settings: Settings) -> AsyncIterator[Settings]:
         server.stop()
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of one process (Linux /proc); 0 when it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 ROLES = (("sdi-sim", "local SDI"), ("temporal", "dev server"), ("workers.main", "worker"),
          ("moto.server", "s3 (moto)"), ("smtp-sink", "smtp sink"), ("starters.cli api", "api"))
 
@@ -144,19 +129,13 @@ ROLES = (("sdi-sim", "local SDI"), ("temporal", "dev server"), ("workers.main", 
 def cpu_by_process() -> dict[str, float]:
     """CPU seconds so far of this process and of its children, by role (the stack's parts)."""
     me = os.getpid()
-    out = {"bench process": _cpu_seconds(me)}
+    out = {"bench process": cpu_seconds(me)}
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
+        if not entry.name.isdigit() or parent_of(int(entry.name)) != me:
             continue
-        try:
-            stat = (entry / "stat").read_text()
-            if int(stat.rsplit(")", 1)[1].split()[1]) != me:
-                continue
-            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except (OSError, ValueError):
-            continue
+        cmd = command_line(int(entry.name))
         role = next((name for marker, name in ROLES if marker in cmd), cmd[:30])
-        out[role] = out.get(role, 0.0) + _cpu_seconds(int(entry.name))
+        out[role] = out.get(role, 0.0) + cpu_seconds(int(entry.name))
     return out
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -18,15 +17,10 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from core.settings import Settings
+from devstack.procs import free_port as free_port  # re-exported: the tests' one way to a free port
 from workers import registry
 
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @asynccontextmanager

@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import free_port, wait_until
+from devstack.procs import alive, descendants, free_port
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -30,31 +31,6 @@ def stack_env(data_dir: Path) -> dict[str, str]:
         COLUMNS="200",
     )
     return env
-
-
-def descendants(pid: int) -> set[int]:
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        current = todo.pop()
-        for task in Path(f"/proc/{current}/task").glob("*"):
-            try:
-                children = (task / "children").read_text().split()
-            except OSError:
-                continue
-            for child in map(int, children):
-                if child not in found:
-                    found.add(child)
-                    todo.append(child)
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 class RunningStack:
