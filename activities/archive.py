@@ -283,10 +283,11 @@ class ArchiveStorage:
                 Bucket=self.bucket, Key=key, VersionId=version_id,
                 Retention={"Mode": "COMPLIANCE", "RetainUntilDate": retain_until},
             )
-            state = self.head(key, version_id)
-            if state is None or state.lock_mode != "COMPLIANCE" or state.retain_until is None \
-                    or state.retain_until < retain_until:
+            extended = self.head(key, version_id)
+            if extended is None or extended.lock_mode != "COMPLIANCE" or extended.retain_until is None \
+                    or extended.retain_until < retain_until:
                 raise ArchiveFault(f"{key}: retention is not COMPLIANCE until {retain_until.isoformat()}")
+            state = extended
         if state.size != len(data):
             raise ArchiveFault(f"{key}: {state.size} bytes stored, {len(data)} sent")
         if state.checksum_sha256 is not None and state.checksum_sha256 not in self.expected_checksums(data):

@@ -14,7 +14,9 @@ sleeps on a durable timer and asks again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -66,7 +68,10 @@ def reminder_days(settings: Settings) -> list[int]:
     return sorted(days, reverse=True)
 
 
-def _authority_call(fn, *args):  # type: ignore[no-untyped-def]
+T = TypeVar("T")
+
+
+def _authority_call(fn: Callable[..., T], *args: object) -> T:
     """Map the authority's answers to Temporal's retry semantics."""
     try:
         return fn(*args)

@@ -4,6 +4,8 @@ opened (which accepts nothing), Accept pressed over HTTP, and the customer enabl
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import httpx
 from rich.console import Console
@@ -23,7 +25,10 @@ def _invitations(mailbox: Mailbox, pec: str) -> list[str]:
     return links
 
 
-def _wait(what: str, check, timeout: float = 60.0):  # type: ignore[no-untyped-def]
+T = TypeVar("T")
+
+
+def _wait(what: str, check: Callable[[], T | None], timeout: float = 60.0) -> T:
     deadline = time.monotonic() + timeout
     while True:
         value = check()
@@ -52,7 +57,7 @@ def step_contract(settings: Settings, ctx: dict[str, object]) -> None:
     console.print(f"POST {api}/contracts → {resp.status_code}: workflow contract-{vat}, awaiting documentation "
                   "(attesa documentazione)")
 
-    link = _wait("the contract e-mail", lambda: (_invitations(mailbox, tenant["pec"])[before:] or [None])[-1])
+    link = _wait("the contract e-mail", lambda: next(reversed(_invitations(mailbox, tenant["pec"])[before:]), None))
     console.print(f"e-mail to {tenant['pec']} saved by the SMTP sink in {mailbox.out_dir}; its link:")
     console.print(f"  {link}", soft_wrap=True, highlight=False)
 
@@ -67,7 +72,7 @@ def step_contract(settings: Settings, ctx: dict[str, object]) -> None:
     reused = httpx.post(link, timeout=30)
     console.print(f"the same link again → {reused.status_code} (single use; nothing changes)")
 
-    def completed() -> dict[str, object] | None:
+    def completed() -> dict[str, Any] | None:
         found = httpx.get(f"{api}/contracts/{vat}", timeout=10).json()
         return found if found["workflow"].get("status") == "COMPLETED" else None
 

@@ -76,7 +76,8 @@ def describe_key(key: object) -> str:
 class CsrCheck(Protocol):
     """One rule of the policy: raises InvalidInput naming itself, or returns."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def check(self, csr: x509.CertificateSigningRequest) -> None: ...
 

@@ -11,7 +11,7 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
 from core.db import migrate
-from core.settings import get_settings
+from core.settings import Settings, get_settings
 from models.conservation_io import VerifyInput, VerifyReport
 from starters.output import console, domain_errors, fail, it_date, print_json, print_table
 
@@ -65,7 +65,7 @@ def verify(
     raise typer.Exit(0 if report.ok else 1)
 
 
-def _local_verify(settings, vat, sample):  # type: ignore[no-untyped-def]
+def _local_verify(settings: Settings, vat: str | None, sample: int | None) -> VerifyReport:
     from starters.archive import verify_local
 
     if vat is not None:

@@ -8,10 +8,11 @@ bad input `InvalidInput`, a wrong state `Conflict`, nothing there `NotFound`; a 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, FailureError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -128,7 +129,11 @@ async def query_state(settings: Settings, vat: str, client: Client | None = None
     return await handle.query(ContractAcceptanceWorkflow.state)
 
 
-async def _update(settings: Settings, vat: str, action: str, call: Any, client: Client | None) -> Any:
+T = TypeVar("T")
+
+
+async def _update(settings: Settings, vat: str, action: str,
+                  call: Callable[[WorkflowHandle[Any, Any]], Awaitable[T]], client: Client | None) -> T:
     vat_number = str(parse_vat_number(vat))
     client = await _client(settings, client)
     handle = client.get_workflow_handle_for(ContractAcceptanceWorkflow.run, workflow_id_for(vat_number))

@@ -9,6 +9,7 @@ import asyncio
 import hashlib
 from dataclasses import dataclass
 from pathlib import PurePath
+from typing import TYPE_CHECKING
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
@@ -38,6 +39,11 @@ from models.invoices_io import (
 )
 from models.tenant import Tenant, get_tenant_row
 from workflows.common import initial_search_attributes
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from domain.fatturapa import InvoiceSummary
 
 WAITING_STATES = frozenset({RECEIVED, VALIDATED, SIGNED, SENT})
 
@@ -265,9 +271,10 @@ async def receive_notification(settings: Settings, body: bytes, client: Client |
     return NotificationReceipt(f.nome_file, n.kind, invoice_id, new, True)
 
 
-def _recipient(session, summary) -> Tenant:  # type: ignore[no-untyped-def]
+def _recipient(session: Session, summary: InvoiceSummary) -> Tenant:
     from sqlalchemy import select
 
+    row: Tenant | None
     if summary.recipient_vat:
         row = session.scalar(select(Tenant).where(Tenant.vat_number == summary.recipient_vat))
         if row is not None:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from core.db import migrate
 from core.settings import get_settings
 from starters.output import domain_errors, fail, print_json, print_table
+
+if TYPE_CHECKING:
+    from models.invoices import InvoiceView
 
 app = typer.Typer(help="Invoices: send to the SDI and follow them; received invoices.", no_args_is_help=True)
 
@@ -35,7 +38,7 @@ def send(
     if file.stat().st_size > MAX_FILE_SIZE:
         fail(f"{file} is larger than the SDI limit of {MAX_FILE_SIZE} bytes [00003]", 2)
 
-    async def run():  # type: ignore[no-untyped-def]
+    async def run() -> InvoiceView:
         view = await send_invoice(settings, vat, file.read_bytes(), file.name, sign, key_alias)
         if wait:
             view = await wait_for_outcome(settings, view.id, timeout)

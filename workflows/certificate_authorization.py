@@ -104,7 +104,7 @@ class CertificateAuthorizationWorkflow:
                 CertificateActivities.collect, RecordIssued(op, reference),
                 start_to_close_timeout=EXTERNAL_ATTEMPT_TIMEOUT, schedule_to_close_timeout=EXTERNAL_TOTAL_TIMEOUT,
                 retry_policy=RETRY_EXTERNAL)
-            await workflow.wait_condition(lambda c=collect: c.done() or self._ending is not None)
+            await workflow.wait_condition(lambda c=collect: c.done() or self._ending is not None)  # type: ignore[misc]
             if not collect.done():  # deleted while the authority is asked
                 collect.cancel()
                 try:

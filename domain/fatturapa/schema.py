@@ -32,7 +32,7 @@ def xsd_dir() -> Path:
     return Path(str(resources.files("domain.fatturapa") / "xsd"))
 
 
-class _LocalSchemas(etree.Resolver):
+class _LocalSchemas(etree.Resolver):  # type: ignore[misc]  # lxml ships no type information
     """Serves the vendored XML-DSig schema for its well-known URLs; refuses anything else remote."""
 
     def resolve(self, system_url, public_id, context):  # type: ignore[no-untyped-def]

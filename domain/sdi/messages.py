@@ -156,7 +156,7 @@ def _sub(parent: etree._Element, name: str, text: str | None) -> etree._Element 
 
 
 def _finish(root: etree._Element, sign: Sign | None) -> bytes:
-    data = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    data: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
     if sign is not None:
         data = sign(data)
     # What we build must pass the schema we check others against.

@@ -110,14 +110,16 @@ def envelope(body: etree._Element) -> bytes:
     env = etree.Element(etree.QName(NS_SOAP, "Envelope"), nsmap={"soapenv": NS_SOAP})
     etree.SubElement(env, etree.QName(NS_SOAP, "Header"))
     etree.SubElement(env, etree.QName(NS_SOAP, "Body")).append(body)
-    return etree.tostring(env, xml_declaration=True, encoding="UTF-8")
+    out: bytes = etree.tostring(env, xml_declaration=True, encoding="UTF-8")
+    return out
 
 
 def envelope_empty() -> bytes:
     """The answer to a one-way operation: an envelope with an empty Body."""
     env = etree.Element(etree.QName(NS_SOAP, "Envelope"), nsmap={"soapenv": NS_SOAP})
     etree.SubElement(env, etree.QName(NS_SOAP, "Body"))
-    return etree.tostring(env, xml_declaration=True, encoding="UTF-8")
+    out: bytes = etree.tostring(env, xml_declaration=True, encoding="UTF-8")
+    return out
 
 
 def fault(code: str, message: str) -> bytes:
@@ -155,7 +157,7 @@ def _expect(el: etree._Element, ns: str, names: set[str], field: str) -> str:
     q = etree.QName(el)
     if q.namespace != ns or q.localname not in names:
         raise InvalidInput.one(field, f"unexpected body element {el.tag}; expected one of {sorted(names)} in {ns}")
-    return q.localname
+    return str(q.localname)
 
 
 def _text(el: etree._Element, name: str) -> str:

@@ -57,7 +57,7 @@ def parse_untrusted(data: bytes, field: str, max_size: int) -> etree._Element:
     return root
 
 
-class _LocalResolver(etree.Resolver):
+class _LocalResolver(etree.Resolver):  # type: ignore[misc]  # lxml ships no type information
     def resolve(self, system_url, public_id, context):  # type: ignore[no-untyped-def]
         name = _LOCAL_IMPORTS.get(system_url) or Path(system_url).name
         path = SCHEMAS_DIR / name

@@ -17,10 +17,11 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 from lxml import etree
-from signxml import DigestAlgorithm, SignatureMethod, methods
+from signxml import methods
+from signxml.algorithms import DigestAlgorithm, SignatureMethod
 from signxml.exceptions import InvalidInput as SignxmlInvalidInput
 from signxml.exceptions import SignXMLException
-from signxml.xades import XAdESSignatureConfiguration, XAdESSigner, XAdESVerifier
+from signxml.xades.xades import XAdESSignatureConfiguration, XAdESSigner, XAdESVerifier
 
 from domain.errors import InvalidInput
 from domain.fatturapa.xmlsafe import DSIG_NS, parse_untrusted
@@ -55,7 +56,8 @@ def sign_xades(xml: bytes, signer: Signer) -> bytes:
         digest_algorithm=DigestAlgorithm.SHA256,
     )
     signed = xades.sign(root, key=signer.private_key, cert=[signer.certificate, *signer.chain])
-    return etree.tostring(signed, xml_declaration=True, encoding="UTF-8")
+    out: bytes = etree.tostring(signed, xml_declaration=True, encoding="UTF-8")
+    return out
 
 
 def _certificates(signature: etree._Element) -> list[x509.Certificate]:
