@@ -208,6 +208,23 @@ async def test_resend_sends_a_new_link_and_either_link_accepts(env: Settings, ti
     assert steps[:3] == [AWAITING, "invitation-sent", "resend-sent"]
 
 
+async def test_resends_at_once_each_get_their_own_number_and_e_mail(env: Settings, time_env: WorkflowEnvironment,
+                                                                    mailbox: Mailbox) -> None:
+    # Each request reserves its number when it arrives, not when its e-mail has gone: two at once (or one
+    # while the first invitation is still being sent) must not share a number, hence an e-mail key.
+    vat = new_vat()
+    pec = add_customer(env, vat)
+    await started(env, time_env.client, vat)
+    await one_mail(mailbox, "contract-invitation", to=pec)
+    results = await asyncio.gather(*[resend_contract(env, vat, f"test-{i}", time_env.client) for i in range(3)])
+    assert sorted(r.invitation_no for r in results) == [2, 3, 4]
+    mails = await one_mail(mailbox, "contract-invitation", count=4, to=pec)
+    assert "sent again" in str(mails["Subject"])
+    state = await query_state(env, vat, time_env.client)
+    assert state.invitations_sent == 4
+    assert [h.step for h in state.history].count("resend-sent") == 3
+
+
 async def test_cancel_records_the_refund(env: Settings, time_env: WorkflowEnvironment, http: httpx.AsyncClient,
                                          mailbox: Mailbox) -> None:
     vat = new_vat()

@@ -14,7 +14,9 @@ BusinessStatus search attribute.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -60,6 +62,10 @@ with workflow.unsafe.imports_passed_through():
 _BUSY = (ACCEPTING, CANCELLING)
 
 
+A = TypeVar("A")  # an activity's input
+R = TypeVar("R")  # and its result
+
+
 @workflow.defn(name=WORKFLOW_NAME)
 class ContractAcceptanceWorkflow:
     @workflow.init
@@ -68,7 +74,8 @@ class ContractAcceptanceWorkflow:
         self.order_id = ""
         self.status = AWAITING
         self.deadline: datetime | None = None
-        self.invitations_sent = 0
+        self.invitations_sent = 0  # contract e-mails gone (the first and each resend)
+        self._invitations_numbered = 0  # numbers handed out, e-mails possibly still in flight
         self.reminders_sent = 0
         self.history: list[HistoryEntry] = []
 
@@ -85,7 +92,7 @@ class ContractAcceptanceWorkflow:
         workflow.upsert_search_attributes([DOCUMENT_ID.value_set(order.order_id)])
         self._step(AWAITING, f"order {order.order_id} opened by {inp.requested_by}: awaiting documentation "
                              "(attesa documentazione)")
-        await self._send_link(PURPOSE_INVITATION, 1)
+        await self._send_link(PURPOSE_INVITATION)
 
         reminders = [started + timedelta(days=d) for d in inp.reminder_days]
         while True:
@@ -120,17 +127,23 @@ class ContractAcceptanceWorkflow:
         await self._act(ContractActivities.expire_order, OrderStep(self.order_id, "expired"))
         self._step(EXPIRED, "no acceptance by the deadline; the partner was e-mailed")
 
-    async def _send_link(self, purpose: str, sequence: int) -> InvitationSent:
+    async def _send_link(self, purpose: str, sequence: int | None = None) -> tuple[int, InvitationSent]:
+        """A reminder carries its number; a contract e-mail takes the next one now, before anything is awaited,
+        so requests that overlap (a resend while the first e-mail is going out, two resends at once) never
+        share a number, which is also the e-mail's idempotency key."""
         assert self.deadline is not None
+        if sequence is None:
+            self._invitations_numbered += 1
+            sequence = self._invitations_numbered
         sent = await self._act(ContractActivities.send_invitation, InvitationRequest(
             self.order_id, purpose, sequence, workflow.uuid4().hex, self.deadline))
         if purpose == PURPOSE_REMINDER:
             self._step("reminder-sent", f"reminder {sequence} to {sent.to} ({sent.status})")
         else:
-            self.invitations_sent = sequence
+            self.invitations_sent += 1
             what = "contract and acceptance link" + (" sent again" if purpose == PURPOSE_RESEND else "")
             self._step(f"{purpose}-sent", f"{what} to {sent.to} ({sent.status})")
-        return sent
+        return sequence, sent
 
     # ---- requests while awaiting -----------------------------------------------------------------------
 
@@ -146,8 +159,8 @@ class ContractAcceptanceWorkflow:
     @workflow.update
     async def resend(self, req: ResendRequest) -> ResendResult:
         """The contract e-mail again, with a new link (earlier links stay valid until accepted)."""
-        sent = await self._send_link(PURPOSE_RESEND, self.invitations_sent + 1)
-        return ResendResult(self.order_id, self.invitations_sent, sent.to)
+        number, sent = await self._send_link(PURPOSE_RESEND)
+        return ResendResult(self.order_id, number, sent.to)
 
     @resend.validator
     def _validate_resend(self, req: ResendRequest) -> None:
@@ -207,7 +220,7 @@ class ContractAcceptanceWorkflow:
     def _step(self, step: str, detail: str) -> None:
         self.history.append(HistoryEntry(workflow.now(), step, detail))
 
-    async def _act(self, method, arg):  # type: ignore[no-untyped-def]
+    async def _act(self, method: Callable[[Any, A], R], arg: A) -> R:
         return await workflow.execute_activity_method(
             method, arg, start_to_close_timeout=LOCAL_ATTEMPT_TIMEOUT,
             schedule_to_close_timeout=LOCAL_TOTAL_TIMEOUT, retry_policy=RETRY_FAST)
