@@ -33,13 +33,16 @@ browser:
 lint: install
 	$(VENV)/bin/ruff check .
 
+typecheck: install
+	$(VENV)/bin/mypy
+
 demo: install bytecode
 	$(VENV)/bin/einvoice demo
 
 up: install bytecode
 	$(VENV)/bin/einvoice dev up
 
-test: install postgres browser lint
+test: install postgres browser lint typecheck
 	$(PY) -m pytest -p no:cacheprovider
 
 bench: install postgres bytecode
