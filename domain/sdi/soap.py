@@ -185,117 +185,114 @@ def _sub(parent: etree._Element, name: str, text: str) -> None:
     etree.SubElement(parent, name).text = text
 
 
+def _b64text(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+_SCHEMA_OF = {NS_TRASMISSIONE: TRASMISSIONE_SCHEMA, NS_RICEZIONE: RICEZIONE_SCHEMA}
+
+
+def _build(ns: str, element: str, *fields: tuple[str, str | None]) -> bytes:
+    """A body element of the service's types namespace with its children in order (None: left out),
+    checked against the service's schema, in an envelope."""
+    el = etree.Element(etree.QName(ns, element), nsmap={"types": ns})
+    for name, text in fields:
+        if text is not None:
+            _sub(el, name, text)
+    return _checked_envelope(el, ns, element)
+
+
+def _checked_envelope(el: etree._Element, ns: str, element: str) -> bytes:
+    _check(el, _SCHEMA_OF[ns], element)
+    return envelope(el)
+
+
+def _read(data: bytes, ns: str, *elements: str) -> tuple[etree._Element, str]:
+    """The body element of an envelope, one of `elements` of the service's namespace, schema-checked."""
+    el = open_envelope(data)
+    element = _expect(el, ns, set(elements), "Body")
+    _check(el, _SCHEMA_OF[ns], element)
+    return el, element
+
+
 # ---------------------------------------------------------------- SdIRiceviFile
 
 def build_ricevi_file(f: FileSdIBase) -> bytes:
-    el = etree.Element(etree.QName(NS_TRASMISSIONE, "fileSdIAccoglienza"), nsmap={"types": NS_TRASMISSIONE})
-    _sub(el, "NomeFile", f.nome_file)
-    _sub(el, "File", base64.b64encode(f.file).decode("ascii"))
-    _check(el, TRASMISSIONE_SCHEMA, "fileSdIAccoglienza")
-    return envelope(el)
+    return _build(NS_TRASMISSIONE, "fileSdIAccoglienza", ("NomeFile", f.nome_file), ("File", _b64text(f.file)))
 
 
 def read_ricevi_file(data: bytes) -> FileSdIBase:
-    el = open_envelope(data)
-    _expect(el, NS_TRASMISSIONE, {"fileSdIAccoglienza"}, "Body")
-    _check(el, TRASMISSIONE_SCHEMA, "fileSdIAccoglienza")
-    return FileSdIBase(_text(el, "NomeFile"), _b64(el, "File", "fileSdIAccoglienza"))
+    el, element = _read(data, NS_TRASMISSIONE, "fileSdIAccoglienza")
+    return FileSdIBase(_text(el, "NomeFile"), _b64(el, "File", element))
 
 
 def build_ricevi_file_response(r: RiceviFileResponse) -> bytes:
-    el = etree.Element(etree.QName(NS_TRASMISSIONE, "rispostaSdIRiceviFile"), nsmap={"types": NS_TRASMISSIONE})
-    _sub(el, "IdentificativoSdI", str(r.identificativo_sdi))
-    _sub(el, "DataOraRicezione", r.data_ora_ricezione.isoformat())
-    if r.errore:
-        _sub(el, "Errore", r.errore)
-    _check(el, TRASMISSIONE_SCHEMA, "rispostaSdIRiceviFile")
-    return envelope(el)
+    return _build(NS_TRASMISSIONE, "rispostaSdIRiceviFile", ("IdentificativoSdI", str(r.identificativo_sdi)),
+                  ("DataOraRicezione", r.data_ora_ricezione.isoformat()), ("Errore", r.errore or None))
 
 
 def read_ricevi_file_response(data: bytes) -> RiceviFileResponse:
-    el = open_envelope(data)
-    _expect(el, NS_TRASMISSIONE, {"rispostaSdIRiceviFile"}, "Body")
-    _check(el, TRASMISSIONE_SCHEMA, "rispostaSdIRiceviFile")
+    el, element = _read(data, NS_TRASMISSIONE, "rispostaSdIRiceviFile")
     try:  # xs:dateTime admits what Python does not read: 24:00:00, years beyond 9999 or before 1
         received = datetime.fromisoformat(_text(el, "DataOraRicezione").replace("Z", "+00:00"))
     except ValueError as err:
-        raise InvalidInput.one("rispostaSdIRiceviFile/DataOraRicezione", f"unreadable time: {err}") from None
-    return RiceviFileResponse(_sdi_id(el, "rispostaSdIRiceviFile"), received, _text(el, "Errore") or None)
+        raise InvalidInput.one(f"{element}/DataOraRicezione", f"unreadable time: {err}") from None
+    return RiceviFileResponse(_sdi_id(el, element), received, _text(el, "Errore") or None)
 
 
-# ---------------------------------------------------------------- TrasmissioneFatture
+# ---------------------------------------------------------------- TrasmissioneFatture and NotificaEsito
+
+def _file_sdi_fields(identificativo_sdi: int, nome_file: str, file: bytes) -> tuple[tuple[str, str | None], ...]:
+    return ("IdentificativoSdI", str(identificativo_sdi)), ("NomeFile", nome_file), ("File", _b64text(file))
+
+
+def _read_file_sdi(el: etree._Element, element: str) -> FileSdI:
+    return FileSdI(_sdi_id(el, element), _text(el, "NomeFile"), _b64(el, "File", element))
+
 
 def build_trasmissione(operation: str, f: FileSdI) -> bytes:
     element, _ = TRASMISSIONE_OPERATIONS[operation]
-    el = etree.Element(etree.QName(NS_TRASMISSIONE, element), nsmap={"types": NS_TRASMISSIONE})
-    _sub(el, "IdentificativoSdI", str(f.identificativo_sdi))
-    _sub(el, "NomeFile", f.nome_file)
-    _sub(el, "File", base64.b64encode(f.file).decode("ascii"))
-    _check(el, TRASMISSIONE_SCHEMA, element)
-    return envelope(el)
+    return _build(NS_TRASMISSIONE, element, *_file_sdi_fields(f.identificativo_sdi, f.nome_file, f.file))
 
 
 def read_trasmissione(data: bytes) -> tuple[str, FileSdI]:
     """(operation, file) of a TrasmissioneFatture call; the operation is named by the body element."""
-    el = open_envelope(data)
-    element = _expect(el, NS_TRASMISSIONE, set(_OPERATION_BY_ELEMENT), "Body")
-    _check(el, TRASMISSIONE_SCHEMA, element)
-    return _OPERATION_BY_ELEMENT[element], FileSdI(_sdi_id(el, element), _text(el, "NomeFile"),
-                                                   _b64(el, "File", element))
+    el, element = _read(data, NS_TRASMISSIONE, *_OPERATION_BY_ELEMENT)
+    return _OPERATION_BY_ELEMENT[element], _read_file_sdi(el, element)
 
 
 # ---------------------------------------------------------------- RicezioneFatture
 
 def build_ricevi_fatture(f: FileSdIConMetadati) -> bytes:
-    el = etree.Element(etree.QName(NS_RICEZIONE, "fileSdIConMetadati"), nsmap={"types": NS_RICEZIONE})
-    _sub(el, "IdentificativoSdI", str(f.identificativo_sdi))
-    _sub(el, "NomeFile", f.nome_file)
-    _sub(el, "File", base64.b64encode(f.file).decode("ascii"))
-    _sub(el, "NomeFileMetadati", f.nome_file_metadati)
-    _sub(el, "Metadati", base64.b64encode(f.metadati).decode("ascii"))
-    _check(el, RICEZIONE_SCHEMA, "fileSdIConMetadati")
-    return envelope(el)
+    return _build(NS_RICEZIONE, "fileSdIConMetadati", *_file_sdi_fields(f.identificativo_sdi, f.nome_file, f.file),
+                  ("NomeFileMetadati", f.nome_file_metadati), ("Metadati", _b64text(f.metadati)))
 
 
 def read_ricevi_fatture(data: bytes) -> FileSdIConMetadati:
-    el = open_envelope(data)
-    _expect(el, NS_RICEZIONE, {"fileSdIConMetadati"}, "Body")
-    _check(el, RICEZIONE_SCHEMA, "fileSdIConMetadati")
-    return FileSdIConMetadati(_sdi_id(el, "fileSdIConMetadati"), _text(el, "NomeFile"),
-                              _b64(el, "File", "fileSdIConMetadati"), _text(el, "NomeFileMetadati"),
-                              _b64(el, "Metadati", "fileSdIConMetadati"))
+    el, element = _read(data, NS_RICEZIONE, "fileSdIConMetadati")
+    f = _read_file_sdi(el, element)
+    return FileSdIConMetadati(f.identificativo_sdi, f.nome_file, f.file, _text(el, "NomeFileMetadati"),
+                              _b64(el, "Metadati", element))
 
 
 def build_ricevi_fatture_response(esito: str = "ER01") -> bytes:
-    el = etree.Element(etree.QName(NS_RICEZIONE, "rispostaRiceviFatture"), nsmap={"types": NS_RICEZIONE})
-    _sub(el, "Esito", esito)
-    _check(el, RICEZIONE_SCHEMA, "rispostaRiceviFatture")
-    return envelope(el)
+    return _build(NS_RICEZIONE, "rispostaRiceviFatture", ("Esito", esito))
 
 
 def read_ricevi_fatture_response(data: bytes) -> str:
-    el = open_envelope(data)
-    _expect(el, NS_RICEZIONE, {"rispostaRiceviFatture"}, "Body")
-    _check(el, RICEZIONE_SCHEMA, "rispostaRiceviFatture")
+    el, _ = _read(data, NS_RICEZIONE, "rispostaRiceviFatture")
     return _text(el, "Esito")
 
 
 # ---------------------------------------------------------------- SdIRiceviNotifica
 
 def build_notifica_esito(f: FileSdI) -> bytes:
-    el = etree.Element(etree.QName(NS_RICEZIONE, "fileSdI"), nsmap={"types": NS_RICEZIONE})
-    _sub(el, "IdentificativoSdI", str(f.identificativo_sdi))
-    _sub(el, "NomeFile", f.nome_file)
-    _sub(el, "File", base64.b64encode(f.file).decode("ascii"))
-    _check(el, RICEZIONE_SCHEMA, "fileSdI")
-    return envelope(el)
+    return _build(NS_RICEZIONE, "fileSdI", *_file_sdi_fields(f.identificativo_sdi, f.nome_file, f.file))
 
 
 def read_notifica_esito(data: bytes) -> FileSdI:
-    el = open_envelope(data)
-    _expect(el, NS_RICEZIONE, {"fileSdI"}, "Body")
-    _check(el, RICEZIONE_SCHEMA, "fileSdI")
-    return FileSdI(_sdi_id(el, "fileSdI"), _text(el, "NomeFile"), _b64(el, "File", "fileSdI"))
+    el, element = _read(data, NS_RICEZIONE, "fileSdI")
+    return _read_file_sdi(el, element)
 
 
 def build_notifica_esito_response(r: NotificaEsitoResponse) -> bytes:
@@ -304,15 +301,12 @@ def build_notifica_esito_response(r: NotificaEsitoResponse) -> bytes:
     if r.scarto is not None:
         sc = etree.SubElement(el, "ScartoEsito")
         _sub(sc, "NomeFile", r.scarto.nome_file)
-        _sub(sc, "File", base64.b64encode(r.scarto.file).decode("ascii"))
-    _check(el, RICEZIONE_SCHEMA, "rispostaSdINotificaEsito")
-    return envelope(el)
+        _sub(sc, "File", _b64text(r.scarto.file))
+    return _checked_envelope(el, NS_RICEZIONE, "rispostaSdINotificaEsito")
 
 
 def read_notifica_esito_response(data: bytes) -> NotificaEsitoResponse:
-    el = open_envelope(data)
-    _expect(el, NS_RICEZIONE, {"rispostaSdINotificaEsito"}, "Body")
-    _check(el, RICEZIONE_SCHEMA, "rispostaSdINotificaEsito")
+    el, _ = _read(data, NS_RICEZIONE, "rispostaSdINotificaEsito")
     sc = el.find("ScartoEsito")
     scarto = FileSdIBase(_text(sc, "NomeFile"), _b64(sc, "File", "ScartoEsito")) if sc is not None else None
     return NotificaEsitoResponse(_text(el, "Esito"), scarto)
