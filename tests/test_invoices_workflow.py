@@ -15,7 +15,8 @@ from core.db import session_scope
 from core.settings import Settings
 from devstack.smtp_sink import Mailbox
 from models import invoices as invdb
-from models.invoices_io import NotificationRef
+from models.invoices import InvoiceView
+from models.invoices_io import InvoiceStatusView, NotificationRef
 from starters.invoices import get_invoice, send_invoice
 from tests.helpers import assert_eventually, new_worker
 from tests.invoices_support import (
@@ -150,28 +151,34 @@ async def test_pa_deadline_passes_on_the_timer_without_dt(settings: Settings, db
 
 
 async def _pa_deadline(time_env: WorkflowEnvironment, settings: Settings, mailbox: Mailbox) -> None:
+    _, result = await _notified_then_left_to_its_timer(time_env, settings, "3001", "RC", "delivered")
+    assert result.state == "deadline-passed"
+    assert any("deadline-passed" in h for h in result.history)
+
+
+async def _notified_then_left_to_its_timer(time_env: WorkflowEnvironment, settings: Settings, number: str,
+                                           kind: str, state: str) -> tuple[InvoiceView, InvoiceStatusView]:
+    """An invoice to a PA gets `kind` and reaches `state`; then nothing more comes for 17 days."""
     ensure_customer(settings)
     fake = FakeSdi()
     tq = f"tq-{uuid.uuid4()}"
     async with new_worker(time_env.client, settings, invoice_workflows(), invoice_activities(settings, fake),
                           task_queue=tq):
-        view, handle = await _send(time_env, settings, tq, "3001", pa=True)
+        view, handle = await _send(time_env, settings, tq, number, pa=True)
         sdi_id = await _sent_id(handle)
-        await handle.signal("notification", _notify(settings, view.id, "RC", sdi_id))
+        await handle.signal("notification", _notify(settings, view.id, kind, sdi_id))
 
-        async def delivered() -> None:
-            assert (await handle.query(InvoiceSendWorkflow.status)).state == "delivered"
+        async def reached() -> None:
+            assert (await handle.query(InvoiceSendWorkflow.status)).state == state
 
-        await assert_eventually(delivered, timeout=20)
+        await assert_eventually(reached, timeout=20)
         await time_env.sleep(timedelta(days=17))
 
         async def closed() -> None:
             assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
 
         await assert_eventually(closed, timeout=30)
-        result = await handle.result()
-    assert result.state == "deadline-passed"
-    assert any("deadline-passed" in h for h in result.history)
+        return view, await handle.result()
 
 
 async def test_duplicates_and_foreign_notifications_are_ignored(time_env: WorkflowEnvironment, settings: Settings,
@@ -346,25 +353,6 @@ async def test_pa_mc_without_at_closes_on_the_timer(settings: Settings, db: str,
 
 
 async def _mc_without_at(time_env: WorkflowEnvironment, settings: Settings, mailbox: Mailbox) -> None:
-    ensure_customer(settings)
-    fake = FakeSdi()
-    tq = f"tq-{uuid.uuid4()}"
-    async with new_worker(time_env.client, settings, invoice_workflows(), invoice_activities(settings, fake),
-                          task_queue=tq):
-        view, handle = await _send(time_env, settings, tq, "9101", pa=True)
-        sdi_id = await _sent_id(handle)
-        await handle.signal("notification", _notify(settings, view.id, "MC", sdi_id))
-
-        async def not_delivered() -> None:
-            assert (await handle.query(InvoiceSendWorkflow.status)).state == "not-delivered"
-
-        await assert_eventually(not_delivered, timeout=20)
-        await time_env.sleep(timedelta(days=17))
-
-        async def closed() -> None:
-            assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
-
-        await assert_eventually(closed, timeout=30)
-        result = await handle.result()
+    view, result = await _notified_then_left_to_its_timer(time_env, settings, "9101", "MC", "not-delivered")
     assert result.state == "not-delivered" and "closed without AT" in result.history[-1]
     assert get_invoice(settings, view.id).state == "not-delivered"
