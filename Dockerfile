@@ -2,6 +2,8 @@
 FROM python:3.11-slim
 WORKDIR /app
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+# Chromium prints the invoices' PDF copies (core/pdf.py); nothing else uses it.
+RUN apt-get update && apt-get install -y --no-install-recommends chromium && rm -rf /var/lib/apt/lists/*
 COPY requirements.lock pyproject.toml README.md ./
 RUN pip install -r requirements.lock
 COPY . .

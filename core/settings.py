@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     public_base_url: str = Field(default="", alias="PUBLIC_BASE_URL")
     # Signs acceptance-link tokens. The embedded default is for local work only.
     secret_key: SecretStr = Field(default=SecretStr("dev-only-not-secret"), alias="SECRET_KEY")
+    # The browser that prints an invoice's PDF copy; empty: `chromium` on PATH. Without one, PDF is refused.
+    chromium_path: str = Field(default="", alias="CHROMIUM_PATH")
     # Encrypts workflow payloads at rest in Temporal: comma-separated base64 32-byte keys, the first encrypts.
     # Empty: a key kept in DATA_DIR/codec.key (embedded stack). "off" disables encryption.
     payload_codec_key: SecretStr = Field(default=SecretStr(""), alias="PAYLOAD_CODEC_KEY")

@@ -42,6 +42,10 @@ class NotFound(LookupError):
     """What the request names does not exist."""
 
 
+class Unavailable(RuntimeError):
+    """A part this request needs is not installed or not answering here (e.g. no browser to print a PDF)."""
+
+
 @dataclass
 class ProblemCollector:
     """Gathers problems across many checks, then raises them together."""

@@ -152,11 +152,18 @@ class Download:
 
 
 def download(settings: Settings, invoice_id: str, what: str) -> list[Download]:
-    """original | signed (what went to the SDI) | notifications | html (the AdE stylesheet's rendering)."""
+    """original | signed (what went to the SDI) | notifications | html (the AdE stylesheet's rendering) |
+    pdf (that rendering printed by headless Chromium)."""
     from domain.fatturapa import load_invoice, render_html
 
     roles = {"original": ("original", "received"), "signed": ("transmitted", "received"),
-             "notifications": ("notification", "metadata", "outcome"), "html": ("transmitted", "received")}
+             "notifications": ("notification", "metadata", "outcome"), "html": ("transmitted", "received"),
+             "pdf": ("transmitted", "received")}
+    chromium = None
+    if what == "pdf":  # before reading anything: a machine without a browser says so at once
+        from core.pdf import find_chromium
+
+        chromium = find_chromium(settings.chromium_path)
     if what not in roles:
         raise InvalidInput.one("what", f"one of {', '.join(roles)}; got {what!r}")
     out: list[Download] = []
@@ -168,11 +175,16 @@ def download(settings: Settings, invoice_id: str, what: str) -> list[Download]:
                 out.append(Download(info.name, info.mime_type, content))
     if not out:
         raise NotFound(f"invoice {invoice_id} has no {what} file yet")
-    if what == "html":
+    if what in ("html", "pdf"):
         first = out[0]
         loaded = load_invoice(first.content, first.name)
         stem = first.name.split(".")[0]
-        return [Download(f"{stem}.html", "text/html; charset=utf-8", render_html(loaded.xml).encode("utf-8"))]
+        html = render_html(loaded.xml)
+        if chromium is None:
+            return [Download(f"{stem}.html", "text/html; charset=utf-8", html.encode("utf-8"))]
+        from core.pdf import html_to_pdf
+
+        return [Download(f"{stem}.pdf", "application/pdf", html_to_pdf(html, chromium))]
     return out
 
 

@@ -97,9 +97,9 @@ def list_(vat: Annotated[str, typer.Option(help="the customer's VAT number")],
 
 @app.command("download")
 def download(invoice_id: Annotated[str, typer.Argument(help="the invoice id")],
-             what: Annotated[str, typer.Option(help="original | signed | notifications | html")] = "original",
+             what: Annotated[str, typer.Option(help="original | signed | notifications | html | pdf")] = "original",
              out: Annotated[Path, typer.Option(help="directory to write to")] = Path(".")) -> None:
-    """Write the original, the signed file, every notification, or an HTML rendering to a directory."""
+    """Write the original, the signed file, every notification, or a readable copy (HTML or PDF) to a directory."""
     from starters.invoices import download as fetch
 
     settings = get_settings()

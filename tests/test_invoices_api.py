@@ -92,6 +92,9 @@ async def test_send_over_http_then_read_and_download(time_env: WorkflowEnvironme
         assert original.content == invoice("H1")
         html = await api.get(f"/invoices/{inv['id']}/download/html")
         assert html.status_code == 200 and b"<html" in html.content.lower() and b"H1" in html.content
+        pdf = await api.get(f"/invoices/{inv['id']}/download/pdf")  # that page printed by headless Chromium
+        assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+        assert pdf.content.startswith(b"%PDF-") and f'{inv["id"]}.pdf' in pdf.headers["content-disposition"]
         zipped = await api.get(f"/invoices/{inv['id']}/download/notifications")
         assert zipfile.ZipFile(io.BytesIO(zipped.content)).namelist() == [name]
         missing = await api.get("/invoices/IT01234567897_ZZZZZ")

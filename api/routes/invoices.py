@@ -110,7 +110,7 @@ def read_invoice(settings: SettingsDep, invoice_id: str) -> InvoiceDetail:
 
 @router.get("/invoices/{invoice_id}/download/{what}")
 def download(settings: SettingsDep, invoice_id: str, what: str) -> Response:
-    """original | signed | html: the file itself; notifications: a zip of every notification."""
+    """original | signed | html | pdf: the file itself; notifications: a zip of every notification."""
     found = starter.download(settings, invoice_id, what)
     if what == "notifications":
         buf = io.BytesIO()
@@ -120,7 +120,7 @@ def download(settings: SettingsDep, invoice_id: str, what: str) -> Response:
         return Response(buf.getvalue(), media_type="application/zip",
                         headers={"Content-Disposition": f'attachment; filename="{invoice_id}_notifications.zip"'})
     d = found[0]
-    disposition = "inline" if what == "html" else "attachment"
+    disposition = "inline" if what in ("html", "pdf") else "attachment"
     return Response(d.content, media_type=d.mime_type,
                     headers={"Content-Disposition": f'{disposition}; filename="{d.name}"'})
 
