@@ -1,8 +1,9 @@
 """Print an HTML page to PDF with headless Chromium (its own `--print-to-pdf`), for the invoice's readable copy.
 
 The page is our own XSLT rendering of an invoice from outside, so the browser gets nothing to reach: no
-network (every host name resolves to nothing), no JavaScript, no extensions, a throw-away profile, and a
-time limit. Without a browser installed the caller gets `Unavailable`, naming the setting to fix.
+network (every host, named or by address, resolves to nothing), no extensions, a throw-away profile and
+environment, and a time limit. (Turning scripts off would be tidier, but Chromium then prints nothing.)
+Without a browser installed the caller gets `Unavailable`, naming the setting to fix.
 """
 
 from __future__ import annotations
