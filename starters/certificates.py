@@ -132,7 +132,8 @@ async def request_certificate(settings: Settings, vat: str, csr: bytes, kind: st
         await wait_for_decision(settings, op, client)
     with session_scope(settings.database_url) as session:
         view = get_certificate(session, op)
-    return RequestResult(view, duplicate=not (started and inserted))
+    # Of identical requests at once exactly one starts the workflow, whichever wrote the row: that one is new.
+    return RequestResult(view, duplicate=not started)
 
 
 async def wait_for_decision(settings: Settings, operation_id: str, client: Client | None = None) -> CertificateStatus:

@@ -234,5 +234,7 @@ async def make_rig(env: WorkflowEnvironment, settings: Settings, db: str, mailbo
     authority.inner = BuiltinCA(tmp_path / "ca", validity_days=VALIDITY_DAYS, clock=authority.clock)
     async with new_worker(env.client, settings, workflows=[CertificateAuthorizationWorkflow],
                           activities=certificate_activities(settings, authority)) as worker:
-        yield Rig(env.client, env, settings, worker, authority, mailbox)
-        await terminate_leftovers(env.client, db)
+        try:
+            yield Rig(env.client, env, settings, worker, authority, mailbox)
+        finally:  # a failed test too: its leftovers would stall the module's later tests
+            await terminate_leftovers(env.client, db)

@@ -21,8 +21,9 @@ from core.db import session_scope
 from core.settings import Settings
 from devstack.smtp_sink import Mailbox
 from domain.certificates import workflow_id
+from domain.csr import check_csr
 from domain.errors import Conflict, InvalidInput, NotFound
-from models.certificates import Certificate, CertificateView, get_certificate
+from models.certificates import Certificate, CertificateView, get_certificate, insert_request
 from models.preferences import set_preference
 from starters.certificates import (
     delete_customer_certificate,
@@ -180,6 +181,23 @@ async def test_duplicate_requests_start_one_workflow(rig: Rig) -> None:
     with pytest.raises(Conflict, match="already used"):
         await request_certificate(rig.settings, VAT, make_csr(), operation_id=op, client=rig.client,
                                   task_queue=rig.worker.task_queue)
+
+
+async def test_the_request_that_starts_the_workflow_is_the_new_one(rig: Rig) -> None:
+    # A request that wrote its row but never started its workflow (the process died in between): the same
+    # request again starts it, and is the one told it is new, although it found the row already there.
+    csr = make_csr()
+    checked = check_csr(csr, VAT)
+    op = "half-" + uuid.uuid4().hex[:8]
+    with session_scope(rig.settings.database_url) as session:
+        insert_request(session, VAT, op, "authentication", checked.subject, checked.pem, checked.sha256, "test")
+    again = await request_certificate(rig.settings, VAT, csr, operation_id=op, client=rig.client,
+                                      task_queue=rig.worker.task_queue)
+    assert not again.duplicate
+    await rig.active(op)
+    later = await request_certificate(rig.settings, VAT, csr, operation_id=op, client=rig.client,
+                                      task_queue=rig.worker.task_queue)
+    assert later.duplicate
 
 
 async def test_delete_while_authorizing_ends_the_workflow(rig: Rig) -> None:
