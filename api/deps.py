@@ -34,5 +34,7 @@ async def get_temporal(request: Request) -> Client:
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the transaction commits (or fails) before the response is sent, not after it; with
+# the default scope a 201 could reach the client for a row not yet committed, or never committed.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 TemporalDep = Annotated[Client, Depends(get_temporal)]

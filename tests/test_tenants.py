@@ -109,3 +109,26 @@ def test_http_refuses_a_duplicate(http: TestClient, db: str) -> None:
 def test_openapi_lists_the_tenant_routes(http: TestClient) -> None:
     spec = http.get("/openapi.json").json()
     assert {"get", "post"} <= set(spec["paths"]["/tenants"])
+
+
+def test_a_failed_commit_is_an_error_not_a_201(settings: Settings, db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The request's transaction must end before its answer is sent: a commit that fails (the database gone
+    # at that moment) answers 500, and the client never hears "created" for a row that is not there.
+    from contextlib import contextmanager
+
+    import api.deps
+
+    real = api.deps.session_scope
+
+    @contextmanager
+    def commit_fails(url: str):  # type: ignore[no-untyped-def]
+        with real(url) as session:
+            yield session
+            session.rollback()
+            raise ConnectionError("the database went away at commit")
+
+    monkeypatch.setattr(api.deps, "session_scope", commit_fails)
+    with TestClient(create_app(settings, run_migrations=False), raise_server_exceptions=False) as http:
+        resp = http.post("/tenants", json={"vat": "IT02038490237", "name": "ACME", "pec": "acme@pec.it"})
+    assert resp.status_code == 500
+    assert count_tenants(db) == 0
