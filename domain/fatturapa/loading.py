@@ -30,7 +30,7 @@ class LoadedInvoice:
     verified: VerifiedSignature | None = None  # set when loaded with verify=True
     # The parsed, schema-checked document, so the content checks (validation.check_loaded_invoice) need not
     # parse and schema-check it again. In-process only: it never crosses a workflow or activity boundary.
-    root: etree._Element | None = field(default=None, repr=False, compare=False)
+    root: etree._Element = field(repr=False, compare=False, kw_only=True)
 
 
 # How XML in another encoding than UTF-8 starts: a UTF-16/UTF-32 byte-order mark, or "<" as UTF-16.

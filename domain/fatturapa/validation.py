@@ -469,8 +469,6 @@ def check_loaded_invoice(loaded: LoadedInvoice, sender_vat: str | None = None,
                          today: date | None = None) -> InvoiceSummary:
     """`validate_invoice` for a file `load_invoice` has already parsed and schema-checked: only the content
     checks remain (parsing and the schema are most of the cost)."""
-    if loaded.root is None:
-        return validate_invoice(loaded.xml, sender_vat, today)
     return _check_content(loaded.root, loaded.schema_version, sender_vat, today)
 
 
