@@ -54,8 +54,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
             loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):  # not the main thread (tests, the demo), or Windows:
-            pass  # the caller stops the worker through `stop` instead
+        except (NotImplementedError, RuntimeError) as err:  # not the main thread (tests, the demo), or Windows
+            log.debug("no %s handler (%s): the caller stops the worker through `stop`", sig.name, err)
     with ThreadPoolExecutor(max_workers=ACTIVITY_SLOTS, thread_name_prefix="activity") as executor:
         worker = build_worker(client, settings, executor)
         log.info("worker listening on task queue %s at %s", settings.temporal_task_queue,
