@@ -70,10 +70,28 @@ def wait_until(check: Callable[[], bool], timeout: float = 10.0, interval: float
 HISTORIES = Path(__file__).resolve().parent / "histories"
 
 
+def recording_histories() -> bool:
+    """True when a developer asked to re-record (EINVOICE_RECORD_HISTORIES=1 after an intended workflow change).
+
+    Never under CI: a history recorded by the run that then replays it proves nothing, so CI writes nothing
+    into tests/histories/, and a missing history fails tests/test_replay.py instead of being made up."""
+    if not os.environ.get("EINVOICE_RECORD_HISTORIES"):
+        return False
+    if os.environ.get("CI"):
+        raise RuntimeError("EINVOICE_RECORD_HISTORIES is refused under CI: histories are recorded by a developer")
+    return True
+
+
+def save_history(path: Path, history_json: dict[str, object]) -> None:
+    """Write a recorded history, only when re-recording was asked for (see recording_histories)."""
+    if recording_histories():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(history_json, indent=1))
+
+
 async def record_history(client: Client, workflow_id: str, name: str) -> None:
-    """Save a real run's history as tests/histories/<name>.json for the replay test, when
-    EINVOICE_RECORD_HISTORIES is set or none is recorded yet (re-record after an intended workflow change)."""
-    path = HISTORIES / f"{name}.json"
-    if os.environ.get("EINVOICE_RECORD_HISTORIES") or not path.exists():
+    """Save a real run's history as tests/histories/<name>.json for the replay test, when re-recording was
+    asked for (recording_histories); otherwise nothing is written."""
+    if recording_histories():
         history = await client.get_workflow_handle(workflow_id).fetch_history()
-        path.write_text(json.dumps(history.to_json_dict(), indent=1))
+        save_history(HISTORIES / f"{name}.json", history.to_json_dict())

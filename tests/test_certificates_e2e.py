@@ -37,7 +37,7 @@ from tests.certificates_support import (
     rsa_key,
     terminate_leftovers,
 )
-from tests.helpers import new_worker
+from tests.helpers import new_worker, recording_histories
 from workflows.certificate_authorization import CertificateAuthorizationWorkflow
 
 pytestmark = pytest.mark.integration
@@ -140,7 +140,7 @@ async def test_cli_request_list_download_revoke_crl(stack: Stack, mailbox: Mailb
     assert len(mailbox.find(to=PEC, kind="cert-issued")) == 2
     assert mailbox.find(to=PEC, kind="cert-revoked") == []  # turned off
 
-    if os.environ.get("EINVOICE_RECORD_HISTORIES"):
+    if recording_histories():
         HISTORY.write_text(await first_run_history(stack.client, op))
 
 

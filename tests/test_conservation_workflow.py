@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -26,7 +24,7 @@ from models.conservation import ArchiveObject, ArchivePackage, get_package
 from models.conservation_io import ConservationInput, VerifyInput, VerifyReport
 from starters.archive import ensure_verify_schedule, run_verify, start_conservation, start_verify
 from tests.conservation_support import add_invoice, bucket_settings
-from tests.helpers import assert_eventually, free_port, new_worker, record_history
+from tests.helpers import assert_eventually, free_port, new_worker, record_history, save_history
 from workflows.archive_verify import SCHEDULE_ID, ArchiveVerifyWorkflow
 from workflows.common import BUSINESS_STATUS, DOCUMENT_ID, VAT_NUMBER
 from workflows.conservation import ConservationWorkflow, workflow_id_for
@@ -69,9 +67,7 @@ async def test_conservation_runs_end_to_end_and_its_history_replays(settings: Se
     with session_scope(own.database_url) as session:
         assert get_package(session, result.package_id).index_sha256 == result.index_sha256
     history = await handle.fetch_history()
-    if os.environ.get("EINVOICE_RECORD_HISTORIES") or not HISTORY.exists():
-        HISTORY.parent.mkdir(parents=True, exist_ok=True)
-        HISTORY.write_text(json.dumps(history.to_json_dict(), indent=1))
+    save_history(HISTORY, history.to_json_dict())
     await Replayer(workflows=WORKFLOWS).replay_workflow(history)
 
 

@@ -4,7 +4,6 @@ the acceptance page driven over HTTP (in-process ASGI)."""
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -40,7 +39,7 @@ from tests.contracts_helpers import (
     link_path,
     new_vat,
 )
-from tests.helpers import assert_eventually
+from tests.helpers import assert_eventually, recording_histories
 from workflows.common import BUSINESS_STATUS
 from workflows.contract_acceptance import ContractAcceptanceWorkflow
 
@@ -153,7 +152,7 @@ async def test_three_reminders_then_accept(env: Settings, time_env: WorkflowEnvi
     assert result.status == ACCEPTED and is_enabled(env, vat)
     steps = [h["step"] for h in (await contract_status(env, vat, time_env.client))["history"]]
     assert steps.count("reminder-sent") == 3 and steps[-1] == "conservation-manager-notified"
-    if os.environ.get("EINVOICE_RECORD_HISTORIES"):
+    if recording_histories():
         HISTORY.parent.mkdir(exist_ok=True)
         HISTORY.write_text((await handle.fetch_history()).to_json())
 

@@ -20,9 +20,33 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 from temporalio.workflow import NondeterminismError
 
+from tests.helpers import recording_histories
 from workers import registry
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+
+
+def history_name(workflow_class: type) -> str:
+    """tests/histories/<name>.json of a workflow: the name of its module (one workflow per module)."""
+    return workflow_class.__module__.rsplit(".", 1)[-1]
+
+
+def test_every_registered_workflow_has_a_recorded_history() -> None:
+    """A missing history fails here: it is never recorded by the run that replays it (CI writes nothing)."""
+    recorded = {p.stem for p in HISTORIES}
+    missing = sorted(n for n in map(history_name, registry.workflows()) if n not in recorded)
+    assert not missing, f"no recorded history for {missing}: record it with EINVOICE_RECORD_HISTORIES=1"
+
+
+def test_recording_is_refused_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EINVOICE_RECORD_HISTORIES", "1")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(RuntimeError, match="refused under CI"):
+        recording_histories()
+    monkeypatch.delenv("CI")
+    assert recording_histories()
+    monkeypatch.delenv("EINVOICE_RECORD_HISTORIES")
+    assert not recording_histories()
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
