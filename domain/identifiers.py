@@ -2,19 +2,26 @@
 
 A VAT number is always written with its country prefix (`IT` + 11 digits, `PL` + 10 digits) so one
 column identifies customers of both exchanges. Each check names the field it is about.
+
+Identifiers are ASCII: digits are 0-9 only (`\\d` and `str.isdigit` also take other scripts' digits, so
+`IT` + Arabic-Indic digits would be a second customer beside the same partita IVA in ASCII), and a value is
+refused before `upper()` could turn a non-ASCII letter into an ASCII one (dotless `ı` into `I`).
 """
 
 from __future__ import annotations
 
 import re
+import string
 from dataclasses import dataclass
 
 from domain.errors import InvalidInput, ProblemCollector
 
-_IT = re.compile(r"^\d{11}$")
-_PL = re.compile(r"^\d{10}$")
-_SDI_CODE = re.compile(r"^[A-Z0-9]{7}$")
-_PA_OFFICE_CODE = re.compile(r"^[A-Z0-9]{6}$")
+_IT = re.compile(r"[0-9]{11}")
+_PL = re.compile(r"[0-9]{10}")
+_SDI_CODE = re.compile(r"[A-Z0-9]{7}")
+_PA_OFFICE_CODE = re.compile(r"[A-Z0-9]{6}")
+# What a writer may put between the characters of a VAT number: ASCII blanks, dots, hyphens.
+_SEPARATORS = re.compile(r"[\s.-]", re.ASCII)
 # Deliberately simple: one @, a dotted domain, no spaces. Deliverability is the SMTP server's call.
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 _NIP_WEIGHTS = (6, 5, 7, 2, 3, 4, 5, 6, 7)
@@ -53,17 +60,20 @@ class VatNumber:
 
 def parse_vat_number(raw: str, field: str = "vat") -> VatNumber:
     """Normalise and check a VAT number with its country prefix; raise InvalidInput naming `field`."""
-    value = re.sub(r"[\s.-]", "", raw or "").upper()
+    value = _SEPARATORS.sub("", raw or "")
+    if not value.isascii():
+        raise InvalidInput.one(field, f"VAT number must be ASCII letters and digits 0-9, got {raw!r}")
+    value = value.upper()
     country, digits = value[:2], value[2:]
     if country == "IT":
-        if not _IT.match(digits):
-            raise InvalidInput.one(field, f"Italian partita IVA must be IT + 11 digits, got {raw!r}")
+        if not _IT.fullmatch(digits):
+            raise InvalidInput.one(field, f"Italian partita IVA must be IT + 11 digits 0-9, got {raw!r}")
         if int(digits[10]) != partita_iva_check_digit(digits[:10]):
             raise InvalidInput.one(field, f"Italian partita IVA {raw!r} has a wrong check digit")
         return VatNumber("IT", digits)
     if country == "PL":
-        if not _PL.match(digits):
-            raise InvalidInput.one(field, f"Polish NIP must be PL + 10 digits, got {raw!r}")
+        if not _PL.fullmatch(digits):
+            raise InvalidInput.one(field, f"Polish NIP must be PL + 10 digits 0-9, got {raw!r}")
         if nip_check_digit(digits[:9]) != int(digits[9]):
             raise InvalidInput.one(field, f"Polish NIP {raw!r} has a wrong check digit")
         return VatNumber("PL", digits)
@@ -80,12 +90,13 @@ def check_email(raw: str, field: str) -> str:
 def check_sdi_code(raw: str, field: str = "sdi_code") -> str:
     """codice destinatario: 7 characters for businesses (0000000 = by PEC), 6 for a PA office (codice
     ufficio, IPA)."""
-    value = (raw or "").strip().upper()
-    if not (_SDI_CODE.match(value) or _PA_OFFICE_CODE.match(value)):
+    value = (raw or "").strip(string.whitespace)
+    code = value.upper() if value.isascii() else ""
+    if not (_SDI_CODE.fullmatch(code) or _PA_OFFICE_CODE.fullmatch(code)):
         raise InvalidInput.one(
-            field, f"SDI recipient code must be 7 letters/digits (6 for a PA office), got {raw!r}"
+            field, f"SDI recipient code must be 7 ASCII letters/digits A-Z 0-9 (6 for a PA office), got {raw!r}"
         )
-    return value
+    return code
 
 
 @dataclass(frozen=True)

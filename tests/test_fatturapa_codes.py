@@ -24,8 +24,19 @@ def test_partita_iva_shape() -> None:
     assert not is_partita_iva("01234567890")
     assert not is_partita_iva("0123456789")
     assert not is_partita_iva("0123456789A")
-    # Digits of another script are still digits to the general computation.
-    assert is_partita_iva("".join(ARABIC_INDIC[int(c)] for c in "01234567897"))
+    assert not is_partita_iva("01234567897\n")  # `$` would let a trailing newline through
+
+
+def test_identifiers_are_ascii() -> None:
+    """Digits of another script are not digits of a partita IVA or a codice fiscale, and no non-ASCII letter
+    becomes an ASCII one by `upper()` (long s, dotless i)."""
+    assert not is_partita_iva("".join(ARABIC_INDIC[int(c)] for c in "01234567897"))
+    assert not is_partita_iva("0123456789\u0667")  # one Arabic-Indic 7
+    assert not is_codice_fiscale("".join(ARABIC_INDIC[int(c)] for c in "09876543217"))
+    assert not is_valid_id_codice("IT", "\uff10\uff11234567897")  # fullwidth 0 and 1
+    assert is_codice_fiscale("rssmra80a01h501u") and not is_codice_fiscale("r\u017f\u017fmra80a01h501u")
+    assert not is_codice_fiscale("RSSMRA80A01H5\u06f01U")  # Extended Arabic-Indic 0
+    assert not is_codice_fiscale("RSSMRA80A01H501U\n")
 
 
 def test_codice_fiscale() -> None:

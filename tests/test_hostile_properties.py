@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import unicodedata
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
@@ -22,18 +23,22 @@ from cryptography import x509
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
+from sqlalchemy import func, select
 
 import domain.fatturapa  # noqa: F401  (before domain.signatures)
+from core.db import session_scope
 from domain.archive.index import PackageIndex, build_index, parse_index
 from domain.certificates import check_uploaded_certificate
 from domain.csr import check_csr, subject_names_vat
 from domain.errors import InvalidInput
 from domain.fatturapa import check_loaded_invoice, load_invoice, validate_invoice
-from domain.identifiers import parse_vat_number
+from domain.fatturapa.codes import is_codice_fiscale, is_partita_iva
+from domain.identifiers import check_customer, check_sdi_code, parse_vat_number
 from domain.sdi import messages, soap
 from domain.signatures import sign_cades, sign_xades, verify_xades
 from domain.signatures.devcert import dev_signer
 from domain.tokens import TokenClaims, TokenInvalid, make_token, read_token
+from models.tenant import Tenant, add_tenant
 from tests.certificates_support import VAT as CSR_VAT
 from tests.certificates_support import make_certificate, make_csr
 from tests.invoices_support import invoice
@@ -167,6 +172,71 @@ def seeds() -> dict[str, bytes]:
 
 def seed(name: str) -> bytes:
     return seeds()[name]
+
+
+# ---------------------------------------------------------------- identifiers
+
+@st.composite
+def non_ascii(draw: st.DrawFn, valid: str) -> str:
+    """`valid` with some of its digits written in another script (Arabic-Indic, fullwidth, Devanagari, ...:
+    each script's 0-9 are ten code points in a row), or with one non-ASCII character put in or over it."""
+    chars = list(valid)
+    digits = [i for i, c in enumerate(chars) if c in "0123456789"]
+    if digits and draw(st.booleans()):
+        other = draw(st.characters(categories=["Nd"]).filter(lambda c: not c.isascii()))
+        zero = ord(other) - unicodedata.decimal(other)
+        for i in draw(st.lists(st.sampled_from(digits), min_size=1, unique=True)):
+            chars[i] = chr(zero + int(chars[i]))
+    else:
+        i = draw(st.integers(0, len(chars)))
+        c = draw(st.one_of(st.sampled_from("\u0131\u017f\u00b2\u00a0\u3000\u212a\uff21\u0660"),
+                           st.characters(min_codepoint=0x80, exclude_categories=["Cs"])))
+        chars[i:i + draw(st.integers(0, 1))] = [c]
+    return "".join(chars)
+
+
+VATS = ["IT02038490237", "IT01234567897", "PL5261040828"]
+
+
+@FAST
+@given(st.sampled_from(VATS).flatmap(non_ascii))
+def test_a_vat_number_with_non_ascii_characters_is_refused_naming_the_field(vat: str) -> None:
+    """Never a second customer (nor a second contract-<vat> workflow) beside the ASCII one."""
+    with pytest.raises(InvalidInput) as err:
+        parse_vat_number(vat)
+    assert [p.field for p in err.value.problems] == ["vat"] and repr(vat) in err.value.problems[0].message
+    with pytest.raises(InvalidInput) as err:
+        check_customer(vat, "ACME", "acme@pec.it", None)
+    assert [p.field for p in err.value.problems] == ["vat"]
+
+
+@FAST
+@given(st.sampled_from(["QPQRMS", "0000000", "M5UXCR1", "ABC1234"]).flatmap(non_ascii))
+def test_an_sdi_code_with_non_ascii_characters_is_refused_naming_the_field(code: str) -> None:
+    with pytest.raises(InvalidInput) as err:
+        check_sdi_code(code)
+    assert [p.field for p in err.value.problems] == ["sdi_code"]
+    with pytest.raises(InvalidInput) as err:
+        check_customer("IT02038490237", "ACME", "acme@pec.it", code)
+    assert [p.field for p in err.value.problems] == ["sdi_code"]
+
+
+@FAST
+@given(st.sampled_from(["01234567897", "09876543217", "RSSMRA80A01H501U", "rssmra80a01h50mm"]).flatmap(non_ascii))
+def test_a_tax_code_with_non_ascii_characters_is_not_valid(code: str) -> None:
+    assert not is_partita_iva(code) and not is_codice_fiscale(code)
+
+
+# The tables are emptied once (`db`); every example is refused, so none writes anything for the next one.
+@settings(FAST, suppress_health_check=[*FAST.suppress_health_check, HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(VATS).flatmap(non_ascii), st.sampled_from(["QPQRMS", None]))
+def test_a_customer_with_a_non_ascii_identifier_is_refused_and_nothing_is_written(db: str, vat: str,
+                                                                                  code: str | None) -> None:
+    with pytest.raises(InvalidInput) as err, session_scope(db) as session:
+        add_tenant(session, vat, "ACME", "acme@pec.it", code)
+    assert "vat" in {p.field for p in err.value.problems}
+    with session_scope(db) as session:
+        assert session.scalar(select(func.count()).select_from(Tenant)) == 0
 
 
 # ---------------------------------------------------------------- CSR and uploaded certificate

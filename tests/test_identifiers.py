@@ -42,6 +42,40 @@ def test_invalid_vat_numbers_name_the_field(vat: str, fragment: str) -> None:
     assert fragment in err.value.problems[0].message
 
 
+ARABIC_INDIC = "\u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669"
+
+
+def in_script(ascii_digits: str, zero: str) -> str:
+    """The same digits in another script, whose zero is `zero` (Unicode puts each script's 0-9 in a row)."""
+    return "".join(chr(ord(zero) + int(c)) if c.isascii() and c.isdigit() else c for c in ascii_digits)
+
+
+@pytest.mark.parametrize(
+    "vat",
+    [
+        "IT" + in_script("02038490237", "\u0660"),  # Arabic-Indic: a second customer beside IT02038490237
+        "IT0203849023" + ARABIC_INDIC[7],  # one digit is enough
+        "IT" + in_script("02038490237", "\uff10"),  # fullwidth
+        "PL" + in_script("5261040828", "\u0966"),  # Devanagari
+        "IT0203849023\u00b2",  # superscript two: str.isdigit() says yes, int() says no
+        "\u0131T02038490237",  # dotless i: upper() makes it I
+        "IT\u00a002038490237",  # a no-break space is not a separator
+    ],
+)
+def test_vat_numbers_are_ascii(vat: str) -> None:
+    with pytest.raises(InvalidInput) as err:
+        parse_vat_number(vat)
+    assert err.value.problems[0].field == "vat"
+    assert "ASCII letters and digits 0-9" in err.value.problems[0].message
+
+
+@pytest.mark.parametrize("code", [in_script("0000000", "\u0660"), "QPQRM\u0160", "\u0131PQRMS1", "ABC123\u00b2"])
+def test_sdi_codes_are_ascii(code: str) -> None:
+    with pytest.raises(InvalidInput) as err:
+        check_sdi_code(code)
+    assert err.value.problems[0].field == "sdi_code" and "ASCII" in err.value.problems[0].message
+
+
 @given(st.text(alphabet="0123456789", min_size=10, max_size=10), st.integers(0, 9))
 def test_partita_iva_only_its_check_digit_passes(first_ten: str, digit: int) -> None:
     good = partita_iva_check_digit(first_ten)

@@ -1,15 +1,16 @@
 """Italian tax identifiers as the SDI checks them: partita IVA (11 digits) and codice fiscale (16 characters
-for a person, or 11 digits for a company, where it equals the partita IVA algorithm)."""
+for a person, or 11 digits for a company, where it equals the partita IVA algorithm).
+
+ASCII only: digits are 0-9 (not `\\d`, which takes other scripts' digits) and a codice fiscale is checked
+before `upper()` could turn a non-ASCII letter into an ASCII one."""
 
 from __future__ import annotations
 
 import re
 
-from domain.identifiers import partita_iva_check_digit
-
-_PIVA = re.compile(r"^\d{11}$")
+_PIVA = re.compile(r"[0-9]{11}")
 # 16-character codice fiscale; "omocodia" replaces digits with LMNPQRSTUV in the numeric positions.
-_CF16 = re.compile(r"^[A-Z]{6}[0-9LMNPQRSTUV]{2}[A-EHLMPRST][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z]$")
+_CF16 = re.compile(r"[A-Z]{6}[0-9LMNPQRSTUV]{2}[A-EHLMPRST][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z]")
 _ODD = {
     **dict(zip("0123456789", (1, 0, 5, 7, 9, 13, 15, 17, 19, 21), strict=True)),
     **dict(
@@ -33,10 +34,8 @@ _ZERO = ord("0")
 
 
 def is_partita_iva(value: str) -> bool:
-    if not _PIVA.match(value):
+    if not _PIVA.fullmatch(value):
         return False
-    if not value.isascii():  # \d also matches other scripts' digits: the general computation
-        return int(value[10]) == partita_iva_check_digit(value[:10])
     digits = value.encode("ascii")
     total = sum(digits[0:10:2]) + sum(digits[1:10:2].translate(_DOUBLED)) - 10 * _ZERO
     return (10 - total % 10) % 10 == digits[10] - _ZERO
@@ -44,10 +43,12 @@ def is_partita_iva(value: str) -> bool:
 
 def is_codice_fiscale(value: str) -> bool:
     """A personal (16 characters, with its check letter) or a numeric (11 digits) codice fiscale."""
+    if not value.isascii():
+        return False
     value = value.upper()
-    if _PIVA.match(value):
+    if _PIVA.fullmatch(value):
         return is_partita_iva(value)
-    if not _CF16.match(value):
+    if not _CF16.fullmatch(value):
         return False
     total = sum(map(_ODD.__getitem__, value[0:15:2])) + sum(map(_EVEN.__getitem__, value[1:15:2]))
     return chr(ord("A") + total % 26) == value[15]
