@@ -225,15 +225,15 @@ class Rig:
 
 @asynccontextmanager
 async def make_rig(env: WorkflowEnvironment, settings: Settings, db: str, mailbox: Mailbox,
-                   tmp_path: Path) -> AsyncIterator[Rig]:
+                   tmp_path: Path, **worker_options: Any) -> AsyncIterator[Rig]:
     """A customer, a worker running the certificate workflow with a scripted built-in CA (on the test
-    server's clock), and leftovers terminated at the end."""
+    server's clock), and leftovers terminated at the end. `worker_options` go to the `Worker`."""
     with session_scope(db) as session:
         add_tenant(session, VAT, "ACME S.p.A.", PEC, None)
     authority = ScriptedAuthority(BuiltinCA(tmp_path / "ca"), now=await env.get_current_time())
     authority.inner = BuiltinCA(tmp_path / "ca", validity_days=VALIDITY_DAYS, clock=authority.clock)
     async with new_worker(env.client, settings, workflows=[CertificateAuthorizationWorkflow],
-                          activities=certificate_activities(settings, authority)) as worker:
+                          activities=certificate_activities(settings, authority), **worker_options) as worker:
         try:
             yield Rig(env.client, env, settings, worker, authority, mailbox)
         finally:  # a failed test too: its leftovers would stall the module's later tests

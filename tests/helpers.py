@@ -30,8 +30,10 @@ async def new_worker(
     workflows: Sequence[type] | None = None,
     activities: Sequence[Callable[..., Any]] | None = None,
     task_queue: str | None = None,
+    **options: Any,
 ) -> AsyncIterator[Worker]:
-    """A worker on a fresh task queue (default: everything the real worker registers)."""
+    """A worker on a fresh task queue (default: everything the real worker registers); `options` go to
+    `Worker` as they are (e.g. a `workflow_runner`)."""
     with ThreadPoolExecutor(max_workers=16) as executor:
         worker = Worker(
             client,
@@ -39,6 +41,7 @@ async def new_worker(
             workflows=list(workflows if workflows is not None else registry.workflows()),
             activities=list(activities if activities is not None else registry.activities(settings)),
             activity_executor=executor,
+            **options,
         )
         async with worker:
             yield worker
