@@ -34,7 +34,7 @@ from domain.csr import MAX_CSR_BYTES, check_csr
 from domain.errors import InvalidInput
 from domain.fatturapa import MAX_FILE_SIZE, check_loaded_invoice, load_invoice
 from domain.sdi import messages, soap
-from domain.sdi.xmlsafe import MAX_ENVELOPE_SIZE, MAX_NOTIFICATION_SIZE
+from domain.sdi.documents import MAX_ENVELOPE_SIZE, MAX_NOTIFICATION_SIZE
 from domain.signatures import SignatureError, verify_xades
 from domain.tokens import TokenInvalid, make_token, read_token
 from models import Base

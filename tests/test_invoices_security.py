@@ -21,7 +21,7 @@ from core.db import session_scope
 from core.settings import Settings
 from domain.errors import InvalidInput
 from domain.sdi import messages, soap
-from domain.sdi.xmlsafe import parse_untrusted
+from domain.xmlsafe import parse_untrusted
 from models.files import StoredFile
 from models.invoices import Invoice, SdiNotification
 from tests.invoices_support import VAT, ensure_customer, invoice

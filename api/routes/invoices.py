@@ -17,7 +17,7 @@ from temporalio.service import RPCError
 from api.deps import SettingsDep, TemporalDep
 from domain.errors import Conflict, InvalidInput, NotFound
 from domain.sdi import soap
-from domain.sdi.xmlsafe import MAX_ENVELOPE_SIZE
+from domain.sdi.documents import MAX_ENVELOPE_SIZE
 from models.invoices import InvoiceView
 from starters import invoices as starter
 

@@ -3,7 +3,8 @@
 In the spirit of UNI SInCRO (UNI 11386): a self-description (package id, creation time, producer), the
 owner of the documents (titolare), the invoice metadata the law asks for, each file with its name, role,
 MIME type, size and SHA-256 fingerprint (impronta), and the conservation process (retention). Built with
-lxml, validated against the vendored `IndiceConservazione_v1.xsd`, and parsed back with a hardened parser.
+lxml, validated against the vendored `IndiceConservazione_v1.xsd`, and parsed back by the project's one safe
+parser (`domain.xmlsafe`: no DOCTYPE, no entities, bounded size).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from lxml import etree
 
 from domain.errors import InvalidInput, Problem, ProblemCollector
+from domain.xmlsafe import load_vendored, parse_untrusted
 
 NS = "urn:einvoice-hub:conservazione:indice:1"
 SCHEMA_FILE = Path(__file__).resolve().parent / "IndiceConservazione_v1.xsd"
@@ -189,18 +191,13 @@ def build_index(index: PackageIndex) -> bytes:
     for rule in index.regulations:
         _sub(proc, "Normativa", rule)
     data: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
-    _validate(etree.fromstring(data, _parser()), "index")
+    _validate(parse_untrusted(data, "index", MAX_INDEX_BYTES), "index")
     return data
 
 
 @lru_cache(maxsize=1)
 def schema() -> etree.XMLSchema:
-    return etree.XMLSchema(etree.parse(str(SCHEMA_FILE), _parser()))
-
-
-def _parser() -> etree.XMLParser:
-    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
-                           remove_blank_text=True)
+    return etree.XMLSchema(load_vendored(SCHEMA_FILE))
 
 
 def _validate(root: etree._Element, field_name: str) -> None:
@@ -211,14 +208,7 @@ def _validate(root: etree._Element, field_name: str) -> None:
 
 def parse_index(data: bytes) -> PackageIndex:
     """Parse and validate an index; refuses a DOCTYPE, entities, oversize input, and anything off-schema."""
-    if len(data) > MAX_INDEX_BYTES:
-        raise InvalidInput.one("index", f"larger than {MAX_INDEX_BYTES} bytes")
-    try:
-        tree = etree.fromstring(data, _parser())
-    except etree.XMLSyntaxError as err:
-        raise InvalidInput.one("index", f"not well-formed XML: {err}") from err
-    if tree.getroottree().docinfo.doctype:
-        raise InvalidInput.one("index", "a DOCTYPE is not allowed")
+    tree = parse_untrusted(data, "index", MAX_INDEX_BYTES)
     _validate(tree, "index")
     ns = {"i": NS}
 

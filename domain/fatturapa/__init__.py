@@ -12,7 +12,7 @@ from domain.fatturapa.validation import (
     validate_invoice,
     xpath_of,
 )
-from domain.fatturapa.xmlsafe import MAX_FILE_SIZE, parse_untrusted
+from domain.sdi.documents import MAX_FILE_SIZE
 
 __all__ = [
     "MAX_FILE_SIZE",
@@ -26,7 +26,6 @@ __all__ = [
     "next_progressive",
     "parse_invoice_root",
     "parse_sdi_file_name",
-    "parse_untrusted",
     "render_html",
     "sdi_file_name",
     "validate_invoice",

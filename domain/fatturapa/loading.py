@@ -13,10 +13,14 @@ from lxml import etree
 
 from domain.errors import InvalidInput
 from domain.fatturapa.schema import validate_schema
-from domain.fatturapa.xmlsafe import DSIG_NS, FATTURAPA_NS, MAX_FILE_SIZE, parse_untrusted
+from domain.sdi.documents import MAX_FILE_SIZE, parse_sdi_file
+from domain.signatures import verify_signature
 from domain.signatures.cades import VerifiedSignature, extract_cades_content
+from domain.signatures.xades import DSIG_NS
 
 _BOM = b"\xef\xbb\xbf"
+# Namespace of the FatturaPA 1.2.x invoice root element (FPA12 and FPR12 share it).
+FATTURAPA_NS = "http://ivaservizi.agenziaentrate.gov.it/docs/xsd/fatture/v1.2"
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,7 @@ def _check_utf8(data: bytes, field: str) -> None:
 
 def parse_invoice_root(xml: bytes, field: str = "file") -> etree._Element:
     """Parse an invoice safely and check its root is a FatturaPA 1.2 `FatturaElettronica`."""
-    root = parse_untrusted(xml, field)
+    root = parse_sdi_file(xml, field)
     if root.tag != f"{{{FATTURAPA_NS}}}FatturaElettronica":
         raise InvalidInput.one(field, f"the root element is {root.tag}, not a FatturaPA 1.2 invoice", "00200")
     return root
@@ -86,10 +90,6 @@ def load_invoice(data: bytes, filename: str | None = None, verify: bool = False)
     version = validate_schema(root)
     verified = None
     if verify and signed is not None and signature:
-        # Imported here: domain.signatures.xades parses through domain.fatturapa.xmlsafe, so a module-level
-        # import would make `import domain.signatures` (before domain.fatturapa) circular.
-        from domain.signatures import verify_signature
-
         verified = verify_signature(signed, signature)
     return LoadedInvoice(
         xml=xml,

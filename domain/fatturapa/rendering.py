@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from functools import cache
 from importlib import resources
+from pathlib import Path
 
 from lxml import etree
 
 from domain.fatturapa.loading import parse_invoice_root
-from domain.fatturapa.xmlsafe import safe_parser
+from domain.xmlsafe import load_vendored
 
 STYLESHEETS = {
     "FPA12": "Foglio_di_stile_fattura_PA_ver1.2.2.xsl",
@@ -20,8 +21,8 @@ STYLESHEETS = {
 
 @cache
 def _transform(name: str) -> etree.XSLT:
-    data = (resources.files("domain.fatturapa") / "xsl" / name).read_bytes()
-    return etree.XSLT(etree.fromstring(data, safe_parser()), access_control=etree.XSLTAccessControl.DENY_ALL)
+    stylesheet = load_vendored(Path(str(resources.files("domain.fatturapa") / "xsl" / name)))
+    return etree.XSLT(stylesheet, access_control=etree.XSLTAccessControl.DENY_ALL)
 
 
 def render_html(xml: bytes) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 from lxml import etree
 
 from domain.errors import InvalidInput, Problem
+from domain.xmlsafe import load_vendored
 
 SCHEMA_FILES = {
     "1.2.3": "Schema_VFPA12_V1.2.3.xsd",
@@ -47,10 +48,9 @@ class _LocalSchemas(etree.Resolver):  # type: ignore[misc]  # lxml ships no type
 def schema(version: str) -> etree.XMLSchema:
     """The compiled schema of a FatturaPA version (compiled once per process)."""
     # The vendored schemas are trusted files; the XML-DSig one declares internal entities in its DOCTYPE,
-    # which must be expanded for it to compile. Nothing is loaded from the network (no_network=True).
-    parser = etree.XMLParser(no_network=True, resolve_entities=True, load_dtd=False, huge_tree=False)
-    parser.resolvers.add(_LocalSchemas())
-    doc = etree.parse(str(xsd_dir() / SCHEMA_FILES[version]), parser)
+    # which must be expanded for it to compile. That expansion is for these files only: an invoice is parsed
+    # by domain.xmlsafe.parse_untrusted, which refuses any DOCTYPE. Nothing is loaded from the network.
+    doc = load_vendored(xsd_dir() / SCHEMA_FILES[version], _LocalSchemas(), expand_entities=True)
     return etree.XMLSchema(doc)
 
 

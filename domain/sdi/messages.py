@@ -22,7 +22,8 @@ from datetime import datetime
 from lxml import etree
 
 from domain.errors import InvalidInput, Problem
-from domain.sdi.xmlsafe import MAX_NOTIFICATION_SIZE, load_schema, parse_untrusted, schema_problems
+from domain.sdi.documents import MAX_NOTIFICATION_SIZE, load_schema, schema_problems
+from domain.xmlsafe import parse_untrusted
 
 NS_MESSAGGI = "http://www.fatturapa.gov.it/sdi/messaggi/v1.0"
 NS_MESSAGGI_B2B = "http://ivaservizi.agenziaentrate.gov.it/docs/xsd/fattura/messaggi/v1.0"

@@ -25,7 +25,8 @@ from datetime import datetime
 from lxml import etree
 
 from domain.errors import InvalidInput, Problem
-from domain.sdi.xmlsafe import MAX_ENVELOPE_SIZE, load_schema, parse_untrusted, schema_problems
+from domain.sdi.documents import MAX_ENVELOPE_SIZE, load_schema, schema_problems
+from domain.xmlsafe import parse_untrusted
 
 NS_SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 NS_TRASMISSIONE = "http://www.fatturapa.gov.it/sdi/ws/trasmissione/v1.0/types"

@@ -24,11 +24,12 @@ from signxml.exceptions import SignXMLException
 from signxml.xades.xades import XAdESSignatureConfiguration, XAdESSigner, XAdESVerifier
 
 from domain.errors import InvalidInput
-from domain.fatturapa.xmlsafe import DSIG_NS, parse_untrusted
+from domain.sdi.documents import parse_sdi_file
 from domain.signatures.cades import CLOCK_SKEW, VerifiedSignature, check_validity
 from domain.signatures.errors import InvalidSignature, MalformedSignedFile
 from domain.signatures.keystore import Signer
 
+DSIG_NS = "http://www.w3.org/2000/09/xmldsig#"
 XADES_NS = "http://uri.etsi.org/01903/v1.3.2#"
 _SIGNED_PROPERTIES_TYPE = "http://uri.etsi.org/01903#SignedProperties"
 _NS = {"ds": DSIG_NS, "xades": XADES_NS}
@@ -46,7 +47,7 @@ def _now() -> datetime:
 
 def sign_xades(xml: bytes, signer: Signer) -> bytes:
     """The invoice with an enveloped XAdES-BES signature (SHA-256) appended to its root."""
-    root = parse_untrusted(xml, "file")
+    root = parse_sdi_file(xml)
     if root.find(f"{{{DSIG_NS}}}Signature") is not None:
         raise InvalidSignature("the document is already signed", field="file")
     is_rsa = isinstance(signer.private_key, rsa.RSAPrivateKey)
@@ -132,7 +133,7 @@ def verify_xades(xml: bytes, now: datetime | None = None) -> VerifiedSignature:
 
 def _verify_xades(xml: bytes, now: datetime | None) -> VerifiedSignature:
     now = now or _now()
-    root = parse_untrusted(xml, "file")
+    root = parse_sdi_file(xml)
     signatures = list(root.iter(f"{{{DSIG_NS}}}Signature"))
     if not signatures:
         raise MalformedSignedFile("the document carries no XML signature", field="file")
