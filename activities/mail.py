@@ -7,11 +7,7 @@ resend once: the Message-ID is derived from the key, so the copy is recognisable
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import smtplib
 from email.message import EmailMessage
-from email.utils import formatdate
 
 from sqlalchemy import select
 from temporalio import activity
@@ -19,34 +15,12 @@ from temporalio.exceptions import ApplicationError
 
 from core.db import session_scope
 from core.settings import Settings
+from core.smtp import build_message, deliver, message_id_for
 from domain.notifications import is_known_kind
 from models.base import utcnow
 from models.mail import EmailRequest, EmailResult
 from models.outbox import OutboundEmail
 from models.preferences import wants
-
-
-def message_id_for(key: str) -> str:
-    return f"<{hashlib.sha256(key.encode()).hexdigest()[:40]}@einvoice-hub>"
-
-
-def build_message(settings: Settings, req: EmailRequest) -> EmailMessage:
-    msg = EmailMessage()
-    msg["From"] = settings.mail_from
-    msg["To"] = req.to
-    msg["Subject"] = req.subject
-    msg["Date"] = formatdate(localtime=False)
-    msg["Message-ID"] = message_id_for(req.idempotency_key)
-    msg["X-Einvoice-Kind"] = req.kind
-    msg.set_content(req.body_text)
-    if req.body_html:
-        msg.add_alternative(req.body_html, subtype="html")
-    for att in req.attachments:
-        maintype, _, subtype = att.content_type.partition("/")
-        msg.add_attachment(
-            base64.b64decode(att.content_b64), maintype=maintype, subtype=subtype, filename=att.filename
-        )
-    return msg
 
 
 class MailActivities:
@@ -91,10 +65,4 @@ class MailActivities:
         return EmailResult("sent", message_id)
 
     def _deliver(self, msg: EmailMessage) -> None:
-        s = self.settings
-        with smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=20) as smtp:
-            if s.smtp_starttls:
-                smtp.starttls()
-            if s.smtp_user:
-                smtp.login(s.smtp_user, s.smtp_password.get_secret_value())
-            smtp.send_message(msg)
+        deliver(self.settings, msg)

@@ -58,6 +58,14 @@ class Settings(BaseSettings):
     # Bearer token an operator's Temporal UI must present to the codec endpoint; empty: loopback only.
     codec_auth_token: SecretStr = Field(default=SecretStr(""), alias="CODEC_AUTH_TOKEN")
 
+    # identity
+    # Lifetime of an API token given at login; failed logins allowed per account and per client address
+    # within the window before further attempts are refused (429) until it has passed.
+    api_token_hours: int = Field(default=12, ge=1, le=24 * 90, alias="API_TOKEN_HOURS")
+    login_max_failures_per_account: int = Field(default=5, ge=1, alias="LOGIN_MAX_FAILURES_PER_ACCOUNT")
+    login_max_failures_per_address: int = Field(default=20, ge=1, alias="LOGIN_MAX_FAILURES_PER_ADDRESS")
+    login_failure_window_seconds: int = Field(default=900, ge=1, alias="LOGIN_FAILURE_WINDOW_SECONDS")
+
     # certificates
     # The built-in CA (keys in DATA_DIR/ca): validity of the certificates it issues, how long it takes to
     # decide (a simulated authorization time), and a regular expression of subjects it refuses.

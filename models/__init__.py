@@ -4,10 +4,12 @@ Importing this package registers every table on `Base.metadata` (Alembic's env r
 """
 
 from models import (  # noqa: F401
+    audit,
     certificates,
     conservation,
     contracts,
     files,
+    identity,
     invoices,
     outbox,
     preferences,
