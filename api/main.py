@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api import errors
-from api.routes import archive, certificates, codec, contracts, invoices, tenants
+from api.access import guard
+from api.routes import archive, certificates, codec, contracts, identity, invoices, tenants
 from core.db import migrate
 from core.settings import Settings, get_settings
 
@@ -19,9 +20,12 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         title="einvoice-hub",
         version="0.1.0",
         description="E-invoicing intermediary for SDI (FatturaPA) and KSeF, on Temporal workflows.",
+        # every route: who asks, may they, and the audit trail (api/access.py; its RULES name every route)
+        dependencies=[Depends(guard, scope="function")],
     )
     app.state.settings = settings
     errors.install(app)
+    app.include_router(identity.router)
     app.include_router(tenants.router)
     app.include_router(codec.router)
     # The Temporal UI calls the codec endpoint from the operator's browser.

@@ -201,6 +201,14 @@ async def bench_conservation(args: argparse.Namespace) -> dict[str, Any]:
     return await asyncio.to_thread(run, log=lambda line: print(line, flush=True))
 
 
+@benchmark("auth")
+async def bench_auth(args: argparse.Namespace) -> dict[str, Any]:
+    """Authentication + permission check + audit against the same routes with the guard off (median ratio)."""
+    from bench.auth import run
+
+    return await asyncio.to_thread(run, log=lambda line: print(line, flush=True))
+
+
 @benchmark("load")
 async def bench_load(args: argparse.Namespace) -> dict[str, Any]:
     """N customers at once sending invoices and requesting certificates over HTTP to `einvoice dev up`."""

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import httpx
 from rich.console import Console
 
 from core.settings import Settings
+from devstack import demo_http as http
 
 console = Console()
 
@@ -22,15 +22,15 @@ def step_add_customer(settings: Settings, ctx: dict[str, object]) -> None:
     api = settings.public_base_url
     body = {"vat": DEMO_VAT, "name": "Demo Forniture S.r.l.", "pec": "demo@pec.demo-forniture.it",
             "sdi_code": "0000000"}
-    existing = httpx.get(f"{api}/tenants/{DEMO_VAT}", timeout=10)
+    existing = http.get(f"{api}/tenants/{DEMO_VAT}", timeout=10)
     if existing.status_code == 200:
         console.print(f"customer {DEMO_VAT} already exists (data dir reused)")
     else:
-        resp = httpx.post(f"{api}/tenants", json=body, timeout=10)
+        resp = http.post(f"{api}/tenants", json=body, timeout=10)
         resp.raise_for_status()
         console.print(f"POST {api}/tenants → {resp.status_code}: {resp.json()['vat_number']} "
                       f"{resp.json()['name']} (enabled: {resp.json()['enabled']})")
-    bad = httpx.post(f"{api}/tenants", json={**body, "vat": "IT02038490238"}, timeout=10)
+    bad = http.post(f"{api}/tenants", json={**body, "vat": "IT02038490238"}, timeout=10)
     console.print(f"a wrong check digit is refused: {bad.status_code} {bad.json()['detail']}")
     ctx["vat"] = DEMO_VAT
 
@@ -43,9 +43,11 @@ def steps() -> list[Step]:
     from devstack.demo_certificates import step_certificates
     from devstack.demo_conservation import step_conservation
     from devstack.demo_contracts import step_contract
+    from devstack.demo_identity import step_delegation, step_operator
     from devstack.demo_invoices import step_invoices
 
-    return [step_add_customer, step_contract, step_certificates, step_invoices, step_conservation]
+    return [step_operator, step_add_customer, step_contract, step_certificates, step_invoices, step_conservation,
+            step_delegation]
 
 
 def run_demo(settings: Settings) -> int:

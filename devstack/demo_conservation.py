@@ -9,7 +9,6 @@ import sys
 import zipfile
 from datetime import date
 
-import httpx
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
@@ -17,6 +16,7 @@ from sqlalchemy import select
 from core.db import session_scope
 from core.settings import Settings
 from core.temporal import connect
+from devstack import demo_http as http
 from models.conservation_io import ConservationInput, ConservationResult, PackageMetadata, VerifyInput
 from models.files import store_file
 from models.tenant import Tenant
@@ -107,7 +107,7 @@ def step_conservation(settings: Settings, ctx: dict[str, object]) -> None:
     invoice_id = ctx.get("invoice_id")
     result, schedule, report = asyncio.run(_conserve(settings, vat, str(invoice_id) if invoice_id else None))
     api = settings.public_base_url
-    pkg = httpx.get(f"{api}/archive/packages/{result.package_id}", timeout=10).json()
+    pkg = http.get(f"{api}/archive/packages/{result.package_id}", timeout=10).json()
     console.print(f"GET {api}/archive/packages/{result.package_id}")
     console.print(f"  objects under s3://{pkg['bucket']}/{pkg['prefix']}, each locked (COMPLIANCE) until "
                   f"{pkg['retain_until'][:10]}")
@@ -117,7 +117,7 @@ def step_conservation(settings: Settings, ctx: dict[str, object]) -> None:
     for obj in pkg["objects"]:
         table.add_row(obj["name"], obj["role"], str(obj["size"]), obj["sha256"][:16] + "…")
     console.print(table)
-    usage = httpx.get(f"{api}/archive/usage", params={"vat": vat}, timeout=10).json()[0]
+    usage = http.get(f"{api}/archive/usage", params={"vat": vat}, timeout=10).json()[0]
     console.print(f"GET {api}/archive/usage?vat={vat}: {usage['packages']} package(s), {usage['objects']} "
                   f"objects, {usage['bytes']} bytes")
     console.print(f"verification workflow: {report.packages} package(s), {report.objects} objects checked, "  # type: ignore[attr-defined]

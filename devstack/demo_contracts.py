@@ -7,11 +7,11 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import httpx
 from rich.console import Console
 from rich.table import Table
 
 from core.settings import Settings
+from devstack import demo_http as http
 from devstack.smtp_sink import Mailbox
 
 console = Console()
@@ -43,16 +43,16 @@ def step_contract(settings: Settings, ctx: dict[str, object]) -> None:
     console.rule("[bold]2. Contract acceptance: e-mail to the PEC, link, acceptance page, customer enabled")
     api = settings.public_base_url
     vat = str(ctx.get("vat", DEMO_VAT))
-    tenant = httpx.get(f"{api}/tenants/{vat}", timeout=10).json()
+    tenant = http.get(f"{api}/tenants/{vat}", timeout=10).json()
     if tenant["enabled"]:
         console.print(f"customer {vat} is already enabled (data dir reused): its contract was accepted before")
         return
     mailbox = Mailbox(settings.data_dir / "mail")
     before = len(_invitations(mailbox, tenant["pec"]))
-    resp = httpx.post(f"{api}/contracts", json={"vat": vat, "amount": "49.00"}, timeout=30)
+    resp = http.post(f"{api}/contracts", json={"vat": vat, "amount": "49.00"}, timeout=30)
     if resp.status_code == 409:  # an order from an earlier run still awaits: send its e-mail again
         console.print(f"an order is already awaiting acceptance: POST {api}/contracts/{vat}/resend")
-        resp = httpx.post(f"{api}/contracts/{vat}/resend", timeout=30)
+        resp = http.post(f"{api}/contracts/{vat}/resend", timeout=30)
     resp.raise_for_status()
     console.print(f"POST {api}/contracts → {resp.status_code}: workflow contract-{vat}, awaiting documentation "
                   "(attesa documentazione)")
@@ -61,19 +61,19 @@ def step_contract(settings: Settings, ctx: dict[str, object]) -> None:
     console.print(f"e-mail to {tenant['pec']} saved by the SMTP sink in {mailbox.out_dir}; its link:")
     console.print(f"  {link}", soft_wrap=True, highlight=False)
 
-    page = httpx.get(link, timeout=10)
+    page = http.get(link, timeout=10)
     console.print(f"GET the link (as a mail scanner would) → {page.status_code}, a page with an Accept button; "
-                  f"customer enabled: {httpx.get(f'{api}/tenants/{vat}', timeout=10).json()['enabled']}")
-    accepted = httpx.post(link, timeout=30)
+                  f"customer enabled: {http.get(f'{api}/tenants/{vat}', timeout=10).json()['enabled']}")
+    accepted = http.post(link, timeout=30)
     console.print(f"POST the link (the Accept button) → {accepted.status_code}")
     enabled = _wait("the customer to be enabled",
-                    lambda: httpx.get(f"{api}/tenants/{vat}", timeout=10).json()["enabled"])
+                    lambda: http.get(f"{api}/tenants/{vat}", timeout=10).json()["enabled"])
     console.print(f"customer {vat} enabled: {enabled}")
-    reused = httpx.post(link, timeout=30)
+    reused = http.post(link, timeout=30)
     console.print(f"the same link again → {reused.status_code} (single use; nothing changes)")
 
     def completed() -> dict[str, Any] | None:
-        found = httpx.get(f"{api}/contracts/{vat}", timeout=10).json()
+        found = http.get(f"{api}/contracts/{vat}", timeout=10).json()
         return found if found["workflow"].get("status") == "COMPLETED" else None
 
     status = _wait("the activation e-mails", completed)

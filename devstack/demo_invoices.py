@@ -9,10 +9,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import httpx
 from rich.console import Console
 
 from core.settings import Settings
+from devstack import demo_http as http
 
 console = Console()
 # The AdE example invoice FPR01 (phax/ph-fatturapa@ab534b8 docs/1.2.2/examples/), unmodified.
@@ -62,7 +62,7 @@ def step_invoices(settings: Settings, ctx: dict[str, object]) -> None:
     key = ensure_demo_key(settings)
     console.print(f"signing by delegation with the intermediary's key {key} (a development certificate)")
     sign = "cades"
-    resp = httpx.post(f"{api}/invoices", data={"vat": vat, "sign": sign},
+    resp = http.post(f"{api}/invoices", data={"vat": vat, "sign": sign},
                       files={"file": (f"{number}.xml", demo_invoice(vat, number), "application/xml")}, timeout=30)
     if resp.status_code != 201:
         console.print(f"[yellow]the invoice was not accepted: {resp.status_code} {resp.text[:500]}[/]")
@@ -70,7 +70,7 @@ def step_invoices(settings: Settings, ctx: dict[str, object]) -> None:
     inv = resp.json()
     console.print(f"POST {api}/invoices → 201: invoice {inv['id']} named {inv['file_name']} "
                   "(signed CAdES-BES by the intermediary)")
-    bad = httpx.post(f"{api}/invoices", data={"vat": vat},
+    bad = http.post(f"{api}/invoices", data={"vat": vat},
                      files={"file": ("dup.xml", demo_invoice(vat, number), "application/xml")}, timeout=30)
     console.print(f"the same number again is refused: {bad.status_code} "
                   f"{[p['code'] for p in bad.json().get('problems', [])]}")
@@ -78,8 +78,8 @@ def step_invoices(settings: Settings, ctx: dict[str, object]) -> None:
     deadline = time.monotonic() + 60
     while state in ("received", "validated", "signed", "sent") and time.monotonic() < deadline:
         time.sleep(0.5)
-        state = httpx.get(f"{api}/invoices/{inv['id']}", timeout=10).json()["state"]
-    detail = httpx.get(f"{api}/invoices/{inv['id']}", timeout=10).json()
+        state = http.get(f"{api}/invoices/{inv['id']}", timeout=10).json()["state"]
+    detail = http.get(f"{api}/invoices/{inv['id']}", timeout=10).json()
     colour = "green" if state == "delivered" else "yellow"
     console.print(f"state: [{colour}]{state}[/] (identificativo SdI {detail['sdi_id']}); files:")
     for f in detail["files"]:

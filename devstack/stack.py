@@ -227,7 +227,8 @@ def plan(settings: Settings) -> list[tuple[Part, str, tuple[str, int]]]:
             (settings.api_host, settings.api_port),
         ),
         (  # the local SDI (plain HTTP on loopback; SDI_URL=https://… for mutual TLS)
-            Part("sdi (local)", [py, "-m", "starters.cli", "sdi-sim", "--port", str(settings.sdi_sim_port)],
+            Part("sdi (local)", [py, "-m", "starters.cli", "sdi-sim", "--port", str(settings.sdi_sim_port),
+                                 "--state-dir", str(data / "sdisim")],
                  f"http://127.0.0.1:{settings.sdi_sim_port}  (SDICoop; calls back {settings.sdi_callback_base})",
                  _http_ok(f"http://127.0.0.1:{settings.sdi_sim_port}/healthz"), logs / "sdisim.log"),
             "SDI_SIM_PORT",

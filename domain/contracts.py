@@ -83,7 +83,7 @@ def parse_schedule(reminder_days: str, expiry_days: int) -> tuple[list[int], int
     for part in (p.strip() for p in reminder_days.split(",")):
         if not part:
             continue
-        if not part.isdigit() or int(part) < 1:
+        if not (part.isascii() and part.isdigit()) or int(part) < 1:  # "²".isdigit(), "٣".isdigit() are true
             problems.append(f"{part!r} is not a whole number of days of at least 1")
             continue
         days.append(int(part))

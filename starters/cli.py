@@ -9,7 +9,15 @@ from typing import Annotated
 
 import typer
 
-from starters import archive_cli, certificates_cli, contracts_cli, invoices_cli, preferences_cli, tenants_cli
+from starters import (
+    archive_cli,
+    certificates_cli,
+    contracts_cli,
+    identity_cli,
+    invoices_cli,
+    preferences_cli,
+    tenants_cli,
+)
 
 app = typer.Typer(help="einvoice-hub: e-invoicing intermediary for SDI and KSeF on Temporal.",
                   no_args_is_help=True)
@@ -20,6 +28,8 @@ app.add_typer(preferences_cli.app, name="prefs")
 app.add_typer(invoices_cli.app, name="invoice")
 app.add_typer(archive_cli.app, name="archive")
 app.command("sdi-sim")(invoices_cli.sdi_sim)
+app.add_typer(identity_cli.operator_app, name="operator")
+app.add_typer(identity_cli.audit_app, name="audit")
 
 dev = typer.Typer(help="The embedded development stack.", no_args_is_help=True)
 app.add_typer(dev, name="dev")

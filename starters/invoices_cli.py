@@ -139,11 +139,14 @@ def sdi_sim(
     tls_cert: Annotated[str | None, typer.Option(help="serve HTTPS with this certificate (PEM)")] = None,
     tls_key: Annotated[str | None, typer.Option(help="its key (PEM)")] = None,
     tls_client_ca: Annotated[str | None, typer.Option(help="require client certificates from this CA")] = None,
+    state_dir: Annotated[Path | None, typer.Option(help="keep what it received and owes, and its key, here "
+                                                        "(`dev up`: DATA_DIR/sdisim; default: nothing kept)")] = None,
 ) -> None:
     """The local SDI: RiceviFile with the SDI's checks, signed notifications by scenario (recipient code
     SCARTO0 → NS, NOCONS0 → MC, PAOK00 → RC+NE EC01, PAKO00 → RC+NE EC02, PADT00 → RC+DT, else RC)."""
     from sdisim.app import SimConfig
     from sdisim.main import serve
+    from sdisim.state import StateError
 
     settings = get_settings()
     base = settings.sdi_callback_base
@@ -154,5 +157,8 @@ def sdi_sim(
         client_cert=settings.sdi_client_cert or None, client_key=settings.sdi_client_key or None,
         ca_cert=settings.sdi_ca_cert or None,
     )
-    serve(host, port or settings.sdi_sim_port, config, signer_cert or settings.sdi_signer_cert_path,
-          tls_cert, tls_key, tls_client_ca)
+    try:
+        serve(host, port or settings.sdi_sim_port, config, signer_cert or settings.sdi_signer_cert_path,
+              tls_cert, tls_key, tls_client_ca, state_dir)
+    except StateError as err:
+        fail(str(err), 2)

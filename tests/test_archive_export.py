@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from typer.testing import CliRunner
 
@@ -23,6 +22,7 @@ from models.conservation_io import ConservationInput, ConservationResult, StoreP
 from starters.cli import app as cli
 from tests.conservation_support import OTHER_VAT, VAT, add_invoice, bucket_settings
 from tests.helpers import assert_eventually, new_worker
+from tests.identity_support import operator_client
 from workflows.archive_verify import ArchiveVerifyWorkflow
 
 runner = CliRunner()
@@ -148,7 +148,7 @@ def test_usage_and_listing_over_the_cli(archive: Settings) -> None:
 async def test_usage_packages_and_verify_over_http(archive: Settings, dev_env: WorkflowEnvironment) -> None:
     app = create_app(archive, run_migrations=False)
     app.state.temporal = dev_env.client
-    http = TestClient(app)
+    http = operator_client(app, archive)
     usage = {u["vat_number"]: u for u in http.get("/archive/usage").json()}
     assert usage[VAT]["packages"] == 2 and usage[OTHER_VAT]["objects"] == 5
     assert http.get("/archive/usage", params={"vat": "IT02038490238"}).status_code == 422

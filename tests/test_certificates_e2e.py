@@ -38,6 +38,7 @@ from tests.certificates_support import (
     terminate_leftovers,
 )
 from tests.helpers import new_worker, recording_histories
+from tests.identity_support import operator_headers
 from workflows.certificate_authorization import CertificateAuthorizationWorkflow
 
 pytestmark = pytest.mark.integration
@@ -63,7 +64,8 @@ class Stack:
     def http(self) -> httpx.AsyncClient:
         app = create_app(self.settings, run_migrations=False)
         app.state.temporal = self.client
-        return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://einvoice.test")
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://einvoice.test",
+                                 headers=operator_headers(self.settings))
 
 
 @pytest.fixture
@@ -150,7 +152,9 @@ async def test_http_request_refusals_upload_delete_preferences(stack: Stack, mai
                                data={"wait": "true", "operation_id": "http-1"}, headers={"X-User": "mario"})
         assert resp.status_code == 202, resp.text
         body = resp.json()
-        assert (body["state"], body["added_by"], body["duplicate"]) == ("active", "api:mario", False)
+        # the authenticated user is recorded; a claimed X-User header is not an identity
+        assert (body["state"], body["added_by"], body["duplicate"]) == (
+            "active", "operator:operator@einvoice-hub.test", False)
         again = await http.post(f"/tenants/{VAT}/certificates", files={"csr": ("a.csr", b"garbage")},
                                 data={"operation_id": "http-2"})
         assert again.status_code == 422 and again.json()["problems"][0]["field"] == "csr.format"
@@ -197,6 +201,7 @@ async def test_the_demo_step_requests_lists_and_revokes(stack: Stack, dev_env: W
 
     import uvicorn
 
+    from devstack import demo_http
     from devstack.demo_certificates import step_certificates
     from tests.helpers import free_port, wait_until
 
@@ -211,12 +216,15 @@ async def test_the_demo_step_requests_lists_and_revokes(stack: Stack, dev_env: W
     try:
         wait_until(lambda: server.started, message="the API to start")
         ctx: dict[str, object] = {"vat": VAT}
+        demo_http.act_as(operator_headers(served)["Authorization"].removeprefix("Bearer "))  # as step 0 logs in
         await asyncio.to_thread(step_certificates, served, ctx)
         op = str(ctx["certificate"])
         assert (await stack.client.get_workflow_handle(workflow_id(op)).describe()).status.name == "COMPLETED"
         with session_scope(stack.settings.database_url) as session:
             view = get_certificate(session, op)
-        assert (view.state, view.revocation_reason, view.created_by) == ("revoked", "renewal", "api:demo")
+        assert (view.state, view.revocation_reason) == ("revoked", "renewal")
+        assert view.created_by == "operator:operator@einvoice-hub.test"  # the demo's operator, as it logged in
     finally:
+        demo_http.act_as(None)
         server.should_exit = True
         thread.join(10)

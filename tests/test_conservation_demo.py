@@ -7,7 +7,6 @@ import uuid
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 
@@ -15,9 +14,10 @@ from activities.archive import ArchiveActivities
 from activities.mail import MailActivities
 from api.main import create_app
 from core.settings import Settings
-from devstack import demo_conservation
+from devstack import demo_conservation, demo_http
 from tests.conservation_support import VAT, bucket_settings, ensure_tenant
 from tests.helpers import new_worker
+from tests.identity_support import operator_client
 from workflows.archive_verify import SCHEDULE_ID, ArchiveVerifyWorkflow
 from workflows.conservation import ConservationWorkflow
 
@@ -30,8 +30,8 @@ async def test_the_demo_step_conserves_shows_verifies_and_exports(
                           payload_codec_key=SecretStr("off"), data_dir=tmp_path,
                           public_base_url="http://demo.invalid")
     ensure_tenant(own, VAT)
-    http = TestClient(create_app(own, run_migrations=False))
-    monkeypatch.setattr(demo_conservation.httpx, "get",
+    http = operator_client(create_app(own, run_migrations=False), own)
+    monkeypatch.setattr(demo_http.httpx, "get",
                         lambda url, **kw: http.get(url.replace(own.public_base_url, ""), **kw))
     monkeypatch.setattr(demo_conservation, "console", demo_conservation.Console(width=200))
     acts = ArchiveActivities(own)

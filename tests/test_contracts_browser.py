@@ -3,7 +3,6 @@ SMTP sink, and Debian's chromium driven by Playwright opening the link and click
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from devstack.smtp_sink import Mailbox
 from models.contracts_io import ACCEPTED
 from tests.contracts_helpers import add_customer, contract_worker, is_enabled, new_vat
 from tests.helpers import assert_eventually, free_port, wait_until
+from tests.identity_support import operator_headers
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -60,7 +60,7 @@ async def test_accept_in_a_real_browser(worker: Settings, mailbox: Mailbox) -> N
     api = worker.public_base_url
     vat = new_vat()
     pec = add_customer(worker, vat, "Ferramenta Bianchi S.r.l.")
-    async with httpx.AsyncClient(base_url=api, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=api, timeout=30, headers=operator_headers(worker)) as http:
         started = await http.post("/contracts", json={"vat": vat, "amount": "99.00"})
         assert started.status_code == 201, started.text
 
@@ -88,16 +88,18 @@ async def test_accept_in_a_real_browser(worker: Settings, mailbox: Mailbox) -> N
             await page.wait_for_selector('#outcome[data-outcome="accepted"]', timeout=30_000)
             assert "enabled" in (await page.text_content("#message") or "")
 
-            tenant = await page.goto(f"{api}/tenants/{vat}")
-            assert tenant is not None
-            assert json.loads(await tenant.text())["enabled"] is True
+            tenant = await page.goto(f"{api}/tenants/{vat}")  # the link is no login: the API stays closed
+            assert tenant is not None and tenant.status == 401
+            assert "enabled" not in await tenant.text()
         finally:
             await browser.close()
 
     assert is_enabled(worker, vat)
+    async with httpx.AsyncClient(base_url=api, timeout=30, headers=operator_headers(worker)) as http:
+        assert (await http.get(f"/tenants/{vat}")).json()["enabled"] is True
 
     async def completed() -> None:
-        async with httpx.AsyncClient(base_url=api, timeout=30) as http:
+        async with httpx.AsyncClient(base_url=api, timeout=30, headers=operator_headers(worker)) as http:
             status = (await http.get(f"/contracts/{vat}")).json()
         assert status["status"] == ACCEPTED and status["workflow"]["status"] == "COMPLETED"
         assert mailbox.find(kind="contract-activation") and mailbox.find(kind="conservation-access")

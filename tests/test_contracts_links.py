@@ -18,6 +18,7 @@ from domain.tokens import TokenInvalid, make_token, read_token
 from models import contracts as orders
 from models.contracts_io import AWAITING, AcceptRequest, CancelOrder, OpenOrder
 from tests.contracts_helpers import add_customer, is_enabled, new_vat
+from tests.identity_support import operator_client
 
 NOW = datetime.now(UTC)
 SECRET = "test-secret-key-0123456789abcdef"  # the settings fixture's SECRET_KEY
@@ -33,7 +34,7 @@ def http(settings: Settings, db: str) -> TestClient:
     assert settings.secret_key.get_secret_value() == SECRET
     app = create_app(settings, run_migrations=False)
     app.state.temporal = NoTemporal()
-    return TestClient(app)
+    return operator_client(app, settings)
 
 
 def open_order(settings: Settings, vat: str, nonce: str = "n" * 32, expires: timedelta = timedelta(days=30)) -> str:
@@ -153,7 +154,7 @@ def test_amounts_and_schedule_are_checked() -> None:
         assert err.value.problems[0].field == "amount"
     assert parse_schedule("3, 7,14", 30) == ([3, 7, 14], 30)
     assert parse_schedule("", 30) == ([], 30)
-    for days, expiry in (("3,x", 30), ("7,3", 30), ("3,30", 30), ("0", 30)):
+    for days, expiry in (("3,x", 30), ("7,3", 30), ("3,30", 30), ("0", 30), ("3,\u00b2", 30), ("\u0663,7", 30)):
         with pytest.raises(InvalidInput) as err:
             parse_schedule(days, expiry)
         assert err.value.problems[0].field == "CONTRACT_REMINDER_DAYS"

@@ -40,6 +40,7 @@ from tests.contracts_helpers import (
     new_vat,
 )
 from tests.helpers import assert_eventually, recording_histories
+from tests.identity_support import operator_headers
 from workflows.common import BUSINESS_STATUS
 from workflows.contract_acceptance import ContractAcceptanceWorkflow
 
@@ -57,7 +58,8 @@ async def env(time_env: WorkflowEnvironment, settings: Settings, db: str, mailbo
 async def http(env: Settings, time_env: WorkflowEnvironment) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(env, run_migrations=False)
     app.state.temporal = time_env.client
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test",
+                                 headers=operator_headers(env)) as client:
         yield client
 
 
@@ -323,7 +325,8 @@ async def test_the_validator_refuses_resend_while_the_order_is_being_activated(
     async with contract_worker(time_env.client, settings, acts) as env:
         app = create_app(env, run_migrations=False)
         app.state.temporal = time_env.client
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test",
+                                     headers=operator_headers(env)) as http:
             vat = new_vat()
             pec = add_customer(env, vat)
             handle = await started(env, time_env.client, vat)

@@ -15,6 +15,7 @@ import pytest
 
 from devstack.procs import alive, descendants, free_port
 from tests.helpers import wait_until
+from tests.identity_support import stack_operator
 
 pytestmark = pytest.mark.integration
 
@@ -72,9 +73,13 @@ def test_dev_up_serves_every_part_and_leaves_nothing_behind(stack_dirs: tuple[Pa
         for part in ("temporal", "s3 (moto)", "smtp sink", "api", "worker"):
             assert part in stack.output
         api = f"http://127.0.0.1:{env['API_PORT']}"
-        resp = httpx.post(f"{api}/tenants", json={"vat": "IT02038490237", "name": "ACME", "pec": "a@pec.it"})
+        assert httpx.get(f"{api}/tenants").status_code == 401  # nobody is let in without a token
+        auth = stack_operator(env, api)
+        resp = httpx.post(f"{api}/tenants", json={"vat": "IT02038490237", "name": "ACME", "pec": "a@pec.it"},
+                          headers=auth)
         assert resp.status_code == 201, resp.text
-        bad = httpx.post(f"{api}/tenants", json={"vat": "IT02038490238", "name": "ACME", "pec": "a@pec.it"})
+        bad = httpx.post(f"{api}/tenants", json={"vat": "IT02038490238", "name": "ACME", "pec": "a@pec.it"},
+                         headers=auth)
         assert bad.status_code == 422 and "check digit" in bad.text
         assert httpx.get(f"http://127.0.0.1:{env['TEMPORAL_UI_PORT']}/").status_code == 200
         assert (data / "temporal.db").exists()
@@ -90,7 +95,8 @@ def test_dev_up_serves_every_part_and_leaves_nothing_behind(stack_dirs: tuple[Pa
     try:
         again.wait_ready()
         api = f"http://127.0.0.1:{env['API_PORT']}"
-        assert [t["vat_number"] for t in httpx.get(f"{api}/tenants").json()] == ["IT02038490237"]
+        assert [t["vat_number"] for t in httpx.get(f"{api}/tenants", headers=auth).json()] == [
+            "IT02038490237"]  # and the operator's token too: it was stored, hashed, in the app database
     finally:
         assert again.interrupt() == 0, again.output
 

@@ -14,6 +14,7 @@ import socket
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -42,6 +43,7 @@ from models import contracts as orders
 from models.contracts_io import AcceptRequest, OpenOrder
 from models.tenant import add_tenant
 from tests.contracts_helpers import new_vat
+from tests.identity_support import operator_client
 from tests.invoices_support import ensure_customer
 
 pytestmark = pytest.mark.faults
@@ -329,14 +331,20 @@ def http(settings: Settings, db: str) -> Iterator[TestClient]:
     assert settings.secret_key.get_secret_value() == SECRET
     app = create_app(settings, run_migrations=False)
     app.state.temporal = NoTemporal()
-    with TestClient(app) as client:
+    with operator_client(app, settings) as client:
         yield client
+
+
+# A refusal is recorded in the audit trail on purpose (tests/test_identity.py checks it); the test's own
+# operator and its token are made by the fixture. Everything else must be as it was.
+IDENTITY_BOOKKEEPING = {"audit_log", "users", "api_tokens"}
 
 
 def snapshot(settings: Settings) -> tuple[dict[str, int], dict[str, int]]:
     """Row counts of every table, and every file under the data directory with its size."""
     with session_scope(settings.database_url) as session:
-        rows = {t.name: session.scalar(select(func.count()).select_from(t)) or 0 for t in Base.metadata.sorted_tables}
+        rows = {t.name: session.scalar(select(func.count()).select_from(t)) or 0 for t in Base.metadata.sorted_tables
+                if t.name not in IDENTITY_BOOKKEEPING}
     data = settings.data_dir
     tree = {str(p.relative_to(data)): p.stat().st_size for p in data.rglob("*") if p.is_file()} if data.exists() else {}
     return rows, tree
@@ -429,6 +437,40 @@ def sdi_certificate(settings: Settings) -> Iterator[Path]:
             path.unlink(missing_ok=True)
         else:
             path.write_bytes(previous)
+
+
+async def _raw_post(app: Any, path: str, headers: list[tuple[bytes, bytes]], body: bytes) -> tuple[int, bytes]:
+    """A request straight to the ASGI app, headers byte for byte (httpx would re-encode them as UTF-8)."""
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app({"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+               "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "", "headers": headers,
+               "client": ("127.0.0.1", 1), "server": ("testserver", 80)}, receive, send)
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    return status, b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+
+
+async def test_a_content_length_in_other_digits_is_no_length(http: TestClient, settings: Settings) -> None:
+    """A header is read as Latin-1, and "\u00b2".isdigit() is true while int("\u00b2") fails: such a
+    Content-Length was a 500 of ours. It is no length at all; the body is still bounded as it is read."""
+    _customer(settings, CSR_VAT)
+    before = snapshot(settings)
+    superscript = [(b"content-length", b"\xb2")]
+    for endpoint in ("/sdi/TrasmissioneFatture", "/sdi/RicezioneFatture"):
+        status, body = await _raw_post(http.app, endpoint, superscript, b"<x/>")
+        assert status == 500 and b"<faultcode>soapenv:Client</faultcode>" in body, body[:300]
+    form = b'--b\r\nContent-Disposition: form-data; name="csr"; filename="x.pem"\r\n\r\nx\r\n--b--\r\n'
+    status, body = await _raw_post(http.app, f"/tenants/{CSR_VAT}/certificates",
+                                   [*superscript, (b"content-type", b"multipart/form-data; boundary=b"),
+                                    (b"authorization", http.headers["authorization"].encode())], form)
+    assert status == 422 and b"csr.format" in body, body[:300]
+    assert snapshot(settings) == before
 
 
 def test_notifications_refused_over_the_sdicoop_endpoint(http: TestClient, settings: Settings, sdi_certificate: Path,
@@ -541,8 +583,9 @@ def test_malformed_http_requests_get_a_4xx_and_change_nothing(settings: Settings
     ensure_customer(settings, INVOICE_VAT)
     app = create_app(settings, run_migrations=False)
     app.state.temporal = NoTemporal()
+    client = operator_client(app, settings, raise_server_exceptions=False)
     before = snapshot(settings)
-    with TestClient(app, raise_server_exceptions=False) as client:
+    with client:
         for method, url, kwargs in GARBAGE_REQUESTS:
             resp = getattr(client, method)(url, **kwargs)
             assert 400 <= resp.status_code < 500, (method, url[:80], resp.status_code, resp.text[:300])

@@ -23,6 +23,7 @@ from core.settings import Settings
 from devstack.smtp_sink import Mailbox
 from models.invoices import Invoice
 from tests.helpers import assert_eventually, new_worker
+from tests.identity_support import operator_headers
 from tests.invoices_support import (
     VAT,
     FakeSdi,
@@ -53,7 +54,8 @@ async def test_send_over_http_then_read_and_download(time_env: WorkflowEnvironme
     app.state.temporal = time_env.client
     fake = FakeSdi()
     async with new_worker(time_env.client, own, invoice_workflows(), invoice_activities(own, fake), task_queue=tq), \
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as api:
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api",
+                              headers=operator_headers(settings)) as api:
         resp = await api.post("/invoices", data={"vat": VAT}, files={"file": ("a.xml", invoice("H1"))})
         assert resp.status_code == 201, resp.text
         inv = resp.json()
@@ -201,7 +203,8 @@ async def test_notification_is_stored_first_and_redelivered_until_signalled(sett
     app = create_app(settings, run_migrations=False)
     app.state.temporal = stub
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as api:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api",
+                              headers=operator_headers(settings)) as api:
             rc = envelope("RC")
             stub.fail = RPCStatusCode.UNAVAILABLE
             down = await api.post("/sdi/TrasmissioneFatture", content=rc)

@@ -14,6 +14,7 @@ import pytest
 from core.db import dispose_all, session_scope
 from models.tenant import set_enabled
 from tests.helpers import free_port
+from tests.identity_support import stack_operator
 from tests.invoices_support import VAT, invoice
 from tests.test_devstack import RunningStack, stack_env
 
@@ -31,7 +32,9 @@ def test_invoice_delivered_through_dev_up(tmp_path: Path) -> None:
         stack.wait_ready()
         assert "sdi (local)" in stack.output
         api = f"http://127.0.0.1:{env['API_PORT']}"
-        resp = httpx.post(f"{api}/tenants", json={"vat": VAT, "name": "Fornitore", "pec": "f@pec.example.it"})
+        auth = stack_operator(env, api)
+        resp = httpx.post(f"{api}/tenants", json={"vat": VAT, "name": "Fornitore", "pec": "f@pec.example.it"},
+                          headers=auth)
         assert resp.status_code == 201, resp.text
         url = f"sqlite:///{(data / 'einvoice.db').resolve()}"
         with session_scope(url) as session:  # as the accepted contract would

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import typer
-from fastapi.testclient import TestClient
 
 from api.main import create_app
 from core.pdf import find_chromium, html_to_pdf
@@ -19,6 +18,7 @@ from domain.errors import Unavailable
 from domain.fatturapa import render_html
 from starters.invoices import download
 from starters.output import domain_errors
+from tests.identity_support import operator_client
 
 pytestmark = pytest.mark.browser
 
@@ -70,6 +70,6 @@ def test_without_a_browser_the_pdf_is_refused_by_name(settings: Settings, capsys
     with pytest.raises(typer.Exit) as exit_code, domain_errors():  # the CLI's exit code for "not here"
         download(missing, "IT01234567897_00001", "pdf")
     assert exit_code.value.exit_code == 5 and "/nonexistent/chromium" in capsys.readouterr().err
-    with TestClient(create_app(missing, run_migrations=False)) as api:  # over HTTP: 503, said in words
+    with operator_client(create_app(missing, run_migrations=False), missing) as api:  # over HTTP: 503, said in words
         answer = api.get("/invoices/IT01234567897_00001/download/pdf")
     assert answer.status_code == 503 and "CHROMIUM_PATH" in answer.json()["detail"]

@@ -24,6 +24,7 @@ from domain.sdi import messages, soap
 from domain.xmlsafe import parse_untrusted
 from models.files import StoredFile
 from models.invoices import Invoice, SdiNotification
+from tests.identity_support import operator_client
 from tests.invoices_support import VAT, ensure_customer, invoice
 
 LAUGHS = b"""<?xml version="1.0"?>
@@ -60,7 +61,7 @@ def _counts(settings: Settings) -> tuple[int, int, int]:
 def api(settings: Settings, db: str) -> Iterator[TestClient]:
     app = create_app(settings, run_migrations=False)
     app.state.temporal = object()  # never reached: every request below is refused before Temporal
-    with TestClient(app) as client:
+    with operator_client(app, settings) as client:
         yield client
 
 

@@ -14,6 +14,7 @@ from core.db import session_scope
 from core.settings import Settings, get_settings
 from models.tenant import Tenant
 from starters.cli import app as cli
+from tests.identity_support import operator_client
 
 runner = CliRunner()
 
@@ -33,7 +34,7 @@ def cli_env(settings: Settings, db: str, monkeypatch: pytest.MonkeyPatch) -> str
 
 @pytest.fixture
 def http(settings: Settings, db: str) -> TestClient:
-    return TestClient(create_app(settings, run_migrations=False))
+    return operator_client(create_app(settings, run_migrations=False), settings)
 
 
 def test_cli_adds_and_lists_a_customer(cli_env: str) -> None:
@@ -128,7 +129,7 @@ def test_a_failed_commit_is_an_error_not_a_201(settings: Settings, db: str, monk
             raise ConnectionError("the database went away at commit")
 
     monkeypatch.setattr(api.deps, "session_scope", commit_fails)
-    with TestClient(create_app(settings, run_migrations=False), raise_server_exceptions=False) as http:
+    with operator_client(create_app(settings, run_migrations=False), settings, raise_server_exceptions=False) as http:
         resp = http.post("/tenants", json={"vat": "IT02038490237", "name": "ACME", "pec": "acme@pec.it"})
     assert resp.status_code == 500
     assert count_tenants(db) == 0

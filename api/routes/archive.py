@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 
+from api.access import AccessDep
 from api.deps import SessionDep, SettingsDep, TemporalDep
 from domain.errors import NotFound
 from models.conservation import PackageView, get_package, list_packages, usage
@@ -90,15 +91,17 @@ class VerifyStatus(BaseModel):
 
 
 @router.get("/usage", response_model=list[UsagePublic])
-def read_usage(session: SessionDep, vat: Annotated[str | None, Query(description="Only this customer")] = None
-               ) -> list[UsagePublic]:
-    """Space used per customer: bytes, objects (files and indexes) and packages."""
-    return [UsagePublic(**u.to_json()) for u in usage(session, vat)]  # type: ignore[arg-type]
+def read_usage(session: SessionDep, access: AccessDep,
+               vat: Annotated[str | None, Query(description="Only this customer")] = None) -> list[UsagePublic]:
+    """Space used per customer: bytes, objects (files and indexes) and packages (those the caller may see)."""
+    return [UsagePublic(**u.to_json()) for u in usage(session, vat)  # type: ignore[arg-type]
+            if access.user.visible(u.vat_number)]
 
 
 @router.get("/packages", response_model=list[PackagePublic], response_model_exclude_none=False)
 def read_packages(
     session: SessionDep,
+    access: AccessDep,
     vat: Annotated[str | None, Query(description="Only this customer")] = None,
     date_from: Annotated[date | None, Query(description="First document date")] = None,
     date_to: Annotated[date | None, Query(description="Last document date")] = None,
@@ -108,21 +111,34 @@ def read_packages(
 
 
 @router.get("/packages/{package_id}", response_model=PackagePublic)
-def read_package(package_id: str, session: SessionDep) -> PackagePublic:
-    return PackagePublic.of(get_package(session, package_id), True)
+def read_package(package_id: str, session: SessionDep, access: AccessDep) -> PackagePublic:
+    package = get_package(session, package_id)
+    access.check(package.tenant_vat)
+    return PackagePublic.of(package, True)
 
 
 @router.post("/verify", status_code=202, response_model=VerifyStatus)
-async def start_verification(body: VerifyRequest, settings: SettingsDep, client: TemporalDep) -> VerifyStatus:
-    """Start a verification workflow; poll `GET /archive/verify/{workflow_id}` for its report."""
+async def start_verification(body: VerifyRequest, settings: SettingsDep, client: TemporalDep,
+                             access: AccessDep) -> VerifyStatus:
+    """Start a verification workflow (of one customer's packages, or, for an operator, of all); poll
+    `GET /archive/verify/{workflow_id}` for its report."""
     from starters.archive import start_verify
+
 
     workflow_id = await start_verify(settings, VerifyInput(body.vat, body.sample, body.notify), client)
     return VerifyStatus(workflow_id=workflow_id, status="running")
 
 
+async def _verified_customer(client: Client, handle: WorkflowHandle[Any, Any]) -> str | None:
+    """The customer a verification is about (None: the whole archive), from the workflow's own input."""
+    started = (await handle.fetch_history()).events[0].workflow_execution_started_event_attributes
+    (inp,) = await client.data_converter.decode(started.input.payloads, [VerifyInput])
+    vat: str | None = inp.vat
+    return vat
+
+
 @router.get("/verify/{workflow_id}", response_model=VerifyStatus)
-async def read_verification(workflow_id: str, client: TemporalDep) -> VerifyStatus:
+async def read_verification(workflow_id: str, client: TemporalDep, access: AccessDep) -> VerifyStatus:
     from temporalio.service import RPCError, RPCStatusCode
 
     if not workflow_id.startswith("archive-verify-"):
@@ -134,6 +150,8 @@ async def read_verification(workflow_id: str, client: TemporalDep) -> VerifyStat
         if err.status == RPCStatusCode.NOT_FOUND:
             raise NotFound(f"no archive verification {workflow_id}") from err
         raise
+    vat = await _verified_customer(client, handle)
+    access.check(vat, "archive.verify" if vat else "archive.verify_all")
     status = desc.status.name.lower() if desc.status else "unknown"
     if desc.status != WorkflowExecutionStatus.COMPLETED:
         return VerifyStatus(workflow_id=workflow_id, status=status)

@@ -7,11 +7,11 @@ Decodes, validates sizes and renders only; the work is in `starters.certificates
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Header, HTTPException, Request, Response, UploadFile
+from fastapi import APIRouter, File, Form, HTTPException, Request, Response, UploadFile
 from pydantic import BaseModel, Field
 
+from api.access import AccessDep
 from api.deps import SettingsDep, TemporalDep
 from domain.certificates import MAX_CERTIFICATE_BYTES
 from domain.csr import MAX_CSR_BYTES
@@ -35,7 +35,6 @@ router = APIRouter(tags=["certificates"])
 
 # The whole multipart body: the file plus a few short form fields.
 MAX_BODY_BYTES = 4 * max(MAX_CSR_BYTES, MAX_CERTIFICATE_BYTES)
-UserHeader = Annotated[str | None, Header(alias="X-User", description="Who acts (recorded with the change)")]
 
 
 class CertificatePublic(BaseModel):
@@ -84,13 +83,10 @@ class RevocationPublic(BaseModel):
     refused: dict[str, str]
 
 
-def _actor(user: str | None) -> str:
-    return f"api:{user.strip()[:100]}" if user and user.strip() else "api"
-
-
 def _bound_body(request: Request) -> None:
     length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+    # ASCII digits only: "²".isdigit() is true and int("²") fails (a header is read as Latin-1).
+    if length is not None and length.isascii() and length.isdigit() and int(length) > MAX_BODY_BYTES:
         raise HTTPException(413, f"request body larger than {MAX_BODY_BYTES // 1024} KiB")
 
 
@@ -103,7 +99,7 @@ async def _read_bounded(upload: UploadFile, field: str, limit: int) -> bytes:
 
 @router.post("/tenants/{vat}/certificates", status_code=202, response_model=CertificatePublic)
 async def create_certificate_request(
-    vat: str, request: Request, settings: SettingsDep, client: TemporalDep, user: UserHeader = None,
+    vat: str, request: Request, settings: SettingsDep, client: TemporalDep, access: AccessDep,
     csr: UploadFile = File(description="PKCS#10 certificate signing request, PEM or DER"),
     kind: str = Form("authentication"),
     operation_id: str | None = Form(None, description="your id for the request; the same id twice starts one "
@@ -112,7 +108,7 @@ async def create_certificate_request(
 ) -> CertificatePublic:
     _bound_body(request)
     data = await _read_bounded(csr, "csr.format", MAX_CSR_BYTES)
-    result = await request_certificate(settings, vat, data, kind, operation_id, _actor(user), client=client,
+    result = await request_certificate(settings, vat, data, kind, operation_id, access.actor, client=client,
                                        wait=wait)
     return CertificatePublic.of(result.certificate, result.duplicate)
 
@@ -126,19 +122,19 @@ def read_certificates(vat: str, settings: SettingsDep) -> CertificateListPublic:
 
 @router.post("/tenants/{vat}/certificates/uploads", status_code=201, response_model=CertificatePublic)
 async def upload_customer_certificate(
-    vat: str, request: Request, settings: SettingsDep, client: TemporalDep, user: UserHeader = None,
+    vat: str, request: Request, settings: SettingsDep, client: TemporalDep, access: AccessDep,
     certificate: UploadFile = File(description="a certificate made elsewhere (PEM or DER)"),
     kind: str = Form("offline"),
 ) -> CertificatePublic:
     _bound_body(request)
     data = await _read_bounded(certificate, "certificate.format", MAX_CERTIFICATE_BYTES)
-    return CertificatePublic.of(await upload_certificate(settings, vat, data, kind, _actor(user), client=client))
+    return CertificatePublic.of(await upload_certificate(settings, vat, data, kind, access.actor, client=client))
 
 
 @router.post("/tenants/{vat}/certificates/revocations", response_model=RevocationPublic)
 async def revoke(vat: str, body: RevocationCreate, settings: SettingsDep, client: TemporalDep,
-                 user: UserHeader = None) -> RevocationPublic:
-    result = await revoke_certificates(settings, vat, body.reason, body.operation_id, _actor(user), client=client)
+                 access: AccessDep) -> RevocationPublic:
+    result = await revoke_certificates(settings, vat, body.reason, body.operation_id, access.actor, client=client)
     return RevocationPublic(**result.to_json())  # type: ignore[arg-type]
 
 
@@ -157,8 +153,8 @@ def download(vat: str, operation_id: str, settings: SettingsDep) -> Response:
 
 @router.delete("/tenants/{vat}/certificates/{operation_id}", status_code=204)
 async def delete(vat: str, operation_id: str, settings: SettingsDep, client: TemporalDep,
-                 user: UserHeader = None) -> Response:
-    await delete_customer_certificate(settings, vat, operation_id, _actor(user), client=client)
+                 access: AccessDep) -> Response:
+    await delete_customer_certificate(settings, vat, operation_id, access.actor, client=client)
     return Response(status_code=204)
 
 

@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from pydantic import BaseModel, Field
 
+from api.access import AccessDep
 from api.deps import SettingsDep, TemporalDep
 from core.db import session_scope
 from domain.contracts import format_eur, it_date, render_contract
@@ -58,9 +59,9 @@ def _json(value: Any) -> dict[str, Any]:
 
 
 @router.post("/contracts", status_code=201)
-async def start(body: ContractCreate, settings: SettingsDep, client: TemporalDep) -> dict[str, Any]:
+async def start(body: ContractCreate, settings: SettingsDep, client: TemporalDep, access: AccessDep) -> dict[str, Any]:
     """Open an order: the contract and the acceptance link go to the customer's PEC."""
-    started = await starter.start_contract(settings, body.vat, body.amount, "api", client)
+    started = await starter.start_contract(settings, body.vat, body.amount, access.actor, client)
     return started.to_json()
 
 
@@ -77,15 +78,16 @@ async def state(vat: str, settings: SettingsDep, client: TemporalDep) -> dict[st
 
 
 @router.post("/contracts/{vat}/resend")
-async def resend(vat: str, settings: SettingsDep, client: TemporalDep) -> dict[str, Any]:
+async def resend(vat: str, settings: SettingsDep, client: TemporalDep, access: AccessDep) -> dict[str, Any]:
     """E-mail the contract and a new link again; 409 unless the order awaits documentation."""
-    return _json(await starter.resend_contract(settings, vat, "api", client))
+    return _json(await starter.resend_contract(settings, vat, access.actor, client))
 
 
 @router.post("/contracts/{vat}/cancel")
-async def cancel(vat: str, body: ContractCancel, settings: SettingsDep, client: TemporalDep) -> dict[str, Any]:
+async def cancel(vat: str, body: ContractCancel, settings: SettingsDep, client: TemporalDep,
+                 access: AccessDep) -> dict[str, Any]:
     """Cancel the activation (the amount is recorded as refunded); 409 unless awaiting documentation."""
-    return _json(await starter.cancel_contract(settings, vat, body.reason, "api", client))
+    return _json(await starter.cancel_contract(settings, vat, body.reason, access.actor, client))
 
 
 # ---- the acceptance page ------------------------------------------------------------------------------

@@ -14,7 +14,8 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from temporalio.service import RPCError
 
-from api.deps import SettingsDep, TemporalDep
+from api.access import AccessDep
+from api.deps import SettingsDep, TemporalDep, get_temporal
 from domain.errors import Conflict, InvalidInput, NotFound
 from domain.sdi import soap
 from domain.sdi.documents import MAX_ENVELOPE_SIZE
@@ -81,6 +82,7 @@ async def _bounded_upload(upload: UploadFile, limit: int) -> bytes:
 async def send_invoice(
     settings: SettingsDep,
     client: TemporalDep,
+    access: AccessDep,
     vat: Annotated[str, Form(description="the customer's VAT number (the invoice's sender)")],
     file: Annotated[UploadFile, File(description="FatturaPA XML, or a signed .xml.p7m")],
     sign: Annotated[str, Form(description="cades | xades | none")] = "none",
@@ -95,22 +97,32 @@ async def send_invoice(
 
 
 @router.get("/invoices", response_model=list[InvoicePublic])
-def list_invoices(settings: SettingsDep, vat: Annotated[str, Query()],
+def list_invoices(settings: SettingsDep, access: AccessDep,
+                  vat: Annotated[str | None, Query(description="the customer (a customer user: its own)")] = None,
                   direction: Annotated[str | None, Query(description="out | in")] = None) -> list[InvoicePublic]:
-    return [InvoicePublic.of(v) for v in starter.list_invoices(settings, vat, direction)]
+    customer = access.vat or vat  # as checked: a customer user's own when not named
+    if not customer:
+        raise InvalidInput.one("vat", "name the customer whose invoices to list")
+    return [InvoicePublic.of(v) for v in starter.list_invoices(settings, customer, direction)]
 
 
 @router.get("/invoices/{invoice_id}", response_model=InvoiceDetail)
-def read_invoice(settings: SettingsDep, invoice_id: str) -> InvoiceDetail:
+def read_invoice(settings: SettingsDep, invoice_id: str, access: AccessDep) -> InvoiceDetail:
     view = starter.get_invoice(settings, invoice_id)
+    access.check(view.vat)
     files = [FilePublic(name=f.name, role=f.role, mime_type=f.mime_type, size=f.size, sha256=f.sha256)
              for f in starter.invoice_files(settings, invoice_id)]
     return InvoiceDetail(**InvoicePublic.of(view).model_dump(), files=files)
 
 
 @router.get("/invoices/{invoice_id}/download/{what}")
-def download(settings: SettingsDep, invoice_id: str, what: str) -> Response:
+def download(settings: SettingsDep, invoice_id: str, what: str, access: AccessDep) -> Response:
     """original | signed | html | pdf: the file itself; notifications: a zip of every notification."""
+    if what == "pdf":  # a machine without a browser says so before anything is read
+        from core.pdf import find_chromium
+
+        find_chromium(settings.chromium_path)
+    access.check(starter.get_invoice(settings, invoice_id).vat)
     found = starter.download(settings, invoice_id, what)
     if what == "notifications":
         buf = io.BytesIO()
@@ -126,8 +138,10 @@ def download(settings: SettingsDep, invoice_id: str, what: str) -> Response:
 
 
 @router.post("/invoices/{invoice_id}/outcome")
-async def send_outcome(settings: SettingsDep, client: TemporalDep, invoice_id: str,
-                       body: OutcomeBody) -> dict[str, str]:
+async def send_outcome(settings: SettingsDep, request: Request, invoice_id: str,
+                       body: OutcomeBody, access: AccessDep) -> dict[str, str]:
+    access.check(starter.get_invoice(settings, invoice_id).vat)
+    client = await get_temporal(request)  # only once the caller may: no connection for a refused request
     state = await starter.send_customer_outcome(settings, invoice_id, body.esito, body.description, client=client)
     return {"id": invoice_id, "state": state}
 
@@ -136,7 +150,8 @@ async def send_outcome(settings: SettingsDep, client: TemporalDep, invoice_id: s
 
 async def _bounded_body(request: Request) -> bytes:
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_ENVELOPE_SIZE:
+    # ASCII digits only: "²".isdigit() is true and int("²") fails (a header is read as Latin-1).
+    if declared and declared.isascii() and declared.isdigit() and int(declared) > MAX_ENVELOPE_SIZE:
         raise InvalidInput.one("envelope", f"larger than {MAX_ENVELOPE_SIZE} bytes")
     chunks, size = [], 0
     async for chunk in request.stream():

@@ -7,6 +7,7 @@ from datetime import datetime
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from api.access import AccessDep
 from api.deps import SessionDep
 from models.tenant import TenantView, add_tenant, get_tenant, list_tenants
 
@@ -36,13 +37,16 @@ class TenantPublic(BaseModel):
 
 
 @router.post("", status_code=201, response_model=TenantPublic)
-def create_tenant(body: TenantCreate, session: SessionDep) -> TenantPublic:
-    return TenantPublic.of(add_tenant(session, body.vat, body.name, body.pec, body.sdi_code, "api"))
+def create_tenant(body: TenantCreate, session: SessionDep, access: AccessDep) -> TenantPublic:
+    access.target = f"customer {body.vat}"
+    return TenantPublic.of(add_tenant(session, body.vat, body.name, body.pec, body.sdi_code, access.actor))
 
 
 @router.get("", response_model=list[TenantPublic])
-def read_tenants(session: SessionDep) -> list[TenantPublic]:
-    return [TenantPublic.of(t) for t in list_tenants(session)]
+def read_tenants(session: SessionDep, access: AccessDep) -> list[TenantPublic]:
+    """The customers the caller may see: all for an operator, its own for a customer user, the linked ones
+    for an accountant."""
+    return [TenantPublic.of(t) for t in list_tenants(session) if access.user.visible(t.vat_number)]
 
 
 @router.get("/{vat}", response_model=TenantPublic)

@@ -1,0 +1,279 @@
+"""Every HTTP request passes here: who is asking (the bearer token), may they (`domain.policy.may`), and what
+happened (the audit trail).
+
+`RULES` maps each route, by method and path, to its action and to where the customer it is about comes
+from: the path (`{vat}`), the query (`?vat=`), or the route itself once it has read the resource
+(`Access.check`). A route with no rule is refused (500) and fails the permission-matrix test; a route whose
+rule says the route checks, but which answers without checking, is refused too. `PUBLIC` names the few
+routes that need no user, and why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from starlette.concurrency import run_in_threadpool
+
+from core.db import session_scope
+from core.settings import Settings
+from domain.credentials import token_digest, token_is_ours
+from domain.errors import InvalidInput
+from domain.identifiers import parse_vat_number
+from domain.policy import Principal, may
+from models import audit
+from models.base import as_utc, utcnow
+from models.identity import ApiToken, User, principal_of, token_by_hash
+
+PATH, QUERY, BODY, ROUTE, NONE = "path", "query", "body", "route", "none"
+
+
+@dataclass(frozen=True)
+class Rule:
+    action: str
+    customer: str = PATH  # where the customer comes from: path | query | body (`vat`) | route | none
+    whole: str | None = None  # BODY with no customer named: this (unscoped) action instead
+
+
+@dataclass(frozen=True)
+class Public:
+    why: str
+
+
+RULES: dict[tuple[str, str], Rule | Public] = {
+    # no user: each is authenticated otherwise, or is public by nature
+    ("GET", "/healthz"): Public("liveness probe"),
+    ("GET", "/openapi.json"): Public("the API's own description"),
+    ("GET", "/docs"): Public("the API's own description"),
+    ("GET", "/docs/oauth2-redirect"): Public("the API's own description"),
+    ("GET", "/redoc"): Public("the API's own description"),
+    ("POST", "/codec/decode"): Public("its own bearer token (CODEC_AUTH_TOKEN), for the operators' Temporal UI"),
+    ("POST", "/codec/encode"): Public("its own bearer token (CODEC_AUTH_TOKEN), for the operators' Temporal UI"),
+    ("GET", "/accept/{token}"): Public("the signed single-use link is the credential"),
+    ("GET", "/accept/{token}/contract"): Public("the signed single-use link is the credential"),
+    ("POST", "/accept/{token}"): Public("the signed single-use link is the credential"),
+    ("POST", "/sdi/TrasmissioneFatture"): Public("the SDI: its signature on every file"),
+    ("POST", "/sdi/RicezioneFatture"): Public("the SDI: its signature on every file"),
+    ("GET", "/certificates/ca.pem"): Public("our CA certificate is published to anyone who verifies"),
+    ("GET", "/certificates/crl"): Public("a revocation list is published to anyone who verifies"),
+    ("POST", "/auth/login"): Public("it checks the password itself (throttled)"),
+    ("POST", "/accountants"): Public("an accountant registers for free"),
+    ("GET", "/accountants/confirm/{token}"): Public("the signed link e-mailed at registration is the credential"),
+    # the caller's own identity
+    ("POST", "/auth/logout"): Rule("user.self", NONE),
+    ("GET", "/auth/me"): Rule("user.self", NONE),
+    ("GET", "/auth/tokens"): Rule("user.self", NONE),
+    ("DELETE", "/auth/tokens/{token_id}"): Rule("user.self", NONE),
+    # customers and their users
+    ("POST", "/tenants"): Rule("tenant.create", NONE),
+    ("GET", "/tenants"): Rule("tenant.list", NONE),
+    ("GET", "/tenants/{vat}"): Rule("tenant.read"),
+    ("POST", "/tenants/{vat}/users"): Rule("user.create"),
+    # delegation
+    ("POST", "/tenants/{vat}/delegations"): Rule("delegation.invite"),
+    ("GET", "/tenants/{vat}/delegations"): Rule("delegation.read"),
+    ("PUT", "/tenants/{vat}/delegations/{link_id}/permissions"): Rule("delegation.grant"),
+    ("DELETE", "/tenants/{vat}/delegations/{link_id}"): Rule("delegation.grant"),
+    ("POST", "/delegations"): Rule("delegation.request", NONE),
+    ("GET", "/delegations"): Rule("user.self", NONE),
+    ("POST", "/delegations/{link_id}/accept"): Rule("delegation.accept", NONE),
+    ("DELETE", "/delegations/{link_id}"): Rule("user.self", NONE),
+    # audit
+    ("GET", "/tenants/{vat}/audit"): Rule("audit.read"),
+    ("GET", "/audit/verify"): Rule("audit.verify", NONE),
+    # contracts
+    ("POST", "/contracts"): Rule("contract.start", BODY),
+    ("GET", "/contracts/{vat}"): Rule("contract.read"),
+    ("GET", "/contracts/{vat}/state"): Rule("contract.read"),
+    ("POST", "/contracts/{vat}/resend"): Rule("contract.resend"),
+    ("POST", "/contracts/{vat}/cancel"): Rule("contract.cancel"),
+    # certificates and preferences
+    ("POST", "/tenants/{vat}/certificates"): Rule("certificate.request"),
+    ("GET", "/tenants/{vat}/certificates"): Rule("certificate.read"),
+    ("POST", "/tenants/{vat}/certificates/uploads"): Rule("certificate.upload"),
+    ("POST", "/tenants/{vat}/certificates/revocations"): Rule("certificate.revoke"),
+    ("GET", "/tenants/{vat}/certificates/{operation_id}"): Rule("certificate.read"),
+    ("GET", "/tenants/{vat}/certificates/{operation_id}/download"): Rule("certificate.read"),
+    ("DELETE", "/tenants/{vat}/certificates/{operation_id}"): Rule("certificate.delete"),
+    ("GET", "/tenants/{vat}/preferences"): Rule("preferences.read"),
+    ("PUT", "/tenants/{vat}/preferences"): Rule("preferences.update"),
+    # invoices
+    ("POST", "/invoices"): Rule("invoice.send", BODY),
+    ("GET", "/invoices"): Rule("invoice.list", QUERY),
+    ("GET", "/invoices/{invoice_id}"): Rule("invoice.read", ROUTE),
+    ("GET", "/invoices/{invoice_id}/download/{what}"): Rule("invoice.read", ROUTE),
+    ("POST", "/invoices/{invoice_id}/outcome"): Rule("invoice.outcome", ROUTE),
+    # the archive
+    ("GET", "/archive/usage"): Rule("archive.usage", NONE),
+    ("GET", "/archive/packages"): Rule("archive.read", QUERY),
+    ("GET", "/archive/packages/{package_id}"): Rule("archive.read", ROUTE),
+    ("POST", "/archive/verify"): Rule("archive.verify", BODY, whole="archive.verify_all"),
+    ("GET", "/archive/verify/{workflow_id}"): Rule("archive.verify", ROUTE),
+}
+
+
+LAST_USED_GRANULARITY = timedelta(minutes=1)
+
+
+class Unauthenticated(HTTPException):
+    def __init__(self, reason: str, detail: str):
+        super().__init__(401, detail=f"{reason} token: {detail}", headers={"WWW-Authenticate": "Bearer"})
+        self.reason = reason
+
+
+@dataclass
+class Access:
+    """What a route knows of its caller, and the one way it asks the policy."""
+
+    settings: Settings
+    action: str
+    principal: Principal | None
+    token_id: int | None = None
+    client: str = ""
+    target: str = ""
+    vat: str | None = None
+    checked: bool = False
+    refused: bool = False  # the refusal is audited where it is decided
+
+    @property
+    def user(self) -> Principal:
+        assert self.principal is not None, "a public route has no user"
+        return self.principal
+
+    @property
+    def actor(self) -> str:
+        return self.principal.label if self.principal else "anonymous"
+
+    def check(self, vat: str | None, action: str | None = None) -> None:
+        """Refuse (404 or 403, audited) unless the caller may do the action for customer `vat`."""
+        act = action or self.action
+        decision = may(self.user, act, vat)
+        self.vat = vat if vat is None or self.user.visible(vat) else None
+        if not decision.allowed:
+            self._record(f"refused: {decision.reason}", act, vat)
+            self.checked = self.refused = True
+            if decision.status == 404:
+                raise HTTPException(404, detail={"error": "not found", "detail": decision.reason})
+            raise HTTPException(403, detail={"error": "forbidden", "detail": decision.reason,
+                                             "permission": decision.permission or act})
+        self.checked = True
+
+    def _record(self, outcome: str, action: str | None = None, vat: str | None = None) -> None:
+        with session_scope(self.settings.database_url) as session:
+            audit.append(session, self.actor, "http", action or self.action, self.target, outcome,
+                         vat, f"client {self.client}" if self.client else "")
+
+
+def record(settings: Settings, actor: str, action: str, target: str, outcome: str, vat: str | None = None,
+           client: str = "") -> None:
+    """An audit entry in its own transaction (a refused login, a public route's outcome)."""
+    with session_scope(settings.database_url) as session:
+        audit.append(session, actor, "http", action, target, outcome, vat, f"client {client}" if client else "")
+
+
+def _authenticate(settings: Settings, header: str, client: str, target: str) -> tuple[Principal, int]:
+    scheme, _, given = header.partition(" ")
+    if not header:
+        raise Unauthenticated("missing", "send Authorization: Bearer <token> (POST /auth/login gives one)")
+    if scheme.lower() != "bearer" or not given.strip():
+        raise Unauthenticated("missing", "the Authorization header is not a bearer token")
+    token = given.strip()
+    if not token_is_ours(settings.secret_key.get_secret_value(), token):
+        raise Unauthenticated("forged", "this token was not issued here")
+    with session_scope(settings.database_url) as session:
+        row: ApiToken | None = token_by_hash(session, token_digest(token))
+        if row is None:
+            raise Unauthenticated("unknown", "no such token (its user was removed)")
+        if row.revoked_at is not None:
+            raise Unauthenticated("revoked", f"token {row.id} was revoked at {as_utc(row.revoked_at).isoformat()}")
+        now = utcnow()
+        if as_utc(row.expires_at) <= now:
+            raise Unauthenticated("expired", f"token {row.id} expired at {as_utc(row.expires_at).isoformat()}; "
+                                             "log in again")
+        user = session.get(User, row.user_id)
+        if user is None or not user.active:
+            raise Unauthenticated("disabled", "the token's user is disabled")
+        if row.last_used_at is None or now - as_utc(row.last_used_at) > LAST_USED_GRANULARITY:
+            row.last_used_at = now  # at most once a minute: not a write per request
+        return principal_of(session, user), row.id
+
+
+async def _body_vat(request: Request) -> str | None:
+    """The `vat` field of a JSON or form body (read once; FastAPI reuses what the request cached)."""
+    kind = request.headers.get("content-type", "")
+    try:
+        if kind.startswith("application/json"):
+            data = await request.json()
+            value = data.get("vat") if isinstance(data, dict) else None
+        elif kind.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+            value = (await request.form()).get("vat")
+        else:
+            value = None
+    except ValueError:  # not JSON / not a form: the route's own validation says what is wrong
+        value = None
+    return _canonical(value) if isinstance(value, str) and value else None
+
+
+def _canonical(vat: str | None) -> str | None:
+    """The VAT number as stored (IT/PL prefix, no spaces): the check and the action see the same customer."""
+    if vat is None:
+        return None
+    try:
+        return str(parse_vat_number(vat))
+    except InvalidInput:
+        return vat  # not a VAT number: nobody's customer; the route says what is wrong with it
+
+
+async def guard(request: Request) -> AsyncIterator[Access]:
+    """The app-wide dependency: authenticate, check what the rule lets us check now, audit the outcome."""
+    settings: Settings = request.app.state.settings
+    route = request.scope.get("route")
+    path = getattr(route, "path", request.url.path)
+    rule = RULES.get((request.method, path))
+    client = request.client.host if request.client else ""
+    target = f"{request.method} {request.url.path}"
+    if isinstance(rule, Public):
+        yield Access(settings, "public", None, client=client, target=target, checked=True)
+        return
+    if rule is None:  # fail closed: a route nobody wrote a rule for
+        raise HTTPException(500, detail=f"no access rule for {request.method} {path}")
+    try:
+        principal, token_id = await run_in_threadpool(
+            _authenticate, settings, request.headers.get("authorization", ""), client, target)
+    except Unauthenticated as err:
+        await run_in_threadpool(record, settings, "anonymous", rule.action, target, f"refused: {err.detail}",
+                                None, client)
+        raise
+    access = Access(settings, rule.action, principal, token_id, client, target)
+    if rule.customer in (PATH, QUERY):
+        source = request.path_params if rule.customer == PATH else request.query_params
+        vat = _canonical(source.get("vat"))
+        if rule.customer == QUERY and vat is None and principal.kind != "operator":
+            if principal.customer_vat is None:
+                raise HTTPException(422, detail="name the customer: ?vat=<VAT number>")
+            vat = principal.customer_vat  # a customer user's lists are its own customer's
+        await run_in_threadpool(access.check, vat)
+    elif rule.customer == BODY:  # before any other dependency (a Temporal connection) or the route runs
+        vat = await _body_vat(request)
+        await run_in_threadpool(access.check, vat, rule.whole if vat is None and rule.whole else None)
+    elif rule.customer == NONE:
+        await run_in_threadpool(access.check, None)
+    try:
+        yield access
+    except HTTPException as err:
+        if not access.refused:
+            await run_in_threadpool(access._record, f"failed: HTTP {err.status_code}", None, access.vat)
+        raise
+    except Exception as err:
+        await run_in_threadpool(access._record, f"failed: {type(err).__name__}: {str(err)[:200]}", None,
+                                access.vat)
+        raise
+    if not access.checked:
+        raise HTTPException(500, detail=f"{request.method} {path} answered without asking the policy")
+    await run_in_threadpool(access._record, "ok", None, access.vat)
+
+
+AccessDep = Annotated[Access, Depends(guard, scope="function")]
