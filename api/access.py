@@ -71,6 +71,7 @@ RULES: dict[tuple[str, str], Rule | Public] = {
     ("POST", "/tenants"): Rule("tenant.create", NONE),
     ("GET", "/tenants"): Rule("tenant.list", NONE),
     ("GET", "/tenants/{vat}"): Rule("tenant.read"),
+    ("PUT", "/tenants/{vat}/delegated-signing"): Rule("signing.grant"),
     ("POST", "/tenants/{vat}/users"): Rule("user.create"),
     # delegation
     ("POST", "/tenants/{vat}/delegations"): Rule("delegation.invite"),

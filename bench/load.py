@@ -216,6 +216,7 @@ class Load:
         self.tally = Tally()
         self.stop_sending = 0.0
         self.cert_tasks: set[asyncio.Task[None]] = set()
+        self.auth: dict[str, str] = {}  # the operator's Authorization header, once logged in
 
     async def request(self, http: httpx.AsyncClient, kind: str, method: str, url: str,
                       expect: tuple[int, ...], **kwargs: Any) -> httpx.Response | None:
@@ -270,6 +271,9 @@ class Load:
             waiting = still
         for c in waiting:
             self.tally.error("setup: customer not enabled", c.vat)
+        for c in enabled:  # the load signs with the intermediary's key: each customer grants it
+            await self.request(http, "setup tenant", "PUT", f"{self.api}/tenants/{c.vat}/delegated-signing", (200,),
+                               json={"granted": True})
         return sorted(enabled, key=lambda c: c.index)
 
     # -------------------------------------------------------- load: invoices and certificates
@@ -357,7 +361,7 @@ class Load:
 
     async def run(self, customers: list[Customer]) -> None:
         limits = httpx.Limits(max_connections=4 * len(customers) + 8, max_keepalive_connections=4 * len(customers))
-        async with httpx.AsyncClient(timeout=httpx.Timeout(120.0), limits=limits) as http:
+        async with httpx.AsyncClient(timeout=httpx.Timeout(120.0), limits=limits, headers=self.auth) as http:
             self.tally.started = time.monotonic()
             self.stop_sending = self.tally.started + self.config.duration
             await asyncio.gather(*(self.customer(http, c) for c in customers))
@@ -421,6 +425,7 @@ async def run_load(config: LoadConfig, log: Callable[[str], None] = print) -> di
             result["stack_ready_seconds"] = round(await asyncio.to_thread(stack.start), 1)
             assert stack.proc is not None
             load = Load(stack.api, data_dir, config, log)
+            load.auth = await _operator_login(stack.api, data_dir)
             customers = [Customer(i, customer_vat(i), f"cliente{i}@pec.carico.example.it",
                                   f"Cliente di carico {i} S.r.l.") for i in range(config.customers)]
             began = time.monotonic()
@@ -489,8 +494,23 @@ def summarise_lines(found: dict[str, list[str]], samples: int = 5) -> dict[str, 
 
 
 async def _enroll(load: Load, customers: list[Customer]) -> list[Customer]:
-    async with httpx.AsyncClient(timeout=60) as http:
+    async with httpx.AsyncClient(timeout=60, headers=load.auth) as http:
         return await load.enroll(http, customers)
+
+
+async def _operator_login(api: str, data_dir: Path) -> dict[str, str]:
+    """The load's operator: made by the admin path on the stack's database, then logged in over HTTP."""
+    import secrets
+
+    from core.settings import Settings
+    from starters.identity import create_operator
+
+    made = await asyncio.to_thread(create_operator, Settings(DATA_DIR=data_dir),
+                                   f"load-{secrets.token_hex(3)}@einvoice-hub.local", "Load operator")
+    async with httpx.AsyncClient(timeout=60) as http:
+        resp = await http.post(f"{api}/auth/login", json={"email": made.email, "password": made.password})
+        resp.raise_for_status()
+        return {"Authorization": f"Bearer {resp.json()['token']}"}
 
 
 def report(t: Tally, ended: float, before: dict[str, dict[str, float]],

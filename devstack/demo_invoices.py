@@ -61,6 +61,9 @@ def step_invoices(settings: Settings, ctx: dict[str, object]) -> None:
     number = f"DEMO-{int(time.time()) % 100000}"
     key = ensure_demo_key(settings)
     console.print(f"signing by delegation with the intermediary's key {key} (a development certificate)")
+    granted = http.put(f"{api}/tenants/{vat}/delegated-signing", json={"granted": True}, timeout=10)
+    console.print(f"the customer's delegated signing (firma delegata) recorded: PUT /tenants/{vat}/delegated-signing "
+                  f"→ {granted.status_code}; without it the intermediary's key is refused")
     sign = "cades"
     resp = http.post(f"{api}/invoices", data={"vat": vat, "sign": sign},
                       files={"file": (f"{number}.xml", demo_invoice(vat, number), "application/xml")}, timeout=30)

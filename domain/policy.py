@@ -42,6 +42,7 @@ ACTIONS: dict[str, Action] = dict([
     _a("tenant.create", scoped=False, operator_only=True),
     _a("tenant.list", scoped=False),
     _a("tenant.read"),
+    _a("signing.grant", permission=None),  # delegated signing (firma delegata): the customer's own decision
     # contracts: the intermediary opens and cancels the order; the customer's side sees it and can ask again
     _a("contract.start", operator_only=True),
     _a("contract.read"),

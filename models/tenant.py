@@ -30,6 +30,8 @@ class Tenant(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
     created_by: Mapped[str] = mapped_column(String(120), default="system")
+    # the customer lets the intermediary sign its invoices with the intermediary's own key (firma delegata)
+    delegated_signing: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class TenantView:
     enabled: bool
     created_at: datetime
     created_by: str
+    delegated_signing: bool = False
 
     @classmethod
     def of(cls, row: Tenant) -> TenantView:
@@ -56,6 +59,7 @@ class TenantView:
             enabled=row.enabled,
             created_at=as_utc(row.created_at),
             created_by=row.created_by,
+            delegated_signing=bool(row.delegated_signing),
         )
 
     def to_json(self) -> dict[str, object]:
@@ -68,6 +72,7 @@ class TenantView:
             "enabled": self.enabled,
             "created_at": self.created_at.isoformat(),
             "created_by": self.created_by,
+            "delegated_signing": self.delegated_signing,
         }
 
 
@@ -88,6 +93,7 @@ def add_tenant(
         enabled=False,
         created_at=utcnow(),
         created_by=created_by,
+        delegated_signing=False,
     )
     session.add(row)
     try:
@@ -116,4 +122,11 @@ def list_tenants(session: Session) -> list[TenantView]:
 def set_enabled(session: Session, vat: str, enabled: bool) -> TenantView:
     row = get_tenant_row(session, vat)
     row.enabled = enabled
+    return TenantView.of(row)
+
+
+def set_delegated_signing(session: Session, vat: str, granted: bool) -> TenantView:
+    """Grant or withdraw the intermediary's signature on this customer's invoices."""
+    row = get_tenant_row(session, vat)
+    row.delegated_signing = granted
     return TenantView.of(row)

@@ -20,6 +20,7 @@ from core.settings import Settings
 from core.temporal import connect
 from domain.errors import Conflict, InvalidInput, NotFound
 from domain.sdi import messages, soap
+from domain.signing import check_key_alias
 from models import invoices as db
 from models.files import FileInfo, read_file
 from models.invoices_io import (
@@ -71,8 +72,13 @@ async def send_invoice(settings: Settings, vat: str, data: bytes, filename: str,
     with session_scope(settings.database_url) as session:
         tenant = get_tenant_row(session, vat)
         vat_number, email, enabled = tenant.vat_number, tenant.pec, tenant.enabled
+        delegated = bool(tenant.delegated_signing)
     if not enabled:
         raise Conflict(f"customer {vat_number} is not enabled: its intermediation contract is not accepted yet")
+    alias = (check_key_alias(vat_number, key_alias, settings.sdi_delegated_key_alias, delegated)
+             if sign in ("cades", "xades") else None)  # before the file is even read
+    if key_alias and alias is None:
+        raise InvalidInput.one("key_alias", f"a key is used only to sign (sign cades or xades), not with {sign!r}")
     loaded = load_invoice(data, filename, verify=True)
     if loaded.signed is not None and sign != "none":
         raise InvalidInput.one("sign", f"the file is already signed ({loaded.signature}); send it with --sign none")
@@ -80,7 +86,6 @@ async def send_invoice(settings: Settings, vat: str, data: bytes, filename: str,
     signature = sign if sign != "none" else loaded.signature
     keys = [_key(k) for k in domain.fatturapa.document_keys(summary)]
     first = summary.documents[0]
-    alias = (key_alias or settings.sdi_delegated_key_alias) if sign in ("cades", "xades") else None
     original_name = "original-" + PurePath(filename).name[-150:]
 
     with session_scope(settings.database_url) as session:

@@ -17,7 +17,7 @@ import domain.fatturapa  # noqa: F401  (before domain.signatures)
 from core.db import session_scope
 from core.settings import Settings
 from domain.sdi import soap
-from models.tenant import Tenant, add_tenant, set_enabled
+from models.tenant import Tenant, add_tenant, set_delegated_signing, set_enabled
 
 SAMPLES = Path("/work/shared/standards/fatturapa/samples")
 VAT = "IT01234567897"  # the AdE samples' sender with a valid check digit
@@ -38,11 +38,14 @@ def invoice(number: str = "1", code: str | None = None, pa: bool = False) -> byt
     return data
 
 
-def ensure_customer(settings: Settings, vat: str = VAT, enabled: bool = True) -> None:
+def ensure_customer(settings: Settings, vat: str = VAT, enabled: bool = True, delegated_signing: bool = True) -> None:
+    """The test customer, enabled, and (as most tests sign with the intermediary's key) granting delegated
+    signing."""
     with session_scope(settings.database_url) as session:
         if session.scalar(select(Tenant.id).where(Tenant.vat_number == vat)) is None:
             add_tenant(session, vat, "Fornitore di prova S.r.l.", PEC, "0000000")
         set_enabled(session, vat, enabled)
+        set_delegated_signing(session, vat, delegated_signing)
 
 
 def install_key(settings: Settings, alias: str = "intermediary") -> None:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from api.access import AccessDep
 from api.deps import SessionDep
-from models.tenant import TenantView, add_tenant, get_tenant, list_tenants
+from models.tenant import TenantView, add_tenant, get_tenant, list_tenants, set_delegated_signing
 
 router = APIRouter(prefix="/tenants", tags=["tenants"])
 
@@ -30,6 +30,7 @@ class TenantPublic(BaseModel):
     enabled: bool
     created_at: datetime
     created_by: str
+    delegated_signing: bool = Field(description="the intermediary's key may sign this customer's invoices")
 
     @classmethod
     def of(cls, view: TenantView) -> TenantPublic:
@@ -52,3 +53,14 @@ def read_tenants(session: SessionDep, access: AccessDep) -> list[TenantPublic]:
 @router.get("/{vat}", response_model=TenantPublic)
 def read_tenant(vat: str, session: SessionDep) -> TenantPublic:
     return TenantPublic.of(get_tenant(session, vat))
+
+
+class DelegatedSigning(BaseModel):
+    granted: bool = Field(description="true: the intermediary's key signs this customer's invoices (firma "
+                                      "delegata); false: only the customer's own keys")
+
+
+@router.put("/{vat}/delegated-signing", response_model=TenantPublic)
+def put_delegated_signing(vat: str, body: DelegatedSigning, session: SessionDep, access: AccessDep) -> TenantPublic:
+    access.target = f"delegated signing {'granted' if body.granted else 'withdrawn'}"
+    return TenantPublic.of(set_delegated_signing(session, vat, body.granted))
