@@ -15,6 +15,11 @@ Control endpoints (JSON) for tests and the demo:
   (the file is taken at once: a client that gave up meanwhile sends it again, and gets NS 00002).
 - `POST /control/resend` send the notifications of a file again (a duplicate delivery).
 - `POST /control/deliver` deliver an invoice to a recipient (RicezioneFatture.RiceviFatture) with its MT.
+
+Given a state file (`einvoice dev up`: `DATA_DIR/sdisim/state.sqlite`, see `state.py`) it keeps what it received
+and every notification it owes, each with its due time: after a restart it checks the files it had not checked
+yet and sends what is due, at its time (a DT 15 days after the RC stays 15 days after the RC), and what it had
+not delivered yet.
 """
 
 from __future__ import annotations
@@ -23,12 +28,14 @@ import asyncio
 import base64
 import binascii
 import hashlib
-import itertools
 import logging
 import ssl
-from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -41,6 +48,7 @@ from domain.errors import InvalidInput
 from domain.sdi import messages, soap
 from domain.sdi.messages import SdiError
 from sdisim.scenarios import Step, steps_for
+from sdisim.state import IN_MEMORY, Due, ReceivedFile, SimState
 
 log = logging.getLogger("sdisim")
 
@@ -65,40 +73,47 @@ class SimConfig:
     first_id: int = 1000
 
 
-@dataclass
-class ReceivedFile:
-    sdi_id: int
-    file_name: str
-    received_at: datetime
-    size: int
-    sha256: str
-    recipient_code: str | None = None
-    outcome: str = "checking"  # checking | rejected | scenario
-    errors: list[dict[str, str]] = field(default_factory=list)
-    notifications: list[dict[str, Any]] = field(default_factory=list)  # name, kind, delivered (bool)
-    content: bytes = b""
+DELIVERED_TO_RECIPIENT = "delivered-to-recipient"  # a file of the passive cycle, not one received
 
 
 class Simulator:
-    def __init__(self, config: SimConfig, sign: Callable[[bytes], bytes] | None):
+    def __init__(self, config: SimConfig, sign: Callable[[bytes], bytes] | None,
+                 state_file: Path | str = IN_MEMORY, clock: Callable[[], float] = time.time):
+        """`state_file`: where what it received and owes is kept (`:memory:`: nowhere); `clock`: the wall
+        clock the due times are read on (seconds since the epoch), so they hold across a restart."""
         self.config = config
         self.sign = sign
-        self.files: dict[int, ReceivedFile] = {}
-        self.names: set[str] = set()
-        self.invoice_keys: set[str] = set()
-        self.outcomes: list[dict[str, Any]] = []
-        self._ids = itertools.count(config.first_id)
-        self._message_ids = itertools.count(1)
+        self.clock = clock
+        self.state = SimState(state_file)
+        self.files: dict[int, ReceivedFile] = {rec.sdi_id: rec for rec in self.state.files()}
+        self.names: set[str] = {r.file_name.lower() for r in self.files.values() if r.outcome != DELIVERED_TO_RECIPIENT}
+        self.invoice_keys: set[str] = self.state.invoice_keys()
+        self.outcomes: list[dict[str, Any]] = self.state.outcomes()
         self._tasks: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
         self._tls_context: ssl.SSLContext | None = None
 
     # ------------------------------------------------------------ helpers
     def next_id(self) -> int:
-        return next(self._ids)
+        return self.state.take("sdi_id", self.config.first_id)
 
     def message_id(self) -> str:
-        return str(next(self._message_ids))
+        return str(self.state.take("message_id", 1))
+
+    def resume(self) -> None:
+        """After a start: check the files not checked yet, and send every notification still owed when due."""
+        for rec in self.files.values():
+            if rec.outcome == "checking":
+                self.spawn(self._process(rec))
+            elif any(not due.delivered for due in rec.due):
+                self.spawn(self._send_due(rec))
+
+    async def stop(self) -> None:
+        """Stop sending (what is still owed stays in the state file) and close the state file."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.state.close()
 
     def spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -149,49 +164,54 @@ class Simulator:
             return soap.RiceviFileResponse(sdi_id, now, "EI02")
         if not request.file:
             return soap.RiceviFileResponse(sdi_id, now, "EI01")
-        rec = ReceivedFile(sdi_id, request.nome_file, now, len(request.file),
-                           hashlib.sha256(request.file).hexdigest(), content=request.file)
         async with self._lock:
-            duplicate_name = request.nome_file.lower() in self.names
+            rec = ReceivedFile(sdi_id, request.nome_file, now, len(request.file),
+                               hashlib.sha256(request.file).hexdigest(), content=request.file,
+                               duplicate_name=request.nome_file.lower() in self.names)
+            self.state.add_file(rec)  # kept before it is acknowledged
             self.names.add(request.nome_file.lower())
             self.files[sdi_id] = rec
-        self.spawn(self._process(rec, duplicate_name))
+        self.spawn(self._process(rec))
         return soap.RiceviFileResponse(sdi_id, now)
 
-    def check(self, rec: ReceivedFile, duplicate_name: bool) -> tuple[list[SdiError], str | None, Any]:
-        """The SDI's checks in its order; returns (errors, recipient code, summary)."""
+    def check(self, rec: ReceivedFile) -> tuple[list[SdiError], str | None, Any, set[str]]:
+        """The SDI's checks in its order; returns (errors, recipient code, summary, the keys of the invoices it
+        accepted)."""
         from domain.fatturapa import check_loaded_invoice, load_invoice, parse_sdi_file_name
 
         try:
             parse_sdi_file_name(rec.file_name)
         except InvalidInput:
-            return [SdiError("00001", "Nome file non valido")], None, None
-        if duplicate_name:
-            return [SdiError("00002", "Nome file duplicato")], None, None
+            return [SdiError("00001", "Nome file non valido")], None, None, set()
+        if rec.duplicate_name:
+            return [SdiError("00002", "Nome file duplicato")], None, None, set()
         if rec.size > MAX_FILE_SIZE:
-            return [SdiError("00003", "Le dimensioni del file superano quelle ammesse")], None, None
+            return [SdiError("00003", "Le dimensioni del file superano quelle ammesse")], None, None, set()
         try:
             loaded = load_invoice(rec.content, rec.file_name, verify=True)
         except InvalidInput as err:
             signed = rec.file_name.lower().endswith(".p7m")
             default = "00102" if signed else "00200"
-            return [SdiError(p.code or default, f"{p.field}: {p.message}"[:255]) for p in err.problems], None, None
+            problems = [SdiError(p.code or default, f"{p.field}: {p.message}"[:255]) for p in err.problems]
+            return problems, None, None, set()
         try:
             summary = check_loaded_invoice(loaded)
         except InvalidInput as err:
-            return [SdiError(p.code or "00200", f"{p.field}: {p.message}"[:255]) for p in err.problems], None, None
+            problems = [SdiError(p.code or "00200", f"{p.field}: {p.message}"[:255]) for p in err.problems]
+            return problems, None, None, set()
         from domain.fatturapa import document_keys
 
         keys = {"/".join(str(part) for part in key) for key in document_keys(summary)}
         if keys & self.invoice_keys:
-            return [SdiError("00404", "Fattura duplicata")], summary.codice_destinatario, summary
+            return [SdiError("00404", "Fattura duplicata")], summary.codice_destinatario, summary, set()
         self.invoice_keys |= keys
-        return [], summary.codice_destinatario, summary
+        return [], summary.codice_destinatario, summary, keys
 
-    async def _process(self, rec: ReceivedFile, duplicate_name: bool) -> None:
+    async def _process(self, rec: ReceivedFile) -> None:
+        """Check a file, then make its notifications due (kept in one transaction) and send them."""
         try:
             await asyncio.sleep(self.config.delay)
-            errors, code, summary = await asyncio.to_thread(self.check, rec, duplicate_name)
+            errors, code, summary, keys = await asyncio.to_thread(self.check, rec)
             rec.recipient_code = code
             if errors:
                 rec.outcome = "rejected"
@@ -200,61 +220,89 @@ class Simulator:
             else:
                 rec.outcome = "scenario"
                 steps = steps_for(code)
-            if self.config.reverse:
-                steps = list(reversed(steps))
-            delivered_at = datetime.now(UTC)
-            for i, step in enumerate(steps):
-                if step.late and not self.config.reverse:
-                    await asyncio.sleep(self.config.dt_delay)
-                elif i > 0:
-                    await asyncio.sleep(self.config.delay)
-                await self.notify(rec, step, summary, delivered_at)
+            if summary is not None:
+                rec.recipient_name = summary.recipient_name
+                if summary.documents:
+                    rec.numero = summary.documents[0].numero
+                    rec.anno = int(str(summary.documents[0].data)[:4])
+            rec.due = self.schedule(steps)
+            self.state.record_check(rec, keys)
         except Exception:
             log.exception("processing %s (%s) failed", rec.file_name, rec.sdi_id)
+            return
+        await self._send_due(rec)
 
-    def build(self, rec: ReceivedFile, step: Step, summary: Any, delivered_at: datetime) -> bytes:
+    def schedule(self, steps: list[Step]) -> list[Due]:
+        """The due time of each notification: the first now, the next after the delay, DT/AT after the DT
+        delay (in reverse order, each after the ordinary delay)."""
+        if self.config.reverse:
+            steps = list(reversed(steps))
+        at = self.clock()
+        dues = []
+        for i, step in enumerate(steps):
+            if step.late and not self.config.reverse:
+                at += self.config.dt_delay
+            elif i > 0:
+                at += self.config.delay
+            dues.append(Due(i, step.kind, at, step.esito, step.errors))
+        return dues
+
+    async def _send_due(self, rec: ReceivedFile) -> None:
+        """Send a file's notifications in order, each when due; one that cannot be delivered stops the rest
+        until the next start (it stays owed in the state file)."""
+        try:
+            for due in rec.due:
+                if due.delivered:
+                    continue
+                await asyncio.sleep(max(0.0, due.due_at - self.clock()))
+                if due.name is None:
+                    self.build_due(rec, due)
+                await self.deliver(rec, due)
+                if self.config.duplicate:
+                    await self.deliver(rec, due)
+        except Exception:
+            log.exception("sending the notifications of %s (%s) failed", rec.file_name, rec.sdi_id)
+
+    def build_due(self, rec: ReceivedFile, due: Due) -> None:
+        """Build and sign a notification when it falls due, and keep it: what is resent is the same file."""
+        seq = 1 + sum(1 for n in rec.notifications if n.kind == due.kind)
+        content = self.build(rec, due, datetime.now(UTC))
+        due.name, due.content = messages.notification_file_name(rec.file_name, due.kind, seq), content
+        self.state.record_built(due)
+
+    def build(self, rec: ReceivedFile, due: Due, delivered_at: datetime) -> bytes:
         mid = self.message_id()
         code = rec.recipient_code or "0000000"
-        name = (getattr(summary, "recipient_name", None) or "Destinatario")[:80]
-        if step.kind == "RC":
+        name = (rec.recipient_name or "Destinatario")[:80]
+        if due.kind == "RC":
             return messages.build_rc(rec.sdi_id, rec.file_name, rec.received_at, delivered_at, code, name, mid,
                                      self.sign)
-        if step.kind == "NS":
-            return messages.build_ns(rec.sdi_id, rec.file_name, rec.received_at, list(step.errors), mid, self.sign)
-        if step.kind == "MC":
+        if due.kind == "NS":
+            return messages.build_ns(rec.sdi_id, rec.file_name, rec.received_at, list(due.errors), mid, self.sign)
+        if due.kind == "MC":
             return messages.build_mc(rec.sdi_id, rec.file_name, rec.received_at,
                                      "Il file non e' stato consegnato al destinatario (recipient unreachable)",
                                      mid, self.sign)
-        if step.kind == "NE":
-            doc = summary.documents[0] if summary is not None and summary.documents else None
-            numero = doc.numero if doc else None
-            anno = int(str(doc.data)[:4]) if doc else None
-            return messages.build_ne(rec.sdi_id, rec.file_name, step.esito or "EC01",
-                                     "Esito della pubblica amministrazione", numero, anno, mid, self.sign)
-        if step.kind == "DT":
+        if due.kind == "NE":
+            return messages.build_ne(rec.sdi_id, rec.file_name, due.esito or "EC01",
+                                     "Esito della pubblica amministrazione", rec.numero, rec.anno, mid, self.sign)
+        if due.kind == "DT":
             return messages.build_dt(rec.sdi_id, rec.file_name,
                                      "Decorsi 15 giorni dalla consegna senza esito del committente", mid, self.sign)
-        if step.kind == "AT":
+        if due.kind == "AT":
             return messages.build_at(rec.sdi_id, rec.file_name, rec.received_at, code, name, mid, rec.sha256,
                                      self.sign)
-        raise ValueError(step.kind)
+        raise ValueError(due.kind)
 
-    async def notify(self, rec: ReceivedFile, step: Step, summary: Any, delivered_at: datetime) -> None:
-        data = self.build(rec, step, summary, delivered_at)
-        seq = 1 + sum(1 for n in rec.notifications if n["kind"] == step.kind)
-        name = messages.notification_file_name(rec.file_name, step.kind, seq)
-        entry: dict[str, Any] = {"name": name, "kind": step.kind, "delivered": 0, "content": data}
-        rec.notifications.append(entry)
-        await self.deliver(rec, entry)
-        if self.config.duplicate:
-            await self.deliver(rec, entry)
-
-    async def deliver(self, rec: ReceivedFile, entry: dict[str, Any]) -> None:
-        operation = soap.OPERATION_BY_KIND[entry["kind"]]
-        body = soap.build_trasmissione(operation, soap.FileSdI(rec.sdi_id, entry["name"], entry["content"]))
+    async def deliver(self, rec: ReceivedFile, due: Due) -> None:
+        if due.name is None or due.content is None:
+            raise ValueError(f"{due.kind} of {rec.file_name} is not built yet")
+        operation = soap.OPERATION_BY_KIND[due.kind]
+        body = soap.build_trasmissione(operation, soap.FileSdI(rec.sdi_id, due.name, due.content))
         await self.post_soap(self.config.callback_url, soap.soap_action(operation), body)
-        entry["delivered"] += 1
-        log.info("%s %s delivered for %s (%s)", entry["kind"], entry["name"], rec.file_name, rec.sdi_id)
+        due.delivered += 1
+        self.state.record_delivered(due)
+        log.info("%s %s delivered for %s (%s)", due.kind, due.name, rec.file_name, rec.sdi_id)
 
     # ------------------------------------------------------------ passive cycle
     async def deliver_invoice(self, file_name: str, content: bytes, recipient_code: str, url: str | None) -> int:
@@ -268,27 +316,35 @@ class Simulator:
         esito = soap.read_ricevi_fatture_response(answer)
         if esito != "ER01":
             raise RuntimeError(f"recipient answered {esito}")
-        self.files[sdi_id] = ReceivedFile(sdi_id, file_name, datetime.now(UTC), len(content),
-                                          hashlib.sha256(content).hexdigest(), recipient_code, "delivered-to-recipient")
+        rec = ReceivedFile(sdi_id, file_name, datetime.now(UTC), len(content), hashlib.sha256(content).hexdigest(),
+                           recipient_code, DELIVERED_TO_RECIPIENT, content=content)
+        self.state.add_file(rec)
+        self.files[sdi_id] = rec
         return sdi_id
 
     def notifica_esito(self, f: soap.FileSdI) -> soap.NotificaEsitoResponse:
         try:
             ec = messages.read_notification(f.file, validate=True, field_name="File")
         except InvalidInput as err:
-            self.outcomes.append({"sdi_id": f.identificativo_sdi, "file_name": f.nome_file, "accepted": False,
-                                  "reason": str(err)[:300]})
+            self._add_outcome({"sdi_id": f.identificativo_sdi, "file_name": f.nome_file, "accepted": False,
+                               "reason": str(err)[:300]})
             return soap.NotificaEsitoResponse("ES00")
         known = f.identificativo_sdi in self.files and ec.kind == "EC"
-        self.outcomes.append({"sdi_id": f.identificativo_sdi, "file_name": f.nome_file, "esito": ec.esito,
-                              "accepted": known})
+        self._add_outcome({"sdi_id": f.identificativo_sdi, "file_name": f.nome_file, "esito": ec.esito,
+                           "accepted": known})
         return soap.NotificaEsitoResponse("ES01" if known else "ES00")
+
+    def _add_outcome(self, outcome: dict[str, Any]) -> None:
+        self.state.add_outcome(outcome)
+        self.outcomes.append(outcome)
 
     def files_json(self) -> list[dict[str, Any]]:
         return [{"sdi_id": r.sdi_id, "file_name": r.file_name, "received_at": r.received_at.isoformat(),
                  "size": r.size, "sha256": r.sha256, "recipient_code": r.recipient_code, "outcome": r.outcome,
                  "errors": r.errors,
-                 "notifications": [{k: v for k, v in n.items() if k != "content"} for n in r.notifications]}
+                 "notifications": [{"name": n.name, "kind": n.kind, "delivered": n.delivered} for n in r.notifications],
+                 "pending": [{"kind": d.kind, "due_at": datetime.fromtimestamp(d.due_at, UTC).isoformat()}
+                             for d in r.due if d.name is None]}
                 for r in self.files.values()]
 
 
@@ -296,8 +352,15 @@ def _soap_response(data: bytes, status: int = 200) -> Response:
     return Response(data, status_code=status, media_type=XML)
 
 
-def create_app(config: SimConfig, sign: Callable[[bytes], bytes] | None) -> Starlette:
-    sim = Simulator(config, sign)
+def create_app(config: SimConfig, sign: Callable[[bytes], bytes] | None,
+               state_file: Path | str = IN_MEMORY) -> Starlette:
+    sim = Simulator(config, sign, state_file)
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        sim.resume()
+        yield
+        await sim.stop()
 
     async def ricevi_file(request: Request) -> Response:
         try:
@@ -336,13 +399,13 @@ def create_app(config: SimConfig, sign: Callable[[bytes], bytes] | None) -> Star
         rec = sim.files.get(int(body["sdi_id"]))
         if rec is None:
             return JSONResponse({"error": "unknown sdi_id"}, status_code=404)
-        kinds = set(body.get("kinds") or [n["kind"] for n in rec.notifications])
-        entries = [n for n in rec.notifications if n["kind"] in kinds]
+        kinds = set(body.get("kinds") or [n.kind for n in rec.notifications])
+        entries = [n for n in rec.notifications if n.kind in kinds]
         if body.get("reverse"):
             entries.reverse()
         for entry in entries:
             await sim.deliver(rec, entry)
-        return JSONResponse({"resent": [e["name"] for e in entries]})
+        return JSONResponse({"resent": [e.name for e in entries]})
 
     async def deliver(request: Request) -> Response:
         body = await request.json()
@@ -360,7 +423,7 @@ def create_app(config: SimConfig, sign: Callable[[bytes], bytes] | None) -> Star
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok", "files": len(sim.files)})
 
-    app = Starlette(routes=[
+    app = Starlette(lifespan=lifespan, routes=[
         Route("/SdIRiceviFile", ricevi_file, methods=["POST"]),
         Route("/SdIRiceviNotifica", ricevi_notifica, methods=["POST"]),
         Route("/control/files", files, methods=["GET"]),

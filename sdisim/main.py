@@ -1,13 +1,16 @@
 """`einvoice sdi-sim`: run the local SDI under uvicorn, signing its notifications with its own key.
 
-The key pair is made at start (RSA 2048, self-signed "Sistema di Interscambio (local)") and only its
-certificate is written out (`--signer-cert`), so the intermediary can check that notifications come from
-this SDI (setting SDI_SIGNER_CERT).
+The key pair (RSA 2048, self-signed "Sistema di Interscambio (local)") is made at the first start and kept in
+the state dir when there is one (`--state-dir`; `einvoice dev up`: `DATA_DIR/sdisim`), as the real SDI keeps its
+certificate: a notification signed before a restart and delivered after it is still the SDI's. Without a state
+dir it is made afresh at every start. Only its certificate is written out (`--signer-cert`), so the
+intermediary can check that notifications come from this SDI (setting SDI_SIGNER_CERT).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from sdisim.app import SimConfig, create_app
+from sdisim.state import IN_MEMORY
 
 
 def make_signer_material() -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
@@ -38,12 +42,40 @@ def make_signer_material() -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
     return key, cert
 
 
-def xades_signer(signer_cert_out: Path | None = None) -> Callable[[bytes], bytes]:
-    """A function that signs a notification (XAdES-BES enveloped) with a fresh simulator key."""
+SIGNER_KEY = "signer-key.pem"  # in the state dir: the simulator's own key and certificate
+SIGNER_CERT = "signer-cert.pem"
+STATE_FILE = "state.sqlite"
+
+
+def kept_signer_material(state_dir: Path) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+    """The key pair kept in `state_dir`, made and kept there at the first start."""
+    key_path, cert_path = state_dir / SIGNER_KEY, state_dir / SIGNER_CERT
+    if key_path.exists() and cert_path.exists():
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise ValueError(f"{key_path} does not hold the local SDI's RSA key")
+        return key, x509.load_pem_x509_certificate(cert_path.read_bytes())
+    key, cert = make_signer_material()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    for path, data, mode in (
+            (cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644),
+            (key_path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                         serialization.NoEncryption()), 0o600)):
+        partial = path.with_suffix(".partial")  # the key last and renamed whole: both files or a new pair
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        partial.replace(path)
+    return key, cert
+
+
+def xades_signer(signer_cert_out: Path | None = None, state_dir: Path | None = None) -> Callable[[bytes], bytes]:
+    """A function that signs a notification (XAdES-BES enveloped) with the simulator's key: the one kept in
+    `state_dir`, or a fresh one."""
     import domain.fatturapa  # noqa: F401  (imported first: domain.signatures and domain.fatturapa import each other)
     from domain.signatures import Signer, sign_xades
 
-    key, cert = make_signer_material()
+    key, cert = kept_signer_material(state_dir) if state_dir is not None else make_signer_material()
     signer = Signer(key, cert)
     if signer_cert_out is not None:
         signer_cert_out.parent.mkdir(parents=True, exist_ok=True)
@@ -56,13 +88,16 @@ def xades_signer(signer_cert_out: Path | None = None) -> Callable[[bytes], bytes
 
 
 def serve(host: str, port: int, config: SimConfig, signer_cert_out: Path | None,
-          tls_cert: str | None = None, tls_key: str | None = None, tls_ca: str | None = None) -> None:
+          tls_cert: str | None = None, tls_key: str | None = None, tls_ca: str | None = None,
+          state_dir: Path | None = None) -> None:
+    """Serve the local SDI; with `state_dir` it keeps its state and key there (see `sdisim.state`)."""
     import ssl
 
     import uvicorn
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    app = create_app(config, xades_signer(signer_cert_out))
+    app = create_app(config, xades_signer(signer_cert_out, state_dir),
+                     state_dir / STATE_FILE if state_dir is not None else IN_MEMORY)
     kwargs: dict[str, object] = {}
     if tls_cert:
         kwargs.update(ssl_certfile=tls_cert, ssl_keyfile=tls_key)
