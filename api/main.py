@@ -46,5 +46,9 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
 
 
 def app() -> FastAPI:
-    """Factory for `uvicorn --factory api.main:app`."""
-    return create_app()
+    """Factory for `uvicorn --factory api.main:app` (the served API: unsafe production settings refused)."""
+    from core.secrets import check_production
+
+    settings = get_settings()
+    check_production(settings, "the API")
+    return create_app(settings)

@@ -13,6 +13,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+DEV_SECRET_KEY = "dev-only-not-secret"  # refused outside the embedded stack (core/secrets.py)
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
@@ -49,7 +51,10 @@ class Settings(BaseSettings):
     # The address customers reach the API at: links in e-mails are built from it.
     public_base_url: str = Field(default="", alias="PUBLIC_BASE_URL")
     # Signs acceptance-link tokens. The embedded default is for local work only.
-    secret_key: SecretStr = Field(default=SecretStr("dev-only-not-secret"), alias="SECRET_KEY")
+    # Comma-separated, newest first: the first signs, every one is accepted (rotation; core/secrets.py).
+    secret_key: SecretStr = Field(default=SecretStr(DEV_SECRET_KEY), alias="SECRET_KEY")
+    # Set by `einvoice dev up`: the development defaults (SECRET_KEY, PAYLOAD_CODEC_KEY) are allowed.
+    embedded: bool = Field(default=False, alias="EINVOICE_EMBEDDED")
     # The browser that prints an invoice's PDF copy; empty: `chromium` on PATH. Without one, PDF is refused.
     chromium_path: str = Field(default="", alias="CHROMIUM_PATH")
     # Encrypts workflow payloads at rest in Temporal: comma-separated base64 32-byte keys, the first encrypts.

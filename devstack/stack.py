@@ -38,6 +38,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
     env.update(
         {
             "DATA_DIR": str(settings.data_dir),
+            "EINVOICE_EMBEDDED": "1",  # the development defaults are allowed here, and only here
             "DATABASE_URL": settings.database_url,
             "TEMPORAL_ADDRESS": settings.temporal_address,
             "TEMPORAL_NAMESPACE": settings.temporal_namespace,

@@ -36,19 +36,26 @@ def password_matches(password_hash: str | None, password: str) -> bool:
         return False
 
 
+def keys_of(secret: str) -> list[str]:
+    """SECRET_KEY's keys, newest first (comma-separated): the first signs, any one verifies."""
+    return [k.strip() for k in (secret or "").split(",") if k.strip()]
+
+
 def _tag(secret: str, body: str) -> str:
     return hmac.new(secret.encode(), f"api-token:{body}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def new_token(secret: str) -> str:
     body = secrets.token_urlsafe(32)
-    return f"{PREFIX}{body}_{_tag(secret, body)}"
+    return f"{PREFIX}{body}_{_tag(keys_of(secret)[0], body)}"
 
 
 def token_is_ours(secret: str, token: str) -> bool:
     """Is it shaped like our tokens and tagged with our key? (False: forged, or not a token at all.)"""
     m = _SHAPE.match(token or "")
-    return bool(m) and hmac.compare_digest(m.group(2), _tag(secret, m.group(1)))  # type: ignore[union-attr]
+    if m is None:
+        return False
+    return any(hmac.compare_digest(m.group(2), _tag(key, m.group(1))) for key in keys_of(secret))
 
 
 def token_digest(token: str) -> str:
@@ -63,17 +70,25 @@ class LinkInvalid(ValueError):
         self.reason = reason
 
 
+def _purpose_serializer(secret: str, purpose: str) -> URLSafeSerializer:
+    keys = keys_of(secret)
+    if not keys:
+        raise ValueError("SECRET_KEY is empty: links cannot be signed")
+    # itsdangerous takes the keys oldest first and signs with the last
+    return URLSafeSerializer(list(reversed(keys)), salt=f"einvoice-hub/{purpose}/v1")
+
+
 def make_purpose_token(secret: str, purpose: str, subject: str, lifetime: timedelta) -> str:
     """A signed, expiring link token for one purpose (an accountant's address confirmation)."""
     expires = int((datetime.now(UTC) + lifetime).timestamp())
-    return URLSafeSerializer(secret, salt=f"einvoice-hub/{purpose}/v1").dumps([subject, expires])
+    return _purpose_serializer(secret, purpose).dumps([subject, expires])
 
 
 def read_purpose_token(secret: str, purpose: str, token: str) -> str:
     if len(token) > 512:
         raise LinkInvalid("forged", "this link is not one of ours")
     try:
-        subject, expires = URLSafeSerializer(secret, salt=f"einvoice-hub/{purpose}/v1").loads(token)
+        subject, expires = _purpose_serializer(secret, purpose).loads(token)
     except (BadSignature, ValueError, TypeError):
         raise LinkInvalid("forged", "this link is not one of ours") from None
     if datetime.now(UTC).timestamp() > float(expires):

@@ -34,9 +34,14 @@ class TokenClaims:
 
 
 def _serializer(secret: str) -> URLSafeSerializer:
-    if not secret:
+    """SECRET_KEY's keys, newest first: the first signs, any one verifies (itsdangerous wants them oldest
+    first and signs with the last)."""
+    from domain.credentials import keys_of
+
+    keys = keys_of(secret)
+    if not keys:
         raise ValueError("SECRET_KEY is empty: acceptance links cannot be signed")
-    return URLSafeSerializer(secret, salt=SALT, signer_kwargs={"digest_method": hashlib.sha256})
+    return URLSafeSerializer(list(reversed(keys)), salt=SALT, signer_kwargs={"digest_method": hashlib.sha256})
 
 
 def make_token(secret: str, order_id: str, nonce: str, expires_at: datetime) -> str:

@@ -59,8 +59,11 @@ def demo(
 @app.command("worker")
 def worker() -> None:
     """Run a worker for every workflow and activity (until Ctrl-C)."""
+    from core.secrets import check_production
+    from core.settings import get_settings
     from workers.main import main
 
+    check_production(get_settings(), "the worker")
     main()
 
 
