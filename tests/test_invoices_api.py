@@ -94,6 +94,8 @@ async def test_send_over_http_then_read_and_download(time_env: WorkflowEnvironme
         assert original.content == invoice("H1")
         html = await api.get(f"/invoices/{inv['id']}/download/html")
         assert html.status_code == 200 and b"<html" in html.content.lower() and b"H1" in html.content
+        assert "default-src 'none'" in html.headers["content-security-policy"]  # nothing in it runs or loads
+        assert "sandbox" in html.headers["content-security-policy"]
         pdf = await api.get(f"/invoices/{inv['id']}/download/pdf")  # that page printed by headless Chromium
         assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
         assert pdf.content.startswith(b"%PDF-") and f'{inv["id"]}.pdf' in pdf.headers["content-disposition"]

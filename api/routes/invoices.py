@@ -5,6 +5,7 @@ outcome on a received invoice — and the SDICoop endpoints the SDI calls: `POST
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from datetime import datetime
 from typing import Annotated
@@ -130,11 +131,30 @@ def download(settings: SettingsDep, invoice_id: str, what: str, access: AccessDe
             for d in found:
                 zf.writestr(d.name, d.content)
         return Response(buf.getvalue(), media_type="application/zip",
-                        headers={"Content-Disposition": f'attachment; filename="{invoice_id}_notifications.zip"'})
+                        headers={"Content-Disposition": content_disposition(
+                            "attachment", f"{invoice_id}_notifications.zip", f"{invoice_id}_notifications.zip")})
     d = found[0]
     disposition = "inline" if what in ("html", "pdf") else "attachment"
-    return Response(d.content, media_type=d.mime_type,
-                    headers={"Content-Disposition": f'{disposition}; filename="{d.name}"'})
+    headers = {"Content-Disposition": content_disposition(disposition, d.name, f"{invoice_id}-{what}"),
+               "X-Content-Type-Options": "nosniff"}
+    if what == "html":  # the rendering of a customer's file: nothing in it may run or reach anywhere
+        headers["Content-Security-Policy"] = RENDERED_HTML_CSP
+    return Response(d.content, media_type=d.mime_type, headers=headers)
+
+
+# The AdE stylesheet's page needs its inline styles (and data: images) only.
+RENDERED_HTML_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
+                     "form-action 'none'; frame-ancestors 'none'; sandbox")
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def content_disposition(disposition: str, name: str, fallback: str) -> str:
+    """A header from a stored name (which can come from an upload): only [A-Za-z0-9._-] are kept, and a
+    name left empty or without a letter or digit takes our own `fallback`."""
+    clean = _SAFE_NAME.sub("_", name)[-150:].lstrip(".")
+    if not re.search(r"[A-Za-z0-9]", clean):
+        clean = _SAFE_NAME.sub("_", fallback)
+    return f'{disposition}; filename="{clean}"'
 
 
 @router.post("/invoices/{invoice_id}/outcome")
