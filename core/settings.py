@@ -107,6 +107,10 @@ class Settings(BaseSettings):
     sdi_sim_dt_delay: float = Field(default=1296000.0, alias="SDI_SIM_DT_DELAY")
     # How long one SDICoop call may take (connect, send, answer) before it counts as failed and is retried.
     sdi_timeout_seconds: float = Field(default=20.0, gt=0, alias="SDI_TIMEOUT_SECONDS")
+    # The notification sweep (a Temporal Schedule) runs this often, and signals again every stored notification
+    # its invoice workflow has not been given this long after it was stored (Temporal was away at delivery).
+    notification_sweep_minutes: int = Field(default=5, ge=1, alias="NOTIFICATION_SWEEP_MINUTES")
+    notification_stuck_minutes: int = Field(default=2, ge=1, alias="NOTIFICATION_STUCK_MINUTES")
 
     @property
     def sdi_callback_base(self) -> str:

@@ -7,7 +7,10 @@ that makes sending idempotent, and the inbox of SDI notifications.
 - `sdi_progressives`: the last progressive used per transmitter (file names never repeat: SDI 00002).
 - `sdi_transmissions`: one row per file name, written before the file goes out and completed with the
   identificativo SdI as soon as the SDI answers, in its own transaction: a retried transmission finds it.
-- `sdi_notifications`: every notification received, stored before the workflow hears of it.
+- `sdi_notifications`: every notification received, stored before the workflow hears of it. `signaled`
+  means settled: delivered to its workflow (Temporal took the signal, so the workflow will apply it or
+  knowingly ignore it), or found late (its workflow had already closed: kept as a file of the invoice, not
+  applied). Rows not settled a while after they were stored are redelivered by the notification sweep.
 """
 
 from __future__ import annotations
@@ -341,6 +344,37 @@ def mark_signaled(session: Session, notification_id: int) -> None:
     if row is not None:
         row.signaled = True
         session.flush()
+
+
+@dataclass(frozen=True)
+class StuckNotification:
+    """A stored notification its workflow has not heard of yet, with what is needed to signal it again."""
+
+    id: int
+    name: str
+    invoice_id: str
+    workflow_id: str
+    file_id: int
+
+
+MAX_STUCK_PAGE = 1000
+
+
+def stuck_notifications(session: Session, stored_before: datetime, limit: int) -> list[StuckNotification]:
+    """Notifications about one of our sent invoices, stored before `stored_before` and not settled (see the
+    module's docstring), oldest first, at most `limit` (1 to MAX_STUCK_PAGE)."""
+    if not 1 <= limit <= MAX_STUCK_PAGE:
+        raise InvalidInput.one("limit", f"between 1 and {MAX_STUCK_PAGE}, got {limit}")
+    if stored_before.tzinfo is None:
+        raise InvalidInput.one("stored_before", "must carry its time zone (UTC)")
+    rows = session.execute(
+        select(SdiNotification.id, SdiNotification.name, Invoice.id, Invoice.workflow_id, SdiNotification.file_id)
+        .join(Invoice, Invoice.id == SdiNotification.invoice_id)
+        .where(SdiNotification.signaled.is_(False), SdiNotification.file_id.is_not(None),
+               SdiNotification.received_at < stored_before, Invoice.direction == "out")
+        .order_by(SdiNotification.id).limit(limit))
+    return [StuckNotification(nid, name, invoice_id, workflow_id, file_id)
+            for nid, name, invoice_id, workflow_id, file_id in rows if file_id is not None]  # (is_not above)
 
 
 def unsignaled_notifications(session: Session, invoice_id: str) -> list[SdiNotification]:

@@ -6,8 +6,12 @@ No key material ever appears here: signing is named by the key alias only.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from models.mail import EmailRequest
+
+if TYPE_CHECKING:
+    from domain.sdi.messages import Notification
 
 # Invoice states (the `state` column, the query and the BusinessStatus search attribute).
 RECEIVED = "received"
@@ -93,6 +97,41 @@ class NotificationRef:
     esito: str | None = None  # NE: EC01 | EC02
     errors: list[str] = field(default_factory=list)  # NS: "00200: ..." lines
     description: str | None = None
+
+
+def notification_ref(invoice_id: str, name: str, file_id: int, n: Notification) -> NotificationRef:
+    """The signal for a stored notification: one shape whether the endpoint sends it or the sweep resends it."""
+    return NotificationRef(invoice_id=invoice_id, name=name, kind=n.kind, sdi_id=n.identificativo_sdi,
+                           file_id=file_id, esito=n.esito, errors=[f"{e.code}: {e.description}" for e in n.errors],
+                           description=n.description)
+
+
+@dataclass
+class NotificationSweepInput:
+    """A stored notification not settled this long after it was stored counts as stuck (the schedule passes
+    NOTIFICATION_STUCK_MINUTES)."""
+
+    stuck_after_seconds: int = 120
+
+
+@dataclass
+class RedeliverRequest:
+    stored_before: str  # ISO 8601 with its offset: only notifications stored before it
+    limit: int  # a page: at most this many
+
+
+@dataclass
+class RedeliverReport:
+    """What one page (or a whole sweep) did: names delivered to their workflow, and late ones (workflow gone)."""
+
+    examined: int = 0
+    delivered: list[str] = field(default_factory=list)
+    late: list[str] = field(default_factory=list)
+
+    def merge(self, other: RedeliverReport) -> None:
+        self.examined += other.examined
+        self.delivered += other.delivered
+        self.late += other.late
 
 
 @dataclass

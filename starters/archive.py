@@ -11,21 +11,10 @@ import uuid
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 
-from temporalio.client import (
-    Client,
-    Schedule,
-    ScheduleActionStartWorkflow,
-    ScheduleAlreadyRunningError,
-    ScheduleIntervalSpec,
-    ScheduleOverlapPolicy,
-    SchedulePolicy,
-    ScheduleSpec,
-    ScheduleUpdate,
-    ScheduleUpdateInput,
-)
+from temporalio.client import Client
 
 from core.db import session_scope
 from core.settings import Settings
@@ -37,7 +26,7 @@ from domain.identifiers import parse_vat_number
 from models.conservation import PackageView, Usage, list_packages, package_ids, usage
 from models.conservation_io import ConservationInput, ConservationResult, VerifyInput, VerifyReport
 from models.tenant import get_tenant
-from workflows.archive_verify import SCHEDULE_ID, ArchiveVerifyWorkflow
+from workflows.archive_verify import ArchiveVerifyWorkflow
 from workflows.conservation import ConservationWorkflow, search_attributes_for, workflow_id_for
 
 
@@ -89,28 +78,11 @@ def verify_local(settings: Settings, vat: str | None = None, sample: int | None 
 
 async def ensure_verify_schedule(settings: Settings, client: Client | None = None,
                                  every_days: int | None = None) -> str:
-    """Create the periodic verification schedule, or bring an existing one to these settings. Idempotent."""
-    client = client or await connect(settings)
-    days = every_days or settings.archive_verify_every_days
-    if days < 1:
-        raise InvalidInput.one("every_days", "at least 1")
-    schedule = Schedule(
-        action=ScheduleActionStartWorkflow(
-            ArchiveVerifyWorkflow.run, VerifyInput(), id="archive-verify-scheduled",
-            task_queue=settings.temporal_task_queue,
-        ),
-        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(days=days))]),
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
-    )
-    try:
-        await client.create_schedule(SCHEDULE_ID, schedule)
-        return "created"
-    except ScheduleAlreadyRunningError:
-        def update(_: ScheduleUpdateInput) -> ScheduleUpdate:
-            return ScheduleUpdate(schedule=schedule)
+    """Create the periodic verification schedule, or bring an existing one to these settings. Idempotent.
+    (The worker keeps it too, at start: workers/schedules.py.)"""
+    from workers.schedules import ensure_archive_verify_schedule
 
-        await client.get_schedule_handle(SCHEDULE_ID).update(update)
-        return "updated"
+    return await ensure_archive_verify_schedule(client or await connect(settings), settings, every_days)
 
 
 def usage_report(settings: Settings, vat: str | None = None) -> list[Usage]:

@@ -36,7 +36,7 @@ from models.invoices_io import (
     CustomerOutcome,
     InvoiceReceiveInput,
     InvoiceSendInput,
-    NotificationRef,
+    notification_ref,
 )
 from models.tenant import Tenant, get_tenant_row
 from workflows.common import initial_search_attributes
@@ -242,7 +242,8 @@ class NotificationReceipt:
 async def receive_notification(settings: Settings, body: bytes, client: Client | None = None) -> NotificationReceipt:
     """A TrasmissioneFatture call: verify (SOAP schema, notification schema, SDI signature, that it is about
     one of our files and the same identificativo SdI), store it, then signal the invoice's workflow. The
-    store comes first: a notification is never lost, even when the workflow cannot be reached."""
+    store comes first: a notification is never lost, even when the workflow cannot be reached (the sweep,
+    workflows/notification_sweep.py, signals it later if the SDI does not deliver it again)."""
     operation, f = soap.read_trasmissione(body)
     n = messages.read_notification(f.file, validate=True, field_name="File")
     expected_kind = soap.TRASMISSIONE_OPERATIONS[operation][1]
@@ -272,16 +273,13 @@ async def receive_notification(settings: Settings, body: bytes, client: Client |
         return NotificationReceipt(f.nome_file, n.kind, None, new, False)
     if signaled:
         return NotificationReceipt(f.nome_file, n.kind, invoice_id, new, True)
-    ref = NotificationRef(
-        invoice_id=invoice_id, name=f.nome_file, kind=n.kind, sdi_id=n.identificativo_sdi, file_id=file_id,
-        esito=n.esito, errors=[f"{e.code}: {e.description}" for e in n.errors], description=n.description,
-    )
+    ref = notification_ref(invoice_id, f.nome_file, file_id, n)
     handle = (await _client(settings, client)).get_workflow_handle(workflow_id)
     try:
         await handle.signal(NOTIFICATION_SIGNAL, ref)
     except RPCError as err:
         if err.status != RPCStatusCode.NOT_FOUND:
-            raise  # Temporal unreachable: the SDI will deliver again; the notification is stored
+            raise  # Temporal unreachable: stored, so the SDI's next delivery or the notification sweep signals it
         return NotificationReceipt(f.nome_file, n.kind, invoice_id, new, False)  # a late one: kept, not applied
     with session_scope(settings.database_url) as session:
         db.mark_signaled(session, row_id)

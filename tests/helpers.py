@@ -39,7 +39,7 @@ async def new_worker(
             client,
             task_queue=task_queue or f"tq-{uuid.uuid4()}",
             workflows=list(workflows if workflows is not None else registry.workflows()),
-            activities=list(activities if activities is not None else registry.activities(settings)),
+            activities=list(activities if activities is not None else registry.activities(settings, client)),
             activity_executor=executor,
             **options,
         )

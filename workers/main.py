@@ -18,7 +18,7 @@ from activities import ACTIVITY_SLOTS
 from core.db import migrate
 from core.settings import Settings, get_settings
 from core.temporal import connect, ensure_search_attributes
-from workers import registry
+from workers import registry, schedules
 
 log = logging.getLogger("einvoice.worker")
 
@@ -29,7 +29,7 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
         client,
         task_queue=task_queue or settings.temporal_task_queue,
         workflows=registry.workflows(),
-        activities=registry.activities(settings),
+        activities=registry.activities(settings, client),
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_SLOTS,
         max_concurrent_local_activities=ACTIVITY_SLOTS,  # they share the executor's threads
@@ -43,12 +43,14 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         await ensure_search_attributes(client, settings.temporal_namespace)
     except Exception as err:  # e.g. no operator permission on a managed cluster: the UI filters suffer only
         log.warning("could not register search attributes: %s", err)
-    try:  # the weekly archive verification (idempotent: an existing schedule is updated, not duplicated)
-        from starters.archive import ensure_verify_schedule
-
-        await ensure_verify_schedule(settings, client)
-    except Exception as err:
-        log.warning("could not create the archive verification schedule: %s", err)
+    # The weekly archive verification and the notification sweep (idempotent: an existing schedule is
+    # updated, not duplicated).
+    for what, ensure in (("archive verification", schedules.ensure_archive_verify_schedule),
+                         ("notification sweep", schedules.ensure_notification_sweep_schedule)):
+        try:
+            await ensure(client, settings)
+        except Exception as err:
+            log.warning("could not create the %s schedule: %s", what, err)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -7,9 +7,12 @@ their own settings. One block per area.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.settings import Settings
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
 
 
 def workflows() -> list[type]:
@@ -32,10 +35,16 @@ def workflows() -> list[type]:
     from workflows.conservation import ConservationWorkflow
 
     found += [ConservationWorkflow, ArchiveVerifyWorkflow]
+    # the notification sweep (invoices)
+    from workflows.notification_sweep import NotificationSweepWorkflow
+
+    found.append(NotificationSweepWorkflow)
     return found
 
 
-def activities(settings: Settings) -> Sequence[Callable[..., Any]]:
+def activities(settings: Settings, client: Client | None = None) -> Sequence[Callable[..., Any]]:
+    """`client`: the worker's own, for the activities that signal workflows (without one they connect
+    from the settings when first needed)."""
     from activities.mail import MailActivities
 
     mail = MailActivities(settings)
@@ -65,4 +74,8 @@ def activities(settings: Settings) -> Sequence[Callable[..., Any]]:
     archive = ArchiveActivities(settings)
     found += [archive.store_package, archive.record_package, archive.list_packages, archive.verify_packages,
               archive.notify_fault]
+    # the notification sweep
+    from activities.notification_sweep import NotificationSweepActivities
+
+    found.append(NotificationSweepActivities(settings, client).redeliver)
     return found

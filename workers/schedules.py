@@ -1,0 +1,71 @@
+"""The Temporal Schedules the worker keeps: created at worker start, or brought to the current settings.
+
+Here rather than in starters/ so the worker makes its schedules without importing client code; the CLI
+(`einvoice archive schedule`) reaches the same functions through starters/archive.py.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
+
+from core.settings import Settings
+from domain.errors import InvalidInput
+from models.conservation_io import VerifyInput
+from models.invoices_io import NotificationSweepInput
+from workflows import archive_verify, notification_sweep
+
+
+async def ensure_schedule(client: Client, schedule_id: str, schedule: Schedule) -> str:
+    """Create the schedule, or replace an existing one's definition with this one: "created" | "updated"."""
+    try:
+        await client.create_schedule(schedule_id, schedule)
+        return "created"
+    except ScheduleAlreadyRunningError:
+        def update(_: ScheduleUpdateInput) -> ScheduleUpdate:
+            return ScheduleUpdate(schedule=schedule)
+
+        await client.get_schedule_handle(schedule_id).update(update)
+        return "updated"
+
+
+def _every(interval: timedelta, action: ScheduleActionStartWorkflow) -> Schedule:
+    """One run per interval; a run still going when the next is due makes that one skipped, not queued."""
+    return Schedule(action=action, spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=interval)]),
+                    policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP))
+
+
+async def ensure_archive_verify_schedule(client: Client, settings: Settings, every_days: int | None = None) -> str:
+    """The periodic verification of the whole archive (ARCHIVE_VERIFY_EVERY_DAYS, or `every_days`)."""
+    days = every_days or settings.archive_verify_every_days
+    if days < 1:
+        raise InvalidInput.one("every_days", "at least 1")
+    action = ScheduleActionStartWorkflow(
+        archive_verify.ArchiveVerifyWorkflow.run, VerifyInput(), id="archive-verify-scheduled",
+        task_queue=settings.temporal_task_queue,
+    )
+    return await ensure_schedule(client, archive_verify.SCHEDULE_ID, _every(timedelta(days=days), action))
+
+
+async def ensure_notification_sweep_schedule(client: Client, settings: Settings) -> str:
+    """The notification sweep, every NOTIFICATION_SWEEP_MINUTES, for notifications stuck longer than
+    NOTIFICATION_STUCK_MINUTES."""
+    action = ScheduleActionStartWorkflow(
+        notification_sweep.NotificationSweepWorkflow.run,
+        NotificationSweepInput(stuck_after_seconds=settings.notification_stuck_minutes * 60),
+        id="notification-sweep-scheduled", task_queue=settings.temporal_task_queue,
+    )
+    every = timedelta(minutes=settings.notification_sweep_minutes)
+    return await ensure_schedule(client, notification_sweep.SCHEDULE_ID, _every(every, action))
