@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     secret_key: SecretStr = Field(default=SecretStr(DEV_SECRET_KEY), alias="SECRET_KEY")
     # Set by `einvoice dev up`: the development defaults (SECRET_KEY, PAYLOAD_CODEC_KEY) are allowed.
     embedded: bool = Field(default=False, alias="EINVOICE_EMBEDDED")
+    # How long an HTTP request may wait for a slow party (a certificate request with wait=true) before it is
+    # answered with the state so far and a link to follow.
+    http_wait_seconds: float = Field(default=30.0, gt=0, le=300, alias="HTTP_WAIT_SECONDS")
     # The browser that prints an invoice's PDF copy; empty: `chromium` on PATH. Without one, PDF is refused.
     chromium_path: str = Field(default="", alias="CHROMIUM_PATH")
     # Encrypts workflow payloads at rest in Temporal: comma-separated base64 32-byte keys, the first encrypts.

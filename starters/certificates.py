@@ -8,10 +8,17 @@ workflow.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from dataclasses import dataclass, field
+from datetime import timedelta
 
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
@@ -106,9 +113,11 @@ async def _start(client: Client, settings: Settings, inp: CertificateWorkflowInp
 
 async def request_certificate(settings: Settings, vat: str, csr: bytes, kind: str = AUTHENTICATION,
                               operation_id: str | None = None, actor: str = "api", client: Client | None = None,
-                              task_queue: str | None = None, wait: bool = False) -> RequestResult:
+                              task_queue: str | None = None, wait: bool = False,
+                              wait_seconds: float | None = None) -> RequestResult:
     """Check the CSR, record the request (state ordered) and start its authorization workflow. With `wait`,
-    return once the authority decided (active or error)."""
+    return once the authority decided (active or error), or after `wait_seconds` with the state so far (an
+    HTTP request must not wait days for a slow authority; the caller follows the certificate's status)."""
     vat_number = str(parse_vat_number(vat))
     kind = check_kind(kind)
     op = check_operation_id(operation_id) if operation_id else new_operation_id()
@@ -129,18 +138,24 @@ async def request_certificate(settings: Settings, vat: str, csr: bytes, kind: st
                 delete_certificate(session, op)
         raise
     if wait:
-        await wait_for_decision(settings, op, client)
+        bound = timedelta(seconds=wait_seconds) if wait_seconds else None
+        try:
+            await asyncio.wait_for(wait_for_decision(settings, op, client, rpc_timeout=bound), wait_seconds)
+        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+            pass  # still deciding: the state so far is the answer
     with session_scope(settings.database_url) as session:
         view = get_certificate(session, op)
     # Of identical requests at once exactly one starts the workflow, whichever wrote the row: that one is new.
     return RequestResult(view, duplicate=not started)
 
 
-async def wait_for_decision(settings: Settings, operation_id: str, client: Client | None = None) -> CertificateStatus:
-    """Block until the request is active or in error (an update that answers once decided)."""
+async def wait_for_decision(settings: Settings, operation_id: str, client: Client | None = None,
+                            rpc_timeout: timedelta | None = None) -> CertificateStatus:
+    """Block until the request is active or in error (an update that answers once decided); `rpc_timeout`
+    bounds the call (None: as long as it takes, for the CLI's --wait)."""
     client = await _client(settings, client)
     return await _handle(client, operation_id).execute_update(
-        CertificateAuthorizationWorkflow.await_decision, AwaitDecision())
+        CertificateAuthorizationWorkflow.await_decision, AwaitDecision(), rpc_timeout=rpc_timeout)
 
 
 async def certificate_status(settings: Settings, operation_id: str, client: Client | None = None) -> CertificateStatus:

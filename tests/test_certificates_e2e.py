@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import sys
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,6 +145,23 @@ async def test_cli_request_list_download_revoke_crl(stack: Stack, mailbox: Mailb
 
     if recording_histories():
         HISTORY.write_text(await first_run_history(stack.client, op))
+
+
+async def test_an_http_wait_is_bounded_and_answers_the_state_so_far(stack: Stack) -> None:
+    """A deliberating authority (#18.5): the request with wait=true answers 202 within HTTP_WAIT_SECONDS with
+    the state so far and the link to follow, instead of holding the connection until it decides."""
+    stack.authority.script = ["pending"] * 1000
+    stack.settings = stack.settings.model_copy(update={"http_wait_seconds": 1.0})
+    async with stack.http() as http:
+        began = time.monotonic()
+        resp = await http.post(f"/tenants/{VAT}/certificates", files={"csr": ("a.csr", make_csr())},
+                               data={"wait": "true", "operation_id": "slow-1"})
+        took = time.monotonic() - began
+        assert resp.status_code == 202, resp.text
+        assert resp.json()["state"] in ("ordered", "accepted") and took < 30, (resp.json(), took)
+        assert resp.headers["location"] == f"/tenants/{VAT}/certificates/slow-1"
+        followed = await http.get(resp.headers["location"])
+        assert followed.status_code == 200 and followed.json()["operation_id"] == "slow-1"
 
 
 async def test_http_request_refusals_upload_delete_preferences(stack: Stack, mailbox: Mailbox) -> None:

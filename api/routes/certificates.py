@@ -99,17 +99,20 @@ async def _read_bounded(upload: UploadFile, field: str, limit: int) -> bytes:
 
 @router.post("/tenants/{vat}/certificates", status_code=202, response_model=CertificatePublic)
 async def create_certificate_request(
-    vat: str, request: Request, settings: SettingsDep, client: TemporalDep, access: AccessDep,
+    vat: str, request: Request, response: Response, settings: SettingsDep, client: TemporalDep, access: AccessDep,
     csr: UploadFile = File(description="PKCS#10 certificate signing request, PEM or DER"),
     kind: str = Form("authentication"),
     operation_id: str | None = Form(None, description="your id for the request; the same id twice starts one "
                                     "workflow"),
-    wait: bool = Form(False, description="answer once the certificate is active or failed"),
+    wait: bool = Form(False, description="answer once the certificate is active or failed, or after "
+                      "HTTP_WAIT_SECONDS with the state so far (then follow the Location)"),
 ) -> CertificatePublic:
     _bound_body(request)
     data = await _read_bounded(csr, "csr.format", MAX_CSR_BYTES)
     result = await request_certificate(settings, vat, data, kind, operation_id, access.actor, client=client,
-                                       wait=wait)
+                                       wait=wait, wait_seconds=settings.http_wait_seconds)
+    response.headers["Location"] = f"/tenants/{result.certificate.vat_number}/certificates/" \
+                                   f"{result.certificate.operation_id}"
     return CertificatePublic.of(result.certificate, result.duplicate)
 
 
