@@ -54,6 +54,7 @@ class NotificationSweepActivities:
         invoice workflow again, and settle it: delivered, or late when the workflow is gone."""
         stored_before = datetime.fromisoformat(req.stored_before)
         page = await asyncio.to_thread(self._stuck_page, stored_before, req.limit)
+        activity.heartbeat(f"{len(page)} stuck")
         report = RedeliverReport(examined=len(page))
         if not page:
             return report

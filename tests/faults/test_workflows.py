@@ -208,3 +208,63 @@ async def test_database_down_while_an_invoice_is_prepared_in_its_local_activity(
     assert len([f for f in sim_files if f["file_name"] == view.file_name]) == 1
     assert len([m for m in mailbox.find(to=PEC, kind="invoice-outcome")
                 if view.file_name in str(m["Subject"])]) == 1
+
+
+# The sweep's one activity signals and marks in the same attempt: killed "after", Temporal retries it (on its
+# heartbeat timeout) and the retry finds nothing left to deliver.
+SWEEP_POINTS = kill_points("invoice_redeliver_notifications")
+
+
+def _store_rc_as_the_endpoint_does(settings: Settings, invoice_id: str, file_name: str, sdi_id: int) -> str:
+    """The RC our endpoint stored while Temporal was unreachable (the signature is checked at the endpoint,
+    not by the sweep: any key will do here)."""
+    import hashlib
+    from datetime import UTC, datetime
+
+    from domain.sdi import messages
+    from models import invoices as invdb
+    from sdisim.main import xades_signer
+
+    now = datetime.now(UTC)
+    data = messages.build_rc(sdi_id, file_name, now, now, "ABC1234", "Beta", "1", xades_signer())
+    name = messages.notification_file_name(file_name, "RC")
+    with session_scope(settings.database_url) as session:
+        info = invdb.store_invoice_file(session, invoice_id, "notification", name, "application/xml", data)
+        invdb.record_notification(session, name, invoice_id, "RC", sdi_id, hashlib.sha256(data).hexdigest(), info.id)
+    return name
+
+
+async def test_worker_killed_right_after_the_sweep_delivered_a_notification(stack: FaultStack, db: str,
+                                                                             mailbox: Mailbox) -> None:
+    """A notification stored while Temporal was away, the SDI silent since: the sweep signals it and marks it,
+    and its worker dies before Temporal hears. The retried activity finds it marked and signals nothing; the
+    invoice ends delivered with the RC applied once and one e-mail."""
+    from models.invoices import SdiNotification
+    from models.invoices_io import NotificationSweepInput
+    from starters.invoices import get_invoice
+    from workflows.notification_sweep import NotificationSweepWorkflow
+
+    settings = stack.settings(new_task_queue())
+    ensure_customer(settings)
+    fresh_progressives(settings)
+    async with sdi_and_api(stack, settings) as own:
+        httpx.post(f"{own.sdi_url}/control/config", json={"delay": 3600}).raise_for_status()  # the SDI stays silent
+        async with Supervisor(stack, own, SWEEP_POINTS) as supervisor:
+            client = await stack.client(own)
+            view = await send_invoice(own, VAT, invoice("SWEEP-1"), "sweepkill.xml", client=client, conserve=False)
+            await asyncio.to_thread(wait_until, lambda: get_invoice(own, view.id).sdi_id is not None, 120, 0.3,
+                                    "the invoice sent")
+            sdi_id = get_invoice(own, view.id).sdi_id
+            assert sdi_id is not None
+            name = _store_rc_as_the_endpoint_does(own, view.id, view.file_name, sdi_id)
+            report = await asyncio.wait_for(client.execute_workflow(
+                NotificationSweepWorkflow.run, NotificationSweepInput(stuck_after_seconds=0),
+                id=f"sweep-{uuid.uuid4()}", task_queue=own.temporal_task_queue), 150)
+            result = await asyncio.wait_for(client.get_workflow_handle(view.workflow_id).result(), 150)
+    assert supervisor.fired == ["invoice_redeliver_notifications.after"]
+    assert supervisor.deaths == [-9]
+    assert report.examined == 0  # the attempt that delivered died with its worker; the retry found it marked
+    assert result["state"] == "delivered" and result["notifications"] == [name]
+    with session_scope(own.database_url) as session:
+        assert session.scalars(select(SdiNotification.signaled).where(SdiNotification.name == name)).all() == [True]
+    assert len([m for m in mailbox.find(to=PEC, kind="invoice-outcome") if view.file_name in str(m["Subject"])]) == 1
