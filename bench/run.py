@@ -27,8 +27,8 @@ from temporalio.worker import Worker
 
 from bench.floor import FloorInput, FloorWorkflow, noop
 from bench.history import cost_of
+from core.search_attributes import SEARCH_ATTRIBUTES
 from core.temporal import temporal_cli_path
-from workflows.common import SEARCH_ATTRIBUTES
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"

@@ -14,8 +14,8 @@ from temporalio.converter import DataConverter
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.codec import EncryptionCodec, local_key, parse_keys
+from core.search_attributes import SEARCH_ATTRIBUTES
 from core.settings import Settings
-from workflows.common import SEARCH_ATTRIBUTES
 
 
 def _bin(name: str) -> str:

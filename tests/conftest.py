@@ -16,12 +16,12 @@ from sqlalchemy import create_engine, text
 from temporalio.testing import WorkflowEnvironment
 
 from core.db import dispose_all, get_engine, migrate
+from core.search_attributes import SEARCH_ATTRIBUTES
 from core.settings import Settings
 from core.temporal import ensure_search_attributes, temporal_cli_path, temporal_test_server_path
 from devstack.smtp_sink import Mailbox, start_sink
 from models.base import Base
 from tests.helpers import free_port
-from workflows.common import SEARCH_ATTRIBUTES
 
 PG_ADMIN_URL = os.environ.get("EINVOICE_TEST_PG_ADMIN", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 

@@ -82,7 +82,7 @@ def test_the_archive_bucket_is_created_with_object_lock() -> None:
 
 
 def test_search_attributes_registered() -> None:
-    from workflows.common import SEARCH_ATTRIBUTES
+    from core.search_attributes import SEARCH_ATTRIBUTES
 
     script = " ".join(SERVICES["temporal-search-attributes"]["command"])
     for key in SEARCH_ATTRIBUTES:

@@ -13,13 +13,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
 
-# Custom search attributes, registered on the dev server at start (devstack) and in docker-compose.
-VAT_NUMBER = SearchAttributeKey.for_keyword("VatNumber")
-DOCUMENT_ID = SearchAttributeKey.for_keyword("DocumentId")
-BUSINESS_STATUS = SearchAttributeKey.for_keyword("BusinessStatus")
-SEARCH_ATTRIBUTES = (VAT_NUMBER, DOCUMENT_ID, BUSINESS_STATUS)
+# The keys live in core (below us and the client); re-exported for the workflows that set them.
+from core.search_attributes import BUSINESS_STATUS as BUSINESS_STATUS
+from core.search_attributes import DOCUMENT_ID as DOCUMENT_ID
+from core.search_attributes import VAT_NUMBER as VAT_NUMBER
 
 RETRY_FAST = RetryPolicy(
     initial_interval=timedelta(seconds=1),
