@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from domain.errors import Conflict, InvalidInput, NotFound, Unavailable
+from domain.errors import Conflict, InvalidInput, NotFound, RateLimited, Unavailable
 
 
 def install(app: FastAPI) -> None:
@@ -25,6 +25,12 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Conflict)
     async def _conflict(_: Request, exc: Conflict) -> JSONResponse:
         return JSONResponse(status_code=409, content={"error": "conflict", "detail": str(exc)})
+
+    @app.exception_handler(RateLimited)  # before Conflict, its base: the handler of the nearest class wins
+    async def _rate_limited(_: Request, exc: RateLimited) -> JSONResponse:
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+        return JSONResponse(status_code=429, content={"error": "too many requests", "detail": str(exc)},
+                            headers=headers)
 
     @app.exception_handler(NotFound)
     async def _not_found(_: Request, exc: NotFound) -> JSONResponse:

@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     # A contract awaiting acceptance: reminders this many days after the invitation, expiry after that many.
     contract_reminder_days: str = Field(default="3,7,14", alias="CONTRACT_REMINDER_DAYS")
     contract_expiry_days: int = Field(default=30, alias="CONTRACT_EXPIRY_DAYS")
+    # The contract e-mail sent again on request (resend): at most this many times per order, and this many in
+    # any hour (each goes to the customer's PEC and into the order's history).
+    contract_resend_max_per_order: int = Field(default=5, ge=1, le=100, alias="CONTRACT_RESEND_MAX_PER_ORDER")
+    contract_resend_max_per_hour: int = Field(default=2, ge=1, le=100, alias="CONTRACT_RESEND_MAX_PER_HOUR")
 
     # invoices
     # The SDI (the local simulator by default): RiceviFile at <SDI_URL>/SdIRiceviFile, the recipient's

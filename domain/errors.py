@@ -38,6 +38,15 @@ class Conflict(Exception):
     """The request is well-formed but clashes with what exists (a duplicate, a wrong state)."""
 
 
+class RateLimited(Conflict):
+    """Refused because too many of the same request were made (a cap per hour or in all); nothing was done.
+    `retry_after` is in how many seconds the next is allowed, None when never (the cap in all is reached)."""
+
+    def __init__(self, message: str, retry_after: int | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class NotFound(LookupError):
     """What the request names does not exist."""
 

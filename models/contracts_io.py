@@ -41,6 +41,10 @@ class ContractStart:
     reminder_days: list[int]
     expiry_days: int
     requested_by: str = "system"
+    # Resends allowed (CONTRACT_RESEND_MAX_PER_ORDER, CONTRACT_RESEND_MAX_PER_HOUR); the defaults are the
+    # settings' own, for runs started before these fields existed.
+    resend_max_per_order: int = 5
+    resend_max_per_hour: int = 2
 
 
 @dataclass

@@ -21,7 +21,7 @@ from core.db import session_scope
 from core.settings import Settings
 from core.temporal import connect
 from domain.contracts import parse_amount, parse_schedule
-from domain.errors import Conflict
+from domain.errors import Conflict, RateLimited
 from domain.identifiers import parse_vat_number
 from domain.tokens import TokenClaims, read_token
 from models import contracts as orders
@@ -91,7 +91,8 @@ async def start_contract(settings: Settings, vat: str, amount: str | int = "0", 
     try:
         handle = await client.start_workflow(
             ContractAcceptanceWorkflow.run,
-            ContractStart(vat_number, amount_cents, days, expiry, requested_by),
+            ContractStart(vat_number, amount_cents, days, expiry, requested_by,
+                          settings.contract_resend_max_per_order, settings.contract_resend_max_per_hour),
             id=workflow_id,
             task_queue=settings.temporal_task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
@@ -141,6 +142,9 @@ async def _update(settings: Settings, vat: str, action: str,
         return await call(handle)
     except WorkflowUpdateFailedError as err:
         refusal = _refusal(err)
+        if refusal is not None and refusal.type == "ResendLimit":
+            retry_after = refusal.details[0] if refusal.details else None
+            raise RateLimited(refusal.message, retry_after if isinstance(retry_after, int) else None) from err
         raise Conflict(refusal.message if refusal else str(err)) from err
     except RPCError as err:
         if err.status != RPCStatusCode.NOT_FOUND:
@@ -153,7 +157,8 @@ async def _update(settings: Settings, vat: str, action: str,
 
 async def resend_contract(settings: Settings, vat: str, requested_by: str = "system",
                           client: Client | None = None) -> ResendResult:
-    """E-mail the contract and a new link again; only while the order awaits documentation."""
+    """E-mail the contract and a new link again; only while the order awaits documentation, and within the
+    caps per order and per hour (`RateLimited` otherwise, saying when the next is allowed)."""
     return await _update(settings, vat, "resend the contract e-mail",
                          lambda h: h.execute_update(ContractAcceptanceWorkflow.resend, ResendRequest(requested_by)),
                          client)

@@ -83,6 +83,26 @@ async def test_start_status_resend_cancel(cli_env: Settings, mailbox: Mailbox) -
     assert final["status"] == CANCELLED and final["refunded_cents"] == 4900
 
 
+async def test_a_resend_over_the_cap_is_refused_naming_it(cli_env: Settings, mailbox: Mailbox,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONTRACT_RESEND_MAX_PER_HOUR", "1")
+    get_settings.cache_clear()
+    vat = new_vat()
+    pec = add_customer(cli_env, vat)
+    assert (await einvoice("contract", "start", "--vat", vat)).exit_code == 0
+
+    async def invited() -> None:
+        assert len(mailbox.find(to=pec, kind="contract-invitation")) == 1
+    await assert_eventually(invited)
+    assert (await einvoice("contract", "resend", "--vat", vat)).exit_code == 0
+    refused = await einvoice("contract", "resend", "--vat", vat)
+    assert refused.exit_code == 3, refused.output
+    said = " ".join(refused.output.split())  # the console wraps long lines
+    assert "CONTRACT_RESEND_MAX_PER_HOUR=1" in said and "the next resend is allowed from 20" in said
+    assert len(mailbox.find(to=pec, kind="contract-invitation")) == 2
+    assert (await einvoice("contract", "cancel", "--vat", vat)).exit_code == 0
+
+
 async def test_bad_input_is_refused_naming_the_field(cli_env: Settings) -> None:
     bad_vat = await einvoice("contract", "start", "--vat", "IT02038490238")
     assert bad_vat.exit_code == 2 and "vat" in bad_vat.output

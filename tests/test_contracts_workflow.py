@@ -13,7 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 from temporalio import activity
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import WorkflowHandle, WorkflowHistory, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
@@ -21,7 +21,7 @@ from api.main import create_app
 from core.db import session_scope
 from core.settings import Settings
 from devstack.smtp_sink import Mailbox
-from domain.errors import Conflict
+from domain.errors import Conflict, RateLimited
 from models.contracts import ContractToken
 from models.contracts_io import ACCEPTED, AWAITING, CANCELLED, EXPIRED, OrderStep, ResendRequest
 from starters.contracts import (
@@ -213,17 +213,73 @@ async def test_resends_at_once_each_get_their_own_number_and_e_mail(env: Setting
                                                                     mailbox: Mailbox) -> None:
     # Each request reserves its number when it arrives, not when its e-mail has gone: two at once (or one
     # while the first invitation is still being sent) must not share a number, hence an e-mail key.
+    # The caps count a resend from when it is accepted: of four at once with three allowed, one is refused.
+    env = env.model_copy(update={"contract_resend_max_per_hour": 3})
     vat = new_vat()
     pec = add_customer(env, vat)
     await started(env, time_env.client, vat)
     await one_mail(mailbox, "contract-invitation", to=pec)
-    results = await asyncio.gather(*[resend_contract(env, vat, f"test-{i}", time_env.client) for i in range(3)])
-    assert sorted(r.invitation_no for r in results) == [2, 3, 4]
+    results = await asyncio.gather(*[resend_contract(env, vat, f"test-{i}", time_env.client) for i in range(4)],
+                                   return_exceptions=True)
+    refused = [r for r in results if isinstance(r, BaseException)]
+    assert len(refused) == 1 and isinstance(refused[0], RateLimited), refused
+    assert sorted(r.invitation_no for r in results if not isinstance(r, BaseException)) == [2, 3, 4]
     mails = await one_mail(mailbox, "contract-invitation", count=4, to=pec)
     assert "sent again" in str(mails["Subject"])
     state = await query_state(env, vat, time_env.client)
     assert state.invitations_sent == 4
     assert [h.step for h in state.history].count("resend-sent") == 3
+
+
+def resend_updates(history: WorkflowHistory) -> int:
+    """Resend updates that entered the order's history (a refusal by the validator never does)."""
+    return len([e for e in history.events if e.HasField("workflow_execution_update_accepted_event_attributes")
+                and e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name == "resend"])
+
+
+async def test_resends_are_capped_per_hour_and_per_order(env: Settings, time_env: WorkflowEnvironment,
+                                                         http: httpx.AsyncClient, mailbox: Mailbox) -> None:
+    capped = env.model_copy(update={"contract_resend_max_per_order": 3, "contract_resend_max_per_hour": 2})
+    vat = new_vat()
+    pec = add_customer(capped, vat)
+    handle = await started(capped, time_env.client, vat)
+    await one_mail(mailbox, "contract-invitation", to=pec)
+    for _ in range(2):
+        await resend_contract(capped, vat, "test", time_env.client)
+    await one_mail(mailbox, "contract-invitation", count=3, to=pec)
+
+    # A third within the hour: refused by the validator, naming the cap and when the next is allowed.
+    with pytest.raises(RateLimited, match=r"2 times in the last hour .* \(CONTRACT_RESEND_MAX_PER_HOUR=2\); "
+                                          r"the next resend is allowed from 20\d\d-") as refused:
+        await resend_contract(capped, vat, "test", time_env.client)
+    wait = refused.value.retry_after
+    assert wait is not None and 0 < wait <= 3600
+    over_http = await http.post(f"/contracts/{vat}/resend")
+    assert over_http.status_code == 429, over_http.text
+    assert "CONTRACT_RESEND_MAX_PER_HOUR=2" in over_http.json()["detail"]
+    assert 0 < int(over_http.headers["retry-after"]) <= wait
+    state = await query_state(capped, vat, time_env.client)
+    assert state.invitations_sent == 3 and [h.step for h in state.history].count("resend-sent") == 2
+    assert resend_updates(await handle.fetch_history()) == 2
+
+    # The hour over (a sliding window from the first resend): one more, then the cap of the order is reached.
+    await time_env.sleep(timedelta(seconds=wait + 1))
+    third = await resend_contract(capped, vat, "test", time_env.client)
+    assert third.invitation_no == 4
+    await one_mail(mailbox, "contract-invitation", count=4, to=pec)
+    await time_env.sleep(timedelta(hours=2))
+    with pytest.raises(RateLimited, match=r"already sent again 3 times .* \(CONTRACT_RESEND_MAX_PER_ORDER=3\)") as over:
+        await resend_contract(capped, vat, "test", time_env.client)
+    assert over.value.retry_after is None
+    over_http = await http.post(f"/contracts/{vat}/resend")
+    assert over_http.status_code == 429 and "retry-after" not in over_http.headers
+    assert "CONTRACT_RESEND_MAX_PER_ORDER=3" in over_http.json()["detail"]
+    assert len(mailbox.find(to=pec, kind="contract-invitation")) == 4
+    assert resend_updates(await handle.fetch_history()) == 3
+    state = await query_state(capped, vat, time_env.client)
+    assert state.invitations_sent == 4 and state.status == AWAITING
+    await cancel_contract(capped, vat, "", "test", time_env.client)
+    assert (await handle.result()).status == CANCELLED
 
 
 async def test_cancel_records_the_refund(env: Settings, time_env: WorkflowEnvironment, http: httpx.AsyncClient,

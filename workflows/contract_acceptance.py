@@ -2,7 +2,8 @@
 
     awaiting documentation (attesa documentazione)
         │ the contract and a personal link e-mailed to the customer's PEC
-        │ reminders after 3, 7, 14 days (configurable)        ◄── resend (update, only while awaiting)
+        │ reminders after 3, 7, 14 days (configurable)        ◄── resend (update, only while awaiting,
+        │                                                         capped per order and per hour)
         ├── accept (update from the acceptance page) ──► accepted: customer enabled, partner and
         │                                                 conservation manager e-mailed
         ├── cancel (update) ──► cancelled: the amount recorded as refunded
@@ -14,6 +15,7 @@ BusinessStatus search attribute.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -60,6 +62,11 @@ with workflow.unsafe.imports_passed_through():
     )
 
 _BUSY = (ACCEPTING, CANCELLING)
+_RESEND_WINDOW = timedelta(hours=1)  # the cap per hour is over any hour, not the clock's
+
+
+def _times(n: int) -> str:
+    return "once" if n == 1 else f"{n} times"
 
 
 A = TypeVar("A")  # an activity's input
@@ -78,6 +85,11 @@ class ContractAcceptanceWorkflow:
         self._invitations_numbered = 0  # numbers handed out, e-mails possibly still in flight
         self.reminders_sent = 0
         self.history: list[HistoryEntry] = []
+        # When each resend was asked for (taken when it is accepted, so requests at once count): bounded by
+        # the cap per order, which keeps the history and the customer's PEC box from growing without end.
+        self._resends: list[datetime] = []
+        self._resend_max_per_order = inp.resend_max_per_order
+        self._resend_max_per_hour = inp.resend_max_per_hour
 
     # ---- the order's life -------------------------------------------------------------------------------
 
@@ -159,12 +171,35 @@ class ContractAcceptanceWorkflow:
     @workflow.update
     async def resend(self, req: ResendRequest) -> ResendResult:
         """The contract e-mail again, with a new link (earlier links stay valid until accepted)."""
+        self._resends.append(workflow.now())  # before anything is awaited: the next validator counts it
         number, sent = await self._send_link(PURPOSE_RESEND)
         return ResendResult(self.order_id, number, sent.to)
 
     @resend.validator
     def _validate_resend(self, req: ResendRequest) -> None:
         self._only_while_awaiting("resend the contract e-mail")
+        self._check_resend_caps()
+
+    def _check_resend_caps(self) -> None:
+        """Refused in the validator: nothing is sent and nothing enters the history. The error's detail is the
+        number of seconds until the next resend is allowed (None: never again for this order)."""
+        cap = self._resend_max_per_order
+        if len(self._resends) >= cap:
+            raise ApplicationError(
+                f"cannot resend the contract e-mail: it was already sent again {_times(len(self._resends))} for order "
+                f"{self.order_id}, the most allowed per order (CONTRACT_RESEND_MAX_PER_ORDER={cap}); the "
+                "reminders still go out, or cancel the order and open a new one", None, type="ResendLimit")
+        now = workflow.now()
+        recent = [t for t in self._resends if t > now - _RESEND_WINDOW]
+        cap = self._resend_max_per_hour
+        if len(recent) >= cap:
+            next_at = recent[len(recent) - cap] + _RESEND_WINDOW
+            wait = math.ceil((next_at - now).total_seconds())
+            raise ApplicationError(
+                f"cannot resend the contract e-mail: it was sent again {_times(len(recent))} in the last hour for "
+                f"order {self.order_id}, the most allowed per hour (CONTRACT_RESEND_MAX_PER_HOUR={cap}); the next "
+                f"resend is allowed from {next_at.isoformat(timespec='seconds')} (in {math.ceil(wait / 60)} min)",
+                wait, type="ResendLimit")
 
     @workflow.update
     async def cancel(self, req: CancelRequest) -> CancelResult:

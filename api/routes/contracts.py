@@ -79,7 +79,8 @@ async def state(vat: str, settings: SettingsDep, client: TemporalDep) -> dict[st
 
 @router.post("/contracts/{vat}/resend")
 async def resend(vat: str, settings: SettingsDep, client: TemporalDep, access: AccessDep) -> dict[str, Any]:
-    """E-mail the contract and a new link again; 409 unless the order awaits documentation."""
+    """E-mail the contract and a new link again; 409 unless the order awaits documentation, 429 over the caps
+    per order or per hour (Retry-After: when the next is allowed)."""
     return _json(await starter.resend_contract(settings, vat, access.actor, client))
 
 
