@@ -118,6 +118,10 @@ class Settings(BaseSettings):
     # its invoice workflow has not been given this long after it was stored (Temporal was away at delivery).
     notification_sweep_minutes: int = Field(default=5, ge=1, alias="NOTIFICATION_SWEEP_MINUTES")
     notification_stuck_minutes: int = Field(default=2, ge=1, alias="NOTIFICATION_STUCK_MINUTES")
+    # The SDI owes an answer (RC, MC or NS) within 5 days of receiving a file: an invoice still without one this
+    # many hours after transmission is flagged (BusinessStatus sdi-silent, one e-mail to PARTNER_EMAIL) and
+    # still completes when the answer comes.
+    invoice_sdi_silence_hours: int = Field(default=120, ge=1, le=24 * 30, alias="INVOICE_SDI_SILENCE_HOURS")
 
     @property
     def sdi_callback_base(self) -> str:

@@ -21,7 +21,7 @@ NOTIFICATION_KINDS: dict[str, str] = {
 # Always sent, whatever the preferences.
 TRANSACTIONAL_KINDS: frozenset[str] = frozenset(
     {"contract-invitation", "contract-activation", "contract-expired", "conservation-access",
-     "archive-fault", "generic", "account-confirmation", "delegation-invitation", "delegation-request"}
+     "archive-fault", "sdi-silent", "generic", "account-confirmation", "delegation-invitation", "delegation-request"}
 )
 
 

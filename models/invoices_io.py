@@ -25,6 +25,8 @@ ACCEPTED = "accepted"  # NE EC01 (a public administration accepted it)
 REFUSED = "refused"  # NE EC02 (a public administration refused it)
 DEADLINE_PASSED = "deadline-passed"  # DT decorrenza termini (15 days with no outcome)
 FAILED = "failed"  # the SDI refused the transmission itself (EI01/EI03)
+# BusinessStatus only (the invoice stays "sent"): no answer from the SDI within INVOICE_SDI_SILENCE_HOURS.
+SDI_SILENT = "sdi-silent"
 # Received invoices (passive cycle)
 INBOX = "received-from-sdi"
 OUTCOME_SENT = "outcome-sent"
@@ -57,6 +59,10 @@ class InvoiceSendInput:
     conserve: bool = True  # hand over to conservation when the cycle closes
     outcome_wait_seconds: int = 16 * 24 * 3600  # DT comes 15 days after delivery; one day of grace
     transmission_wait_seconds: int = 11 * 24 * 3600  # AT follows an MC to a PA within 10 days
+    # No RC, MC nor NS this long after transmission: the operator is e-mailed (once) and BusinessStatus says
+    # sdi-silent; the workflow keeps waiting. 0: never flagged.
+    sdi_silence_seconds: int = 5 * 24 * 3600
+    operator_email: str = ""  # who is told (PARTNER_EMAIL, the intermediary's own address)
 
 
 @dataclass

@@ -108,6 +108,7 @@ async def send_invoice(settings: Settings, vat: str, data: bytes, filename: str,
         doc_date=first.data.isoformat(), sender_name=summary.sender_name,
         recipient_id=summary.recipient_vat or summary.recipient_fiscal_code or "",
         recipient_name=summary.recipient_name, conserve=conserve,
+        sdi_silence_seconds=settings.invoice_sdi_silence_hours * 3600, operator_email=settings.partner_email,
     )
     c: Client | None = None
     try:

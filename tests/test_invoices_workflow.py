@@ -18,7 +18,7 @@ from models import invoices as invdb
 from models.invoices import InvoiceView
 from models.invoices_io import InvoiceStatusView, NotificationRef
 from starters.invoices import get_invoice, send_invoice
-from tests.helpers import assert_eventually, new_worker
+from tests.helpers import assert_eventually, new_worker, record_history
 from tests.invoices_support import (
     FakeSdi,
     ensure_customer,
@@ -179,6 +179,46 @@ async def _notified_then_left_to_its_timer(time_env: WorkflowEnvironment, settin
 
         await assert_eventually(closed, timeout=30)
         return view, await handle.result()
+
+
+async def test_a_silent_sdi_is_flagged_once_and_the_late_answer_completes(settings: Settings, db: str,
+                                                                          mailbox: Mailbox) -> None:
+    """No RC, MC nor NS within INVOICE_SDI_SILENCE_HOURS: BusinessStatus sdi-silent and one e-mail to the
+    operator; days later the RC still delivers the invoice, and the status says so."""
+    async with private_time_skipping() as time_env:
+        own = settings.model_copy(update={"invoice_sdi_silence_hours": 6})
+        ensure_customer(own)
+        tq = f"tq-{uuid.uuid4()}"
+        async with new_worker(time_env.client, own, invoice_workflows(), invoice_activities(own, FakeSdi()),
+                              task_queue=tq):
+            view, handle = await _send(time_env, own, tq, "8101")
+            sdi_id = await _sent_id(handle)
+            assert (await handle.describe()).typed_search_attributes.get(BUSINESS_STATUS) == "sent"
+            await time_env.sleep(timedelta(hours=7))
+
+            async def flagged() -> None:
+                assert (await handle.describe()).typed_search_attributes.get(BUSINESS_STATUS) == "sdi-silent"
+                assert len(mailbox.find(kind="sdi-silent")) == 1
+
+            await assert_eventually(flagged, timeout=20)
+            [alarm] = mailbox.find(kind="sdi-silent")
+            assert alarm["To"] == own.partner_email and view.file_name in str(alarm["Subject"])
+            assert str(sdi_id) in Mailbox.text_of(alarm) and "keeps waiting" in Mailbox.text_of(alarm)
+            assert (await handle.query(InvoiceSendWorkflow.status)).state == "sent"
+            assert get_invoice(own, view.id).state == "sent"
+
+            await time_env.sleep(timedelta(days=3))  # still silent: no second e-mail
+            assert len(mailbox.find(kind="sdi-silent")) == 1
+            assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+
+            await handle.signal("notification", _notify(own, view.id, "RC", sdi_id))
+            result = await handle.result()
+            assert result.state == "delivered" and result.notifications == [f"{view.id}_RC_001.xml"]
+            assert (await handle.describe()).typed_search_attributes.get(BUSINESS_STATUS) == "delivered"
+            assert get_invoice(own, view.id).state == "delivered"
+            assert len(mailbox.find(kind="sdi-silent")) == 1 and len(mailbox.find(kind="invoice-outcome")) == 1
+            assert any("sdi-silent, operator e-mailed" in h for h in result.history)
+            await record_history(time_env.client, view.workflow_id, "invoice_send.sdi_silent")
 
 
 async def test_duplicates_and_foreign_notifications_are_ignored(time_env: WorkflowEnvironment, settings: Settings,
@@ -356,3 +396,21 @@ async def _mc_without_at(time_env: WorkflowEnvironment, settings: Settings, mail
     view, result = await _notified_then_left_to_its_timer(time_env, settings, "9101", "MC", "not-delivered")
     assert result.state == "not-delivered" and "closed without AT" in result.history[-1]
     assert get_invoice(settings, view.id).state == "not-delivered"
+
+
+def test_the_recorded_histories_hold_the_silence_timer() -> None:
+    """The committed histories are what they are named for: the delivered run starts the silence timer and
+    cancels it on the RC; the silent one lets it fire, then e-mails (a local activity's marker) before the RC."""
+    import json
+    from pathlib import Path
+
+    histories = Path(__file__).parent / "histories"
+
+    def kinds(name: str) -> list[str]:
+        return [e["eventType"] for e in json.loads((histories / name).read_text())["events"]]
+
+    delivered = kinds("invoice_send.json")
+    assert "EVENT_TYPE_TIMER_STARTED" in delivered and "EVENT_TYPE_TIMER_CANCELED" in delivered
+    silent = kinds("invoice_send.sdi_silent.json")
+    fired = silent.index("EVENT_TYPE_TIMER_FIRED")
+    assert "EVENT_TYPE_MARKER_RECORDED" in silent[fired:silent.index("EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED")]

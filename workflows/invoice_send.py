@@ -4,6 +4,8 @@
     sent ── RC ──► delivered ──(PA: NE EC01)──► accepted | (NE EC02) refused | (DT, or 15 days) deadline-passed
          ── MC ──► not-delivered (the recipient can still pick it up; PA: closed by AT)
          ── NS ──► rejected (with the SDI's error list)
+         ── nothing for INVOICE_SDI_SILENCE_HOURS ──► still sent, BusinessStatus sdi-silent, the operator e-mailed
+                                                     once; the answer, when it comes, goes on as above
     transmission refused by the SDI (EI01/EI03) ──► failed
 
 Notifications arrive as the `notification` signal from our TrasmissioneFatture endpoint, already verified
@@ -15,15 +17,16 @@ is known. Each outcome updates the database, the query and BusinessStatus, and e
 the cycle closes the invoice with its receipts is handed over to conservation (a child workflow).
 
 History on the delivered path: prepare, a local activity (a marker: it touches only our database, CPU and
-key store); transmit, the one activity that reaches outside (the SDI); one wait; the outcome, a local activity
-beside the child's start. Local activities run inside the worker's workflow task: at-least-once and retried
-like any activity, idempotent the same way, but without an activity task's three events and workflow task.
+key store); transmit, the one activity that reaches outside (the SDI); one wait, under the silence timer
+(started and cancelled: two events); the outcome, a local activity beside the child's start. Local activities
+run inside the worker's workflow task: at-least-once and retried like any activity, idempotent the same way,
+but without an activity task's three events and workflow task.
 """
 
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import WorkflowIDReusePolicy
@@ -41,6 +44,7 @@ from workflows.common import (
 
 with workflow.unsafe.imports_passed_through():
     from activities.invoices import InvoiceActivities
+    from activities.mail import MailActivities
     from activities.sdi_channel import SdiChannelActivities
     from models.invoices_io import (
         ACCEPTED,
@@ -52,6 +56,7 @@ with workflow.unsafe.imports_passed_through():
         RECEIVED,
         REFUSED,
         REJECTED,
+        SDI_SILENT,
         SENT,
         STATUS_QUERY,
         ConservationHandover,
@@ -98,6 +103,8 @@ class InvoiceSendWorkflow:
         self._history: list[str] = []
         self._closed_by_at = False
         self._may_have_twin = False
+        self._silent_at: datetime | None = None  # when an SDI still silent is flagged to the operator
+        self._silence_flagged = False
 
     # ------------------------------------------------------------ interface
     @workflow.signal(name=NOTIFICATION_SIGNAL)
@@ -145,11 +152,17 @@ class InvoiceSendWorkflow:
         self._note(SENT)
         publish_status(SENT)
 
-        # The SDI must answer (RC, MC or NS) within 5 days: the first wait needs no timer (each timer costs
-        # history), an invoice still "sent" after that is visible in the list and the UI.
-        timeout: timedelta | None = None
+        # The SDI must answer (RC, MC or NS) within 5 days. The first wait has a timer: an SDI still silent
+        # after INVOICE_SDI_SILENCE_HOURS is flagged to the operator, once, and the wait goes on.
+        if inp.sdi_silence_seconds > 0:
+            self._silent_at = workflow.now() + timedelta(seconds=inp.sdi_silence_seconds)
+        timeout = self._next_timeout()
         while True:
             got = await self._wait(timeout)
+            if not got and self._state == SENT:
+                await self._flag_silence()
+                timeout = self._next_timeout()
+                continue
             if not got:
                 if self._state == DELIVERED and inp.pa:  # 15 days and no NE nor DT from the SDI
                     await self._outcome(DEADLINE_PASSED, None,
@@ -186,9 +199,35 @@ class InvoiceSendWorkflow:
             return timedelta(seconds=inp.outcome_wait_seconds)
         if self._state == NOT_DELIVERED and inp.pa:
             return timedelta(seconds=inp.transmission_wait_seconds)
-        if self._state == SENT:
-            return None
+        if self._state == SENT and self._silent_at is not None and not self._silence_flagged:
+            return max(self._silent_at - workflow.now(), timedelta(seconds=1))
         return None
+
+    async def _flag_silence(self) -> None:
+        """No answer from the SDI in time: say so in BusinessStatus (the invoice stays sent) and e-mail the
+        operator once (the e-mail's key is the workflow's); the next notification goes on as usual."""
+        inp = self._inp
+        assert inp is not None
+        self._silence_flagged = True
+        hours = inp.sdi_silence_seconds / 3600
+        self._note(f"no answer from the SDI {hours:g} h after transmission: {SDI_SILENT}, operator e-mailed")
+        publish_status(SDI_SILENT)
+        if not inp.operator_email:
+            return
+        workflow_id = workflow.info().workflow_id
+        body = (f"The SDI has not answered (no RC, MC nor NS) {hours:g} hours after invoice file {inp.file_name} "
+                f"of customer {inp.vat} was transmitted (identificativo SdI {self._sdi_id}).\n\n"
+                "The SDI owes an answer within 5 days: check the SDI channel and the SDI's service status. The "
+                "invoice stays 'sent' and its workflow keeps waiting; it completes when the answer comes.\n\n"
+                f"Workflow: {workflow_id} (BusinessStatus {SDI_SILENT})\n")
+        await workflow.execute_local_activity_method(
+            MailActivities.send_email,
+            EmailRequest(idempotency_key=f"{workflow_id}/{SDI_SILENT}", to=inp.operator_email,
+                         subject=f"No answer from the SDI for {inp.file_name} after {hours:g} h"[:300],
+                         body_text=body, kind=SDI_SILENT),
+            start_to_close_timeout=LOCAL_ATTEMPT_TIMEOUT, schedule_to_close_timeout=LOCAL_TOTAL_TIMEOUT,
+            retry_policy=RETRY_FAST,
+        )
 
     def _closed(self) -> bool:
         inp = self._inp
