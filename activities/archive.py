@@ -51,14 +51,15 @@ from models.conservation import (
     PackageView,
     find_package,
     mark_verified,
-    package_ids,
     package_of_owner,
+    package_page,
     record_package,
 )
 from models.conservation_io import (
     ConservationResult,
     FaultMail,
-    ListPackagesInput,
+    PackagePage,
+    PackagePageInput,
     StoredObject,
     StoredPackage,
     StorePackageInput,
@@ -71,6 +72,7 @@ from models.mail import EmailRequest
 from models.tenant import get_tenant_row
 
 CHUNK = 1024 * 1024
+PAGE_LIMIT = 1000  # package ids per page at most, whatever a workflow asks
 
 
 class ArchiveFault(Exception):
@@ -478,14 +480,17 @@ class ArchiveActivities:
             already_conserved=not created,
         )
 
-    @activity.defn(name="archive_list_packages")
-    def list_packages(self, inp: ListPackagesInput) -> list[str]:
-        """Read-only."""
+    @activity.defn(name="archive_list_package_page")
+    def list_package_page(self, inp: PackagePageInput) -> PackagePage:
+        """Read-only: one bounded page of package ids (keyset on the row id), so no list of every package ever
+        crosses the workflow boundary."""
+        limit = max(1, min(inp.limit, PAGE_LIMIT))
         with session_scope(self.settings.database_url) as session:
             try:
-                return package_ids(session, inp.vat)
+                rows, upto, total = package_page(session, inp.vat, inp.after, inp.upto, limit)
             except (InvalidInput, NotFound) as err:
                 raise _fault(str(err), type(err).__name__) from err
+        return PackagePage([pid for _, pid in rows], rows[-1][0] if rows else inp.after, upto, total)
 
     @activity.defn(name="archive_verify_packages")
     def verify_packages(self, inp: VerifyPackagesInput) -> VerifyReport:
@@ -500,9 +505,9 @@ class ArchiveActivities:
 
         report = mail.report
         lines = [f"- {f.package_id} [{f.kind}] {f.key or ''} {f.detail}" for f in report.faults[:200]]
-        more = len(report.faults) - len(lines)
+        more = report.fault_count - len(lines)
         body = (
-            f"The archive verification {mail.workflow_id} found {len(report.faults)} fault(s) in "
+            f"The archive verification {mail.workflow_id} found {report.fault_count} fault(s) in "
             f"{report.packages} package(s) ({report.objects} objects checked):\n\n" + "\n".join(lines)
             + (f"\n... and {more} more" if more > 0 else "")
             + f"\n\nDetails in the Temporal Web UI: {self.settings.temporal_ui_url}/namespaces/"
@@ -510,7 +515,7 @@ class ArchiveActivities:
         )
         req = EmailRequest(
             idempotency_key=f"{mail.workflow_id}/archive-fault", to=self.settings.conservation_manager_email,
-            subject=f"Archive verification: {len(report.faults)} fault(s) found", body_text=body,
+            subject=f"Archive verification: {report.fault_count} fault(s) found", body_text=body,
             kind="archive-fault",
         )
         return MailActivities(self.settings).send_email(req).status

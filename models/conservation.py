@@ -229,6 +229,23 @@ def package_ids(session: Session, vat: str | None = None) -> list[str]:
     return list(session.scalars(query))
 
 
+def package_page(session: Session, vat: str | None, after: int, upto: int | None,
+                 limit: int) -> tuple[list[tuple[int, str]], int, int]:
+    """Keyset pagination over the packages in row-id order: at most `limit` (row id, package id) after `after`
+    and up to `upto`; with `upto` None it is the newest row id now. Returns the rows, `upto` and how many
+    packages there are up to it (counted only when `upto` was None, else 0)."""
+    where = [] if vat is None else [ArchivePackage.tenant_id == get_tenant_row(session, vat).id]
+    total = 0
+    if upto is None:
+        newest, total = session.execute(select(func.max(ArchivePackage.id), func.count(ArchivePackage.id))
+                                        .where(*where)).one()
+        upto, total = int(newest or 0), int(total or 0)
+    rows = session.execute(select(ArchivePackage.id, ArchivePackage.package_id)
+                           .where(ArchivePackage.id > after, ArchivePackage.id <= upto, *where)
+                           .order_by(ArchivePackage.id).limit(limit))
+    return [(int(r[0]), str(r[1])) for r in rows], upto, total
+
+
 def mark_verified(session: Session, package_id: str, ok: bool, at: datetime) -> None:
     row = session.scalar(select(ArchivePackage).where(ArchivePackage.package_id == package_id))
     if row is not None:

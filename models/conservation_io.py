@@ -82,16 +82,47 @@ class StoredPackage:
     already_recorded: bool = False
 
 
+# A verification report keeps this many faults (the first found) and counts every one: a report crosses the
+# workflow boundary and is carried over continue-as-new, so it must stay bounded whatever the archive holds.
+FAULTS_KEPT = 200
+
+
 @dataclass
 class VerifyInput:
     vat: str | None = None  # only this customer's packages
     sample: int | None = None  # a random sample of N packages instead of all
     notify: bool = True  # e-mail the conservation manager when a fault is found
+    page_size: int = 200  # package ids read from the database per page (keyset on the package's row id)
+    pages_per_run: int = 25  # then the workflow continues as new, carrying only `progress`
+    progress: VerifyProgress | None = None  # None at the start; set by the run that continued as new
 
 
 @dataclass
-class ListPackagesInput:
-    vat: str | None = None
+class VerifyProgress:
+    """What one run hands the next: the cursor and the running totals, never the ids seen."""
+
+    after: int = 0  # the last package row id read
+    upto: int | None = None  # the newest row id when the verification began: packages added later wait
+    total: int = 0  # packages up to `upto` (of which `sample` are chosen, when sampling)
+    seen: int = 0  # packages read so far
+    chosen: int = 0  # packages verified so far
+    report: VerifyReport = field(default_factory=lambda: VerifyReport())
+
+
+@dataclass
+class PackagePageInput:
+    vat: str | None
+    after: int  # keyset: row ids greater than this
+    upto: int | None  # and not greater than this (None: the first page, which sets it)
+    limit: int
+
+
+@dataclass
+class PackagePage:
+    package_ids: list[str]
+    last: int  # the row id of the last package in the page (`after` when the page is empty)
+    upto: int  # the newest row id when the verification began
+    total: int  # packages with a row id up to `upto`
 
 
 @dataclass
@@ -112,17 +143,25 @@ class VerifyReport:
     packages: int = 0
     objects: int = 0
     bytes: int = 0
-    faults: list[Fault] = field(default_factory=list)
+    faults: list[Fault] = field(default_factory=list)  # the first FAULTS_KEPT found
+    faults_total: int = 0  # every fault found, once merged (see fault_count)
 
     @property
     def ok(self) -> bool:
-        return not self.faults
+        return self.fault_count == 0
+
+    @property
+    def fault_count(self) -> int:
+        """Every fault found, also those beyond the FAULTS_KEPT listed."""
+        return max(self.faults_total, len(self.faults))
 
     def merge(self, other: VerifyReport) -> None:
         self.packages += other.packages
         self.objects += other.objects
         self.bytes += other.bytes
-        self.faults.extend(other.faults)
+        total = self.fault_count + other.fault_count
+        self.faults.extend(other.faults[:max(FAULTS_KEPT - len(self.faults), 0)])
+        self.faults_total = total
 
 
 @dataclass

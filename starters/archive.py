@@ -23,7 +23,7 @@ from domain.archive import offline_verify
 from domain.archive.index import SCHEMA_FILE
 from domain.errors import Conflict, InvalidInput, NotFound, ProblemCollector
 from domain.identifiers import parse_vat_number
-from models.conservation import PackageView, Usage, list_packages, package_ids, usage
+from models.conservation import PackageView, Usage, list_packages, package_ids, package_page, usage
 from models.conservation_io import ConservationInput, ConservationResult, VerifyInput, VerifyReport
 from models.tenant import get_tenant
 from workflows.archive_verify import ArchiveVerifyWorkflow
@@ -65,15 +65,27 @@ async def run_verify(settings: Settings, inp: VerifyInput, client: Client | None
     return report
 
 
+LOCAL_PAGE = 500  # packages read at a time by a local verification
+
+
 def verify_local(settings: Settings, vat: str | None = None, sample: int | None = None) -> VerifyReport:
     """The same checks in this process, without Temporal (and without e-mail)."""
     from activities.archive import sample_ids, verify_by_id
 
     if sample is not None and sample < 1:
         raise InvalidInput.one("sample", "at least 1")
-    with session_scope(settings.database_url) as session:
-        ids = package_ids(session, vat)
-    return verify_by_id(settings, sample_ids(ids, sample))
+    if sample is not None:  # a sample needs the list of ids (in this process only, never in a payload)
+        with session_scope(settings.database_url) as session:
+            ids = package_ids(session, vat)
+        return verify_by_id(settings, sample_ids(ids, sample))
+    report, after, upto = VerifyReport(), 0, None
+    while True:  # every package, a page at a time, as the workflow reads them
+        with session_scope(settings.database_url) as session:
+            rows, upto, _ = package_page(session, vat, after, upto, LOCAL_PAGE)
+        report.merge(verify_by_id(settings, [pid for _, pid in rows]))
+        if len(rows) < LOCAL_PAGE:
+            return report
+        after = rows[-1][0]
 
 
 async def ensure_verify_schedule(settings: Settings, client: Client | None = None,

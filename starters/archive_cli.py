@@ -30,7 +30,7 @@ def _date(value: str | None, option: str) -> date | None:
 
 def _report_json(report: VerifyReport) -> dict[str, object]:
     return {"ok": report.ok, "packages": report.packages, "objects": report.objects, "bytes": report.bytes,
-            "faults": [f.__dict__ for f in report.faults]}
+            "faults_total": report.fault_count, "faults": [f.__dict__ for f in report.faults]}
 
 
 @app.command("verify")
@@ -56,7 +56,7 @@ def verify(
     if as_json:
         print_json(_report_json(report))
     else:
-        verdict = "[green]intact[/]" if report.ok else f"[red]{len(report.faults)} fault(s)[/]"
+        verdict = "[green]intact[/]" if report.ok else f"[red]{report.fault_count} fault(s)[/]"
         console.print(f"{report.packages} packages, {report.objects} objects, {report.bytes} bytes checked: "
                       f"{verdict}")
         if report.faults:

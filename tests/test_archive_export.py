@@ -158,7 +158,7 @@ async def test_usage_packages_and_verify_over_http(archive: Settings, dev_env: W
     assert len(one["objects"]) == 5 and sum(o["size"] for o in one["objects"]) == one["size"]
     assert http.get("/archive/packages/PdA-invoice-nope-000000000000").status_code == 404
     async with new_worker(dev_env.client, archive, [ArchiveVerifyWorkflow],
-                          [ArchiveActivities(archive).list_packages, ArchiveActivities(archive).verify_packages],
+                          [ArchiveActivities(archive).list_package_page, ArchiveActivities(archive).verify_packages],
                           task_queue=archive.temporal_task_queue):
         started = http.post("/archive/verify", json={"vat": VAT})
         assert started.status_code == 202
@@ -184,7 +184,7 @@ async def test_cli_verify_runs_the_verification_workflow(archive: Settings, dev_
     monkeypatch.setenv("PAYLOAD_CODEC_KEY", "off")
     get_settings.cache_clear()
     acts = ArchiveActivities(archive)
-    async with new_worker(dev_env.client, archive, [ArchiveVerifyWorkflow], [acts.list_packages,
+    async with new_worker(dev_env.client, archive, [ArchiveVerifyWorkflow], [acts.list_package_page,
                           acts.verify_packages], task_queue=archive.temporal_task_queue):
         res = await asyncio.to_thread(runner.invoke, cli, ["archive", "verify", "--sample", "2", "--json"])
         table = await asyncio.to_thread(runner.invoke, cli, ["archive", "verify", "--vat", OTHER_VAT])

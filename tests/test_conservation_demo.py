@@ -35,7 +35,7 @@ async def test_the_demo_step_conserves_shows_verifies_and_exports(
                         lambda url, **kw: http.get(url.replace(own.public_base_url, ""), **kw))
     monkeypatch.setattr(demo_conservation, "console", demo_conservation.Console(width=200))
     acts = ArchiveActivities(own)
-    activities = [acts.store_package, acts.record_package, acts.list_packages, acts.verify_packages,
+    activities = [acts.store_package, acts.record_package, acts.list_package_page, acts.verify_packages,
                   acts.notify_fault, MailActivities(own).send_email]
     async with new_worker(dev_env.client, own, [ConservationWorkflow, ArchiveVerifyWorkflow], activities,
                           task_queue=own.temporal_task_queue):

@@ -35,7 +35,7 @@ WORKFLOWS = [ConservationWorkflow, ArchiveVerifyWorkflow]
 
 def _activities(settings: Settings) -> list:  # type: ignore[type-arg]
     a = ArchiveActivities(settings)
-    return [a.store_package, a.record_package, a.list_packages, a.verify_packages, a.notify_fault,
+    return [a.store_package, a.record_package, a.list_package_page, a.verify_packages, a.notify_fault,
             MailActivities(settings).send_email]
 
 
@@ -160,6 +160,104 @@ async def test_verify_finds_a_corrupted_object_and_mails_the_conservation_manage
     await assert_eventually(_as_async(fault_mail))
     mail = mailbox.find(to=own.conservation_manager_email, kind="archive-fault")
     assert len(mail) == 1 and victim.key in Mailbox.text_of(mail[0])
+
+
+async def _runs(client: Client, workflow_id: str) -> list[WorkflowHistory]:
+    """Every run of a workflow, first to last, following continue-as-new."""
+    run_id = (await client.get_workflow_handle(workflow_id).describe()).raw_description \
+        .workflow_execution_info.first_run_id
+    runs = []
+    while run_id:
+        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        runs.append(history)
+        last = history.events[-1]
+        run_id = (last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+                  if last.HasField("workflow_execution_continued_as_new_event_attributes") else "")
+    return runs
+
+
+def _activities_of(history: WorkflowHistory, name: str) -> int:
+    return sum(1 for e in history.events if e.HasField("activity_task_scheduled_event_attributes")
+               and e.activity_task_scheduled_event_attributes.activity_type.name == name)
+
+
+async def test_a_large_archive_is_verified_in_pages_across_continue_as_new(
+        settings: Settings, db: str, dev_env: WorkflowEnvironment, mailbox: Mailbox) -> None:
+    """23 packages, pages of 4, 2 pages a run: three runs, each reading at most 2 pages and carrying only the
+    cursor and totals; the report is the one a local check of every package gives, faults of two runs
+    included; a sample of 5 verifies exactly 5 different packages."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.s3.models import s3_backends
+
+    from starters.archive import verify_local
+
+    own = _own(settings)
+    client = dev_env.client
+    async with new_worker(client, own, WORKFLOWS, _activities(own), task_queue=own.temporal_task_queue):
+        results = [await (await start_conservation(own, add_invoice(own, number=f"{n:05d}"), client)).result()
+                   for n in range(100, 123)]
+
+        sampled = await start_verify(own, VerifyInput(sample=5, page_size=4, pages_per_run=2), client)
+        sample = await client.get_workflow_handle(sampled, result_type=VerifyReport).result()
+        assert sample.packages == 5 and sample.ok
+        with session_scope(own.database_url) as session:
+            assert session.scalar(select(func.count()).select_from(ArchivePackage)
+                                  .where(ArchivePackage.last_verified_at.is_not(None))) == 5
+
+        bucket = s3_backends[DEFAULT_ACCOUNT_ID]["global"].buckets[own.s3_bucket]
+        for victim_package in (results[1], results[21]):  # one read by the first run, one by the last
+            with session_scope(own.database_url) as session:
+                victim = next(o for o in get_package(session, victim_package.package_id).objects
+                              if o.role == "original")
+            fake = next(k for k in bucket.keys.getlist(victim.key) if k.version_id == victim.version_id)
+            fake.value = fake.value + b"<!-- altered -->"
+
+        workflow_id = await start_verify(own, VerifyInput(page_size=4, pages_per_run=2), client)
+        report = await client.get_workflow_handle(workflow_id, result_type=VerifyReport).result()
+        runs = await _runs(client, workflow_id)
+        if len(runs) > 1:
+            save_history(Path(__file__).parent / "histories" / "archive_verify.continued.json",
+                         runs[0].to_json_dict())
+    expected = verify_local(own)
+    assert (report.packages, report.objects, report.bytes) == (23, 23 * 5, expected.bytes) == (
+        expected.packages, expected.objects, expected.bytes)
+    assert [(f.package_id, f.kind) for f in report.faults] == [(f.package_id, f.kind) for f in expected.faults] \
+        == [(results[1].package_id, "altered"), (results[21].package_id, "altered")]
+    assert report.fault_count == 2 and not report.ok
+    assert len(runs) == 3
+    assert [_activities_of(r, "archive_list_package_page") for r in runs] == [2, 2, 2]
+    assert sum(_activities_of(r, "archive_verify_packages") for r in runs) == 6  # one batch per page
+    for history in runs[:-1]:
+        assert history.events[-1].HasField("workflow_execution_continued_as_new_event_attributes")
+        carried = history.events[-1].workflow_execution_continued_as_new_event_attributes.input.payloads[0].data
+        faulted = {results[1].package_id, results[21].package_id}  # a fault names its package
+        assert len(carried) < 2000 and not [r for r in results if r.package_id not in faulted
+                                            and r.package_id.encode() in carried]
+    mails = mailbox.find(to=own.conservation_manager_email, kind="archive-fault")
+    assert len(mails) == 1 and "2 fault(s)" in str(mails[0]["Subject"])
+
+
+def test_the_recorded_continued_history_continues_as_new() -> None:
+    """The committed file is what it is named for: a run that read its pages and continued as new."""
+    import json
+
+    events = json.loads((Path(__file__).parent / "histories" / "archive_verify.continued.json").read_text())["events"]
+    assert events[-1]["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW"
+    listed = [e for e in events if e.get("activityTaskScheduledEventAttributes", {}).get("activityType", {})
+              .get("name") == "archive_list_package_page"]
+    assert len(listed) == 2
+
+
+def test_a_report_keeps_the_first_faults_and_counts_all() -> None:
+    from models.conservation_io import FAULTS_KEPT, Fault
+
+    report = VerifyReport()
+    for n in range(FAULTS_KEPT + 50):
+        report.merge(VerifyReport(packages=1, objects=2, bytes=3, faults=[Fault(f"p{n}", "missing", "gone")]))
+    assert (report.packages, report.objects, report.bytes) == (FAULTS_KEPT + 50, 2 * (FAULTS_KEPT + 50),
+                                                               3 * (FAULTS_KEPT + 50))
+    assert len(report.faults) == FAULTS_KEPT and report.faults[0].package_id == "p0"
+    assert report.fault_count == FAULTS_KEPT + 50 and not report.ok
 
 
 def _as_async(check):  # type: ignore[no-untyped-def]

@@ -72,7 +72,7 @@ def activities(settings: Settings, client: Client | None = None) -> Sequence[Cal
     from activities.archive import ArchiveActivities
 
     archive = ArchiveActivities(settings)
-    found += [archive.store_package, archive.record_package, archive.list_packages, archive.verify_packages,
+    found += [archive.store_package, archive.record_package, archive.list_package_page, archive.verify_packages,
               archive.notify_fault]
     # the notification sweep
     from activities.notification_sweep import NotificationSweepActivities

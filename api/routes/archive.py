@@ -87,7 +87,8 @@ class VerifyStatus(BaseModel):
     packages: int | None = None
     objects: int | None = None
     bytes: int | None = None
-    faults: list[FaultPublic] | None = None
+    faults: list[FaultPublic] | None = None  # the first 200 found
+    faults_total: int | None = None  # every fault found
 
 
 @router.get("/usage", response_model=list[UsagePublic])
@@ -158,4 +159,4 @@ async def read_verification(workflow_id: str, client: TemporalDep, access: Acces
     report = await handle.result()
     return VerifyStatus(workflow_id=workflow_id, status=status, ok=report.ok, packages=report.packages,
                         objects=report.objects, bytes=report.bytes,
-                        faults=[FaultPublic(**f.__dict__) for f in report.faults])
+                        faults=[FaultPublic(**f.__dict__) for f in report.faults], faults_total=report.fault_count)
