@@ -490,7 +490,8 @@ class ArchiveActivities:
                 rows, upto, total = package_page(session, inp.vat, inp.after, inp.upto, limit)
             except (InvalidInput, NotFound) as err:
                 raise _fault(str(err), type(err).__name__) from err
-        return PackagePage([pid for _, pid in rows], rows[-1][0] if rows else inp.after, upto, total)
+        last = rows[-1][0] if rows else inp.after
+        return PackagePage([pid for _, pid in rows], last, upto, total, len(rows) == limit and last < upto)
 
     @activity.defn(name="archive_verify_packages")
     def verify_packages(self, inp: VerifyPackagesInput) -> VerifyReport:

@@ -123,6 +123,7 @@ class PackagePage:
     last: int  # the row id of the last package in the page (`after` when the page is empty)
     upto: int  # the newest row id when the verification began
     total: int  # packages with a row id up to `upto`
+    more: bool = False  # a full page that did not reach `upto`: there may be another
 
 
 @dataclass

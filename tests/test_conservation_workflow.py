@@ -21,7 +21,7 @@ from core.settings import Settings
 from devstack.s3 import ensure_archive_bucket
 from devstack.smtp_sink import Mailbox
 from models.conservation import ArchiveObject, ArchivePackage, get_package
-from models.conservation_io import ConservationInput, VerifyInput, VerifyReport
+from models.conservation_io import ConservationInput, PackagePageInput, VerifyInput, VerifyReport
 from starters.archive import ensure_verify_schedule, run_verify, start_conservation, start_verify
 from tests.conservation_support import add_invoice, bucket_settings
 from tests.helpers import assert_eventually, free_port, new_worker, record_history, save_history
@@ -197,6 +197,13 @@ async def test_a_large_archive_is_verified_in_pages_across_continue_as_new(
         results = [await (await start_conservation(own, add_invoice(own, number=f"{n:05d}"), client)).result()
                    for n in range(100, 123)]
 
+        pages = ArchiveActivities(own)
+        for limit, more in ((5000, False), (23, False), (22, True)):  # above the activity's own bound, exact, less
+            page = pages.list_package_page(PackagePageInput(None, 0, None, limit))
+            assert (len(page.package_ids), page.total, page.more) == (min(limit, 23), 23, more), limit
+        assert pages.list_package_page(PackagePageInput(None, page.last, page.upto, 22)).package_ids == [
+            results[-1].package_id]
+
         sampled = await start_verify(own, VerifyInput(sample=5, page_size=4, pages_per_run=2), client)
         sample = await client.get_workflow_handle(sampled, result_type=VerifyReport).result()
         assert sample.packages == 5 and sample.ok
@@ -225,7 +232,7 @@ async def test_a_large_archive_is_verified_in_pages_across_continue_as_new(
         == [(results[1].package_id, "altered"), (results[21].package_id, "altered")]
     assert report.fault_count == 2 and not report.ok
     assert len(runs) == 3
-    assert [_activities_of(r, "archive_list_package_page") for r in runs] == [2, 2, 2]
+    assert [_activities_of(r, "archive_list_package_page") for r in runs] == [2, 2, 2]  # the last page: 3
     assert sum(_activities_of(r, "archive_verify_packages") for r in runs) == 6  # one batch per page
     for history in runs[:-1]:
         assert history.events[-1].HasField("workflow_execution_continued_as_new_event_attributes")

@@ -71,7 +71,7 @@ class ArchiveVerifyWorkflow:
                 p.report.merge(part)
             p.after = page.last
             pages += 1
-            if len(page.package_ids) < inp.page_size or self._sample_complete():
+            if not page.more or self._sample_complete():
                 break
             if pages >= inp.pages_per_run or workflow.info().is_continue_as_new_suggested():
                 workflow.continue_as_new(dataclasses.replace(inp, progress=p))
