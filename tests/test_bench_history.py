@@ -22,9 +22,10 @@ def test_the_delivered_invoice_costs_its_starts_activities_signal_and_upserts() 
     cost = cost_of(recorded("invoice_send"))
     assert cost.events == len(list(recorded("invoice_send").events))
     # started, transmit, the RC signal, the child's start, BusinessStatus sent and delivered, two local
-    # activities (prepare, outcome)
+    # activities (prepare, outcome), the SDI silence timer (cancelled by the RC)
     assert cost.by_type["ACTIVITY_TASK_SCHEDULED"] == 1 and cost.local_activities == 2
-    assert cost.actions == 1 + 1 + 1 + 1 + 2 + 2
+    assert cost.by_type["TIMER_STARTED"] == 1 and cost.by_type["TIMER_CANCELED"] == 1
+    assert cost.actions == 1 + 1 + 1 + 1 + 2 + 2 + 1
 
 
 def test_a_version_marker_and_its_change_version_upsert_are_not_actions() -> None:
