@@ -81,6 +81,8 @@ def base_settings(tmp: Path, **changes: object) -> Settings:
         "DATA_DIR": tmp / "data", "DATABASE_URL": f"sqlite:///{tmp / 'einvoice.db'}",
         # moto keeps every server's objects in one in-process store: a bucket of its own per run.
         "S3_BUCKET": f"bench-archive-{uuid.uuid4().hex[:12]}", "PAYLOAD_CODEC_KEY": "",
+        # the embedded stack's development defaults (SECRET_KEY, the codec key file), as `dev up` allows them
+        "EINVOICE_EMBEDDED": True,
     }
     values.update(changes)
     return Settings(**values)  # type: ignore[arg-type]
