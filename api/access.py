@@ -18,6 +18,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
+from api import tls
 from core.db import session_scope
 from core.settings import Settings
 from domain.credentials import token_digest, token_is_ours
@@ -138,6 +139,8 @@ class Access:
     vat: str | None = None
     checked: bool = False
     refused: bool = False  # the refusal is audited where it is decided
+    mtls: bool = False  # served over mutual TLS: the client certificate must be the acted-for customer's
+    certificate: tls.ClientCertificate | None = None
 
     @property
     def user(self) -> Principal:
@@ -160,12 +163,20 @@ class Access:
                 raise HTTPException(404, detail={"error": "not found", "detail": decision.reason})
             raise HTTPException(403, detail={"error": "forbidden", "detail": decision.reason,
                                              "permission": decision.permission or act})
+        why = tls.refusal(self.settings, self.user, self.certificate, vat) if self.mtls else None
+        if why is not None:
+            self._record(f"refused: {why}", act, vat)
+            self.checked = self.refused = True
+            raise HTTPException(403, detail={"error": "forbidden", "detail": why, "certificate":
+                                             self.certificate.operation_id if self.certificate else None})
         self.checked = True
 
     def _record(self, outcome: str, action: str | None = None, vat: str | None = None) -> None:
         with session_scope(self.settings.database_url) as session:
+            details = [f"client {self.client}" if self.client else "",
+                       f"certificate {self.certificate.operation_id}" if self.certificate else ""]
             audit.append(session, self.actor, "http", action or self.action, self.target, outcome,
-                         vat, f"client {self.client}" if self.client else "")
+                         vat, ", ".join(d for d in details if d))
 
 
 def record(settings: Settings, actor: str, action: str, target: str, outcome: str, vat: str | None = None,
@@ -248,7 +259,16 @@ async def guard(request: Request) -> AsyncIterator[Access]:
         await run_in_threadpool(record, settings, "anonymous", rule.action, target, f"refused: {err.detail}",
                                 None, client)
         raise
-    access = Access(settings, rule.action, principal, token_id, client, target)
+    certificate = None
+    if settings.api_tls:  # besides the token, the connection's certificate (api/tls.py)
+        try:
+            certificate = await run_in_threadpool(tls.identify, settings, request.scope)
+        except tls.CertificateRefused as err:
+            await run_in_threadpool(record, settings, principal.label, rule.action, target,
+                                    f"refused: {err.detail}", None, client)
+            raise
+    access = Access(settings, rule.action, principal, token_id, client, target, mtls=settings.api_tls,
+                    certificate=certificate)
     if rule.customer in (PATH, QUERY):
         source = request.path_params if rule.customer == PATH else request.query_params
         vat = _canonical(source.get("vat"))

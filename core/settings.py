@@ -83,6 +83,16 @@ class Settings(BaseSettings):
     # Days before expiry on which the customer is reminded, comma-separated.
     cert_reminder_days: str = Field(default="30,7,1", alias="CERT_REMINDER_DAYS")
 
+    # mutual TLS (api/tls.py): serve the API over TLS; every authenticated route then also needs a client
+    # certificate issued by our CA. The server's certificate and key (PEM files); empty: one issued by our CA
+    # for API_TLS_NAMES, kept in DATA_DIR/tls. Operators present a certificate of API_TLS_OPERATOR_VAT (the
+    # intermediary itself, registered as a customer); empty: operators cannot work over mutual TLS.
+    api_tls: bool = Field(default=False, alias="API_TLS")
+    api_tls_cert: str = Field(default="", alias="API_TLS_CERT")
+    api_tls_key: str = Field(default="", alias="API_TLS_KEY")
+    api_tls_names: str = Field(default="localhost,127.0.0.1", alias="API_TLS_NAMES")
+    api_tls_operator_vat: str = Field(default="", alias="API_TLS_OPERATOR_VAT")
+
     # contracts
     # (CONSERVATION_MANAGER_EMAIL, who gets their access on activation, is declared in the conservation block.)
     # A contract awaiting acceptance: reminders this many days after the invitation, expiry after that many.
@@ -149,7 +159,8 @@ class Settings(BaseSettings):
         if not self.database_url:
             self.database_url = f"sqlite:///{(self.data_dir / 'einvoice.db').resolve()}"
         if not self.public_base_url:
-            self.public_base_url = f"http://{self.api_host}:{self.api_port}"
+            scheme = "https" if self.api_tls else "http"
+            self.public_base_url = f"{scheme}://{self.api_host}:{self.api_port}"
         if not self.temporal_ui_url:
             host = self.temporal_address.rsplit(":", 1)[0]
             self.temporal_ui_url = f"http://{host}:{self.temporal_ui_port}"

@@ -11,6 +11,7 @@ import asyncio
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -54,10 +55,18 @@ def settings_env(settings: Settings) -> dict[str, str]:
             "API_HOST": settings.api_host,
             "API_PORT": str(settings.api_port),
             "PUBLIC_BASE_URL": settings.public_base_url,
+            "API_TLS": "true" if settings.api_tls else "false",
             "PYTHONUNBUFFERED": "1",
         }
     )
+    if settings.api_tls and not settings.sdi_ca_cert:  # the local SDI calls the API back over HTTPS
+        env["SDI_CA_CERT"] = str(ca_file(settings))
     return env
+
+
+def ca_file(settings: Settings) -> Path:
+    """Our CA certificate (the built-in CA's, made by the API or the worker at first start)."""
+    return settings.data_dir.resolve() / "ca" / "ca.pem"
 
 
 def _port_of(address: str) -> tuple[str, int]:
@@ -155,10 +164,15 @@ def _temporal_healthy(settings: Settings) -> Callable[[], bool]:
     return check
 
 
-def _http_ok(url: str) -> Callable[[], bool]:
+def _http_ok(url: str, cafile: Path | None = None) -> Callable[[], bool]:
+    """200 from `url`; over HTTPS verified with `cafile` (read at each check: the API makes it at start)."""
     def check() -> bool:
         try:
-            return httpx.get(url, timeout=2).status_code == 200
+            if cafile is None:
+                return httpx.get(url, timeout=2).status_code == 200
+            if not cafile.exists():
+                return False
+            return httpx.get(url, timeout=2, verify=ssl.create_default_context(cafile=cafile)).status_code == 200
         except httpx.HTTPError:
             return False
 
@@ -189,7 +203,10 @@ def plan(settings: Settings) -> list[tuple[Part, str, tuple[str, int]]]:
     t_host, t_port = _port_of(settings.temporal_address)
     s3 = urlparse(settings.s3_endpoint_url)
     s3_host, s3_port = s3.hostname or "127.0.0.1", s3.port or 9000
-    api_url = f"http://{settings.api_host}:{settings.api_port}"
+    scheme = "https" if settings.api_tls else "http"
+    api_url = f"{scheme}://{settings.api_host}:{settings.api_port}"
+    api_ca = ca_file(settings) if settings.api_tls else None
+    api_note = f"; mutual TLS, CA {api_ca}" if api_ca else ""
     return [
         (
             Part(
@@ -222,8 +239,8 @@ def plan(settings: Settings) -> list[tuple[Part, str, tuple[str, int]]]:
             (settings.smtp_host, settings.smtp_port),
         ),
         (
-            Part("api", [py, "-m", "starters.cli", "api"], f"{api_url}  (OpenAPI {api_url}/docs)",
-                 _http_ok(f"{api_url}/healthz"), logs / "api.log"),
+            Part("api", [py, "-m", "starters.cli", "api"], f"{api_url}  (OpenAPI {api_url}/docs{api_note})",
+                 _http_ok(f"{api_url}/healthz", api_ca), logs / "api.log"),
             "API_PORT",
             (settings.api_host, settings.api_port),
         ),
@@ -245,13 +262,16 @@ def worker_part(settings: Settings) -> Part:
 
 
 def run_stack(data_dir: Path | None = None, demo: bool = False, keep_running: bool = True,
-              settings: Settings | None = None) -> int:
+              settings: Settings | None = None, tls: bool = False) -> int:
     """Start everything, optionally run the demo, wait for Ctrl-C, stop everything. Returns an exit code."""
     from core.db import migrate
     from devstack.s3 import ensure_archive_bucket
 
     if settings is None:
         settings = Settings(DATA_DIR=data_dir) if data_dir else Settings()
+    if tls and not settings.api_tls:  # validated anew: the API's public address becomes https:// too
+        settings = Settings.model_validate({**settings.model_dump(by_alias=True, exclude={"public_base_url"}),
+                                            "API_TLS": True})
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     parts = plan(settings)
     try:

@@ -20,6 +20,7 @@ and API). Its decisions can be made slow (`decision_delay`) and a subject patter
 from __future__ import annotations
 
 import fcntl
+import ipaddress
 import json
 import os
 import re
@@ -300,6 +301,39 @@ class BuiltinCA:
                 item = item.add_extension(x509.CRLReason(reason), critical=False)
             builder = builder.add_revoked_certificate(item.build())
         return builder.sign(key, hashes.SHA384()).public_bytes(serialization.Encoding.DER)
+
+    def issue_server(self, names: list[str], days: int = 90) -> tuple[bytes, bytes]:
+        """A TLS server certificate for `names` (DNS names or IP addresses) and its new key, both PEM: the
+        API served over mutual TLS shows it, and clients verify it with our CA certificate."""
+        key, ca = self._ca()
+        if not names:
+            raise ValueError("a server certificate needs at least one name")
+        alt: list[x509.GeneralName] = []
+        for name in names:
+            try:
+                alt.append(x509.IPAddress(ipaddress.ip_address(name)))
+            except ValueError:
+                alt.append(x509.DNSName(name))
+        server_key = ec.generate_private_key(ec.SECP256R1())
+        now = self.clock()
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "einvoice-hub"),
+                                     x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+            .issuer_name(ca.subject)
+            .public_key(server_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=1))
+            .not_valid_after(now + timedelta(days=days))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.SubjectAlternativeName(alt), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), critical=False)
+            .sign(key, hashes.SHA384())
+        )
+        return (cert.public_bytes(serialization.Encoding.PEM),
+                server_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                         serialization.NoEncryption()))
 
     def ca_certificate(self) -> bytes:
         _, ca = self._ca()

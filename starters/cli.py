@@ -38,11 +38,13 @@ app.add_typer(dev, name="dev")
 @dev.command("up")
 def dev_up(
     data_dir: Annotated[Path | None, typer.Option(help="Where the stack keeps its state")] = None,
+    tls: Annotated[bool, typer.Option("--tls", help="Serve the API over mutual TLS (client certificates "
+                                                    "from our CA on every authenticated route)")] = False,
 ) -> None:
     """Start Temporal (+ UI), S3 emulator, SMTP sink, API and worker in the foreground; Ctrl-C stops all."""
     from devstack.stack import run_stack
 
-    raise typer.Exit(run_stack(data_dir=data_dir))
+    raise typer.Exit(run_stack(data_dir=data_dir, tls=tls))
 
 
 @app.command("demo")
@@ -71,15 +73,29 @@ def worker() -> None:
 def api(
     host: Annotated[str | None, typer.Option(help="Listen address (default API_HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port (default API_PORT)")] = None,
+    tls: Annotated[bool | None, typer.Option("--tls/--no-tls", help="Serve over mutual TLS: HTTPS, and a client "
+                                             "certificate from our CA on every authenticated route "
+                                             "(default API_TLS)")] = None,
 ) -> None:
     """Serve the HTTP API."""
+    import os
+    from typing import Any
+
     import uvicorn
 
     from core.settings import get_settings
 
+    if tls is not None:  # the app factory reads the same process-wide settings
+        os.environ["API_TLS"] = "true" if tls else "false"
+        get_settings.cache_clear()
     settings = get_settings()
+    options: dict[str, Any] = {}
+    if settings.api_tls:
+        from api.tls import uvicorn_options
+
+        options = uvicorn_options(settings)
     uvicorn.run("api.main:app", factory=True, host=host or settings.api_host, port=port or settings.api_port,
-                log_level="info")
+                log_level="info", **options)
 
 
 @app.command("health")
