@@ -17,6 +17,7 @@ from starters import (
     invoices_cli,
     preferences_cli,
     tenants_cli,
+    tls_cli,
 )
 
 app = typer.Typer(help="einvoice-hub: e-invoicing intermediary for SDI and KSeF on Temporal.",
@@ -30,6 +31,7 @@ app.add_typer(archive_cli.app, name="archive")
 app.command("sdi-sim")(invoices_cli.sdi_sim)
 app.add_typer(identity_cli.operator_app, name="operator")
 app.add_typer(identity_cli.audit_app, name="audit")
+app.add_typer(tls_cli.app, name="tls")
 
 dev = typer.Typer(help="The embedded development stack.", no_args_is_help=True)
 app.add_typer(dev, name="dev")

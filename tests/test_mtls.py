@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from temporalio.testing import WorkflowEnvironment
 
 from activities.certificates import authority_from_settings
 from api import tls
@@ -35,7 +36,7 @@ from models import audit
 from models.certificates import insert_request, set_issued, set_revoked
 from models.tenant import Tenant, add_tenant
 from tests.certificates_support import make_csr, subject
-from tests.helpers import free_port
+from tests.helpers import free_port, new_worker
 from tests.identity_support import add_user, bearer, issue_token
 
 A, B, US = "IT01234567897", "IT09876543217", "IT00743110157"  # customer A, customer B, the intermediary
@@ -289,3 +290,36 @@ def test_dev_up_tls_serves_https_and_the_local_sdi_trusts_our_ca(tmp_path: Path)
     api = next(part for part, _, _ in plan(mtls) if part.name == "api")
     assert api.where.startswith("https://") and "mutual TLS" in api.where
     assert "SDI_CA_CERT" not in settings_env(plain) or settings_env(plain)["SDI_CA_CERT"] != env["SDI_CA_CERT"]
+
+
+async def test_the_intermediarys_certificate_comes_through_the_certificate_workflow(
+        served: Served, users: dict[str, str], dev_env: WorkflowEnvironment, tmp_path: Path) -> None:
+    """`einvoice tls issue`: the operators' first certificate, asked for where Temporal is (not over the API,
+    which needs one), then used in a real handshake."""
+    from starters.tls import issue_client_certificate
+
+    async with new_worker(dev_env.client, served.settings) as worker:
+        files = await issue_client_certificate(served.settings, US, tmp_path / "op", client=dev_env.client,
+                                               task_queue=worker.task_queue)
+    assert files.key.stat().st_mode & 0o777 == 0o600
+    with served.client(Identity(files.cert, files.key)) as http:
+        resp = http.get(f"/tenants/{A}", headers=bearer(users["op"]))
+    assert resp.status_code == 200, resp.text
+    with session_scope(served.settings.database_url) as session:
+        last = [e for e in audit.entries(session, A, limit=1000) if e.target == f"GET /tenants/{A}"][-1]
+    assert f"certificate {files.operation_id}" in last.detail
+
+
+def test_docker_compose_serves_the_api_over_mutual_tls() -> None:
+    import yaml
+
+    services = yaml.safe_load((Path(__file__).resolve().parent.parent / "docker-compose.yml").read_text())["services"]
+    api, sim = services["api"], services["sdi-sim"]
+    assert "--tls" in api["command"] and api["environment"]["API_TLS"] == "true"
+    assert api["environment"]["PUBLIC_BASE_URL"].startswith("https://")
+    # the local SDI calls back https://api:8000/sdi: the server certificate names "api", the SDI trusts our CA
+    assert api["environment"]["SDI_CALLBACK_URL"] == "https://api:8000/sdi"
+    assert "api" in api["environment"]["API_TLS_NAMES"].split(",")
+    assert sim["environment"]["SDI_CA_CERT"] == "/data/ca/ca.pem" and "app-data:/data" in sim["volumes"]
+    assert "https://127.0.0.1:8000/healthz" in " ".join(api["healthcheck"]["test"])
+    assert "127.0.0.1" in api["environment"]["API_TLS_NAMES"].split(",")
