@@ -3,6 +3,7 @@ export it for an inspector, report the space used, and keep the weekly verificat
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -48,7 +49,7 @@ async def conserve(settings: Settings, inp: ConservationInput, client: Client | 
 async def start_verify(settings: Settings, inp: VerifyInput, client: Client | None = None) -> str:
     """Start a verification of the archive; returns its workflow id."""
     if inp.vat is not None:
-        inp = VerifyInput(str(parse_vat_number(inp.vat)), inp.sample, inp.notify)
+        inp = dataclasses.replace(inp, vat=str(parse_vat_number(inp.vat)))
     if inp.sample is not None and inp.sample < 1:
         raise InvalidInput.one("sample", "at least 1")
     client = client or await connect(settings)

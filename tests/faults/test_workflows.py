@@ -27,12 +27,14 @@ from core.settings import Settings
 from devstack.smtp_sink import Mailbox
 from models.certificates import Certificate
 from models.conservation import ArchivePackage
+from models.conservation_io import VerifyInput, VerifyReport
 from models.tenant import get_tenant
+from starters.archive import start_conservation, start_verify, verify_local
 from starters.certificates import certificate_status, request_certificate, revoke_certificates
 from starters.contracts import accept_link, contract_status, start_contract
 from starters.invoices import send_invoice
 from tests.certificates_support import make_csr
-from tests.conservation_support import bucket_settings
+from tests.conservation_support import add_invoice, bucket_settings
 from tests.contracts_helpers import add_customer, link_path, new_vat
 from tests.faults.harness import ROOT, FaultStack, Supervisor, kill_points, new_task_queue
 from tests.helpers import free_port, wait_until
@@ -115,8 +117,11 @@ async def certificate_chain(stack: FaultStack, mailbox: Mailbox) -> None:
 # The outcome's e-mail is sent inside invoice_apply_outcome (one activity, one retry boundary). Prepare, the
 # outcome and the record are local activities: killed "after", the workflow task they ran in is lost with the
 # worker, and the next worker runs them again once that task times out.
+# Then the verification of the archive, a package a page so that it continues as new: killed after reading a
+# page, the page is read again and nothing is counted twice. (Not after archive_verify_packages: its attempt is
+# noticed lost only by its 2-minute heartbeat timeout, past this suite's budget; it is read-only too.)
 INVOICE_POINTS = kill_points("invoice_prepare", "sdi_transmit", "invoice_apply_outcome", "archive_store_package",
-                             "archive_record_package")
+                             "archive_record_package", "archive_list_package_page")
 
 
 @asynccontextmanager
@@ -162,6 +167,12 @@ async def invoice_chain(stack: FaultStack, mailbox: Mailbox) -> None:
         result = await asyncio.wait_for(client.get_workflow_handle(view.workflow_id).result(), 240)
         await asyncio.wait_for(client.get_workflow_handle(f"conserve-invoice-{view.id}").result(), 240)
         sim_files = httpx.get(f"{own.sdi_url}/control/files").json()
+        second = await start_conservation(own, add_invoice(own, vat=VAT, number="00777"), client)
+        await asyncio.wait_for(second.result(), 240)
+        verify_id = await start_verify(own, VerifyInput(vat=VAT, page_size=1, pages_per_run=1), client)
+        verification = client.get_workflow_handle(verify_id, result_type=VerifyReport)
+        report = await asyncio.wait_for(verification.result(), 240)
+        verify_runs = await verification.describe()
     assert supervisor.fired == sorted(p.replace(":", ".") for p in INVOICE_POINTS.split(","))
     assert supervisor.deaths == [-9] * len(supervisor.fired)
     assert result["state"] == "delivered"
@@ -170,6 +181,10 @@ async def invoice_chain(stack: FaultStack, mailbox: Mailbox) -> None:
     with session_scope(own.database_url) as session:
         packages = session.scalars(select(ArchivePackage).where(ArchivePackage.owner_id == view.id)).all()
     assert len(packages) == 1  # stored once
+    expected = verify_local(own, VAT)  # the same checks in this process: each package counted once
+    assert (report.packages, report.objects, report.bytes, report.fault_count) == (
+        2, expected.objects, expected.bytes, 0) and expected.packages == 2
+    assert verify_runs.run_id != verify_runs.raw_description.workflow_execution_info.first_run_id  # continued
 
 
 async def test_workers_killed_at_every_activity_boundary(stack: FaultStack, db: str, mailbox: Mailbox) -> None:
