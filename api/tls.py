@@ -11,7 +11,7 @@ Three checks, in three places:
    validity, or the connection is refused. `CERT_OPTIONAL`, not required: the public routes (the SDI's
    callbacks, acceptance links, login, the CA certificate and CRL) stay reachable without one.
 2. every authenticated request (`identify`): a certificate was presented, and it is on record in our
-   certificates table, byte for byte, and active. The row is read on every request, so a revocation takes
+   certificates table (by serial and issuer) and active. The row is read on every request, so a revocation takes
    effect at the next request, even on a connection already open. Refused: 401 naming why.
 3. every policy check (`refusal`, from `Access.check`): the certificate's customer is the customer acted
    for. Refused: 403.
@@ -44,7 +44,7 @@ from domain.errors import InvalidInput
 from domain.identifiers import parse_vat_number
 from domain.policy import OPERATOR, Principal
 from models.base import as_utc
-from models.certificates import Certificate, certificate_file
+from models.certificates import Certificate
 from models.tenant import Tenant
 
 # The ASGI TLS extension's tls_version values (TLS protocol version numbers).
@@ -188,15 +188,16 @@ def identify(settings: Settings, scope: MutableMapping[str, Any]) -> ClientCerti
     if der is None:
         raise CertificateRefused("missing", "this API is served over mutual TLS: connect with the certificate "
                                             "our CA issued to your customer (einvoice cert download)")
-    serial = serial_hex(x509.load_der_x509_certificate(der).serial_number)
+    cert = x509.load_der_x509_certificate(der)
+    serial = serial_hex(cert.serial_number)
     with session_scope(settings.database_url) as session:
-        found: tuple[Certificate, str] | None = None
-        for row, vat in session.execute(select(Certificate, Tenant.vat_number)
-                                        .join(Tenant, Tenant.id == Certificate.tenant_id)
-                                        .where(Certificate.serial == serial)).all():
-            if row.state in (ACTIVE, REVOKED, EXPIRED) and certificate_file(session, row.operation_id) == der:
-                found = row, vat
-                break
+        # serial and issuer name one certificate: the handshake verified our CA signed it, and it never
+        # gives a serial twice (random 159-bit serials)
+        found = session.execute(select(Certificate, Tenant.vat_number)
+                                .join(Tenant, Tenant.id == Certificate.tenant_id)
+                                .where(Certificate.serial == serial,
+                                       Certificate.issuer == cert.issuer.rfc4514_string(),
+                                       Certificate.state.in_((ACTIVE, REVOKED, EXPIRED)))).first()
         if found is None:
             raise CertificateRefused("unknown", f"serial {serial} is not on record here (deleted, or not one "
                                                 "of ours)")

@@ -209,6 +209,14 @@ async def bench_auth(args: argparse.Namespace) -> dict[str, Any]:
     return await asyncio.to_thread(run, log=lambda line: print(line, flush=True))
 
 
+@benchmark("tls")
+async def bench_tls(args: argparse.Namespace) -> dict[str, Any]:
+    """The mutual-TLS handshake per new connection, and the certificate check per request (bench/tls.py)."""
+    from bench.tls import run
+
+    return await asyncio.to_thread(run, log=lambda line: print(line, flush=True))
+
+
 @benchmark("load")
 async def bench_load(args: argparse.Namespace) -> dict[str, Any]:
     """N customers at once sending invoices and requesting certificates over HTTP to `einvoice dev up`."""
