@@ -323,3 +323,63 @@ def test_docker_compose_serves_the_api_over_mutual_tls() -> None:
     assert sim["environment"]["SDI_CA_CERT"] == "/data/ca/ca.pem" and "app-data:/data" in sim["volumes"]
     assert "https://127.0.0.1:8000/healthz" in " ".join(api["healthcheck"]["test"])
     assert "127.0.0.1" in api["environment"]["API_TLS_NAMES"].split(",")
+
+
+def test_an_accountant_presents_the_certificate_of_the_customer_it_acts_for(served: Served) -> None:
+    """Linked to A and B (read granted by both): A's certificate acts for A only, B's for B only; an unscoped
+    request takes the certificate of any customer it acts for, not of one it does not."""
+    from models import identity as ident
+
+    email = f"mtls-studio-{uuid.uuid4().hex[:8]}@example.test"
+    add_user(served.settings, "accountant", email)
+    with session_scope(served.settings.database_url) as session:
+        for vat in (A, B):
+            view = ident.open_link(session, vat, email, ident.INVITED, "test", ["read"])
+            ident.accept_link(session, ident.get_link(session, view.id), "test")
+    token = bearer(issue_token(served.settings, email))
+    a_cert, b_cert = (_issue(served.settings, served.ca, served.folder, vat) for vat in (A, B))
+    stranger = _issue(served.settings, served.ca, served.folder, US)
+    with served.client(a_cert) as http:
+        assert http.get(f"/tenants/{A}", headers=token).status_code == 200
+        assert http.get(f"/tenants/{B}", headers=token).status_code == 403
+        assert http.get("/auth/me", headers=token).status_code == 200
+    with served.client(b_cert) as http:
+        assert http.get(f"/tenants/{B}", headers=token).status_code == 200
+        assert http.get(f"/tenants/{A}", headers=token).status_code == 403
+    with served.client(stranger) as http:
+        resp = http.get("/auth/me", headers=token)
+    assert resp.status_code == 403
+    assert resp.json()["detail"]["detail"] == f"the client certificate is of {US}, not a customer you act for"
+
+
+def test_einvoice_api_tls_serves_https_with_our_ca(settings: Settings, tmp_path: Path) -> None:
+    """The command line: `einvoice api --tls` issues its server certificate and serves HTTPS only."""
+    import os
+    import subprocess
+    import sys
+
+    port = free_port()
+    env = {**os.environ, "DATA_DIR": str(tmp_path), "DATABASE_URL": settings.database_url, "EINVOICE_EMBEDDED": "1",
+           "API_PORT": str(port), "API_TLS": "false"}
+    einvoice = str(Path(sys.executable).parent / "einvoice")
+    proc = subprocess.Popen([einvoice, "api", "--tls"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.communicate()[0].decode()
+            ca = tmp_path / "ca" / "ca.pem"
+            if ca.exists():
+                try:
+                    resp = httpx.get(f"https://127.0.0.1:{port}/healthz",
+                                     verify=ssl.create_default_context(cafile=ca), timeout=2)
+                    break
+                except httpx.TransportError:
+                    pass
+            assert time.monotonic() < deadline, "einvoice api --tls did not answer over HTTPS"
+            time.sleep(0.2)
+        assert resp.status_code == 200
+        with pytest.raises(httpx.TransportError):  # no plain HTTP beside it
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+    finally:
+        proc.terminate()
+        proc.wait(20)
