@@ -22,7 +22,7 @@ from api import tls
 from core.db import session_scope
 from core.settings import Settings
 from domain.credentials import token_digest, token_is_ours
-from domain.errors import InvalidInput
+from domain.errors import Forbidden, Hidden, InvalidInput
 from domain.identifiers import parse_vat_number
 from domain.policy import Principal, may
 from models import audit
@@ -284,6 +284,10 @@ async def guard(request: Request) -> AsyncIterator[Access]:
         await run_in_threadpool(access.check, None)
     try:
         yield access
+    except (Forbidden, Hidden) as err:  # refused by the starter the route called (starters/acting.py)
+        access.refused = True
+        await run_in_threadpool(access._record, f"refused: {err.reason}", err.action or None, err.vat)
+        raise
     except HTTPException as err:
         if not access.refused:
             await run_in_threadpool(access._record, f"failed: HTTP {err.status_code}", None, access.vat)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from domain.errors import Conflict, InvalidInput, NotFound, RateLimited, Unavailable
+from domain.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited, Unavailable
 
 
 def install(app: FastAPI) -> None:
@@ -35,6 +35,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(NotFound)
     async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
         return JSONResponse(status_code=404, content={"error": "not found", "detail": str(exc)})
+
+    @app.exception_handler(Forbidden)  # a starter's refusal: the same answer as the guard's (api/access.py)
+    async def _forbidden(_: Request, exc: Forbidden) -> JSONResponse:
+        return JSONResponse(status_code=403, content={"detail": {
+            "error": "forbidden", "detail": exc.reason, "permission": exc.permission}})
 
     @app.exception_handler(Unavailable)
     async def _unavailable(_: Request, exc: Unavailable) -> JSONResponse:

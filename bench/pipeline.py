@@ -27,7 +27,7 @@ from temporalio.worker import Worker
 
 from bench.floor import noop
 from bench.history import Cost, cost_of
-from bench.stack import VAT, Stack, cpu_by_process, invoice
+from bench.stack import VAT, Stack, cpu_by_process, invoice, operator
 
 # What the invoice workflow runs on the RC path: prepare, transmit, apply_outcome; then conservation:
 # store_package, record_package. Checked against the recorded history by `pipeline_shape`. Prepare, the
@@ -111,7 +111,7 @@ class PipelineRunner:
         self.serial += 1
         s = self.stack
         view = await send_invoice(s.settings, VAT, invoice(f"B{self.serial}"), f"bench-{self.serial}.xml",
-                                  sign=SIGN, client=s.client, task_queue=s.task_queue)
+                                  sign=SIGN, client=s.client, task_queue=s.task_queue, as_user=operator(s.settings))
         status = await s.client.get_workflow_handle(view.workflow_id).result()
         state = str(status["state"])
         self.states[state] = self.states.get(state, 0) + 1
@@ -198,7 +198,8 @@ async def invoice_cost(stack: Stack, data: bytes, name: str) -> dict[str, Any]:
     from workflows.conservation import workflow_id_for
 
     s = stack
-    view = await send_invoice(s.settings, VAT, data, name, sign=SIGN, client=s.client, task_queue=s.task_queue)
+    view = await send_invoice(s.settings, VAT, data, name, sign=SIGN, client=s.client, task_queue=s.task_queue,
+                              as_user=operator(s.settings))
     status = await s.client.get_workflow_handle(view.workflow_id).result()
     child_id = workflow_id_for("invoice", view.id)
     await s.client.get_workflow_handle(child_id).result()

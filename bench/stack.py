@@ -151,6 +151,24 @@ class Stack:
     task_queue: str
 
 
+_OPERATORS: dict[str, object] = {}
+
+
+def operator(settings: Settings):  # type: ignore[no-untyped-def]
+    """The operator the benchmarks act as when they call a starter (a backend system acts as a user too):
+    made on first use in this database, read once."""
+    from domain.credentials import hash_password
+    from models import identity as ident
+
+    if settings.database_url not in _OPERATORS:
+        email = "bench-operator@einvoice-hub.test"
+        with session_scope(settings.database_url) as session:
+            user = ident.find_user(session, email) or ident.add_user(
+                session, email, "bench", "operator", hash_password(uuid.uuid4().hex), "bench")
+            _OPERATORS[settings.database_url] = ident.principal_of(session, user)
+    return _OPERATORS[settings.database_url]
+
+
 def _wait_http(url: str, what: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

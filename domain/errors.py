@@ -51,6 +51,24 @@ class NotFound(LookupError):
     """What the request names does not exist."""
 
 
+class Forbidden(PermissionError):
+    """The user may see the customer but not do this (HTTP 403): names the permission (or action) it needs.
+    `action` and `vat` say what was refused for whom, for the audit trail."""
+
+    def __init__(self, reason: str, permission: str, action: str = "", vat: str | None = None):
+        super().__init__(reason)
+        self.reason, self.permission, self.action, self.vat = reason, permission, action, vat
+
+
+class Hidden(NotFound):
+    """Another customer's resource, answered as "not found" with the same words as a missing one, so its
+    existence does not leak. `reason` (the policy's) and `vat` go to the audit trail only."""
+
+    def __init__(self, message: str, reason: str, action: str = "", vat: str | None = None):
+        super().__init__(message)
+        self.reason, self.action, self.vat = reason, action, vat
+
+
 class Unavailable(RuntimeError):
     """A part this request needs is not installed or not answering here (e.g. no browser to print a PDF)."""
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from domain.errors import Forbidden, Hidden
 from domain.permissions import CONFIG_MANAGE, INVOICES_SEND, INVOICES_WRITE, READ
 
 OPERATOR = "operator"
@@ -89,6 +90,7 @@ class Principal:
     kind: str
     customer_vat: str | None = None
     grants: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    token_id: int | None = None  # the API token it was obtained from (a backend system's): checked on each use
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -144,3 +146,15 @@ def may(user: Principal, action: str, vat: str | None = None) -> Decision:
         return Decision(False, 403, f"{vat} has not granted you the permission {spec.permission!r}",
                         spec.permission)
     return ALLOW
+
+
+def require(user: Principal, action: str, vat: str | None = None, missing: str | None = None) -> None:
+    """`may`, as an exception: `Hidden` (404) for a customer the user may not see — with the words `missing`
+    that a genuinely absent resource gets, so both answers are the same — and `Forbidden` (403) naming the
+    permission otherwise."""
+    decision = may(user, action, vat)
+    if decision.allowed:
+        return
+    if decision.status == 404:
+        raise Hidden(missing or decision.reason, decision.reason, action, vat)
+    raise Forbidden(decision.reason, decision.permission or action, action, vat)

@@ -55,6 +55,8 @@ class Invoice(Base):
     workflow_id: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+    # who sent it, as the audit trail names users ("customer:anna@example.it"); "sdi" for a received one
+    created_by: Mapped[str] = mapped_column(String(300), default="", server_default="")
 
 
 class InvoiceDocument(Base):
@@ -125,13 +127,14 @@ class InvoiceView:
     workflow_id: str
     created_at: datetime
     updated_at: datetime
+    created_by: str = ""
 
     @classmethod
     def of(cls, row: Invoice, vat: str) -> InvoiceView:
         return cls(row.id, vat, row.direction, row.file_name, row.transmitter_id, row.sign_mode, row.format,
                    row.state, row.sdi_id, row.counterparty_name, row.counterparty_vat, row.recipient_code,
                    row.number, row.doc_date, row.total, row.currency, row.documents, row.detail, row.workflow_id,
-                   as_utc(row.created_at), as_utc(row.updated_at))
+                   as_utc(row.created_at), as_utc(row.updated_at), row.created_by or "")
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -142,6 +145,7 @@ class InvoiceView:
             "number": self.number, "date": self.doc_date, "total": self.total, "currency": self.currency,
             "documents": self.documents, "detail": self.detail, "workflow_id": self.workflow_id,
             "created_at": self.created_at.isoformat(), "updated_at": self.updated_at.isoformat(),
+            "created_by": self.created_by,
         }
 
 
@@ -167,6 +171,7 @@ class NewInvoice:
     workflow_id: str
     sdi_id: int | None = None
     state: str = "received"
+    created_by: str = ""
 
 
 def _vat_of(session: Session, tenant_id: int) -> str:
@@ -209,7 +214,8 @@ def add_invoice(session: Session, vat: str, new: NewInvoice, document_keys: list
                   format=new.format, state=new.state, sdi_id=new.sdi_id, counterparty_name=new.counterparty_name,
                   counterparty_vat=new.counterparty_vat, recipient_code=new.recipient_code, number=new.number,
                   doc_date=new.doc_date, total=new.total, currency=new.currency, documents=new.documents,
-                  detail=None, workflow_id=new.workflow_id, created_at=now, updated_at=now)
+                  detail=None, workflow_id=new.workflow_id, created_at=now, updated_at=now,
+                  created_by=new.created_by)
     session.add(row)
     try:
         with session.begin_nested():

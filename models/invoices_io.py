@@ -63,6 +63,7 @@ class InvoiceSendInput:
     # sdi-silent; the workflow keeps waiting. 0: never flagged.
     sdi_silence_seconds: int = 5 * 24 * 3600
     operator_email: str = ""  # who is told (PARTNER_EMAIL, the intermediary's own address)
+    actor: str = ""  # who sent it for the customer `vat` ("customer:anna@example.it"); "" before #12.6
 
 
 @dataclass

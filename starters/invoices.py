@@ -1,6 +1,10 @@
 """Invoices from Python: send one (checked before anything is written), read state and files, and take in
 what the SDI sends us (notifications for sent invoices, received invoices) — the code behind both the CLI
 and the HTTP endpoints.
+
+Every function a customer's side calls takes the acting user (`as_user`) and asks the policy first
+(`starters.acting`); another customer's invoice is "no invoice <id>", as a missing one. The two the SDI
+calls (`receive_notification`, `receive_invoice`) act for no user: the SDI's signature is their credential.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from core.db import session_scope
 from core.settings import Settings
 from core.temporal import connect
 from domain.errors import Conflict, InvalidInput, NotFound
+from domain.identifiers import parse_vat_number
+from domain.policy import Principal
 from domain.sdi import messages, soap
 from domain.signing import check_key_alias
 from models import invoices as db
@@ -39,6 +45,7 @@ from models.invoices_io import (
     notification_ref,
 )
 from models.tenant import Tenant, get_tenant_row
+from starters.acting import STARTER, Acting, acting
 from workflows.common import initial_search_attributes
 
 if TYPE_CHECKING:
@@ -60,10 +67,20 @@ def _key(parts: tuple[object, ...]) -> str:
 # ---------------------------------------------------------------- send
 
 async def send_invoice(settings: Settings, vat: str, data: bytes, filename: str, sign: str = "none",
-                       key_alias: str | None = None, client: Client | None = None,
-                       task_queue: str | None = None, conserve: bool = True) -> db.InvoiceView:
+                       key_alias: str | None = None, *, as_user: Principal, surface: str = STARTER,
+                       client: Client | None = None, task_queue: str | None = None,
+                       conserve: bool = True) -> db.InvoiceView:
     """Check the invoice (schema, SDI rules, sender = the customer, not a duplicate), name it, record it and
-    start its workflow. A refusal raises InvalidInput listing every problem; nothing is written then."""
+    start its workflow. A refusal raises InvalidInput listing every problem; nothing is written then. The
+    invoice row and the workflow's input record who sent it (`as_user`) for which customer."""
+    with acting(settings, as_user, "invoice.send", f"invoice {filename[:150]}", surface) as act:
+        act.check(str(parse_vat_number(vat)))
+        return await _send(settings, act, vat, data, filename, sign, key_alias, client, task_queue, conserve)
+
+
+async def _send(settings: Settings, act: Acting, vat: str, data: bytes, filename: str, sign: str,
+                key_alias: str | None, client: Client | None, task_queue: str | None,
+                conserve: bool) -> db.InvoiceView:
     from domain.fatturapa import check_loaded_invoice, load_invoice, sdi_file_name
     from workflows.invoice_send import InvoiceSendWorkflow, workflow_id_for
 
@@ -100,6 +117,7 @@ async def send_invoice(settings: Settings, vat: str, data: bytes, filename: str,
             counterparty_vat=summary.recipient_vat or summary.recipient_fiscal_code,
             recipient_code=summary.codice_destinatario, number=first.numero, doc_date=first.data.isoformat(),
             total=str(total), currency=first.divisa, documents=len(summary.documents), workflow_id=wf_id,
+            created_by=act.user.label,
         ), keys, [("original", original_name, "application/octet-stream", data)])
 
     inp = InvoiceSendInput(
@@ -107,7 +125,7 @@ async def send_invoice(settings: Settings, vat: str, data: bytes, filename: str,
         pa=summary.format == "FPA12", customer_email=email, number=first.numero, doc_type=first.tipo_documento,
         doc_date=first.data.isoformat(), sender_name=summary.sender_name,
         recipient_id=summary.recipient_vat or summary.recipient_fiscal_code or "",
-        recipient_name=summary.recipient_name, conserve=conserve,
+        recipient_name=summary.recipient_name, conserve=conserve, actor=act.user.label,
         sdi_silence_seconds=settings.invoice_sdi_silence_hours * 3600, operator_email=settings.partner_email,
     )
     c: Client | None = None
@@ -134,20 +152,39 @@ async def _started(client: Client, workflow_id: str) -> bool:
     return True
 
 
-def get_invoice(settings: Settings, invoice_id: str) -> db.InvoiceView:
+def _read(settings: Settings, invoice_id: str) -> db.InvoiceView:
     with session_scope(settings.database_url) as session:
         return db.get_invoice(session, invoice_id)
 
 
-def list_invoices(settings: Settings, vat: str, direction: str | None = None) -> list[db.InvoiceView]:
-    with session_scope(settings.database_url) as session:
-        return db.list_invoices(session, vat, direction)
+def _checked(settings: Settings, act: Acting, invoice_id: str) -> db.InvoiceView:
+    """The invoice, once the policy let the user see its customer's (else "no invoice <id>", as a missing one)."""
+    view = _read(settings, invoice_id)
+    act.check(view.vat, missing=f"no invoice {invoice_id}")
+    return view
 
 
-def invoice_files(settings: Settings, invoice_id: str) -> list[FileInfo]:
-    with session_scope(settings.database_url) as session:
-        db.get_invoice_row(session, invoice_id)
-        return db.invoice_files(session, invoice_id)
+def get_invoice(settings: Settings, invoice_id: str, *, as_user: Principal,
+                surface: str = STARTER) -> db.InvoiceView:
+    with acting(settings, as_user, "invoice.read", f"invoice {invoice_id}", surface) as act:
+        return _checked(settings, act, invoice_id)
+
+
+def list_invoices(settings: Settings, vat: str, direction: str | None = None, *, as_user: Principal,
+                  surface: str = STARTER) -> list[db.InvoiceView]:
+    with acting(settings, as_user, "invoice.list", f"invoices of {vat}", surface) as act:
+        vat_number = str(parse_vat_number(vat))
+        act.check(vat_number)
+        with session_scope(settings.database_url) as session:
+            return db.list_invoices(session, vat_number, direction)
+
+
+def invoice_files(settings: Settings, invoice_id: str, *, as_user: Principal,
+                  surface: str = STARTER) -> list[FileInfo]:
+    with acting(settings, as_user, "invoice.read", f"invoice {invoice_id} files", surface) as act:
+        _checked(settings, act, invoice_id)
+        with session_scope(settings.database_url) as session:
+            return db.invoice_files(session, invoice_id)
 
 
 @dataclass(frozen=True)
@@ -157,9 +194,15 @@ class Download:
     content: bytes
 
 
-def download(settings: Settings, invoice_id: str, what: str) -> list[Download]:
+def download(settings: Settings, invoice_id: str, what: str, *, as_user: Principal,
+             surface: str = STARTER) -> list[Download]:
     """original | signed (what went to the SDI) | notifications | html (the AdE stylesheet's rendering) |
     pdf (that rendering printed by headless Chromium)."""
+    with acting(settings, as_user, "invoice.read", f"invoice {invoice_id} {what[:20]}", surface) as act:
+        return _download(settings, act, invoice_id, what)
+
+
+def _download(settings: Settings, act: Acting, invoice_id: str, what: str) -> list[Download]:
     from domain.fatturapa import load_invoice, render_html
 
     roles = {"original": ("original", "received"), "signed": ("transmitted", "received"),
@@ -172,6 +215,7 @@ def download(settings: Settings, invoice_id: str, what: str) -> list[Download]:
         chromium = find_chromium(settings.chromium_path)
     if what not in roles:
         raise InvalidInput.one("what", f"one of {', '.join(roles)}; got {what!r}")
+    _checked(settings, act, invoice_id)
     out: list[Download] = []
     with session_scope(settings.database_url) as session:
         db.get_invoice_row(session, invoice_id)
@@ -195,21 +239,27 @@ def download(settings: Settings, invoice_id: str, what: str) -> list[Download]:
 
 
 async def wait_for_outcome(settings: Settings, invoice_id: str, timeout: float = 300.0,
-                           client: Client | None = None) -> db.InvoiceView:
-    """Until the invoice leaves the waiting states (sent and before): reads the database once a second."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        view = get_invoice(settings, invoice_id)
-        if view.state not in WAITING_STATES or loop.time() >= deadline:
-            return view
-        await asyncio.sleep(1.0)
+                           client: Client | None = None, *, as_user: Principal,
+                           surface: str = STARTER) -> db.InvoiceView:
+    """Until the invoice leaves the waiting states (sent and before): reads the database once a second
+    (the policy asked once, before the first read)."""
+    with acting(settings, as_user, "invoice.read", f"invoice {invoice_id} outcome", surface) as act:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        view = _checked(settings, act, invoice_id)
+        while view.state in WAITING_STATES and loop.time() < deadline:
+            await asyncio.sleep(1.0)
+            view = _read(settings, invoice_id)
+        return view
 
 
-async def workflow_status(settings: Settings, invoice_id: str, client: Client | None = None) -> object:
-    view = get_invoice(settings, invoice_id)
-    handle: WorkflowHandle[object, object] = (await _client(settings, client)).get_workflow_handle(view.workflow_id)
-    return await handle.query(STATUS_QUERY)
+async def workflow_status(settings: Settings, invoice_id: str, client: Client | None = None, *,
+                          as_user: Principal, surface: str = STARTER) -> object:
+    with acting(settings, as_user, "invoice.read", f"invoice {invoice_id} status", surface) as act:
+        view = _checked(settings, act, invoice_id)
+        handle: WorkflowHandle[object, object] = (await _client(settings, client)).get_workflow_handle(
+            view.workflow_id)
+        return await handle.query(STATUS_QUERY)
 
 
 # ---------------------------------------------------------------- what the SDI sends us
@@ -331,7 +381,7 @@ async def receive_invoice(settings: Settings, body: bytes, client: Client | None
             counterparty_name=summary.sender_name[:200], counterparty_vat=summary.sender_vat,
             recipient_code=summary.codice_destinatario, number=first.numero, doc_date=first.data.isoformat(),
             total=str(total), currency=first.divisa, documents=len(summary.documents), workflow_id=wf_id,
-            sdi_id=f.identificativo_sdi, state=INBOX,
+            sdi_id=f.identificativo_sdi, state=INBOX, created_by="sdi",
         ), [], [("received", f.nome_file, "application/octet-stream", f.file),
                 ("metadata", f.nome_file_metadati, "application/xml", f.metadati)])
     inp = InvoiceReceiveInput(
@@ -355,13 +405,19 @@ async def receive_invoice(settings: Settings, body: bytes, client: Client | None
 
 
 async def send_customer_outcome(settings: Settings, invoice_id: str, esito: str, description: str | None = None,
-                                client: Client | None = None) -> str:
+                                client: Client | None = None, *, as_user: Principal,
+                                surface: str = STARTER) -> str:
     """The customer's outcome on a received PA invoice (EC01 accepted / EC02 refused); returns the new state."""
-    with session_scope(settings.database_url) as session:
-        row = db.get_invoice_row(session, invoice_id)
-        if row.direction != "in":
-            raise InvalidInput.one("id", f"{invoice_id} is not a received invoice")
-        workflow_id = row.workflow_id
+    with acting(settings, as_user, "invoice.outcome", f"invoice {invoice_id} outcome {esito[:10]}", surface) as act:
+        view = _checked(settings, act, invoice_id)
+        return await _outcome(settings, view, esito, description, client)
+
+
+async def _outcome(settings: Settings, view: db.InvoiceView, esito: str, description: str | None,
+                   client: Client | None) -> str:
+    invoice_id, workflow_id = view.id, view.workflow_id
+    if view.direction != "in":
+        raise InvalidInput.one("id", f"{invoice_id} is not a received invoice")
     handle = (await _client(settings, client)).get_workflow_handle(workflow_id)
     from temporalio.client import WorkflowUpdateFailedError
 

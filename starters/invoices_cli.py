@@ -10,6 +10,7 @@ import typer
 
 from core.db import migrate
 from core.settings import get_settings
+from starters.acting import CLI, LOCAL_ADMIN
 from starters.output import domain_errors, fail, print_json, print_table
 
 if TYPE_CHECKING:
@@ -39,9 +40,10 @@ def send(
         fail(f"{file} is larger than the SDI limit of {MAX_FILE_SIZE} bytes [00003]", 2)
 
     async def run() -> InvoiceView:
-        view = await send_invoice(settings, vat, file.read_bytes(), file.name, sign, key_alias)
+        view = await send_invoice(settings, vat, file.read_bytes(), file.name, sign, key_alias,
+                                  as_user=LOCAL_ADMIN, surface=CLI)
         if wait:
-            view = await wait_for_outcome(settings, view.id, timeout)
+            view = await wait_for_outcome(settings, view.id, timeout, as_user=LOCAL_ADMIN, surface=CLI)
         return view
 
     with domain_errors():
@@ -61,8 +63,8 @@ def status(invoice_id: Annotated[str, typer.Argument(help="the invoice id (SDI f
     settings = get_settings()
     migrate(settings.database_url)
     with domain_errors():
-        view = get_invoice(settings, invoice_id)
-        files = invoice_files(settings, invoice_id)
+        view = get_invoice(settings, invoice_id, as_user=LOCAL_ADMIN, surface=CLI)
+        files = invoice_files(settings, invoice_id, as_user=LOCAL_ADMIN, surface=CLI)
     if as_json:
         print_json({**view.to_json(), "files": [{"name": f.name, "role": f.role, "size": f.size,
                                                  "sha256": f.sha256} for f in files]})
@@ -86,7 +88,7 @@ def list_(vat: Annotated[str, typer.Option(help="the customer's VAT number")],
     settings = get_settings()
     migrate(settings.database_url)
     with domain_errors():
-        views = list_invoices(settings, vat, direction)
+        views = list_invoices(settings, vat, direction, as_user=LOCAL_ADMIN, surface=CLI)
     if as_json:
         print_json([v.to_json() for v in views])
         return
@@ -105,7 +107,7 @@ def download(invoice_id: Annotated[str, typer.Argument(help="the invoice id")],
     settings = get_settings()
     migrate(settings.database_url)
     with domain_errors():
-        found = fetch(settings, invoice_id, what)
+        found = fetch(settings, invoice_id, what, as_user=LOCAL_ADMIN, surface=CLI)
     out.mkdir(parents=True, exist_ok=True)
     for d in found:
         path = out / Path(d.name).name
@@ -123,7 +125,8 @@ def outcome(invoice_id: Annotated[str, typer.Argument(help="a received invoice's
     settings = get_settings()
     migrate(settings.database_url)
     with domain_errors():
-        state = asyncio.run(send_customer_outcome(settings, invoice_id, esito, description))
+        state = asyncio.run(send_customer_outcome(settings, invoice_id, esito, description,
+                                                  as_user=LOCAL_ADMIN, surface=CLI))
     typer.echo(f"invoice {invoice_id}: {state}")
 
 

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from domain.errors import Conflict, InvalidInput, NotFound, Unavailable
+from domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
 
 console = Console()
 err_console = Console(stderr=True)
@@ -45,7 +45,7 @@ def fail(message: str, code: int = 1) -> NoReturn:
 @contextmanager
 def domain_errors() -> Iterator[None]:
     """Map domain errors to a clear message and exit code: 2 bad input, 3 conflict, 4 not found,
-    5 unavailable here."""
+    5 unavailable here, 6 forbidden."""
     try:
         yield
     except InvalidInput as err:
@@ -57,6 +57,8 @@ def domain_errors() -> Iterator[None]:
         fail(str(err), 4)
     except Unavailable as err:
         fail(str(err), 5)
+    except Forbidden as err:
+        fail(f"forbidden: {err} (needs {err.permission})", 6)
 
 
 def it_date(value: datetime | date | None) -> str:

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from core.db import session_scope
 from core.settings import Settings
 from domain.credentials import hash_password, new_token, token_digest
+from domain.policy import Principal
 from models import identity as ident
 
 PASSWORD = "correct horse battery staple"
@@ -30,6 +31,26 @@ def issue_token(settings: Settings, email: str, lifetime: timedelta = timedelta(
         assert user is not None, email
         ident.add_token(session, user, token_digest(token), "test", lifetime)
     return token
+
+
+def principal(settings: Settings, kind: str = "operator", email: str | None = None,
+              vat: str | None = None) -> Principal:
+    """A user of that kind (created on first use, so after a test's clean database too), as the starters'
+    `as_user`: how a test calls a starter directly."""
+    email = email or f"{kind}@einvoice-hub.test"
+    with session_scope(settings.database_url) as session:
+        user = ident.find_user(session, email)
+    if user is None:
+        add_user(settings, kind, email, vat)
+    with session_scope(settings.database_url) as session:
+        found = ident.find_user(session, email)
+        assert found is not None
+        return ident.principal_of(session, found)
+
+
+def operator(settings: Settings) -> Principal:
+    """The operator the tests of other areas act as when they call a starter (sees and does everything)."""
+    return principal(settings)
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -23,7 +23,7 @@ from core.settings import Settings
 from devstack.smtp_sink import Mailbox
 from models.invoices import Invoice
 from tests.helpers import assert_eventually, new_worker
-from tests.identity_support import operator_headers
+from tests.identity_support import operator, operator_headers
 from tests.invoices_support import (
     VAT,
     FakeSdi,
@@ -126,7 +126,8 @@ async def test_customer_not_enabled_is_refused(time_env: WorkflowEnvironment, se
 
     ensure_customer(settings, enabled=False)
     with pytest.raises(Conflict):
-        await send_invoice(settings, VAT, invoice("N1"), "n.xml", client=time_env.client, task_queue="unused")
+        await send_invoice(settings, VAT, invoice("N1"), "n.xml", client=time_env.client, task_queue="unused",
+                           as_user=operator(settings))
     assert _count(settings) == 0
 
 
@@ -232,4 +233,4 @@ async def test_notification_is_stored_first_and_redelivered_until_signalled(sett
 def invoice_files_of(settings: Settings, invoice_id: str):  # type: ignore[no-untyped-def]
     from starters.invoices import invoice_files
 
-    return invoice_files(settings, invoice_id)
+    return invoice_files(settings, invoice_id, as_user=operator(settings))

@@ -26,6 +26,7 @@ from models.invoices import SdiTransmission
 from starters.invoices import get_invoice, list_invoices, receive_invoice, send_customer_outcome, send_invoice
 from tests.conservation_support import bucket_settings
 from tests.helpers import assert_eventually, free_port, new_worker, record_history, wait_until
+from tests.identity_support import operator
 from tests.invoices_support import VAT, ensure_customer, fresh_progressives, install_key, invoice
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.integration]
@@ -85,7 +86,7 @@ async def stack(dev_env: WorkflowEnvironment, settings: Settings, tmp_path_facto
 
 async def _final(settings: Settings, invoice_id: str, timeout: float = 30) -> str:
     async def check() -> str:
-        state = get_invoice(settings, invoice_id).state
+        state = get_invoice(settings, invoice_id, as_user=operator(settings)).state
         assert state not in ("received", "validated", "signed", "sent"), state
         return state
 
@@ -101,7 +102,7 @@ async def test_send_through_the_local_sdi_is_delivered_and_conserved(stack: Stac
     tq = f"tq-{uuid.uuid4()}"
     async with new_worker(stack.env.client, s, task_queue=tq):
         view = await send_invoice(s, VAT, invoice("E2E-1"), "e2e1.xml", sign="xades", client=stack.env.client,
-                                  task_queue=tq)
+                                  task_queue=tq, as_user=operator(s))
         assert await _final(s, view.id) == "delivered"
         handle = stack.env.client.get_workflow_handle(view.workflow_id)
         await handle.result()
@@ -115,7 +116,7 @@ async def test_send_through_the_local_sdi_is_delivered_and_conserved(stack: Stac
     files = [f for f in await stack.sim_files() if f["file_name"] == view.file_name]
     assert len(files) == 1 and files[0]["outcome"] == "scenario"  # transmitted once, passed the SDI's checks
     assert [n["kind"] for n in files[0]["notifications"]] == ["RC"]
-    assert get_invoice(s, view.id).sdi_id == files[0]["sdi_id"]
+    assert get_invoice(s, view.id, as_user=operator(s)).sdi_id == files[0]["sdi_id"]
     assert any(m["X-Einvoice-Kind"] == "invoice-outcome" for m in mailbox.messages())
 
 
@@ -131,16 +132,16 @@ async def test_every_outcome_through_the_local_sdi(stack: Stack, db: str, mailbo
     tq = f"tq-{uuid.uuid4()}"
     async with new_worker(stack.env.client, s, task_queue=tq):
         view = await send_invoice(s, VAT, invoice(f"E2E-{code}", code=code, pa=pa), f"{code}.xml",
-                                  client=stack.env.client, task_queue=tq, conserve=False)
+                                  client=stack.env.client, task_queue=tq, conserve=False, as_user=operator(s))
 
         async def closed() -> str:
             handle = stack.env.client.get_workflow_handle(view.workflow_id)
             assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
-            return get_invoice(s, view.id).state
+            return get_invoice(s, view.id, as_user=operator(s)).state
 
         assert await assert_eventually(closed, timeout=40, interval=0.3) == final
     if final == "rejected":
-        assert "00305" in (get_invoice(s, view.id).detail or "")
+        assert "00305" in (get_invoice(s, view.id, as_user=operator(s)).detail or "")
 
 
 async def test_duplicate_and_reordered_notifications_change_nothing(stack: Stack, db: str,
@@ -153,7 +154,7 @@ async def test_duplicate_and_reordered_notifications_change_nothing(stack: Stack
     try:
         async with new_worker(stack.env.client, s, task_queue=tq):
             view = await send_invoice(s, VAT, invoice("E2E-DUP", code="PAOK00", pa=True), "dup.xml",
-                                      client=stack.env.client, task_queue=tq, conserve=False)
+                                      client=stack.env.client, task_queue=tq, conserve=False, as_user=operator(s))
             handle = stack.env.client.get_workflow_handle(view.workflow_id)
             result = await asyncio.wait_for(handle.result(), 40)
     finally:
@@ -172,10 +173,10 @@ async def test_worker_restarted_between_sent_and_rc_ends_delivered_once(stack: S
     try:
         async with new_worker(stack.env.client, s, task_queue=tq):
             view = await send_invoice(s, VAT, invoice("E2E-KILL"), "kill.xml", client=stack.env.client,
-                                      task_queue=tq, conserve=False)
+                                      task_queue=tq, conserve=False, as_user=operator(s))
 
             async def sent() -> None:
-                assert get_invoice(s, view.id).state == "sent"
+                assert get_invoice(s, view.id, as_user=operator(s)).state == "sent"
 
             await assert_eventually(sent, timeout=20, interval=0.1)
         # the worker is gone; the RC arrives meanwhile and waits in Temporal
@@ -184,7 +185,7 @@ async def test_worker_restarted_between_sent_and_rc_ends_delivered_once(stack: S
             assert files and files[0]["notifications"] and files[0]["notifications"][0]["delivered"] >= 1
 
         await assert_eventually(rc_delivered, timeout=20, interval=0.2)
-        assert get_invoice(s, view.id).state == "sent"
+        assert get_invoice(s, view.id, as_user=operator(s)).state == "sent"
         async with new_worker(stack.env.client, s, task_queue=tq):
             assert await _final(s, view.id) == "delivered"
     finally:
@@ -203,7 +204,7 @@ async def test_sdi_unavailable_is_waited_out(stack: Stack, db: str, mailbox: Mai
     try:
         async with new_worker(stack.env.client, s, task_queue=tq):
             view = await send_invoice(s, VAT, invoice("E2E-EI02"), "ei02.xml", client=stack.env.client,
-                                      task_queue=tq, conserve=False)
+                                      task_queue=tq, conserve=False, as_user=operator(s))
 
             async def refused_once() -> None:
                 with session_scope(s.database_url) as session:
@@ -232,7 +233,7 @@ async def test_a_lost_answer_from_the_sdi_ends_delivered_under_the_first_identif
     try:
         async with new_worker(stack.env.client, s, task_queue=tq):
             view = await send_invoice(s, VAT, invoice("E2E-LOST"), "lost.xml", client=stack.env.client,
-                                      task_queue=tq, conserve=False)
+                                      task_queue=tq, conserve=False, as_user=operator(s))
             result = await asyncio.wait_for(stack.env.client.get_workflow_handle(view.workflow_id).result(), 60)
     finally:
         await stack.sim_config(slow_answers=0, answer_delay=0.0)
@@ -249,7 +250,7 @@ async def test_a_lost_answer_from_the_sdi_ends_delivered_under_the_first_identif
     first, _ = await assert_eventually(both_answered, timeout=20, interval=0.2)
     assert result["state"] == "delivered"
     assert result["sdi_id"] == first["sdi_id"]
-    assert get_invoice(s, view.id).sdi_id == first["sdi_id"]
+    assert get_invoice(s, view.id, as_user=operator(s)).sdi_id == first["sdi_id"]
     assert len(mailbox.find(kind="invoice-outcome")) == 1  # told once: delivered, not rejected
 
 
@@ -299,18 +300,19 @@ async def test_received_invoice_to_a_pa_is_listed_emailed_and_answered(stack: St
         invoice_id = f"in-{sdi_id}"
         # the SDI delivering it again is acknowledged once (keyed by the identificativo SdI)
         assert invoice_id == await receive_invoice(s, _redelivery(doc, sdi_id), client=stack.env.client, task_queue=tq)
-        assert [v.id for v in list_invoices(s, recipient, "in")] == [invoice_id]
+        assert [v.id for v in list_invoices(s, recipient, "in", as_user=operator(s))] == [invoice_id]
 
         async def emailed() -> None:
             assert any(m["X-Einvoice-Kind"] == "invoice-received" for m in mailbox.messages())
 
         await assert_eventually(emailed, timeout=20)
         with pytest.raises(Conflict):  # refused by the update's validator, before it enters the history
-            await send_customer_outcome(s, invoice_id, "EC09", client=stack.env.client)
-        state = await send_customer_outcome(s, invoice_id, "EC02", "importi errati", client=stack.env.client)
+            await send_customer_outcome(s, invoice_id, "EC09", client=stack.env.client, as_user=operator(s))
+        state = await send_customer_outcome(s, invoice_id, "EC02", "importi errati", client=stack.env.client,
+                                            as_user=operator(s))
         assert state == "refused"
         with pytest.raises(Conflict):  # only once
-            await send_customer_outcome(s, invoice_id, "EC01", client=stack.env.client)
+            await send_customer_outcome(s, invoice_id, "EC01", client=stack.env.client, as_user=operator(s))
         receive_wf = f"invoice-in-{recipient}-{sdi_id}"
         await stack.env.client.get_workflow_handle(receive_wf).result()
         await record_history(stack.env.client, receive_wf, "invoice_receive")

@@ -18,7 +18,7 @@ from domain.errors import Unavailable
 from domain.fatturapa import render_html
 from starters.invoices import download
 from starters.output import domain_errors
-from tests.identity_support import operator_client
+from tests.identity_support import operator, operator_client
 
 pytestmark = pytest.mark.browser
 
@@ -66,9 +66,9 @@ def test_the_page_reaches_nothing_on_the_network(listener: tuple[int, list[str]]
 def test_without_a_browser_the_pdf_is_refused_by_name(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
     missing = settings.model_copy(update={"chromium_path": "/nonexistent/chromium"})
     with pytest.raises(Unavailable, match="CHROMIUM_PATH"):
-        download(missing, "IT01234567897_00001", "pdf")
+        download(missing, "IT01234567897_00001", "pdf", as_user=operator(missing))
     with pytest.raises(typer.Exit) as exit_code, domain_errors():  # the CLI's exit code for "not here"
-        download(missing, "IT01234567897_00001", "pdf")
+        download(missing, "IT01234567897_00001", "pdf", as_user=operator(missing))
     assert exit_code.value.exit_code == 5 and "/nonexistent/chromium" in capsys.readouterr().err
     with operator_client(create_app(missing, run_migrations=False), missing) as api:  # over HTTP: 503, said in words
         answer = api.get("/invoices/IT01234567897_00001/download/pdf")

@@ -20,6 +20,7 @@ from models.invoices_io import CustomerOutcome
 from models.tenant import Tenant, add_tenant
 from starters.invoices import get_invoice, invoice_files, list_invoices, receive_invoice
 from tests.helpers import assert_eventually, new_worker
+from tests.identity_support import operator
 from tests.invoices_support import (
     FakeSdi,
     invoice,
@@ -52,7 +53,7 @@ async def _receive(env: WorkflowEnvironment, settings: Settings, tq: str, sdi_id
     doc = invoice(f"R{sdi_id}", code=code, pa=pa)  # found by its recipient code: the recipient has no VAT number
     invoice_id = await receive_invoice(settings, _delivery(sdi_id, doc, code, "FPA12" if pa else "FPR12"),
                                        client=env.client, task_queue=tq, conserve=False)
-    view = get_invoice(settings, invoice_id)
+    view = get_invoice(settings, invoice_id, as_user=operator(settings))
     return view, env.client.get_workflow_handle_for(InvoiceReceiveWorkflow.run, view.workflow_id)
 
 
@@ -63,14 +64,15 @@ async def test_pa_customer_refuses_and_the_sdi_gets_ec02(time_env: WorkflowEnvir
     async with new_worker(time_env.client, settings, invoice_workflows(), invoice_activities(settings, fake),
                           task_queue=tq):
         view, handle = await _receive(time_env, settings, tq, 880001, pa=True)
-        assert [v.id for v in list_invoices(settings, PA_VAT, "in")] == [view.id]
+        assert [v.id for v in list_invoices(settings, PA_VAT, "in", as_user=operator(settings))] == [view.id]
         state = await handle.execute_update(InvoiceReceiveWorkflow.send_outcome, CustomerOutcome("EC02", "errato"))
         assert state == "refused"
         await handle.result()
-    assert get_invoice(settings, view.id).state == "refused"
+    assert get_invoice(settings, view.id, as_user=operator(settings)).state == "refused"
     ec = messages.read_notification(fake.outcomes[0].file)
     assert (ec.kind, ec.esito, ec.identificativo_sdi) == ("EC", "EC02", 880001)
-    assert {f.role for f in invoice_files(settings, view.id)} == {"received", "metadata", "outcome"}
+    assert {f.role for f in invoice_files(settings, view.id,
+                                          as_user=operator(settings))} == {"received", "metadata", "outcome"}
     assert any(m["X-Einvoice-Kind"] == "invoice-received" for m in mailbox.messages())
 
 
@@ -96,7 +98,7 @@ async def _no_outcome(time_env: WorkflowEnvironment, settings: Settings, mailbox
             assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
 
         await assert_eventually(closed, timeout=30)
-    assert get_invoice(settings, view.id).state == "deadline-passed"
+    assert get_invoice(settings, view.id, as_user=operator(settings)).state == "deadline-passed"
     assert fake.outcomes == []
 
 
@@ -111,4 +113,4 @@ async def test_b2b_invoice_is_recorded_and_closed_and_a_redelivery_is_acknowledg
         again = await receive_invoice(settings, _delivery(880003, invoice("R880003", code="ABC1234"), "ABC1234",
                                                           "FPR12"), client=time_env.client, task_queue=tq)
     assert result.state == "received-from-sdi" and again == view.id
-    assert len(list_invoices(settings, PA_VAT, "in")) == 1
+    assert len(list_invoices(settings, PA_VAT, "in", as_user=operator(settings))) == 1

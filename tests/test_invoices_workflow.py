@@ -19,6 +19,7 @@ from models.invoices import InvoiceView
 from models.invoices_io import InvoiceStatusView, NotificationRef
 from starters.invoices import get_invoice, send_invoice
 from tests.helpers import assert_eventually, new_worker, record_history
+from tests.identity_support import operator
 from tests.invoices_support import (
     FakeSdi,
     ensure_customer,
@@ -39,7 +40,7 @@ async def _send(env: WorkflowEnvironment, settings: Settings, tq: str, number: s
                 sign: str = "none"):
     fresh_progressives(settings)  # workflow ids never repeat on the shared test server
     view = await send_invoice(settings, "IT01234567897", invoice(number, pa=pa), f"inv{number}.xml", sign=sign,
-                              client=env.client, task_queue=tq, conserve=False)
+                              client=env.client, task_queue=tq, conserve=False, as_user=operator(settings))
     return view, env.client.get_workflow_handle_for(InvoiceSendWorkflow.run, view.workflow_id)
 
 
@@ -81,7 +82,7 @@ async def test_rc_path_delivered_once_and_emailed(time_env: WorkflowEnvironment,
     assert result.state == "delivered"
     assert len(fake.sent) == 1 and fake.sent[0][0] == view.file_name
     assert fake.sent[0][1][:1] == b"0"  # a DER CAdES envelope went out
-    stored = get_invoice(settings, view.id)
+    stored = get_invoice(settings, view.id, as_user=operator(settings))
     assert stored.state == "delivered" and stored.sdi_id == sdi_id
     messages = mailbox.messages()
     assert any("delivered" in m["Subject"] and m["X-Einvoice-Kind"] == "invoice-outcome" for m in messages)
@@ -107,7 +108,7 @@ async def test_outcome_email_respects_the_customers_preferences(time_env: Workfl
         sdi_id = await _sent_id(handle)
         await handle.signal("notification", _notify(settings, view.id, "RC", sdi_id))
         assert (await handle.result()).state == "delivered"
-    assert get_invoice(settings, view.id).state == "delivered"
+    assert get_invoice(settings, view.id, as_user=operator(settings)).state == "delivered"
     assert mailbox.messages() == []
 
 
@@ -138,10 +139,10 @@ async def test_state_paths(time_env: WorkflowEnvironment, settings: Settings, db
             await handle.signal("notification", _notify(settings, view.id, kind, sdi_id, esito=esito, errors=errors))
         result = await handle.result()
     assert result.state == final
-    assert get_invoice(settings, view.id).state == final
+    assert get_invoice(settings, view.id, as_user=operator(settings)).state == final
     assert len(fake.sent) == 1
     if final == "rejected":
-        assert "00200" in (get_invoice(settings, view.id).detail or "")
+        assert "00200" in (get_invoice(settings, view.id, as_user=operator(settings)).detail or "")
 
 
 async def test_pa_deadline_passes_on_the_timer_without_dt(settings: Settings, db: str, mailbox: Mailbox) -> None:
@@ -205,7 +206,7 @@ async def test_a_silent_sdi_is_flagged_once_and_the_late_answer_completes(settin
             assert alarm["To"] == own.partner_email and view.file_name in str(alarm["Subject"])
             assert str(sdi_id) in Mailbox.text_of(alarm) and "keeps waiting" in Mailbox.text_of(alarm)
             assert (await handle.query(InvoiceSendWorkflow.status)).state == "sent"
-            assert get_invoice(own, view.id).state == "sent"
+            assert get_invoice(own, view.id, as_user=operator(own)).state == "sent"
 
             await time_env.sleep(timedelta(days=3))  # still silent: no second e-mail
             assert len(mailbox.find(kind="sdi-silent")) == 1
@@ -215,7 +216,7 @@ async def test_a_silent_sdi_is_flagged_once_and_the_late_answer_completes(settin
             result = await handle.result()
             assert result.state == "delivered" and result.notifications == [f"{view.id}_RC_001.xml"]
             assert (await handle.describe()).typed_search_attributes.get(BUSINESS_STATUS) == "delivered"
-            assert get_invoice(own, view.id).state == "delivered"
+            assert get_invoice(own, view.id, as_user=operator(own)).state == "delivered"
             assert len(mailbox.find(kind="sdi-silent")) == 1 and len(mailbox.find(kind="invoice-outcome")) == 1
             assert any("sdi-silent, operator e-mailed" in h for h in result.history)
             await record_history(time_env.client, view.workflow_id, "invoice_send.sdi_silent")
@@ -289,7 +290,7 @@ async def test_sdi_refusing_the_transmission_fails_the_invoice(time_env: Workflo
         result = await handle.result()
     assert result.state == "failed"
     assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
-    assert get_invoice(settings, view.id).state == "failed"
+    assert get_invoice(settings, view.id, as_user=operator(settings)).state == "failed"
 
 
 async def test_transmit_retried_never_sends_twice(settings: Settings, db: str) -> None:
@@ -309,7 +310,7 @@ async def test_transmit_retried_never_sends_twice(settings: Settings, db: str) -
             "IT01234567897_00009", "out", "IT01234567897_00009.xml", "IT01234567897", "none", None, "FPR12", "x",
             None, "ABC1234", "1", "2026-01-01", "1.00", "EUR", 1, "wf"), ["k"],
             [("transmitted", "IT01234567897_00009.xml", "application/xml", invoice("9"))])
-    file_id = invoice_files(settings, "IT01234567897_00009")[0].id
+    file_id = invoice_files(settings, "IT01234567897_00009", as_user=operator(settings))[0].id
     acts = SdiChannelActivities(settings, fake)  # type: ignore[arg-type]
     env = ActivityEnvironment()
     first = env.run(acts.transmit, TransmitRequest("IT01234567897_00009", "IT01234567897_00009.xml", file_id))
@@ -338,7 +339,7 @@ async def test_history_stays_small_on_the_rc_path_with_conservation(time_env: Wo
     acts += invoice_activities(own, fake)[:4]
     async with new_worker(time_env.client, own, registry.workflows(), acts, task_queue=tq):
         view = await send_invoice(own, "IT01234567897", invoice("7001"), "h.xml", client=time_env.client,
-                                  task_queue=tq, conserve=True)
+                                  task_queue=tq, conserve=True, as_user=operator(own))
         handle = time_env.client.get_workflow_handle_for(InvoiceSendWorkflow.run, view.workflow_id)
         sdi_id = await _sent_id(handle)
         await handle.signal("notification", _notify(own, view.id, "RC", sdi_id))
@@ -377,7 +378,7 @@ async def test_already_signed_base64_p7m_goes_out_as_uploaded(time_env: Workflow
     async with new_worker(time_env.client, settings, invoice_workflows(), invoice_activities(settings, fake),
                           task_queue=tq):
         view = await send_invoice(settings, "IT01234567897", p7m, "mine.xml.p7m", client=time_env.client,
-                                  task_queue=tq, conserve=False)
+                                  task_queue=tq, conserve=False, as_user=operator(settings))
         handle = time_env.client.get_workflow_handle_for(InvoiceSendWorkflow.run, view.workflow_id)
         sdi_id = await _sent_id(handle)
         await handle.signal("notification", _notify(settings, view.id, "RC", sdi_id))
@@ -395,7 +396,7 @@ async def test_pa_mc_without_at_closes_on_the_timer(settings: Settings, db: str,
 async def _mc_without_at(time_env: WorkflowEnvironment, settings: Settings, mailbox: Mailbox) -> None:
     view, result = await _notified_then_left_to_its_timer(time_env, settings, "9101", "MC", "not-delivered")
     assert result.state == "not-delivered" and "closed without AT" in result.history[-1]
-    assert get_invoice(settings, view.id).state == "not-delivered"
+    assert get_invoice(settings, view.id, as_user=operator(settings)).state == "not-delivered"
 
 
 def test_the_recorded_histories_hold_the_silence_timer() -> None:

@@ -30,6 +30,7 @@ from models.invoices import SdiNotification
 from models.invoices_io import NotificationSweepInput, RedeliverReport, RedeliverRequest
 from starters.invoices import get_invoice, receive_notification, send_invoice
 from tests.helpers import assert_eventually, free_port, new_worker, record_history
+from tests.identity_support import operator
 from tests.invoices_support import (
     VAT,
     FakeSdi,
@@ -117,10 +118,10 @@ async def _sent(client: Client, settings: Settings, number: str) -> invdb.Invoic
     ensure_customer(settings)
     fresh_progressives(settings)
     view = await send_invoice(settings, VAT, invoice(number), f"{number}.xml", client=client,
-                              task_queue=settings.temporal_task_queue, conserve=False)
+                              task_queue=settings.temporal_task_queue, conserve=False, as_user=operator(settings))
 
     async def sent() -> invdb.InvoiceView:
-        now = get_invoice(settings, view.id)
+        now = get_invoice(settings, view.id, as_user=operator(settings))
         assert now.state == "sent" and now.sdi_id is not None, now.state
         return now
 
@@ -147,7 +148,7 @@ async def test_a_notification_stored_while_temporal_was_away_is_applied_by_the_s
         assert (report.examined, report.delivered, report.late) == (1, [rc_name], [])
         result = await asyncio.wait_for(handle.result(), 30)
         assert result.state == "delivered" and result.notifications == [rc_name]
-        assert get_invoice(own, view.id).state == "delivered"
+        assert get_invoice(own, view.id, as_user=operator(own)).state == "delivered"
         assert _row(own, rc_name).signaled
 
         again = await _sweep(client, own)  # idempotent: nothing left to do
@@ -160,7 +161,7 @@ async def test_a_notification_stored_while_temporal_was_away_is_applied_by_the_s
         assert (late.examined, late.delivered, late.late) == (1, [], [dt_name])
         assert _row(own, dt_name).signaled
         assert (await _sweep(client, own)).examined == 0  # not retried
-    assert get_invoice(own, view.id).state == "delivered"  # the late DT applied nothing
+    assert get_invoice(own, view.id, as_user=operator(own)).state == "delivered"  # the late DT applied nothing
 
 
 async def test_the_worker_schedule_runs_the_sweep(dev_env: WorkflowEnvironment, settings: Settings, db: str,

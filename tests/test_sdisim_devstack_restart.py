@@ -15,6 +15,7 @@ from core.settings import Settings
 from core.temporal import connect
 from starters.invoices import get_invoice, invoice_files, send_invoice
 from tests.helpers import free_port, wait_until
+from tests.identity_support import operator
 from tests.invoices_support import VAT, ensure_customer, invoice
 from tests.test_devstack import RunningStack, stack_env
 
@@ -24,14 +25,15 @@ DT_DELAY = 45  # seconds from the RC to the DT: longer than it takes to stop the
 
 def _state(settings: Settings, invoice_id: str) -> str:
     try:
-        return get_invoice(settings, invoice_id).state
+        return get_invoice(settings, invoice_id, as_user=operator(settings)).state
     finally:
         dispose_all()  # the stack's own processes write this SQLite file too
 
 
 def _notifications(settings: Settings, invoice_id: str) -> list[str]:
     try:
-        return sorted(f.name for f in invoice_files(settings, invoice_id) if f.role == "notification")
+        return sorted(f.name for f in invoice_files(settings, invoice_id,
+                                                    as_user=operator(settings)) if f.role == "notification")
     finally:
         dispose_all()
 
@@ -55,7 +57,7 @@ def test_a_pa_invoice_awaiting_its_dt_gets_it_after_the_whole_stack_restarts(tmp
         ensure_customer(settings)  # enabled, as the accepted contract would leave it
         dispose_all()
         view = asyncio.run(send_invoice(settings, VAT, invoice("DT-RESTART-1", code="PADT00", pa=True),
-                                        "fattura-pa.xml"))
+                                        "fattura-pa.xml", as_user=operator(settings)))
         dispose_all()
         wait_until(lambda: _state(settings, view.id) == "delivered", timeout=60, message="the RC")
     finally:

@@ -15,7 +15,7 @@ from domain.errors import InvalidInput
 from domain.signing import check_key_alias
 from models.invoices import Invoice
 from starters.invoices import send_invoice
-from tests.identity_support import authenticate
+from tests.identity_support import authenticate, operator
 from tests.invoices_support import VAT, ensure_customer, invoice
 
 OTHER = "IT02038490237"  # another customer (VAT is the samples' sender, IT01234567897)
@@ -47,10 +47,11 @@ async def test_the_starter_refuses_another_customers_key_and_an_ungranted_delega
     for alias, words in ((OTHER, f"is not {VAT}'s"), (None, "has not granted delegated signing"),
                          ("intermediary", "has not granted delegated signing")):
         with pytest.raises(InvalidInput, match=words) as err:
-            await send_invoice(settings, VAT, invoice("K1"), "k1.xml", "cades", alias, client=None)
+            await send_invoice(settings, VAT, invoice("K1"), "k1.xml", "cades", alias, client=None,
+                               as_user=operator(settings))
         assert err.value.problems[0].field == "key_alias"
     with pytest.raises(InvalidInput, match="only to sign"):
-        await send_invoice(settings, VAT, invoice("K1"), "k1.xml", "none", VAT, client=None)
+        await send_invoice(settings, VAT, invoice("K1"), "k1.xml", "none", VAT, client=None, as_user=operator(settings))
     assert _invoices(settings) == 0
 
 

@@ -22,6 +22,7 @@ from domain.sdi import soap
 from domain.sdi.documents import MAX_ENVELOPE_SIZE
 from models.invoices import InvoiceView
 from starters import invoices as starter
+from starters.acting import HTTP
 
 router = APIRouter(tags=["invoices"])
 XML = "text/xml; charset=utf-8"
@@ -49,6 +50,7 @@ class InvoicePublic(BaseModel):
     workflow_id: str
     created_at: datetime
     updated_at: datetime
+    created_by: str = Field(default="", description="who sent it (kind:e-mail); sdi for a received invoice")
 
     @classmethod
     def of(cls, view: InvoiceView) -> InvoicePublic:
@@ -93,7 +95,7 @@ async def send_invoice(
 
     data = await _bounded_upload(file, MAX_FILE_SIZE)
     view = await starter.send_invoice(settings, vat, data, file.filename or "invoice.xml", sign, key_alias,
-                                      client=client)
+                                      as_user=access.user, surface=HTTP, client=client)
     return InvoicePublic.of(view)
 
 
@@ -104,15 +106,16 @@ def list_invoices(settings: SettingsDep, access: AccessDep,
     customer = access.vat or vat  # as checked: a customer user's own when not named
     if not customer:
         raise InvalidInput.one("vat", "name the customer whose invoices to list")
-    return [InvoicePublic.of(v) for v in starter.list_invoices(settings, customer, direction)]
+    return [InvoicePublic.of(v) for v in starter.list_invoices(settings, customer, direction,
+                                                               as_user=access.user, surface=HTTP)]
 
 
 @router.get("/invoices/{invoice_id}", response_model=InvoiceDetail)
 def read_invoice(settings: SettingsDep, invoice_id: str, access: AccessDep) -> InvoiceDetail:
-    view = starter.get_invoice(settings, invoice_id)
+    view = starter.get_invoice(settings, invoice_id, as_user=access.user, surface=HTTP)
     access.check(view.vat)
     files = [FilePublic(name=f.name, role=f.role, mime_type=f.mime_type, size=f.size, sha256=f.sha256)
-             for f in starter.invoice_files(settings, invoice_id)]
+             for f in starter.invoice_files(settings, invoice_id, as_user=access.user, surface=HTTP)]
     return InvoiceDetail(**InvoicePublic.of(view).model_dump(), files=files)
 
 
@@ -123,8 +126,8 @@ def download(settings: SettingsDep, invoice_id: str, what: str, access: AccessDe
         from core.pdf import find_chromium
 
         find_chromium(settings.chromium_path)
-    access.check(starter.get_invoice(settings, invoice_id).vat)
-    found = starter.download(settings, invoice_id, what)
+    access.check(starter.get_invoice(settings, invoice_id, as_user=access.user, surface=HTTP).vat)
+    found = starter.download(settings, invoice_id, what, as_user=access.user, surface=HTTP)
     if what == "notifications":
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -160,9 +163,10 @@ def content_disposition(disposition: str, name: str, fallback: str) -> str:
 @router.post("/invoices/{invoice_id}/outcome")
 async def send_outcome(settings: SettingsDep, request: Request, invoice_id: str,
                        body: OutcomeBody, access: AccessDep) -> dict[str, str]:
-    access.check(starter.get_invoice(settings, invoice_id).vat)
+    access.check(starter.get_invoice(settings, invoice_id, as_user=access.user, surface=HTTP).vat)
     client = await get_temporal(request)  # only once the caller may: no connection for a refused request
-    state = await starter.send_customer_outcome(settings, invoice_id, body.esito, body.description, client=client)
+    state = await starter.send_customer_outcome(settings, invoice_id, body.esito, body.description, client=client,
+                                                as_user=access.user, surface=HTTP)
     return {"id": invoice_id, "state": state}
 
 

@@ -38,6 +38,7 @@ from tests.conservation_support import add_invoice, bucket_settings
 from tests.contracts_helpers import add_customer, link_path, new_vat
 from tests.faults.harness import ROOT, FaultStack, Supervisor, kill_points, new_task_queue
 from tests.helpers import free_port, wait_until
+from tests.identity_support import operator
 from tests.invoices_support import PEC, VAT, ensure_customer, fresh_progressives, install_key, invoice
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
@@ -163,7 +164,8 @@ async def invoice_chain(stack: FaultStack, mailbox: Mailbox) -> None:
     install_key(settings)
     async with sdi_and_api(stack, settings) as own, Supervisor(stack, own, INVOICE_POINTS) as supervisor:
         client = await stack.client(own)
-        view = await send_invoice(own, VAT, invoice("FAULT-1"), "fault1.xml", sign="cades", client=client)
+        view = await send_invoice(own, VAT, invoice("FAULT-1"), "fault1.xml", sign="cades", client=client,
+                                  as_user=operator(own))
         result = await asyncio.wait_for(client.get_workflow_handle(view.workflow_id).result(), 240)
         await asyncio.wait_for(client.get_workflow_handle(f"conserve-invoice-{view.id}").result(), 240)
         sim_files = httpx.get(f"{own.sdi_url}/control/files").json()
@@ -202,7 +204,8 @@ async def test_database_down_while_an_invoice_is_prepared_in_its_local_activity(
     install_key(settings)
     async with sdi_and_api(stack, settings) as own:
         client = await stack.client(own)
-        view = await send_invoice(own, VAT, invoice("DBDOWN-1"), "dbdown1.xml", sign="cades", client=client)
+        view = await send_invoice(own, VAT, invoice("DBDOWN-1"), "dbdown1.xml", sign="cades", client=client,
+                                  as_user=operator(own))
         stack.db_proxy.down()  # before any worker takes the invoice: its prepare meets the outage
         try:
             stack.start_worker(own)
@@ -266,10 +269,12 @@ async def test_worker_killed_right_after_the_sweep_delivered_a_notification(stac
         httpx.post(f"{own.sdi_url}/control/config", json={"delay": 3600}).raise_for_status()  # the SDI stays silent
         async with Supervisor(stack, own, SWEEP_POINTS) as supervisor:
             client = await stack.client(own)
-            view = await send_invoice(own, VAT, invoice("SWEEP-1"), "sweepkill.xml", client=client, conserve=False)
-            await asyncio.to_thread(wait_until, lambda: get_invoice(own, view.id).sdi_id is not None, 120, 0.3,
+            view = await send_invoice(own, VAT, invoice("SWEEP-1"), "sweepkill.xml", client=client, conserve=False,
+                                      as_user=operator(own))
+            await asyncio.to_thread(wait_until, lambda: get_invoice(own, view.id,
+                                                                    as_user=operator(own)).sdi_id is not None, 120, 0.3,
                                     "the invoice sent")
-            sdi_id = get_invoice(own, view.id).sdi_id
+            sdi_id = get_invoice(own, view.id, as_user=operator(own)).sdi_id
             assert sdi_id is not None
             name = _store_rc_as_the_endpoint_does(own, view.id, view.file_name, sdi_id)
             report = await asyncio.wait_for(client.execute_workflow(
