@@ -1,7 +1,9 @@
 """Certificates from Python: request, upload, list, revoke, delete, download; notification preferences.
 
-Each function takes an optional Temporal `Client` (tests hand in their environment's) and an optional
-task queue. Input is checked before anything is written or started: a refused CSR leaves no row and no
+Each function a customer's side calls takes the acting user (`as_user`) and asks the policy first
+(`starters.acting`); the user is recorded as who requested, added, revoked or deleted (`added_by`, the
+workflow input's `actor`). Each takes an optional Temporal `Client` (tests hand in their environment's) and
+an optional task queue. Input is checked before anything is written or started: a refused CSR leaves no row and no
 workflow. Workflow ids are `cert-<operation id>` and never reused, so the same request twice starts one
 workflow.
 """
@@ -41,6 +43,7 @@ from domain.certificates import (
 from domain.csr import check_csr
 from domain.errors import Conflict
 from domain.identifiers import parse_vat_number
+from domain.policy import Principal
 from models.certificates import (
     CertificateView,
     active_operation_ids,
@@ -63,6 +66,7 @@ from models.certificates_io import (
 )
 from models.preferences import get_preferences, set_preference
 from models.tenant import get_tenant_row
+from starters.acting import STARTER, acting
 from workflows.certificate_authorization import CertificateAuthorizationWorkflow
 from workflows.common import initial_search_attributes
 
@@ -112,13 +116,23 @@ async def _start(client: Client, settings: Settings, inp: CertificateWorkflowInp
 
 
 async def request_certificate(settings: Settings, vat: str, csr: bytes, kind: str = AUTHENTICATION,
-                              operation_id: str | None = None, actor: str = "api", client: Client | None = None,
-                              task_queue: str | None = None, wait: bool = False,
+                              operation_id: str | None = None, *, as_user: Principal, surface: str = STARTER,
+                              client: Client | None = None, task_queue: str | None = None, wait: bool = False,
                               wait_seconds: float | None = None) -> RequestResult:
     """Check the CSR, record the request (state ordered) and start its authorization workflow. With `wait`,
     return once the authority decided (active or error), or after `wait_seconds` with the state so far (an
     HTTP request must not wait days for a slow authority; the caller follows the certificate's status)."""
     vat_number = str(parse_vat_number(vat))
+    with acting(settings, as_user, "certificate.request", f"certificate request {operation_id or ''}",
+                surface) as act:
+        act.check(vat_number)
+        return await _request(settings, vat_number, csr, kind, operation_id, act.user.label, client, task_queue,
+                              wait, wait_seconds)
+
+
+async def _request(settings: Settings, vat_number: str, csr: bytes, kind: str, operation_id: str | None,
+                   actor: str, client: Client | None, task_queue: str | None, wait: bool,
+                   wait_seconds: float | None) -> RequestResult:
     kind = check_kind(kind)
     op = check_operation_id(operation_id) if operation_id else new_operation_id()
     with session_scope(settings.database_url) as session:
@@ -140,7 +154,7 @@ async def request_certificate(settings: Settings, vat: str, csr: bytes, kind: st
     if wait:
         bound = timedelta(seconds=wait_seconds) if wait_seconds else None
         try:
-            await asyncio.wait_for(wait_for_decision(settings, op, client, rpc_timeout=bound), wait_seconds)
+            await asyncio.wait_for(_wait_for_decision(settings, op, client, bound), wait_seconds)
         except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
             pass  # still deciding: the state so far is the answer
     with session_scope(settings.database_url) as session:
@@ -149,26 +163,54 @@ async def request_certificate(settings: Settings, vat: str, csr: bytes, kind: st
     return RequestResult(view, duplicate=not started)
 
 
+def _vat_of(settings: Settings, operation_id: str) -> str:
+    with session_scope(settings.database_url) as session:
+        return get_certificate(session, check_operation_id(operation_id)).vat_number
+
+
+def _missing(operation_id: str) -> str:
+    return f"no certificate with operation id {operation_id}"  # as models.certificates says it
+
+
 async def wait_for_decision(settings: Settings, operation_id: str, client: Client | None = None,
-                            rpc_timeout: timedelta | None = None) -> CertificateStatus:
+                            rpc_timeout: timedelta | None = None, *, as_user: Principal,
+                            surface: str = STARTER) -> CertificateStatus:
     """Block until the request is active or in error (an update that answers once decided); `rpc_timeout`
     bounds the call (None: as long as it takes, for the CLI's --wait)."""
+    with acting(settings, as_user, "certificate.read", f"certificate {operation_id} decision", surface) as act:
+        act.check(_vat_of(settings, operation_id), missing=_missing(operation_id))
+        return await _wait_for_decision(settings, operation_id, client, rpc_timeout)
+
+
+async def _wait_for_decision(settings: Settings, operation_id: str, client: Client | None,
+                             rpc_timeout: timedelta | None) -> CertificateStatus:
     client = await _client(settings, client)
     return await _handle(client, operation_id).execute_update(
         CertificateAuthorizationWorkflow.await_decision, AwaitDecision(), rpc_timeout=rpc_timeout)
 
 
-async def certificate_status(settings: Settings, operation_id: str, client: Client | None = None) -> CertificateStatus:
+async def certificate_status(settings: Settings, operation_id: str, client: Client | None = None, *,
+                             as_user: Principal, surface: str = STARTER) -> CertificateStatus:
     """The workflow's own view (query)."""
-    client = await _client(settings, client)
-    return await _handle(client, operation_id).query(CertificateAuthorizationWorkflow.status)
+    with acting(settings, as_user, "certificate.read", f"certificate {operation_id} status", surface) as act:
+        act.check(_vat_of(settings, operation_id), missing=_missing(operation_id))
+        client = await _client(settings, client)
+        return await _handle(client, operation_id).query(CertificateAuthorizationWorkflow.status)
 
 
-async def upload_certificate(settings: Settings, vat: str, data: bytes, kind: str, actor: str = "api",
-                             operation_id: str | None = None, client: Client | None = None,
+async def upload_certificate(settings: Settings, vat: str, data: bytes, kind: str, *, as_user: Principal,
+                             surface: str = STARTER, operation_id: str | None = None, client: Client | None = None,
                              task_queue: str | None = None) -> CertificateView:
     """Record a certificate made elsewhere (e.g. a KSeF offline certificate) and watch its expiry."""
     vat_number = str(parse_vat_number(vat))
+    with acting(settings, as_user, "certificate.upload", f"certificate upload {operation_id or ''}",
+                surface) as act:
+        act.check(vat_number)
+        return await _upload(settings, vat_number, data, kind, act.user.label, operation_id, client, task_queue)
+
+
+async def _upload(settings: Settings, vat_number: str, data: bytes, kind: str, actor: str,
+                  operation_id: str | None, client: Client | None, task_queue: str | None) -> CertificateView:
     kind = check_kind(kind)
     op = check_operation_id(operation_id) if operation_id else new_operation_id()
     with session_scope(settings.database_url) as session:
@@ -190,19 +232,32 @@ async def upload_certificate(settings: Settings, vat: str, data: bytes, kind: st
     return view
 
 
-def list_customer_certificates(settings: Settings, vat: str) -> tuple[list[CertificateView], str]:
+def list_customer_certificates(settings: Settings, vat: str, *, as_user: Principal,
+                               surface: str = STARTER) -> tuple[list[CertificateView], str]:
     """The customer's certificates, oldest first, and the KSeF offline certificate's status."""
-    with session_scope(settings.database_url) as session:
-        certs = list_certificates(session, vat)
-    return certs, offline_status(certs)
+    with acting(settings, as_user, "certificate.read", f"certificates of {vat[:20]}", surface) as act:
+        vat_number = str(parse_vat_number(vat))
+        act.check(vat_number)
+        with session_scope(settings.database_url) as session:
+            certs = list_certificates(session, vat_number)
+        return certs, offline_status(certs)
 
 
-async def revoke_certificates(settings: Settings, vat: str, reason: str, operation_id: str | None = None,
-                              actor: str = "api", client: Client | None = None) -> RevocationResult:
+async def revoke_certificates(settings: Settings, vat: str, reason: str, operation_id: str | None = None, *,
+                              as_user: Principal, surface: str = STARTER,
+                              client: Client | None = None) -> RevocationResult:
     """Revoke (annullamento). A request without an operation id, and a customer's first request whatever it
     names, is cumulative: it revokes every active certificate of the customer. Later requests revoke the
     one named. Only active certificates can be revoked; a reason is mandatory."""
     vat_number = str(parse_vat_number(vat))
+    with acting(settings, as_user, "certificate.revoke", f"certificates revoked {operation_id or 'all'}",
+                surface) as act:
+        act.check(vat_number)
+        return await _revoke(settings, vat_number, reason, operation_id, act.user.label, client)
+
+
+async def _revoke(settings: Settings, vat_number: str, reason: str, operation_id: str | None, actor: str,
+                  client: Client | None) -> RevocationResult:
     reason = check_reason(reason)
     with session_scope(settings.database_url) as session:
         first = not has_revocation_requests(session, vat_number)
@@ -237,10 +292,17 @@ async def revoke_certificates(settings: Settings, vat: str, reason: str, operati
     return result
 
 
-async def delete_customer_certificate(settings: Settings, vat: str, operation_id: str, actor: str = "api",
-                                      client: Client | None = None) -> None:
+async def delete_customer_certificate(settings: Settings, vat: str, operation_id: str, *, as_user: Principal,
+                                      surface: str = STARTER, client: Client | None = None) -> None:
     """Delete any certificate: its workflow removes the row and ends; with no workflow running, the row is
     removed here."""
+    with acting(settings, as_user, "certificate.delete", f"certificate {operation_id} deleted", surface) as act:
+        vat_number = str(parse_vat_number(vat))
+        act.check(vat_number)
+        await _delete(settings, vat_number, operation_id, act.user.label, client)
+
+
+async def _delete(settings: Settings, vat: str, operation_id: str, actor: str, client: Client | None) -> None:
     with session_scope(settings.database_url) as session:
         get_certificate(session, operation_id, vat)
     client = await _client(settings, client)
@@ -254,16 +316,24 @@ async def delete_customer_certificate(settings: Settings, vat: str, operation_id
         delete_certificate(session, operation_id)
 
 
-def get_customer_certificate(settings: Settings, vat: str, operation_id: str) -> CertificateView:
-    with session_scope(settings.database_url) as session:
-        return get_certificate(session, operation_id, vat)
+def get_customer_certificate(settings: Settings, vat: str, operation_id: str, *, as_user: Principal,
+                             surface: str = STARTER) -> CertificateView:
+    with acting(settings, as_user, "certificate.read", f"certificate {operation_id}", surface) as act:
+        vat_number = str(parse_vat_number(vat))
+        act.check(vat_number)
+        with session_scope(settings.database_url) as session:
+            return get_certificate(session, operation_id, vat_number)
 
 
-def download_certificate(settings: Settings, vat: str, operation_id: str) -> tuple[str, bytes]:
+def download_certificate(settings: Settings, vat: str, operation_id: str, *, as_user: Principal,
+                         surface: str = STARTER) -> tuple[str, bytes]:
     """The issued (or uploaded) certificate, DER, with its file name certificato<ID>.cer."""
-    with session_scope(settings.database_url) as session:
-        view = get_certificate(session, operation_id, vat)
-        return view.file_name, certificate_file(session, operation_id)
+    with acting(settings, as_user, "certificate.read", f"certificate {operation_id} download", surface) as act:
+        vat_number = str(parse_vat_number(vat))
+        act.check(vat_number)
+        with session_scope(settings.database_url) as session:
+            view = get_certificate(session, operation_id, vat_number)
+            return view.file_name, certificate_file(session, operation_id)
 
 
 def ca_certificate(settings: Settings) -> bytes:
@@ -276,13 +346,25 @@ def certificate_revocation_list(settings: Settings) -> bytes:
     return authority_from_settings(settings).crl()
 
 
-def notification_preferences(settings: Settings, vat: str) -> dict[str, bool]:
-    with session_scope(settings.database_url) as session:
-        return get_preferences(session, vat)
+def notification_preferences(settings: Settings, vat: str, *, as_user: Principal,
+                             surface: str = STARTER) -> dict[str, bool]:
+    with acting(settings, as_user, "preferences.read", f"preferences of {vat[:20]}", surface) as act:
+        vat_number = str(parse_vat_number(vat))
+        act.check(vat_number)
+        with session_scope(settings.database_url) as session:
+            return get_preferences(session, vat_number)
 
 
-def set_notification_preferences(settings: Settings, vat: str, changes: dict[str, bool]) -> dict[str, bool]:
+def set_notification_preferences(settings: Settings, vat: str, changes: dict[str, bool], *,
+                                 as_user: Principal, surface: str = STARTER) -> dict[str, bool]:
     """Turn notification kinds on or off; all-or-nothing (an unknown kind changes nothing)."""
+    with acting(settings, as_user, "preferences.update", f"preferences of {vat[:20]}", surface) as act:
+        vat_number = str(parse_vat_number(vat))
+        act.check(vat_number)
+        return _set_preferences(settings, vat_number, changes)
+
+
+def _set_preferences(settings: Settings, vat: str, changes: dict[str, bool]) -> dict[str, bool]:
     with session_scope(settings.database_url) as session:
         prefs = get_preferences(session, vat)
         for kind, enabled in changes.items():

@@ -12,6 +12,7 @@ import typer
 from core.db import migrate
 from core.settings import get_settings
 from domain.certificates import ERROR, REVOCATION_REASONS
+from starters.acting import CLI, LOCAL_ADMIN
 from starters.certificates import (
     ca_certificate,
     certificate_revocation_list,
@@ -61,7 +62,8 @@ def request(
     migrate(settings.database_url)
     data = _read(csr, "CSR")
     with domain_errors():
-        result = asyncio.run(request_certificate(settings, vat, data, kind, operation_id, actor(), wait=wait))
+        result = asyncio.run(request_certificate(settings, vat, data, kind, operation_id, wait=wait,
+                                                 as_user=LOCAL_ADMIN, surface=CLI))
     cert = result.certificate
     if as_json:
         print_json({**cert.to_json(), "duplicate": result.duplicate})
@@ -81,7 +83,7 @@ def list_(vat: VatOpt, as_json: JsonOpt = False) -> None:
     settings = get_settings()
     migrate(settings.database_url)
     with domain_errors():
-        certs, offline = list_customer_certificates(settings, vat)
+        certs, offline = list_customer_certificates(settings, vat, as_user=LOCAL_ADMIN, surface=CLI)
     if as_json:
         print_json({"vat_number": vat, "offline_certificate": offline,
                     "certificates": [c.to_json() for c in certs]})
@@ -108,7 +110,7 @@ def revoke(
     settings = get_settings()
     migrate(settings.database_url)
     with domain_errors():
-        result = asyncio.run(revoke_certificates(settings, vat, reason, operation_id, actor()))
+        result = asyncio.run(revoke_certificates(settings, vat, reason, operation_id, as_user=LOCAL_ADMIN, surface=CLI))
     if as_json:
         print_json(result.to_json())
         return
@@ -131,7 +133,7 @@ def upload(
     migrate(settings.database_url)
     data = _read(file, "certificate")
     with domain_errors():
-        cert = asyncio.run(upload_certificate(settings, vat, data, kind, actor()))
+        cert = asyncio.run(upload_certificate(settings, vat, data, kind, as_user=LOCAL_ADMIN, surface=CLI))
     if as_json:
         print_json(cert.to_json())
     else:
@@ -145,7 +147,7 @@ def delete(vat: VatOpt, operation_id: Annotated[str, typer.Option("--id", help="
     settings = get_settings()
     migrate(settings.database_url)
     with domain_errors():
-        asyncio.run(delete_customer_certificate(settings, vat, operation_id, actor()))
+        asyncio.run(delete_customer_certificate(settings, vat, operation_id, as_user=LOCAL_ADMIN, surface=CLI))
     typer.echo(f"deleted certificate {operation_id} of {vat}")
 
 
@@ -159,7 +161,7 @@ def download(
     settings = get_settings()
     migrate(settings.database_url)
     with domain_errors():
-        name, der = download_certificate(settings, vat, operation_id)
+        name, der = download_certificate(settings, vat, operation_id, as_user=LOCAL_ADMIN, surface=CLI)
     target = out or Path(name)
     target.write_bytes(der)
     typer.echo(f"wrote {target} ({len(der)} bytes)")

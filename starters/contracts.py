@@ -1,6 +1,9 @@
 """Contract orders from Python: start, status, resend, cancel, and accept from a link.
 
-Each function takes an optional Temporal `Client` (tests hand theirs in). Refusals are domain errors:
+Each function of the intermediary's and the customer's side takes the acting user (`as_user`) and asks the
+policy first (`starters.acting`); the order records the user as `requested_by`. The link functions act for
+no user: the signed single-use link is the credential. Each takes an optional Temporal `Client` (tests hand
+theirs in). Refusals are domain errors:
 bad input `InvalidInput`, a wrong state `Conflict`, nothing there `NotFound`; a link that cannot be used
 `TokenInvalid` (forged or expired) or `LinkRefused` (reused, accepted, cancelled, expired order).
 """
@@ -23,6 +26,7 @@ from core.temporal import connect
 from domain.contracts import parse_amount, parse_schedule
 from domain.errors import Conflict, RateLimited
 from domain.identifiers import parse_vat_number
+from domain.policy import Principal
 from domain.tokens import TokenClaims, read_token
 from models import contracts as orders
 from models.contracts_io import (
@@ -38,6 +42,7 @@ from models.contracts_io import (
     workflow_id_for,
 )
 from models.tenant import get_tenant
+from starters.acting import STARTER, acting
 from workflows.common import BUSINESS_STATUS, initial_search_attributes
 from workflows.contract_acceptance import ContractAcceptanceWorkflow
 
@@ -77,10 +82,17 @@ def _refusal(err: BaseException) -> ApplicationError | None:
     return None
 
 
-async def start_contract(settings: Settings, vat: str, amount: str | int = "0", requested_by: str = "system",
-                         client: Client | None = None) -> Started:
+async def start_contract(settings: Settings, vat: str, amount: str | int = "0", client: Client | None = None, *,
+                         as_user: Principal, surface: str = STARTER) -> Started:
     """Open an order for the customer: the contract e-mail goes out at once. One open order per customer."""
     vat_number = str(parse_vat_number(vat))
+    with acting(settings, as_user, "contract.start", f"contract order for {vat_number}", surface) as act:
+        act.check(vat_number)
+        return await _start(settings, vat_number, amount, act.user.label, client)
+
+
+async def _start(settings: Settings, vat_number: str, amount: str | int, requested_by: str,
+                 client: Client | None) -> Started:
     amount_cents = parse_amount(amount)
     days, expiry = parse_schedule(settings.contract_reminder_days, settings.contract_expiry_days)
     tenant = await _in_db(settings, get_tenant, vat_number)
@@ -104,9 +116,16 @@ async def start_contract(settings: Settings, vat: str, amount: str | int = "0", 
     return Started(vat_number, workflow_id, handle.result_run_id or "", AWAITING)
 
 
-async def contract_status(settings: Settings, vat: str, client: Client | None = None) -> dict[str, Any]:
+async def contract_status(settings: Settings, vat: str, client: Client | None = None, *, as_user: Principal,
+                          surface: str = STARTER) -> dict[str, Any]:
     """The customer's newest order with its whole history, and its workflow's state in Temporal."""
     vat_number = str(parse_vat_number(vat))
+    with acting(settings, as_user, "contract.read", f"contract of {vat_number}", surface) as act:
+        act.check(vat_number)
+        return await _status(settings, vat_number, client)
+
+
+async def _status(settings: Settings, vat_number: str, client: Client | None) -> dict[str, Any]:
     view: orders.OrderView = await _in_db(settings, orders.latest_order, vat_number)
     data = view.to_json()
     workflow: dict[str, Any] = {"id": view.workflow_id, "run_id": view.run_id}
@@ -122,12 +141,15 @@ async def contract_status(settings: Settings, vat: str, client: Client | None = 
     return data
 
 
-async def query_state(settings: Settings, vat: str, client: Client | None = None) -> ContractState:
+async def query_state(settings: Settings, vat: str, client: Client | None = None, *, as_user: Principal,
+                      surface: str = STARTER) -> ContractState:
     """The running order's state, as the workflow itself answers (`state` query)."""
-    client = await _client(settings, client)
-    handle = client.get_workflow_handle_for(ContractAcceptanceWorkflow.run, workflow_id_for(
-        str(parse_vat_number(vat))))
-    return await handle.query(ContractAcceptanceWorkflow.state)
+    vat_number = str(parse_vat_number(vat))
+    with acting(settings, as_user, "contract.read", f"contract state of {vat_number}", surface) as act:
+        act.check(vat_number)
+        client = await _client(settings, client)
+        handle = client.get_workflow_handle_for(ContractAcceptanceWorkflow.run, workflow_id_for(vat_number))
+        return await handle.query(ContractAcceptanceWorkflow.state)
 
 
 T = TypeVar("T")
@@ -155,22 +177,30 @@ async def _update(settings: Settings, vat: str, action: str,
                        "(attesa documentazione)") from err
 
 
-async def resend_contract(settings: Settings, vat: str, requested_by: str = "system",
-                          client: Client | None = None) -> ResendResult:
+async def resend_contract(settings: Settings, vat: str, client: Client | None = None, *, as_user: Principal,
+                          surface: str = STARTER) -> ResendResult:
     """E-mail the contract and a new link again; only while the order awaits documentation, and within the
     caps per order and per hour (`RateLimited` otherwise, saying when the next is allowed)."""
-    return await _update(settings, vat, "resend the contract e-mail",
-                         lambda h: h.execute_update(ContractAcceptanceWorkflow.resend, ResendRequest(requested_by)),
-                         client)
+    vat_number = str(parse_vat_number(vat))
+    with acting(settings, as_user, "contract.resend", f"contract resend for {vat_number}", surface) as act:
+        act.check(vat_number)
+        by = act.user.label
+        return await _update(settings, vat_number, "resend the contract e-mail",
+                             lambda h: h.execute_update(ContractAcceptanceWorkflow.resend, ResendRequest(by)),
+                             client)
 
 
-async def cancel_contract(settings: Settings, vat: str, reason: str = "", requested_by: str = "system",
-                          client: Client | None = None) -> CancelResult:
+async def cancel_contract(settings: Settings, vat: str, reason: str = "", client: Client | None = None, *,
+                          as_user: Principal, surface: str = STARTER) -> CancelResult:
     """Cancel the activation (the amount is recorded as refunded); only while awaiting documentation."""
-    return await _update(settings, vat, "cancel the activation",
-                         lambda h: h.execute_update(ContractAcceptanceWorkflow.cancel,
-                                                    CancelRequest(reason[:300], requested_by)),
-                         client)
+    vat_number = str(parse_vat_number(vat))
+    with acting(settings, as_user, "contract.cancel", f"contract cancel for {vat_number}", surface) as act:
+        act.check(vat_number)
+        by = act.user.label
+        return await _update(settings, vat_number, "cancel the activation",
+                             lambda h: h.execute_update(ContractAcceptanceWorkflow.cancel,
+                                                        CancelRequest(reason[:300], by)),
+                             client)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from core.db import migrate
 from core.settings import get_settings
 from domain.contracts import format_eur
 from starters import contracts
+from starters.acting import CLI, LOCAL_ADMIN
 from starters.output import domain_errors, print_json, print_table
 
 app = typer.Typer(help="Contract orders: the intermediation contract the customer accepts from a link.",
@@ -35,7 +36,7 @@ def start(
     """Open an order: the contract and a personal acceptance link are e-mailed to the customer's PEC."""
     settings = get_settings()
     migrate(settings.database_url)
-    started = _run(contracts.start_contract(settings, vat, amount, "cli"))
+    started = _run(contracts.start_contract(settings, vat, amount, as_user=LOCAL_ADMIN, surface=CLI))
     if as_json:
         print_json(started.to_json())
     else:
@@ -48,7 +49,7 @@ def status(vat: VatOption, as_json: JsonOption = False) -> None:
     """The customer's newest order and every step of its history."""
     settings = get_settings()
     migrate(settings.database_url)
-    data = _run(contracts.contract_status(settings, vat))
+    data = _run(contracts.contract_status(settings, vat, as_user=LOCAL_ADMIN, surface=CLI))
     if as_json:
         print_json(data)
         return
@@ -64,7 +65,7 @@ def status(vat: VatOption, as_json: JsonOption = False) -> None:
 def resend(vat: VatOption, as_json: JsonOption = False) -> None:
     """E-mail the contract and a new link again (only while awaiting documentation)."""
     settings = get_settings()
-    result = _run(contracts.resend_contract(settings, vat, "cli"))
+    result = _run(contracts.resend_contract(settings, vat, as_user=LOCAL_ADMIN, surface=CLI))
     if as_json:
         print_json(dataclasses.asdict(result))
     else:
@@ -80,7 +81,7 @@ def cancel(
 ) -> None:
     """Cancel the activation (only while awaiting documentation); the amount is recorded as refunded."""
     settings = get_settings()
-    result = _run(contracts.cancel_contract(settings, vat, reason, "cli"))
+    result = _run(contracts.cancel_contract(settings, vat, reason, as_user=LOCAL_ADMIN, surface=CLI))
     if as_json:
         print_json(dataclasses.asdict(result))
     else:

@@ -9,6 +9,7 @@ import typer
 from core.db import migrate
 from core.settings import get_settings
 from domain.notifications import NOTIFICATION_KINDS
+from starters.acting import CLI, LOCAL_ADMIN
 from starters.certificates import notification_preferences, set_notification_preferences
 from starters.output import domain_errors, print_json, print_table
 
@@ -30,7 +31,7 @@ def show(vat: Annotated[str, typer.Option("--vat", help="The customer's VAT numb
     settings = get_settings()
     migrate(settings.database_url)
     with domain_errors():
-        prefs = notification_preferences(settings, vat)
+        prefs = notification_preferences(settings, vat, as_user=LOCAL_ADMIN, surface=CLI)
     _show(vat, prefs, as_json)
 
 
@@ -43,5 +44,6 @@ def set_(vat: Annotated[str, typer.Option("--vat", help="The customer's VAT numb
     settings = get_settings()
     migrate(settings.database_url)
     with domain_errors():
-        prefs = set_notification_preferences(settings, vat, {kind: enabled})
+        prefs = set_notification_preferences(settings, vat, {kind: enabled}, as_user=LOCAL_ADMIN,
+                                             surface=CLI)
     _show(vat, prefs, as_json)

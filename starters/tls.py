@@ -25,6 +25,7 @@ from domain.certificates import ACTIVE
 from domain.errors import Conflict
 from domain.identifiers import parse_vat_number
 from models.tenant import Tenant, add_tenant
+from starters.acting import CLI, LOCAL_ADMIN
 from starters.certificates import download_certificate, request_certificate
 
 
@@ -40,7 +41,8 @@ async def issue_client_certificate(settings: Settings, vat: str, out_dir: Path, 
                                    task_queue: str | None = None, wait_seconds: float = 120.0) -> IssuedFiles:
     """A client certificate for customer `vat` (the customer made first from `name` and `pec` when missing),
     through the certificate workflow: `<out_dir>/<vat>.pem` and `<vat>.key` (mode 0600). Conflict when the
-    authority refused or did not decide within `wait_seconds`."""
+    authority refused or did not decide within `wait_seconds`. An admin action where the database is: it acts
+    as the local administrator (`starters.acting.LOCAL_ADMIN`, surface "cli")."""
     vat_number = str(parse_vat_number(vat))
     with session_scope(settings.database_url) as session:
         if session.scalar(select(Tenant.id).where(Tenant.vat_number == vat_number)) is None:
@@ -52,14 +54,14 @@ async def issue_client_certificate(settings: Settings, vat: str, out_dir: Path, 
                          x509.NameAttribute(NameOID.COMMON_NAME, f"{vat_number} mutual TLS")])
     csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
     result = await request_certificate(settings, vat_number, csr.public_bytes(serialization.Encoding.PEM),
-                                       actor=actor, client=client, task_queue=task_queue, wait=True,
-                                       wait_seconds=wait_seconds)
+                                       as_user=LOCAL_ADMIN, surface=CLI, client=client, task_queue=task_queue,
+                                       wait=True, wait_seconds=wait_seconds)
     op = result.certificate.operation_id
     if result.certificate.state != ACTIVE:
         raise Conflict(f"certificate {op} is {result.certificate.state} after {wait_seconds:.0f}s "
                        f"({result.certificate.error or 'the authority has not decided'}); follow it with "
                        f"einvoice cert status, nothing was written")
-    _, der = download_certificate(settings, vat_number, op)
+    _, der = download_certificate(settings, vat_number, op, as_user=LOCAL_ADMIN, surface=CLI)
     out_dir.mkdir(parents=True, exist_ok=True)
     cert_path, key_path = out_dir / f"{vat_number}.pem", out_dir / f"{vat_number}.key"
     fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -39,11 +39,13 @@ from domain.authority import (
 )
 from domain.certificates import workflow_id
 from domain.csr import ORGANIZATION_IDENTIFIER
+from domain.policy import Principal
 from models.certificates import Certificate, get_certificate
 from models.certificates_io import CertificateStatus
 from models.tenant import add_tenant
 from starters.certificates import request_certificate
 from tests.helpers import assert_eventually, new_worker
+from tests.identity_support import operator, principal
 from workflows.certificate_authorization import CertificateAuthorizationWorkflow
 
 VAT = "IT02038490237"
@@ -176,6 +178,15 @@ def certificate_activities(settings: Settings, authority: Authority) -> Sequence
 VALIDITY_DAYS = 40
 
 
+def alice(settings: Settings) -> Principal:
+    """A user of the test customer (created on first use): what a customer's own side records."""
+    return principal(settings, "customer", "alice@acme.test", VAT)
+
+
+def bob(settings: Settings) -> Principal:
+    return principal(settings, "customer", "bob@acme.test", VAT)
+
+
 @dataclass
 class Rig:
     client: Client
@@ -187,7 +198,8 @@ class Rig:
 
     async def request(self, csr: bytes | None = None, **kw: object) -> str:
         result = await request_certificate(self.settings, VAT, csr or make_csr(), client=self.client,
-                                           task_queue=self.worker.task_queue, actor="test", **kw)  # type: ignore[arg-type]
+                                           task_queue=self.worker.task_queue, as_user=operator(self.settings),
+                                           **kw)  # type: ignore[arg-type]
         return result.certificate.operation_id
 
     async def result(self, op: str) -> CertificateStatus:

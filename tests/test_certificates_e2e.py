@@ -104,7 +104,7 @@ async def test_cli_request_list_download_revoke_crl(stack: Stack, mailbox: Mailb
     (stack.tmp / "acme.csr").write_bytes(make_csr(rsa_key(2048)))
     requested = json.loads(await stack.cli("cert", "request", "--vat", VAT, "--csr", "acme.csr", "--wait", "--json"))
     op = requested["operation_id"]
-    assert requested["state"] == "active" and requested["added_by"].startswith("cli")
+    assert requested["state"] == "active" and requested["added_by"] == "operator:local-cli"
     assert requested["file_name"] == f"certificato{op}.cer" and requested["expires_at"]
 
     (stack.tmp / "der.csr").write_bytes(make_csr(der=True))

@@ -22,7 +22,8 @@ from domain.errors import Conflict, InvalidInput
 from models.certificates import get_certificate
 from models.certificates_io import RevokeRequest
 from starters.certificates import certificate_revocation_list, request_certificate, revoke_certificates
-from tests.certificates_support import PEC, VAT, Rig, make_csr, make_rig
+from tests.certificates_support import PEC, VAT, Rig, alice, make_csr, make_rig
+from tests.identity_support import operator
 from workflows.certificate_authorization import CertificateAuthorizationWorkflow
 
 
@@ -35,7 +36,7 @@ async def rig(time_env: WorkflowEnvironment, settings: Settings, db: str, mailbo
 
 async def active_certificate(rig: Rig) -> str:
     result = await request_certificate(rig.settings, VAT, make_csr(), client=rig.client,
-                                       task_queue=rig.worker.task_queue, actor="cli:alice")
+                                       task_queue=rig.worker.task_queue, as_user=alice(rig.settings))
     await rig.active(result.certificate.operation_id)
     return result.certificate.operation_id
 
@@ -59,46 +60,49 @@ def serial_of(rig: Rig, op: str) -> int:
 async def test_the_first_revocation_is_cumulative_later_ones_revoke_one(rig: Rig) -> None:
     ops = [await active_certificate(rig) for _ in range(3)]
     # the first request names one certificate, yet revokes every active one of the customer
-    first = await revoke_certificates(rig.settings, VAT, "stolen", operation_id=ops[0], actor="cli:alice",
+    first = await revoke_certificates(rig.settings, VAT, "stolen", operation_id=ops[0], as_user=alice(rig.settings),
                                       client=rig.client)
     assert first.cumulative and sorted(first.revoked) == sorted(ops) and first.to_json()["revoked_count"] == 3
     for op in ops:
         assert (await rig.result(op)).state == "revoked"
         with session_scope(rig.settings.database_url) as session:
             view = get_certificate(session, op)
-        assert (view.state, view.revocation_reason, view.revoked_by) == ("revoked", "stolen", "cli:alice")
+        assert (view.state, view.revocation_reason, view.revoked_by) == (
+            "revoked", "stolen", "customer:alice@acme.test")
         assert view.revoked_at is not None
     assert {serial_of(rig, op): x509.ReasonFlags.key_compromise for op in ops}.items() <= crl_serials(rig).items()
     assert len(rig.mailbox.find(to=PEC, kind="cert-revoked")) == 3
 
     # afterwards new certificates can be requested; a request naming one revokes only that one
     a, b = await active_certificate(rig), await active_certificate(rig)
-    second = await revoke_certificates(rig.settings, VAT, "renewal", operation_id=a, client=rig.client)
+    second = await revoke_certificates(rig.settings, VAT, "renewal", operation_id=a, client=rig.client,
+                                       as_user=operator(rig.settings))
     assert not second.cumulative and second.revoked == [a]
     assert rig.row_state(a) == "revoked" and rig.row_state(b) == "active"
     assert crl_serials(rig)[serial_of(rig, a)] == x509.ReasonFlags.superseded
     # and a request naming none is cumulative again
-    third = await revoke_certificates(rig.settings, VAT, "other", client=rig.client)
+    third = await revoke_certificates(rig.settings, VAT, "other", client=rig.client, as_user=operator(rig.settings))
     assert third.cumulative and third.revoked == [b]
     assert crl_serials(rig)[serial_of(rig, b)] is None  # unspecified (0) is not written (RFC 5280 5.3.1)
 
 
 async def test_only_active_certificates_and_a_reason_is_mandatory(rig: Rig) -> None:
     with pytest.raises(Conflict, match="no active certificate"):
-        await revoke_certificates(rig.settings, VAT, "other", client=rig.client)
+        await revoke_certificates(rig.settings, VAT, "other", client=rig.client, as_user=operator(rig.settings))
     op = await active_certificate(rig)
     for reason in ["", "bored"]:
         with pytest.raises(InvalidInput) as err:
-            await revoke_certificates(rig.settings, VAT, reason, client=rig.client)
+            await revoke_certificates(rig.settings, VAT, reason, client=rig.client, as_user=operator(rig.settings))
         assert err.value.problems[0].field == "reason"
     # the workflow's validator refuses too, before anything enters its history
     handle = rig.client.get_workflow_handle_for(CertificateAuthorizationWorkflow.run, workflow_id(op))
     with pytest.raises(WorkflowUpdateFailedError):
         await handle.execute_update(CertificateAuthorizationWorkflow.revoke, RevokeRequest("", "test"))
     assert rig.row_state(op) == "active"
-    await revoke_certificates(rig.settings, VAT, "malfunction", client=rig.client)
+    await revoke_certificates(rig.settings, VAT, "malfunction", client=rig.client, as_user=operator(rig.settings))
     with pytest.raises(Conflict, match="only an active certificate"):
-        await revoke_certificates(rig.settings, VAT, "other", operation_id=op, client=rig.client)
+        await revoke_certificates(rig.settings, VAT, "other", operation_id=op, client=rig.client,
+                                  as_user=operator(rig.settings))
     with pytest.raises(RPCError):  # the workflow has ended: nothing to revoke again
         await handle.execute_update(CertificateAuthorizationWorkflow.revoke, RevokeRequest("other", "test"))
 
@@ -108,7 +112,7 @@ async def test_a_revocation_racing_the_expiry(rig: Rig) -> None:
     # just before the expiry: revoked, never expired
     before = await active_certificate(rig)
     await rig.env.sleep(timedelta(days=2) - timedelta(hours=1))
-    await revoke_certificates(rig.settings, VAT, "activity-ceased", client=rig.client)
+    await revoke_certificates(rig.settings, VAT, "activity-ceased", client=rig.client, as_user=operator(rig.settings))
     assert (await rig.result(before)).state == "revoked"
     assert rig.row_state(before) == "revoked"
     assert rig.mailbox.find(to=PEC, kind="cert-expired") == []
@@ -118,14 +122,16 @@ async def test_a_revocation_racing_the_expiry(rig: Rig) -> None:
     await rig.env.sleep(timedelta(days=2, hours=1))
     assert (await rig.result(after)).state == "expired"
     with pytest.raises(Conflict):
-        await revoke_certificates(rig.settings, VAT, "other", operation_id=after, client=rig.client)
+        await revoke_certificates(rig.settings, VAT, "other", operation_id=after, client=rig.client,
+                                  as_user=operator(rig.settings))
     assert rig.row_state(after) == "expired" and serial_of(rig, after) not in crl_serials(rig)
 
     # at the same moment: exactly one of the two wins, and every record agrees on which
     racing = await active_certificate(rig)
     # past its one-day reminder first: the race is with the expiry, not with that reminder's continue-as-new
     await rig.env.sleep(timedelta(days=1, hours=1))
-    revoke = asyncio.create_task(revoke_certificates(rig.settings, VAT, "other", client=rig.client))
+    revoke = asyncio.create_task(revoke_certificates(rig.settings, VAT, "other", client=rig.client,
+                                                     as_user=operator(rig.settings)))
     await rig.env.sleep(timedelta(hours=23))
     try:
         await revoke

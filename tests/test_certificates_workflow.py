@@ -35,12 +35,15 @@ from tests.certificates_support import (
     PEC,
     VAT,
     Rig,
+    alice,
+    bob,
     make_certificate,
     make_csr,
     make_rig,
     rsa_key,
 )
 from tests.helpers import assert_eventually
+from tests.identity_support import operator
 from workflows.certificate_authorization import CertificateAuthorizationWorkflow
 from workflows.common import BUSINESS_STATUS
 
@@ -122,17 +125,17 @@ async def test_the_query_tells_the_state_and_the_row_records_who_and_when(rig: R
     # (`wait=True`, an update that answers once decided, is exercised on the real dev server: the
     # time-skipping test server stops skipping after an update that waits.)
     result = await request_certificate(rig.settings, VAT, make_csr(), client=rig.client,
-                                       task_queue=rig.worker.task_queue, actor="cli:alice")
+                                       task_queue=rig.worker.task_queue, as_user=alice(rig.settings))
     op = result.certificate.operation_id
     assert result.certificate.state == "ordered" and not result.duplicate
-    assert result.certificate.created_by == "cli:alice"
+    assert result.certificate.created_by == "customer:alice@acme.test"
     status = await rig.active(op)
     view = get_certificate_view(rig, op)
     assert status.serial == view.serial
     assert datetime.fromisoformat(status.expires_at or "") == view.expires_at
-    certs, offline = list_customer_certificates(rig.settings, VAT)
+    certs, offline = list_customer_certificates(rig.settings, VAT, as_user=operator(rig.settings))
     assert [c.operation_id for c in certs] == [op]
-    assert certs[0].created_by == "cli:alice" and certs[0].created_at <= datetime.now(UTC)
+    assert certs[0].created_by == "customer:alice@acme.test" and certs[0].created_at <= datetime.now(UTC)
     assert offline.startswith("no certificate")
 
 
@@ -165,7 +168,7 @@ async def test_duplicate_requests_start_one_workflow(rig: Rig) -> None:
     op = "dup-" + uuid.uuid4().hex[:8]
     results = await asyncio.gather(*[
         request_certificate(rig.settings, VAT, csr, operation_id=op, client=rig.client,
-                            task_queue=rig.worker.task_queue) for _ in range(3)])
+                            task_queue=rig.worker.task_queue, as_user=operator(rig.settings)) for _ in range(3)])
     assert {r.certificate.operation_id for r in results} == {op}
     assert sorted(r.duplicate for r in results) == [False, True, True]
     with session_scope(rig.settings.database_url) as session:
@@ -174,13 +177,13 @@ async def test_duplicate_requests_start_one_workflow(rig: Rig) -> None:
     # once decided, the same operation id again still starts nothing (ids are never reused)
     await rig.active(op)
     again = await request_certificate(rig.settings, VAT, csr, operation_id=op, client=rig.client,
-                                      task_queue=rig.worker.task_queue)
+                                      task_queue=rig.worker.task_queue, as_user=operator(rig.settings))
     assert again.duplicate and again.certificate.state == "active"
     first = await rig.client.get_workflow_handle(workflow_id(op), run_id=first_run).describe()
     assert first.status == WorkflowExecutionStatus.CONTINUED_AS_NEW  # the one workflow, now watching expiry
     with pytest.raises(Conflict, match="already used"):
         await request_certificate(rig.settings, VAT, make_csr(), operation_id=op, client=rig.client,
-                                  task_queue=rig.worker.task_queue)
+                                  task_queue=rig.worker.task_queue, as_user=operator(rig.settings))
 
 
 async def test_the_request_that_starts_the_workflow_is_the_new_one(rig: Rig) -> None:
@@ -192,11 +195,11 @@ async def test_the_request_that_starts_the_workflow_is_the_new_one(rig: Rig) -> 
     with session_scope(rig.settings.database_url) as session:
         insert_request(session, VAT, op, "authentication", checked.subject, checked.pem, checked.sha256, "test")
     again = await request_certificate(rig.settings, VAT, csr, operation_id=op, client=rig.client,
-                                      task_queue=rig.worker.task_queue)
+                                      task_queue=rig.worker.task_queue, as_user=operator(rig.settings))
     assert not again.duplicate
     await rig.active(op)
     later = await request_certificate(rig.settings, VAT, csr, operation_id=op, client=rig.client,
-                                      task_queue=rig.worker.task_queue)
+                                      task_queue=rig.worker.task_queue, as_user=operator(rig.settings))
     assert later.duplicate
 
 
@@ -209,30 +212,31 @@ async def test_delete_while_authorizing_ends_the_workflow(rig: Rig) -> None:
         assert (await handle.query(CertificateAuthorizationWorkflow.status)).state == "accepted"
 
     await assert_eventually(accepted)
-    await delete_customer_certificate(rig.settings, VAT, op, actor="test", client=rig.client)
+    await delete_customer_certificate(rig.settings, VAT, op, as_user=operator(rig.settings), client=rig.client)
     assert (await rig.result(op)).state == "deleted"
-    certs, _ = list_customer_certificates(rig.settings, VAT)
+    certs, _ = list_customer_certificates(rig.settings, VAT, as_user=operator(rig.settings))
     assert certs == []
 
 
 async def test_upload_then_delete_and_the_offline_status(rig: Rig) -> None:
     start = await rig.env.get_current_time()
     pem = make_certificate(not_after=start + timedelta(days=20))
-    view = await upload_certificate(rig.settings, VAT, pem, "offline", actor="cli:bob", client=rig.client,
+    view = await upload_certificate(rig.settings, VAT, pem, "offline", as_user=bob(rig.settings), client=rig.client,
                                     task_queue=rig.worker.task_queue)
-    assert view.state == "added" and view.created_by == "cli:bob" and view.origin == "uploaded"
-    certs, offline = list_customer_certificates(rig.settings, VAT)
+    assert view.state == "added" and view.created_by == "customer:bob@acme.test" and view.origin == "uploaded"
+    certs, offline = list_customer_certificates(rig.settings, VAT, as_user=operator(rig.settings))
     assert offline.startswith("correctly added")
     handle = rig.client.get_workflow_handle_for(CertificateAuthorizationWorkflow.run,
                                                 workflow_id(view.operation_id))
     assert (await handle.query(CertificateAuthorizationWorkflow.status)).state == "added"
-    await delete_customer_certificate(rig.settings, VAT, view.operation_id, client=rig.client)
+    await delete_customer_certificate(rig.settings, VAT, view.operation_id, client=rig.client,
+                                      as_user=operator(rig.settings))
     assert (await rig.result(view.operation_id)).state == "deleted"
-    certs, offline = list_customer_certificates(rig.settings, VAT)
+    certs, offline = list_customer_certificates(rig.settings, VAT, as_user=operator(rig.settings))
     assert certs == [] and offline.startswith("no certificate")
     with pytest.raises(InvalidInput) as err:
         await upload_certificate(rig.settings, VAT, b"junk", "offline", client=rig.client,
-                                 task_queue=rig.worker.task_queue)
+                                 task_queue=rig.worker.task_queue, as_user=operator(rig.settings))
     assert err.value.problems[0].field == "certificate.format"
 
 
@@ -240,24 +244,24 @@ async def test_a_finished_certificate_is_deleted_directly(rig: Rig) -> None:
     rig.authority.script = ["refuse"]
     op = await rig.request()
     assert (await rig.result(op)).state == "error"
-    await delete_customer_certificate(rig.settings, VAT, op, client=rig.client)
-    assert list_customer_certificates(rig.settings, VAT)[0] == []
+    await delete_customer_certificate(rig.settings, VAT, op, client=rig.client, as_user=operator(rig.settings))
+    assert list_customer_certificates(rig.settings, VAT, as_user=operator(rig.settings))[0] == []
 
 
 async def test_an_uploaded_certificate_is_reminded_then_expires(rig: Rig) -> None:
     start = await rig.env.get_current_time()
     pem = make_certificate(not_after=start + timedelta(days=20))  # the 30-day reminder is already past
-    view = await upload_certificate(rig.settings, VAT, pem, "offline", actor="cli:bob", client=rig.client,
+    view = await upload_certificate(rig.settings, VAT, pem, "offline", as_user=bob(rig.settings), client=rig.client,
                                     task_queue=rig.worker.task_queue)
     assert (await rig.result(view.operation_id)).state == "expired"
     assert await business_statuses(rig.client, view.operation_id) == ["added", "expired"]
     assert rig.row_state(view.operation_id) == "expired"
     assert [m["X-Einvoice-Kind"] for m in rig.mailbox.to(PEC)] == [
         "cert-expiry-reminder", "cert-expiry-reminder", "cert-expired"]
-    assert list_customer_certificates(rig.settings, VAT)[1].startswith("no certificate")
+    assert list_customer_certificates(rig.settings, VAT, as_user=operator(rig.settings))[1].startswith("no certificate")
 
 
 async def test_an_unknown_customer_is_refused(rig: Rig) -> None:
     with pytest.raises(NotFound):
         await request_certificate(rig.settings, "IT01234567897", make_csr(), client=rig.client,
-                                  task_queue=rig.worker.task_queue)
+                                  task_queue=rig.worker.task_queue, as_user=operator(rig.settings))

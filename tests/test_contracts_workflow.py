@@ -40,7 +40,7 @@ from tests.contracts_helpers import (
     new_vat,
 )
 from tests.helpers import assert_eventually, recording_histories
-from tests.identity_support import operator_headers
+from tests.identity_support import operator, operator_headers
 from workflows.common import BUSINESS_STATUS
 from workflows.contract_acceptance import ContractAcceptanceWorkflow
 
@@ -64,7 +64,7 @@ async def http(env: Settings, time_env: WorkflowEnvironment) -> AsyncIterator[ht
 
 
 async def started(env: Settings, client, vat: str, amount: str = "49.00") -> WorkflowHandle:  # type: ignore[no-untyped-def]
-    result = await start_contract(env, vat, amount, "test", client)
+    result = await start_contract(env, vat, amount, client, as_user=operator(env))
     assert result.workflow_id == f"contract-{vat}"
     return client.get_workflow_handle_for(ContractAcceptanceWorkflow.run, result.workflow_id)
 
@@ -120,7 +120,7 @@ async def test_accept_from_the_link_enables_the_customer(env: Settings, time_env
     assert mailbox.find(kind="contract-reminder") == []
 
     # Every step in the order's history: database (status), workflow query, search attribute.
-    status = await contract_status(env, vat, time_env.client)
+    status = await contract_status(env, vat, time_env.client, as_user=operator(env))
     steps = [h["step"] for h in status["history"]]
     assert steps == [AWAITING, "invitation-sent", ACCEPTED, "customer-enabled", "partner-notified",
                      "conservation-manager-notified"]
@@ -152,7 +152,7 @@ async def test_three_reminders_then_accept(env: Settings, time_env: WorkflowEnvi
     assert accepted.status_code == 200, accepted.text
     result = await handle.result()
     assert result.status == ACCEPTED and is_enabled(env, vat)
-    steps = [h["step"] for h in (await contract_status(env, vat, time_env.client))["history"]]
+    steps = [h["step"] for h in (await contract_status(env, vat, time_env.client, as_user=operator(env)))["history"]]
     assert steps.count("reminder-sent") == 3 and steps[-1] == "conservation-manager-notified"
     if recording_histories():
         HISTORY.parent.mkdir(exist_ok=True)
@@ -179,7 +179,7 @@ async def test_expires_at_the_deadline_and_tells_the_partner(env: Settings, time
     assert page.status_code == 410 and "expired" in page.text
     post = await http.post(link_path(invitation))
     assert post.status_code == 410 and not is_enabled(env, vat)
-    steps = [h["step"] for h in (await contract_status(env, vat, time_env.client))["history"]]
+    steps = [h["step"] for h in (await contract_status(env, vat, time_env.client, as_user=operator(env)))["history"]]
     assert steps[-2:] == [EXPIRED, "partner-notified"]
 
 
@@ -190,12 +190,12 @@ async def test_resend_sends_a_new_link_and_either_link_accepts(env: Settings, ti
     handle = await started(env, time_env.client, vat)
     first = await one_mail(mailbox, "contract-invitation", to=pec)
 
-    resent = await resend_contract(env, vat, "test", time_env.client)
+    resent = await resend_contract(env, vat, time_env.client, as_user=operator(env))
     assert (resent.invitation_no, resent.sent_to) == (2, pec)
     second = await one_mail(mailbox, "contract-invitation", count=2, to=pec)
     assert "sent again" in str(second["Subject"]) and len(list(second.iter_attachments())) == 1
     assert link_path(first) != link_path(second)
-    state = await query_state(env, vat, time_env.client)
+    state = await query_state(env, vat, time_env.client, as_user=operator(env))
     assert state.invitations_sent == 2 and state.status == AWAITING
     over_http = (await http.get(f"/contracts/{vat}/state")).json()
     assert over_http["invitations_sent"] == 2 and [h["step"] for h in over_http["history"]][-1] == "resend-sent"
@@ -205,7 +205,7 @@ async def test_resend_sends_a_new_link_and_either_link_accepts(env: Settings, ti
     # The other link now only says so.
     late = await http.post(link_path(second))
     assert late.status_code == 409 and "already accepted" in late.text
-    steps = [h["step"] for h in (await contract_status(env, vat, time_env.client))["history"]]
+    steps = [h["step"] for h in (await contract_status(env, vat, time_env.client, as_user=operator(env)))["history"]]
     assert steps[:3] == [AWAITING, "invitation-sent", "resend-sent"]
 
 
@@ -219,14 +219,15 @@ async def test_resends_at_once_each_get_their_own_number_and_e_mail(env: Setting
     pec = add_customer(env, vat)
     await started(env, time_env.client, vat)
     await one_mail(mailbox, "contract-invitation", to=pec)
-    results = await asyncio.gather(*[resend_contract(env, vat, f"test-{i}", time_env.client) for i in range(4)],
+    results = await asyncio.gather(*[resend_contract(env, vat, time_env.client,
+                                                     as_user=operator(env)) for i in range(4)],
                                    return_exceptions=True)
     refused = [r for r in results if isinstance(r, BaseException)]
     assert len(refused) == 1 and isinstance(refused[0], RateLimited), refused
     assert sorted(r.invitation_no for r in results if not isinstance(r, BaseException)) == [2, 3, 4]
     mails = await one_mail(mailbox, "contract-invitation", count=4, to=pec)
     assert "sent again" in str(mails["Subject"])
-    state = await query_state(env, vat, time_env.client)
+    state = await query_state(env, vat, time_env.client, as_user=operator(env))
     assert state.invitations_sent == 4
     assert [h.step for h in state.history].count("resend-sent") == 3
 
@@ -245,40 +246,40 @@ async def test_resends_are_capped_per_hour_and_per_order(env: Settings, time_env
     handle = await started(capped, time_env.client, vat)
     await one_mail(mailbox, "contract-invitation", to=pec)
     for _ in range(2):
-        await resend_contract(capped, vat, "test", time_env.client)
+        await resend_contract(capped, vat, time_env.client, as_user=operator(capped))
     await one_mail(mailbox, "contract-invitation", count=3, to=pec)
 
     # A third within the hour: refused by the validator, naming the cap and when the next is allowed.
     with pytest.raises(RateLimited, match=r"2 times in the last hour .* \(CONTRACT_RESEND_MAX_PER_HOUR=2\); "
                                           r"the next resend is allowed from 20\d\d-") as refused:
-        await resend_contract(capped, vat, "test", time_env.client)
+        await resend_contract(capped, vat, time_env.client, as_user=operator(capped))
     wait = refused.value.retry_after
     assert wait is not None and 0 < wait <= 3600
     over_http = await http.post(f"/contracts/{vat}/resend")
     assert over_http.status_code == 429, over_http.text
     assert "CONTRACT_RESEND_MAX_PER_HOUR=2" in over_http.json()["detail"]
     assert 0 < int(over_http.headers["retry-after"]) <= wait
-    state = await query_state(capped, vat, time_env.client)
+    state = await query_state(capped, vat, time_env.client, as_user=operator(capped))
     assert state.invitations_sent == 3 and [h.step for h in state.history].count("resend-sent") == 2
     assert resend_updates(await handle.fetch_history()) == 2
 
     # The hour over (a sliding window from the first resend): one more, then the cap of the order is reached.
     await time_env.sleep(timedelta(seconds=wait + 1))
-    third = await resend_contract(capped, vat, "test", time_env.client)
+    third = await resend_contract(capped, vat, time_env.client, as_user=operator(capped))
     assert third.invitation_no == 4
     await one_mail(mailbox, "contract-invitation", count=4, to=pec)
     await time_env.sleep(timedelta(hours=2))
     with pytest.raises(RateLimited, match=r"already sent again 3 times .* \(CONTRACT_RESEND_MAX_PER_ORDER=3\)") as over:
-        await resend_contract(capped, vat, "test", time_env.client)
+        await resend_contract(capped, vat, time_env.client, as_user=operator(capped))
     assert over.value.retry_after is None
     over_http = await http.post(f"/contracts/{vat}/resend")
     assert over_http.status_code == 429 and "retry-after" not in over_http.headers
     assert "CONTRACT_RESEND_MAX_PER_ORDER=3" in over_http.json()["detail"]
     assert len(mailbox.find(to=pec, kind="contract-invitation")) == 4
     assert resend_updates(await handle.fetch_history()) == 3
-    state = await query_state(capped, vat, time_env.client)
+    state = await query_state(capped, vat, time_env.client, as_user=operator(capped))
     assert state.invitations_sent == 4 and state.status == AWAITING
-    await cancel_contract(capped, vat, "", "test", time_env.client)
+    await cancel_contract(capped, vat, "", time_env.client, as_user=operator(capped))
     assert (await handle.result()).status == CANCELLED
 
 
@@ -307,7 +308,7 @@ async def test_accept_after_cancel_changes_nothing(env: Settings, time_env: Work
     pec = add_customer(env, vat)
     handle = await started(env, time_env.client, vat)
     path = link_path(await one_mail(mailbox, "contract-invitation", to=pec))
-    await cancel_contract(env, vat, "", "test", time_env.client)
+    await cancel_contract(env, vat, "", time_env.client, as_user=operator(env))
     assert (await handle.result()).status == CANCELLED
 
     page = await http.get(path)
@@ -334,7 +335,7 @@ async def test_double_accept_accepts_once(env: Settings, time_env: WorkflowEnvir
     again = await http.post(path)
     assert again.status_code == 409 and "already used" in again.text
     await one_mail(mailbox, "contract-activation", to=env.partner_email)
-    steps = [h["step"] for h in (await contract_status(env, vat, time_env.client))["history"]]
+    steps = [h["step"] for h in (await contract_status(env, vat, time_env.client, as_user=operator(env)))["history"]]
     assert steps.count(ACCEPTED) == 1
 
 
@@ -344,23 +345,23 @@ async def test_resend_and_cancel_refused_when_not_awaiting(env: Settings, time_e
     pec = add_customer(env, vat)
     handle = await started(env, time_env.client, vat)
     await one_mail(mailbox, "contract-invitation", to=pec)
-    await cancel_contract(env, vat, "", "test", time_env.client)
+    await cancel_contract(env, vat, "", time_env.client, as_user=operator(env))
     await handle.result()
 
     with pytest.raises(Conflict, match="is cancelled, not awaiting documentation"):
-        await resend_contract(env, vat, "test", time_env.client)
+        await resend_contract(env, vat, time_env.client, as_user=operator(env))
     refused = await http.post(f"/contracts/{vat}/resend")
     assert refused.status_code == 409 and "cancelled" in refused.json()["detail"]
     with pytest.raises(Conflict, match="cancelled"):
-        await cancel_contract(env, vat, "", "test", time_env.client)
+        await cancel_contract(env, vat, "", time_env.client, as_user=operator(env))
     assert len(mailbox.find(kind="contract-invitation")) == 1
     # A second order for the same customer can be opened after the first was closed.
     again = await started(env, time_env.client, vat)
     await one_mail(mailbox, "contract-invitation", count=2, to=pec)
     assert (await again.query(ContractAcceptanceWorkflow.state)).order_id == f"{vat}-002"
     with pytest.raises(Conflict, match="already has an order"):
-        await start_contract(env, vat, "0", "test", time_env.client)
-    await cancel_contract(env, vat, "", "test", time_env.client)
+        await start_contract(env, vat, "0", time_env.client, as_user=operator(env))
+    await cancel_contract(env, vat, "", time_env.client, as_user=operator(env))
     assert (await again.result()).status == CANCELLED
 
 
@@ -393,7 +394,7 @@ async def test_the_validator_refuses_resend_while_the_order_is_being_activated(
                     await handle.execute_update(ContractAcceptanceWorkflow.resend, ResendRequest("test"))
                 assert "is accepted, not awaiting documentation" in str(refused.value.cause)
                 with pytest.raises(Conflict, match="cannot cancel the activation: .* is accepted"):
-                    await cancel_contract(env, vat, "", "test", time_env.client)
+                    await cancel_contract(env, vat, "", time_env.client, as_user=operator(env))
             finally:
                 release.set()
             assert (await handle.result()).status == ACCEPTED

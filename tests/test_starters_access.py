@@ -187,3 +187,54 @@ def test_over_http_the_guard_writes_the_one_entry_and_another_customers_invoice_
     assert [(e.surface, e.actor, e.customer_vat, e.outcome[:8]) for e in new] == [
         ("http", "customer:b@test.example", A, "refused:")]
     assert ok.status_code == 200 and ok.json()["created_by"] == "customer:a@test.example"
+
+
+async def test_certificates_and_preferences_ask_the_same_policy(people: People) -> None:
+    from domain.certificates import NO_CERTIFICATE
+    from domain.notifications import NOTIFICATION_KINDS
+    from domain.permissions import CONFIG_MANAGE
+    from starters import certificates as certs
+    from tests.certificates_support import make_csr
+
+    s = people.settings
+    with pytest.raises(Forbidden) as refused:
+        await certs.request_certificate(s, A, make_csr(), as_user=people.accountant)
+    assert refused.value.permission == CONFIG_MANAGE
+    with pytest.raises(Forbidden):
+        certs.set_notification_preferences(s, A, {sorted(NOTIFICATION_KINDS)[0]: False}, as_user=people.accountant)
+
+    assert certs.list_customer_certificates(s, A, as_user=people.accountant) == ([], NO_CERTIFICATE)
+    assert certs.notification_preferences(s, A, as_user=people.accountant)  # `read` is granted
+    for hidden in (lambda: certs.list_customer_certificates(s, A, as_user=people.customer_b),
+                   lambda: certs.notification_preferences(s, A, as_user=people.customer_b),
+                   lambda: certs.get_customer_certificate(s, A, "100000000001", as_user=people.customer_b)):
+        with pytest.raises(Hidden):
+            hidden()
+    with pytest.raises(Hidden):
+        await certs.revoke_certificates(s, A, "other", as_user=people.customer_b)
+    people.grant([])
+    with pytest.raises(Forbidden):
+        certs.list_customer_certificates(s, A, as_user=people.accountant)
+    from models.certificates import Certificate
+
+    with session_scope(s.database_url) as session:  # nothing written by the refused request
+        assert session.scalar(select(func.count()).select_from(Certificate)) == 0
+
+
+async def test_contract_orders_ask_the_same_policy(people: People) -> None:
+    from domain.permissions import CONFIG_MANAGE
+    from starters import contracts
+
+    s = people.settings
+    with pytest.raises(Forbidden) as refused:  # the intermediary opens an order, not the customer
+        await contracts.start_contract(s, A, "10.00", as_user=people.customer_a)
+    assert refused.value.permission == "contract.start"
+    with pytest.raises(Forbidden) as refused:
+        await contracts.resend_contract(s, A, as_user=people.accountant)
+    assert refused.value.permission == CONFIG_MANAGE
+    with pytest.raises(Hidden):
+        await contracts.contract_status(s, A, as_user=people.customer_b)
+    with pytest.raises(Hidden):
+        await contracts.query_state(s, A, as_user=people.customer_b)
+    with pytest.raises(Forbidden):
+        await contracts.cancel_contract(s, A, as_user=people.customer_a)

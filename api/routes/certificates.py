@@ -17,6 +17,7 @@ from domain.certificates import MAX_CERTIFICATE_BYTES
 from domain.csr import MAX_CSR_BYTES
 from domain.errors import InvalidInput
 from models.certificates import CertificateView
+from starters.acting import HTTP
 from starters.certificates import (
     ca_certificate,
     certificate_revocation_list,
@@ -109,16 +110,16 @@ async def create_certificate_request(
 ) -> CertificatePublic:
     _bound_body(request)
     data = await _read_bounded(csr, "csr.format", MAX_CSR_BYTES)
-    result = await request_certificate(settings, vat, data, kind, operation_id, access.actor, client=client,
-                                       wait=wait, wait_seconds=settings.http_wait_seconds)
+    result = await request_certificate(settings, vat, data, kind, operation_id, as_user=access.user, surface=HTTP,
+                                       client=client, wait=wait, wait_seconds=settings.http_wait_seconds)
     response.headers["Location"] = f"/tenants/{result.certificate.vat_number}/certificates/" \
                                    f"{result.certificate.operation_id}"
     return CertificatePublic.of(result.certificate, result.duplicate)
 
 
 @router.get("/tenants/{vat}/certificates", response_model=CertificateListPublic)
-def read_certificates(vat: str, settings: SettingsDep) -> CertificateListPublic:
-    certs, offline = list_customer_certificates(settings, vat)
+def read_certificates(vat: str, settings: SettingsDep, access: AccessDep) -> CertificateListPublic:
+    certs, offline = list_customer_certificates(settings, vat, as_user=access.user, surface=HTTP)
     return CertificateListPublic(vat_number=vat, offline_certificate=offline,
                                  certificates=[CertificatePublic.of(c) for c in certs])
 
@@ -131,25 +132,28 @@ async def upload_customer_certificate(
 ) -> CertificatePublic:
     _bound_body(request)
     data = await _read_bounded(certificate, "certificate.format", MAX_CERTIFICATE_BYTES)
-    return CertificatePublic.of(await upload_certificate(settings, vat, data, kind, access.actor, client=client))
+    return CertificatePublic.of(await upload_certificate(settings, vat, data, kind, as_user=access.user,
+                                                         surface=HTTP, client=client))
 
 
 @router.post("/tenants/{vat}/certificates/revocations", response_model=RevocationPublic)
 async def revoke(vat: str, body: RevocationCreate, settings: SettingsDep, client: TemporalDep,
                  access: AccessDep) -> RevocationPublic:
-    result = await revoke_certificates(settings, vat, body.reason, body.operation_id, access.actor, client=client)
+    result = await revoke_certificates(settings, vat, body.reason, body.operation_id, as_user=access.user,
+                                       surface=HTTP, client=client)
     return RevocationPublic(**result.to_json())  # type: ignore[arg-type]
 
 
 @router.get("/tenants/{vat}/certificates/{operation_id}", response_model=CertificatePublic)
-def read_certificate(vat: str, operation_id: str, settings: SettingsDep) -> CertificatePublic:
-    return CertificatePublic.of(get_customer_certificate(settings, vat, operation_id))
+def read_certificate(vat: str, operation_id: str, settings: SettingsDep, access: AccessDep) -> CertificatePublic:
+    return CertificatePublic.of(get_customer_certificate(settings, vat, operation_id, as_user=access.user,
+                                                         surface=HTTP))
 
 
 @router.get("/tenants/{vat}/certificates/{operation_id}/download", response_class=Response,
             responses={200: {"content": {"application/pkix-cert": {}}}})
-def download(vat: str, operation_id: str, settings: SettingsDep) -> Response:
-    name, der = download_certificate(settings, vat, operation_id)
+def download(vat: str, operation_id: str, settings: SettingsDep, access: AccessDep) -> Response:
+    name, der = download_certificate(settings, vat, operation_id, as_user=access.user, surface=HTTP)
     return Response(der, media_type="application/pkix-cert",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
@@ -157,7 +161,7 @@ def download(vat: str, operation_id: str, settings: SettingsDep) -> Response:
 @router.delete("/tenants/{vat}/certificates/{operation_id}", status_code=204)
 async def delete(vat: str, operation_id: str, settings: SettingsDep, client: TemporalDep,
                  access: AccessDep) -> Response:
-    await delete_customer_certificate(settings, vat, operation_id, access.actor, client=client)
+    await delete_customer_certificate(settings, vat, operation_id, as_user=access.user, surface=HTTP, client=client)
     return Response(status_code=204)
 
 
@@ -175,11 +179,11 @@ def read_crl(settings: SettingsDep) -> Response:
 
 
 @router.get("/tenants/{vat}/preferences", response_model=dict[str, bool], tags=["preferences"])
-def read_preferences(vat: str, settings: SettingsDep) -> dict[str, bool]:
-    return notification_preferences(settings, vat)
+def read_preferences(vat: str, settings: SettingsDep, access: AccessDep) -> dict[str, bool]:
+    return notification_preferences(settings, vat, as_user=access.user, surface=HTTP)
 
 
 @router.put("/tenants/{vat}/preferences", response_model=dict[str, bool], tags=["preferences"])
-def update_preferences(vat: str, body: dict[str, bool], settings: SettingsDep) -> dict[str, bool]:
+def update_preferences(vat: str, body: dict[str, bool], settings: SettingsDep, access: AccessDep) -> dict[str, bool]:
     """Turn notification kinds on (true) or off (false); kinds not named keep their setting."""
-    return set_notification_preferences(settings, vat, body)
+    return set_notification_preferences(settings, vat, body, as_user=access.user, surface=HTTP)

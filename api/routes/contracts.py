@@ -26,6 +26,7 @@ from domain.tokens import TokenInvalid
 from models import contracts as orders
 from models.tenant import get_tenant
 from starters import contracts as starter
+from starters.acting import HTTP
 
 router = APIRouter(tags=["contracts"])
 
@@ -61,34 +62,35 @@ def _json(value: Any) -> dict[str, Any]:
 @router.post("/contracts", status_code=201)
 async def start(body: ContractCreate, settings: SettingsDep, client: TemporalDep, access: AccessDep) -> dict[str, Any]:
     """Open an order: the contract and the acceptance link go to the customer's PEC."""
-    started = await starter.start_contract(settings, body.vat, body.amount, access.actor, client)
+    started = await starter.start_contract(settings, body.vat, body.amount, client, as_user=access.user, surface=HTTP)
     return started.to_json()
 
 
 @router.get("/contracts/{vat}")
-async def status(vat: str, settings: SettingsDep, client: TemporalDep) -> dict[str, Any]:
+async def status(vat: str, settings: SettingsDep, client: TemporalDep, access: AccessDep) -> dict[str, Any]:
     """The customer's newest order with every step of its history."""
-    return await starter.contract_status(settings, vat, client)
+    return await starter.contract_status(settings, vat, client, as_user=access.user, surface=HTTP)
 
 
 @router.get("/contracts/{vat}/state")
-async def state(vat: str, settings: SettingsDep, client: TemporalDep) -> dict[str, Any]:
+async def state(vat: str, settings: SettingsDep, client: TemporalDep, access: AccessDep) -> dict[str, Any]:
     """The running workflow's own view (its `state` query)."""
-    return _json(await starter.query_state(settings, vat, client))
+    return _json(await starter.query_state(settings, vat, client, as_user=access.user, surface=HTTP))
 
 
 @router.post("/contracts/{vat}/resend")
 async def resend(vat: str, settings: SettingsDep, client: TemporalDep, access: AccessDep) -> dict[str, Any]:
     """E-mail the contract and a new link again; 409 unless the order awaits documentation, 429 over the caps
     per order or per hour (Retry-After: when the next is allowed)."""
-    return _json(await starter.resend_contract(settings, vat, access.actor, client))
+    return _json(await starter.resend_contract(settings, vat, client, as_user=access.user, surface=HTTP))
 
 
 @router.post("/contracts/{vat}/cancel")
 async def cancel(vat: str, body: ContractCancel, settings: SettingsDep, client: TemporalDep,
                  access: AccessDep) -> dict[str, Any]:
     """Cancel the activation (the amount is recorded as refunded); 409 unless awaiting documentation."""
-    return _json(await starter.cancel_contract(settings, vat, body.reason, access.actor, client))
+    return _json(await starter.cancel_contract(settings, vat, body.reason, client, as_user=access.user,
+                                               surface=HTTP))
 
 
 # ---- the acceptance page ------------------------------------------------------------------------------

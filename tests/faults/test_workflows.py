@@ -56,13 +56,13 @@ async def contract_chain(stack: FaultStack, mailbox: Mailbox) -> None:
     pec = add_customer(settings, vat)
     async with Supervisor(stack, settings, CONTRACT_POINTS) as supervisor:
         client = await stack.client(settings)
-        started = await start_contract(settings, vat, amount="120.00", client=client)
+        started = await start_contract(settings, vat, amount="120.00", client=client, as_user=operator(settings))
         await asyncio.to_thread(wait_until, lambda: len(mailbox.find(to=pec, kind="contract-invitation")) == 1,
                                 120, 0.3, "the contract e-mail")
         token = link_path(mailbox.find(to=pec, kind="contract-invitation")[0]).rsplit("/", 1)[-1]
         await asyncio.wait_for(accept_link(settings, token, client=client), 150)
         await asyncio.wait_for(client.get_workflow_handle(started.workflow_id).result(), 150)
-        status = await contract_status(settings, vat, client=client)
+        status = await contract_status(settings, vat, client=client, as_user=operator(settings))
     assert supervisor.fired == sorted(p.replace(":", ".") for p in CONTRACT_POINTS.split(","))
     assert supervisor.deaths == [-9] * len(supervisor.fired)
     with session_scope(settings.database_url) as session:
@@ -83,10 +83,10 @@ async def certificate_chain(stack: FaultStack, mailbox: Mailbox) -> None:
     op = f"op{uuid.uuid4().hex[:12]}"
     async with Supervisor(stack, settings, CERTIFICATE_POINTS) as supervisor:
         client = await stack.client(settings)
-        await request_certificate(settings, vat, csr, operation_id=op, actor="faults", client=client)
+        await request_certificate(settings, vat, csr, operation_id=op, as_user=operator(settings), client=client)
 
         async def active() -> None:
-            while (await certificate_status(settings, op, client=client)).state != "active":
+            while (await certificate_status(settings, op, client=client, as_user=operator(settings))).state != "active":
                 await asyncio.sleep(0.5)
 
         try:
@@ -96,10 +96,12 @@ async def certificate_chain(stack: FaultStack, mailbox: Mailbox) -> None:
             pending = [(a.activity_type.name, a.attempt, a.last_failure.message)
                        for a in desc.raw_description.pending_activities]
             raise AssertionError(f"not active; pending {pending}; deaths {supervisor.deaths}") from None
-        revoked = await asyncio.wait_for(revoke_certificates(settings, vat, "key-lost", client=client), 150)
+        revoked = await asyncio.wait_for(revoke_certificates(settings, vat, "key-lost", client=client,
+                                                             as_user=operator(settings)), 150)
 
         async def closed() -> None:
-            while (await certificate_status(settings, op, client=client)).state != "revoked":
+            while (await certificate_status(settings, op, client=client,
+                                            as_user=operator(settings))).state != "revoked":
                 await asyncio.sleep(0.5)
 
         await asyncio.wait_for(closed(), 150)
