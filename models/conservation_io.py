@@ -95,6 +95,7 @@ class VerifyInput:
     page_size: int = 200  # package ids read from the database per page (keyset on the package's row id)
     pages_per_run: int = 25  # then the workflow continues as new, carrying only `progress`
     progress: VerifyProgress | None = None  # None at the start; set by the run that continued as new
+    actor: str = ""  # who asked ("operator:ops@example.it"; "" from the schedule, or before #12.6)
 
 
 @dataclass

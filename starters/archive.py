@@ -1,5 +1,10 @@
 """Conservation from Python: conserve a document, verify the archive (as a workflow or in-process),
-export it for an inspector, report the space used, and keep the weekly verification schedule."""
+export it for an inspector, report the space used, and keep the weekly verification schedule.
+
+Every function a user calls takes the acting user (`as_user`) and asks the policy first (`starters.acting`):
+a customer's packages for its users and the accountants it granted `read`, the whole archive for operators;
+a verification's input records who asked (`actor`). `start_conservation`/`conserve` act for no user: the
+invoice workflows start conservation themselves (and tests and the demo through them)."""
 
 from __future__ import annotations
 
@@ -24,9 +29,11 @@ from domain.archive import offline_verify
 from domain.archive.index import SCHEMA_FILE
 from domain.errors import Conflict, InvalidInput, NotFound, ProblemCollector
 from domain.identifiers import parse_vat_number
+from domain.policy import CUSTOMER, OPERATOR, Principal
 from models.conservation import PackageView, Usage, list_packages, package_ids, package_page, usage
 from models.conservation_io import ConservationInput, ConservationResult, VerifyInput, VerifyReport
 from models.tenant import get_tenant
+from starters.acting import STARTER, Acting, acting
 from workflows.archive_verify import ArchiveVerifyWorkflow
 from workflows.conservation import ConservationWorkflow, search_attributes_for, workflow_id_for
 
@@ -46,8 +53,20 @@ async def conserve(settings: Settings, inp: ConservationInput, client: Client | 
     return result
 
 
-async def start_verify(settings: Settings, inp: VerifyInput, client: Client | None = None) -> str:
-    """Start a verification of the archive; returns its workflow id."""
+def _verify_action(vat: str | None) -> str:
+    return "archive.verify" if vat is not None else "archive.verify_all"
+
+
+async def start_verify(settings: Settings, inp: VerifyInput, client: Client | None = None, *, as_user: Principal,
+                       surface: str = STARTER) -> str:
+    """Start a verification of the archive (of one customer; of all for an operator); returns its workflow id."""
+    vat = str(parse_vat_number(inp.vat)) if inp.vat is not None else None
+    with acting(settings, as_user, _verify_action(vat), f"archive verification of {vat or 'all'}", surface) as act:
+        act.check(vat)
+        return await _start_verify(settings, dataclasses.replace(inp, actor=act.user.label), client)
+
+
+async def _start_verify(settings: Settings, inp: VerifyInput, client: Client | None) -> str:
     if inp.vat is not None:
         inp = dataclasses.replace(inp, vat=str(parse_vat_number(inp.vat)))
     if inp.sample is not None and inp.sample < 1:
@@ -59,9 +78,10 @@ async def start_verify(settings: Settings, inp: VerifyInput, client: Client | No
     return workflow_id
 
 
-async def run_verify(settings: Settings, inp: VerifyInput, client: Client | None = None) -> VerifyReport:
+async def run_verify(settings: Settings, inp: VerifyInput, client: Client | None = None, *, as_user: Principal,
+                     surface: str = STARTER) -> VerifyReport:
     client = client or await connect(settings)
-    workflow_id = await start_verify(settings, inp, client)
+    workflow_id = await start_verify(settings, inp, client, as_user=as_user, surface=surface)
     report: VerifyReport = await client.get_workflow_handle(workflow_id, result_type=VerifyReport).result()
     return report
 
@@ -69,8 +89,17 @@ async def run_verify(settings: Settings, inp: VerifyInput, client: Client | None
 LOCAL_PAGE = 500  # packages read at a time by a local verification
 
 
-def verify_local(settings: Settings, vat: str | None = None, sample: int | None = None) -> VerifyReport:
+def verify_local(settings: Settings, vat: str | None = None, sample: int | None = None, *, as_user: Principal,
+                 surface: str = STARTER) -> VerifyReport:
     """The same checks in this process, without Temporal (and without e-mail)."""
+    vat = str(parse_vat_number(vat)) if vat is not None else None
+    with acting(settings, as_user, _verify_action(vat), f"local archive verification of {vat or 'all'}",
+                surface) as act:
+        act.check(vat)
+        return _verify_local(settings, vat, sample)
+
+
+def _verify_local(settings: Settings, vat: str | None, sample: int | None) -> VerifyReport:
     from activities.archive import sample_ids, verify_by_id
 
     if sample is not None and sample < 1:
@@ -90,23 +119,46 @@ def verify_local(settings: Settings, vat: str | None = None, sample: int | None 
 
 
 async def ensure_verify_schedule(settings: Settings, client: Client | None = None,
-                                 every_days: int | None = None) -> str:
+                                 every_days: int | None = None, *, as_user: Principal,
+                                 surface: str = STARTER) -> str:
     """Create the periodic verification schedule, or bring an existing one to these settings. Idempotent.
-    (The worker keeps it too, at start: workers/schedules.py.)"""
+    (The worker keeps it too, at start: workers/schedules.py.) The whole archive's: operators only."""
     from workers.schedules import ensure_archive_verify_schedule
 
-    return await ensure_archive_verify_schedule(client or await connect(settings), settings, every_days)
+    with acting(settings, as_user, "archive.verify_all", "archive verification schedule", surface) as act:
+        act.check(None)
+
+        return await ensure_archive_verify_schedule(client or await connect(settings), settings, every_days)
 
 
-def usage_report(settings: Settings, vat: str | None = None) -> list[Usage]:
-    with session_scope(settings.database_url) as session:
-        return usage(session, vat)
+def usage_report(settings: Settings, vat: str | None = None, *, as_user: Principal,
+                 surface: str = STARTER) -> list[Usage]:
+    """Space used per customer: only the customers the user may see."""
+    with acting(settings, as_user, "archive.usage", f"archive usage of {vat or 'all'}", surface) as act:
+        act.check(None)
+        with session_scope(settings.database_url) as session:
+            return [u for u in usage(session, vat) if act.user.visible(u.vat_number)]
+
+
+def _customer_of_list(act: Acting, vat: str | None) -> str | None:
+    """The customer a list is about: the one named, a customer user's own, or (operators) None for all."""
+    if vat is not None:
+        return str(parse_vat_number(vat))
+    if act.user.kind == CUSTOMER:
+        return act.user.customer_vat
+    if act.user.kind != OPERATOR:
+        raise InvalidInput.one("vat", "name the customer whose packages to list")
+    return None
 
 
 def archive_packages(settings: Settings, vat: str | None = None, date_from: date | None = None,
-                     date_to: date | None = None, limit: int | None = None) -> list[PackageView]:
-    with session_scope(settings.database_url) as session:
-        return list_packages(session, vat, date_from, date_to, limit)
+                     date_to: date | None = None, limit: int | None = None, *, as_user: Principal,
+                     surface: str = STARTER) -> list[PackageView]:
+    with acting(settings, as_user, "archive.read", f"archive packages of {vat or 'all'}", surface) as act:
+        customer = _customer_of_list(act, vat)
+        act.check(customer)
+        with session_scope(settings.database_url) as session:
+            return list_packages(session, customer, date_from, date_to, limit)
 
 
 @dataclass(frozen=True)
@@ -150,13 +202,22 @@ def check_export_request(vat: str, date_from: date, date_to: date) -> str:
 
 def export_archive(settings: Settings, vat: str, date_from: date, date_to: date, out: Path,
                    on_start: Callable[[int], None] | None = None,
-                   on_progress: Callable[[int], None] | None = None) -> ExportSummary:
+                   on_progress: Callable[[int], None] | None = None, *, as_user: Principal,
+                   surface: str = STARTER) -> ExportSummary:
     """Write a self-contained zip for an inspector. Every object is read from S3 (the conserved version)
     and its SHA-256 checked against the record while it is copied; a mismatch aborts the export and leaves
     no file behind. `on_start(total_bytes)` and `on_progress(bytes)` drive a progress bar."""
+    vat_number = check_export_request(vat, date_from, date_to)
+    with acting(settings, as_user, "archive.read", f"archive export of {vat_number} {date_from}..{date_to}",
+                surface) as act:
+        act.check(vat_number)
+        return _export(settings, vat_number, date_from, date_to, out, on_start, on_progress)
+
+
+def _export(settings: Settings, vat_number: str, date_from: date, date_to: date, out: Path,
+            on_start: Callable[[int], None] | None, on_progress: Callable[[int], None] | None) -> ExportSummary:
     from activities.archive import ArchiveStorage
 
-    vat_number = check_export_request(vat, date_from, date_to)
     with session_scope(settings.database_url) as session:
         tenant = get_tenant(session, vat_number)
         packages = list_packages(session, vat_number, date_from, date_to)

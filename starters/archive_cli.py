@@ -13,6 +13,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from core.db import migrate
 from core.settings import Settings, get_settings
 from models.conservation_io import VerifyInput, VerifyReport
+from starters.acting import CLI, LOCAL_ADMIN
 from starters.output import console, domain_errors, fail, it_date, print_json, print_table
 
 app = typer.Typer(help="Conservation: the archive of invoices and receipts on S3 (Object Lock).",
@@ -52,7 +53,8 @@ def verify(
         else:
             from starters.archive import run_verify
 
-            report = asyncio.run(run_verify(settings, VerifyInput(vat, sample, notify)))
+            report = asyncio.run(run_verify(settings, VerifyInput(vat, sample, notify),
+                                            as_user=LOCAL_ADMIN, surface=CLI))
     if as_json:
         print_json(_report_json(report))
     else:
@@ -72,7 +74,7 @@ def _local_verify(settings: Settings, vat: str | None, sample: int | None) -> Ve
         from domain.identifiers import parse_vat_number
 
         vat = str(parse_vat_number(vat))
-    return verify_local(settings, vat, sample)
+    return verify_local(settings, vat, sample, as_user=LOCAL_ADMIN, surface=CLI)
 
 
 @app.command("export")
@@ -97,7 +99,7 @@ def export(
         task = progress.add_task("export", total=None)
         summary = export_archive(settings, vat, start, end, out,
                                  on_start=lambda total: progress.update(task, total=total),
-                                 on_progress=lambda n: progress.advance(task, n))
+                                 on_progress=lambda n: progress.advance(task, n), as_user=LOCAL_ADMIN, surface=CLI)
     if as_json:
         print_json(summary.to_json())
     else:
@@ -117,7 +119,7 @@ def usage_(
     settings = get_settings()
     migrate(settings.database_url)
     with domain_errors():
-        rows = usage_report(settings, vat)
+        rows = usage_report(settings, vat, as_user=LOCAL_ADMIN, surface=CLI)
     if as_json:
         print_json([u.to_json() for u in rows])
         return
@@ -138,7 +140,8 @@ def packages(
     settings = get_settings()
     migrate(settings.database_url)
     with domain_errors():
-        rows = archive_packages(settings, vat, _date(date_from, "from"), _date(date_to, "to"))
+        rows = archive_packages(settings, vat, _date(date_from, "from"), _date(date_to, "to"),
+                                as_user=LOCAL_ADMIN, surface=CLI)
     if as_json:
         print_json([p.to_json() for p in rows])
         return
@@ -160,7 +163,7 @@ def schedule(
 
     settings = get_settings()
     with domain_errors():
-        outcome = asyncio.run(ensure_verify_schedule(settings, every_days=every_days))
+        outcome = asyncio.run(ensure_verify_schedule(settings, every_days=every_days, as_user=LOCAL_ADMIN, surface=CLI))
     days = every_days or settings.archive_verify_every_days
     console.print(f"schedule {SCHEDULE_ID} {outcome}: verifies the archive every {days} day(s); see "
                   f"{settings.temporal_ui_url}/namespaces/"

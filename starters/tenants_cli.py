@@ -8,6 +8,7 @@ import typer
 
 from core.db import migrate
 from core.settings import get_settings
+from starters.acting import CLI, LOCAL_ADMIN
 from starters.output import domain_errors, print_json, print_table
 from starters.tenants import add_customer, list_customers
 
@@ -26,7 +27,7 @@ def add(
     settings = get_settings()
     migrate(settings.database_url)
     with domain_errors():
-        tenant = add_customer(settings, vat, name, pec, sdi_code)
+        tenant = add_customer(settings, vat, name, pec, sdi_code, as_user=LOCAL_ADMIN, surface=CLI)
     if as_json:
         print_json(tenant.to_json())
     else:
@@ -39,7 +40,7 @@ def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = 
     """List customers."""
     settings = get_settings()
     migrate(settings.database_url)
-    tenants = list_customers(settings)
+    tenants = list_customers(settings, as_user=LOCAL_ADMIN, surface=CLI)
     if as_json:
         print_json([t.to_json() for t in tenants])
         return

@@ -25,6 +25,7 @@ from models.conservation_io import ConservationInput, PackagePageInput, VerifyIn
 from starters.archive import ensure_verify_schedule, run_verify, start_conservation, start_verify
 from tests.conservation_support import add_invoice, bucket_settings
 from tests.helpers import assert_eventually, free_port, new_worker, record_history, save_history
+from tests.identity_support import operator
 from workflows.archive_verify import SCHEDULE_ID, ArchiveVerifyWorkflow
 from workflows.common import BUSINESS_STATUS, DOCUMENT_ID, VAT_NUMBER
 from workflows.conservation import ConservationWorkflow, workflow_id_for
@@ -138,19 +139,23 @@ async def test_verify_finds_a_corrupted_object_and_mails_the_conservation_manage
     async with new_worker(client, own, WORKFLOWS, _activities(own), task_queue=own.temporal_task_queue):
         results = [await (await start_conservation(own, add_invoice(own, number=n), client)).result()
                    for n in ("00011", "00012")]
-        clean = await run_verify(own, VerifyInput(), client)
+        clean = await run_verify(own, VerifyInput(), client, as_user=operator(own))
         assert clean.ok and clean.packages == 2 and clean.objects == 10
-        recorded = await start_verify(own, VerifyInput(), client)
+        recorded = await start_verify(own, VerifyInput(), client, as_user=operator(own))
         await client.get_workflow_handle(recorded).result()
         await record_history(client, recorded, "archive_verify")
-        sampled = await run_verify(own, VerifyInput(sample=1), client)
+        history = await client.get_workflow_handle(recorded).fetch_history()  # who asked, in the input
+        started = history.events[0].workflow_execution_started_event_attributes
+        (given,) = await client.data_converter.decode(started.input.payloads, [VerifyInput])
+        assert given.actor == operator(own).label == "operator:operator@einvoice-hub.test"
+        sampled = await run_verify(own, VerifyInput(sample=1), client, as_user=operator(own))
         assert sampled.packages == 1 and sampled.ok
         with session_scope(own.database_url) as session:
             victim = next(o for o in get_package(session, results[1].package_id).objects if o.role == "original")
         bucket = s3_backends[DEFAULT_ACCOUNT_ID]["global"].buckets[own.s3_bucket]
         fake = next(k for k in bucket.keys.getlist(victim.key) if k.version_id == victim.version_id)
         fake.value = fake.value.replace(b"<Numero>00012</Numero>", b"<Numero>99999</Numero>")
-        report: VerifyReport = await run_verify(own, VerifyInput(vat="IT02038490237"), client)
+        report: VerifyReport = await run_verify(own, VerifyInput(vat="IT02038490237"), client, as_user=operator(own))
     assert not report.ok and report.packages == 2
     assert [(f.package_id, f.kind, f.key) for f in report.faults] == [(results[1].package_id, "altered", victim.key)]
 
@@ -204,7 +209,8 @@ async def test_a_large_archive_is_verified_in_pages_across_continue_as_new(
         assert pages.list_package_page(PackagePageInput(None, page.last, page.upto, 22)).package_ids == [
             results[-1].package_id]
 
-        sampled = await start_verify(own, VerifyInput(sample=5, page_size=4, pages_per_run=2), client)
+        sampled = await start_verify(own, VerifyInput(sample=5, page_size=4, pages_per_run=2), client,
+                                     as_user=operator(own))
         sample = await client.get_workflow_handle(sampled, result_type=VerifyReport).result()
         assert sample.packages == 5 and sample.ok
         with session_scope(own.database_url) as session:
@@ -219,13 +225,13 @@ async def test_a_large_archive_is_verified_in_pages_across_continue_as_new(
             fake = next(k for k in bucket.keys.getlist(victim.key) if k.version_id == victim.version_id)
             fake.value = fake.value + b"<!-- altered -->"
 
-        workflow_id = await start_verify(own, VerifyInput(page_size=4, pages_per_run=2), client)
+        workflow_id = await start_verify(own, VerifyInput(page_size=4, pages_per_run=2), client, as_user=operator(own))
         report = await client.get_workflow_handle(workflow_id, result_type=VerifyReport).result()
         runs = await _runs(client, workflow_id)
         if len(runs) > 1:
             save_history(Path(__file__).parent / "histories" / "archive_verify.continued.json",
                          runs[0].to_json_dict())
-    expected = verify_local(own)
+    expected = verify_local(own, as_user=operator(own))
     assert (report.packages, report.objects, report.bytes) == (23, 23 * 5, expected.bytes) == (
         expected.packages, expected.objects, expected.bytes)
     assert [(f.package_id, f.kind) for f in report.faults] == [(f.package_id, f.kind) for f in expected.faults] \
@@ -279,8 +285,8 @@ async def test_the_verification_schedule_is_idempotent_and_runs(settings: Settin
     client = dev_env.client
     async with new_worker(client, own, WORKFLOWS, _activities(own), task_queue=own.temporal_task_queue):
         await (await start_conservation(own, add_invoice(own), client)).result()
-        assert await ensure_verify_schedule(own, client) in ("created", "updated")
-        assert await ensure_verify_schedule(own, client, every_days=3) == "updated"
+        assert await ensure_verify_schedule(own, client, as_user=operator(own)) in ("created", "updated")
+        assert await ensure_verify_schedule(own, client, every_days=3, as_user=operator(own)) == "updated"
         schedule = client.get_schedule_handle(SCHEDULE_ID)
         try:
             desc = await schedule.describe()

@@ -238,3 +238,32 @@ async def test_contract_orders_ask_the_same_policy(people: People) -> None:
         await contracts.query_state(s, A, as_user=people.customer_b)
     with pytest.raises(Forbidden):
         await contracts.cancel_contract(s, A, as_user=people.customer_a)
+
+
+async def test_the_archive_and_the_customer_list_ask_the_same_policy(people: People) -> None:
+    from domain.errors import InvalidInput
+    from models.conservation_io import VerifyInput
+    from starters import archive, tenants
+
+    s = people.settings
+    with pytest.raises(Hidden):
+        archive.archive_packages(s, A, as_user=people.customer_b)
+    with pytest.raises(Hidden):
+        archive.verify_local(s, A, as_user=people.customer_b)
+    with pytest.raises(Forbidden) as refused:  # the whole archive is the operators'
+        await archive.start_verify(s, VerifyInput(), as_user=people.customer_a)
+    assert refused.value.permission == "archive.verify_all"
+    with pytest.raises(Forbidden):
+        await archive.ensure_verify_schedule(s, as_user=people.customer_a)
+    with pytest.raises(InvalidInput, match="name the customer"):  # an accountant names whose packages
+        archive.archive_packages(s, as_user=people.accountant)
+    assert archive.archive_packages(s, as_user=people.customer_a) == []  # its own customer's
+    assert [u.vat_number for u in archive.usage_report(s, as_user=people.customer_b)] == [B]
+    with pytest.raises(Forbidden):
+        tenants.add_customer(s, "IT00743110157", "Nuova S.r.l.", "n@pec.example.it", None, as_user=people.customer_a)
+    assert [t.vat_number for t in tenants.list_customers(s, as_user=people.customer_a)] == [A]
+    assert [t.vat_number for t in tenants.list_customers(s, as_user=people.accountant)] == [A]
+    assert [t.vat_number for t in tenants.list_customers(s, as_user=principal(s))] == sorted([A, B])
+    people.grant([])  # a link without `read` still shows the customer in the list; its data, no
+    with pytest.raises(Forbidden):
+        archive.archive_packages(s, A, as_user=people.accountant)

@@ -123,10 +123,11 @@ async def start_verification(body: VerifyRequest, settings: SettingsDep, client:
                              access: AccessDep) -> VerifyStatus:
     """Start a verification workflow (of one customer's packages, or, for an operator, of all); poll
     `GET /archive/verify/{workflow_id}` for its report."""
+    from starters.acting import HTTP
     from starters.archive import start_verify
 
-
-    workflow_id = await start_verify(settings, VerifyInput(body.vat, body.sample, body.notify), client)
+    workflow_id = await start_verify(settings, VerifyInput(body.vat, body.sample, body.notify), client,
+                                     as_user=access.user, surface=HTTP)
     return VerifyStatus(workflow_id=workflow_id, status="running")
 
 

@@ -173,7 +173,8 @@ async def invoice_chain(stack: FaultStack, mailbox: Mailbox) -> None:
         sim_files = httpx.get(f"{own.sdi_url}/control/files").json()
         second = await start_conservation(own, add_invoice(own, vat=VAT, number="00777"), client)
         await asyncio.wait_for(second.result(), 240)
-        verify_id = await start_verify(own, VerifyInput(vat=VAT, page_size=1, pages_per_run=1), client)
+        verify_id = await start_verify(own, VerifyInput(vat=VAT, page_size=1, pages_per_run=1), client,
+                                       as_user=operator(own))
         verification = client.get_workflow_handle(verify_id, result_type=VerifyReport)
         report = await asyncio.wait_for(verification.result(), 240)
         verify_runs = await verification.describe()
@@ -185,7 +186,8 @@ async def invoice_chain(stack: FaultStack, mailbox: Mailbox) -> None:
     with session_scope(own.database_url) as session:
         packages = session.scalars(select(ArchivePackage).where(ArchivePackage.owner_id == view.id)).all()
     assert len(packages) == 1  # stored once
-    expected = verify_local(own, VAT)  # the same checks in this process: each package counted once
+    expected = verify_local(own, VAT,
+                            as_user=operator(own))  # the same checks in this process: each package counted once
     assert (report.packages, report.objects, report.bytes, report.fault_count) == (
         2, expected.objects, expected.bytes, 0) and expected.packages == 2
     assert verify_runs.run_id != verify_runs.raw_description.workflow_execution_info.first_run_id  # continued
