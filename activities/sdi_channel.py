@@ -37,6 +37,22 @@ class SdiUnavailable(RuntimeError):
     """The SDI could not be reached or answered with a server error: try again later."""
 
 
+class SdiRejected(RuntimeError):
+    """The SDI answered that this request can never succeed (an HTTP 4xx other than 408/429, a SOAP fault
+    of the Client): retrying it for days only delays the error the customer has to act on."""
+
+
+# 408 Request Timeout and 429 Too Many Requests say "later", not "never".
+_TRANSIENT_4XX = frozenset({408, 429})
+
+
+def definitive_fault(err: soap.SoapFault) -> bool:
+    """A SOAP 1.1 fault whose code is Client (soapenv:Client, Client.Authentication...): the request itself
+    is wrong, the same request fails again. Server faults may pass."""
+    local = err.code.rsplit(":", 1)[-1]
+    return local == "Client" or local.startswith("Client.")
+
+
 class SdiCoopChannel:
     """SDICoop over HTTP(S): `SDI_URL`/SdIRiceviFile and /SdIRiceviNotifica; with SDI_CLIENT_CERT and
     SDI_CLIENT_KEY it presents a client certificate (mutual TLS), SDI_CA_CERT verifies the server."""
@@ -60,8 +76,11 @@ class SdiCoopChannel:
                                    headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{action}"'})
         except httpx.HTTPError as err:
             raise SdiUnavailable(f"SDI unreachable at {self.base}: {err}") from err
-        if resp.status_code >= 500 and b"Fault" not in resp.content:
-            raise SdiUnavailable(f"SDI answered {resp.status_code}")
+        status = resp.status_code
+        if (status >= 500 or status in _TRANSIENT_4XX) and b"Fault" not in resp.content:
+            raise SdiUnavailable(f"SDI answered HTTP {status} {resp.reason_phrase}".rstrip())
+        if 400 <= status < 500 and b"Fault" not in resp.content:
+            raise SdiRejected(f"HTTP {status} {resp.reason_phrase}".rstrip())
         return resp.content
 
     def send_file(self, file_name: str, content: bytes) -> soap.RiceviFileResponse:
@@ -72,6 +91,12 @@ class SdiCoopChannel:
         body = soap.build_notifica_esito(f)
         return soap.read_notifica_esito_response(
             self._post("/SdIRiceviNotifica", soap.SOAP_ACTION_NOTIFICA_ESITO, body))
+
+
+def _never(message: str) -> ApplicationError:
+    """Not retried: the workflow ends the invoice as refused (FAILED) with `message`, at once."""
+    return ApplicationError(message + " (not retried: the same request cannot succeed)", type="SdiRefused",
+                            non_retryable=True)
 
 
 class SdiChannelActivities:
@@ -99,7 +124,11 @@ class SdiChannelActivities:
             answer = self.channel.send_file(req.file_name, content)
         except SdiUnavailable as err:
             raise ApplicationError(str(err), type="SdiUnavailable") from err
+        except SdiRejected as err:
+            raise _never(f"the SDI refused {req.file_name}: {err}") from err
         except soap.SoapFault as err:
+            if definitive_fault(err):
+                raise _never(f"the SDI refused {req.file_name}: SOAP fault {err}") from err
             raise ApplicationError(f"SDI fault {err}", type="SdiFault") from err
         except InvalidInput as err:  # the SDI's answer broke the schema
             raise ApplicationError(f"unreadable answer from the SDI: {err}", type="SdiProtocol") from err
@@ -127,6 +156,12 @@ class SdiChannelActivities:
             answer = self.channel.send_outcome(soap.FileSdI(req.sdi_id, name, ec))
         except SdiUnavailable as err:
             raise ApplicationError(str(err), type="SdiUnavailable") from err
+        except SdiRejected as err:
+            raise _never(f"the SDI refused the outcome {name}: {err}") from err
+        except soap.SoapFault as err:
+            if definitive_fault(err):
+                raise _never(f"the SDI refused the outcome {name}: SOAP fault {err}") from err
+            raise ApplicationError(f"SDI fault {err}", type="SdiFault") from err
         if answer.esito == "ES02":
             raise ApplicationError("SDI: ES02 servizio non disponibile (service unavailable)", type="SdiUnavailable")
         from models.invoices import store_invoice_file

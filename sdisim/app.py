@@ -12,7 +12,9 @@ Control endpoints (JSON) for tests and the demo:
 - `GET /control/files` every file received with its notifications; `GET /control/outcomes` the ECs received.
 - `POST /control/config` change delays, duplicate or reverse the order of notifications, make RiceviFile
   answer EI02 (service unavailable), or answer the next `slow_answers` files only after `answer_delay` seconds
-  (the file is taken at once: a client that gave up meanwhile sends it again, and gets NS 00002).
+  (the file is taken at once: a client that gave up meanwhile sends it again, and gets NS 00002), or make
+  RiceviFile and NotificaEsito answer a bare HTTP `answer_status` (403, 503...; 0 answers normally) or a SOAP
+  fault of code `answer_fault` ("Client", "Server"; empty: none), taking nothing.
 - `POST /control/resend` send the notifications of a file again (a duplicate delivery).
 - `POST /control/deliver` deliver an invoice to a recipient (RicezioneFatture.RiceviFatture) with its MT.
 
@@ -67,6 +69,8 @@ class SimConfig:
     unavailable: bool = False  # RiceviFile answers EI02
     slow_answers: int = 0  # the next N RiceviFile answers come late (the file is taken at once)
     answer_delay: float = 0.0  # ... by this many seconds: longer than the client waits = a lost answer
+    answer_status: int = 0  # RiceviFile/NotificaEsito answer this bare HTTP status, taking nothing (0: normal)
+    answer_fault: str = ""  # ... or a SOAP fault of this code ("Client", "Server"), taking nothing
     client_cert: str | None = None  # PEM client certificate for calling back over mutual TLS
     client_key: str | None = None
     ca_cert: str | None = None  # CA to verify the callee's server certificate
@@ -362,7 +366,17 @@ def create_app(config: SimConfig, sign: Callable[[bytes], bytes] | None,
         yield
         await sim.stop()
 
+    def forced() -> Response | None:
+        if sim.config.answer_status:
+            return Response(f"forced answer {sim.config.answer_status}\n", status_code=sim.config.answer_status,
+                            media_type="text/plain")
+        if sim.config.answer_fault:
+            return _soap_response(soap.fault(sim.config.answer_fault, "forced fault"), 500)
+        return None
+
     async def ricevi_file(request: Request) -> Response:
+        if (answer_now := forced()) is not None:
+            return answer_now
         try:
             req = soap.read_ricevi_file(await request.body())
         except InvalidInput as err:
@@ -374,6 +388,8 @@ def create_app(config: SimConfig, sign: Callable[[bytes], bytes] | None,
         return _soap_response(soap.build_ricevi_file_response(answer))
 
     async def ricevi_notifica(request: Request) -> Response:
+        if (answer_now := forced()) is not None:
+            return answer_now
         try:
             f = soap.read_notifica_esito(await request.body())
         except InvalidInput as err:
@@ -389,7 +405,7 @@ def create_app(config: SimConfig, sign: Callable[[bytes], bytes] | None,
     async def set_config(request: Request) -> Response:
         body = await request.json()
         for key in ("delay", "dt_delay", "duplicate", "reverse", "unavailable", "slow_answers", "answer_delay",
-                    "callback_url", "ricezione_url"):
+                    "answer_status", "answer_fault", "callback_url", "ricezione_url"):
             if key in body:
                 setattr(sim.config, key, type(getattr(sim.config, key))(body[key]))
         return JSONResponse({k: v for k, v in asdict(sim.config).items() if k not in ("client_key",)})

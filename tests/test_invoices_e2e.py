@@ -328,3 +328,61 @@ def _redelivery(doc: bytes, sdi_id: int) -> bytes:
     mt = messages.build_mt(sdi_id, "IT01234567897_R0001.xml", "UFE3S1", "FPA12", "99")
     return soap.build_ricevi_fatture(soap.FileSdIConMetadati(sdi_id, "IT01234567897_R0001.xml", doc,
                                                              "IT01234567897_R0001_MT_001.xml", mt))
+
+
+@pytest.mark.parametrize(("answer", "named"), [
+    ({"answer_status": 403}, "HTTP 403 Forbidden"), ({"answer_status": 400}, "HTTP 400 Bad Request"),
+    ({"answer_fault": "Client"}, "SOAP fault soapenv:Client"),
+])
+async def test_an_sdi_answer_that_can_never_succeed_fails_the_invoice_at_once(
+        stack: Stack, db: str, mailbox: Mailbox, answer: dict[str, object], named: str) -> None:
+    """A 4xx (not 408/429) or a Client fault from RiceviFile is not retried for three days: the invoice
+    ends failed after one attempt, its detail naming the SDI's answer, and the customer is told."""
+    s = stack.settings
+    ensure_customer(s)
+    fresh_progressives(s)
+    tq = f"tq-{uuid.uuid4()}"
+    await stack.sim_config(**answer)
+    try:
+        async with new_worker(stack.env.client, s, task_queue=tq):
+            view = await send_invoice(s, VAT, invoice(f"E2E-4XX-{uuid.uuid4().hex[:4]}"), "never.xml",
+                                      client=stack.env.client, task_queue=tq, conserve=False)
+            result = await asyncio.wait_for(stack.env.client.get_workflow_handle(view.workflow_id).result(), 30)
+    finally:
+        await stack.sim_config(answer_status=0, answer_fault="")
+    assert result["state"] == "failed"
+    shown = get_invoice(s, view.id)
+    assert shown.state == "failed" and shown.detail is not None and named in shown.detail, shown.detail
+    with session_scope(s.database_url) as session:
+        row = session.get(SdiTransmission, view.file_name)
+        assert row is not None and row.attempts == 1  # not tried again
+    assert not [f for f in await stack.sim_files() if f["file_name"] == view.file_name]  # nothing taken
+    told = [Mailbox.text_of(m) for m in mailbox.find(kind="invoice-outcome")]
+    assert any(named in text for text in told), told
+
+
+@pytest.mark.parametrize("answer", [{"answer_status": 503}, {"answer_status": 429}, {"answer_fault": "Server"}])
+async def test_an_sdi_answer_that_may_pass_is_retried(stack: Stack, db: str, mailbox: Mailbox,
+                                                      answer: dict[str, object]) -> None:
+    """5xx, 429 and a Server fault say "later": the transmission is tried again and, the SDI back,
+    delivered."""
+    s = stack.settings
+    ensure_customer(s)
+    fresh_progressives(s)
+    tq = f"tq-{uuid.uuid4()}"
+    await stack.sim_config(**answer)
+    try:
+        async with new_worker(stack.env.client, s, task_queue=tq):
+            view = await send_invoice(s, VAT, invoice(f"E2E-5XX-{uuid.uuid4().hex[:4]}"), "later.xml",
+                                      client=stack.env.client, task_queue=tq, conserve=False)
+
+            async def tried_twice() -> None:
+                with session_scope(s.database_url) as session:
+                    row = session.get(SdiTransmission, view.file_name)
+                    assert row is not None and row.attempts >= 2 and row.state == "sending"
+
+            await assert_eventually(tried_twice, timeout=30, interval=0.2)
+            await stack.sim_config(answer_status=0, answer_fault="")
+            assert await _final(s, view.id, timeout=40) == "delivered"
+    finally:
+        await stack.sim_config(answer_status=0, answer_fault="")
