@@ -463,7 +463,7 @@ class ArchiveActivities:
             package_id=pid, tenant_vat=vat, owner_kind=req.owner_kind, owner_id=req.owner_id,
             year=doc.date.year, prefix=prefix, bucket=storage.bucket, created_at=created_at.isoformat(),
             retain_until=retain_until.isoformat(), index_sha256=index_sha, metadata=req.metadata,
-            objects=objects,
+            objects=objects, actor=req.actor,
         )
 
     @activity.defn(name="archive_record_package")

@@ -42,6 +42,8 @@ class ArchivePackage(Base):
     created_at: Mapped[datetime] = mapped_column(Timestamp())  # the index's DataOraCreazione
     retain_until: Mapped[datetime] = mapped_column(Timestamp())
     recorded_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+    # who acted for the customer when the document was made ("customer:anna@example.it", "sdi")
+    requested_by: Mapped[str] = mapped_column(String(300), default="", server_default="")
     last_verified_at: Mapped[datetime | None] = mapped_column(Timestamp())
     last_verify_ok: Mapped[bool | None] = mapped_column(Boolean)
 
@@ -173,6 +175,7 @@ def record_package(session: Session, stored: StoredPackage) -> tuple[PackageView
         recipient_id=meta.recipient_id, sdi_file_name=meta.sdi_file_name, sdi_id=meta.sdi_id,
         index_sha256=stored.index_sha256, created_at=datetime.fromisoformat(stored.created_at),
         retain_until=datetime.fromisoformat(stored.retain_until), recorded_at=utcnow(),
+        requested_by=stored.actor,
     )
     row.objects = [
         ArchiveObject(name=o.name, role=o.role, key=o.key, version_id=o.version_id, mime_type=o.mime_type,

@@ -30,6 +30,7 @@ class ConservationInput:
     owner_kind: str  # "invoice"
     owner_id: str  # the invoice id, as its stored files are owned
     metadata: PackageMetadata
+    actor: str = ""  # who acted for the customer ("customer:anna@example.it", "sdi"); "" before #12.6
 
 
 @dataclass
@@ -80,6 +81,7 @@ class StoredPackage:
     metadata: PackageMetadata
     objects: list[StoredObject] = field(default_factory=list)
     already_recorded: bool = False
+    actor: str = ""  # ConservationInput.actor, recorded with the package
 
 
 # A verification report keeps this many faults (the first found) and counts every one: a report crosses the

@@ -220,3 +220,4 @@ class ConservationHandover:
     sender_name: str
     recipient_id: str
     recipient_name: str
+    actor: str = ""  # who acted for the customer (the sender's user; "sdi" for a received invoice)

@@ -118,6 +118,15 @@ async def test_send_through_the_local_sdi_is_delivered_and_conserved(stack: Stac
     assert [n["kind"] for n in files[0]["notifications"]] == ["RC"]
     assert get_invoice(s, view.id, as_user=operator(s)).sdi_id == files[0]["sdi_id"]
     assert any(m["X-Einvoice-Kind"] == "invoice-outcome" for m in mailbox.messages())
+    # who acted for whom, from the send to the archival package (#12.6)
+    from sqlalchemy import select
+
+    from core.db import session_scope
+    from models.conservation import ArchivePackage
+
+    with session_scope(s.database_url) as session:
+        package = session.scalars(select(ArchivePackage).where(ArchivePackage.owner_id == view.id)).one()
+    assert package.requested_by == view.created_by == "operator:operator@einvoice-hub.test"
 
 
 @pytest.mark.parametrize(("code", "pa", "final"), [

@@ -129,6 +129,6 @@ class InvoiceReceiveWorkflow:
         if inp.conserve:
             await hand_over_to_conservation(ConservationHandover(
                 "invoice", inp.invoice_id, inp.vat, inp.file_name, inp.sdi_id, inp.number, inp.doc_date, inp.doc_type,
-                inp.sender_vat, inp.sender_name, inp.recipient_id, inp.recipient_name))
+                inp.sender_vat, inp.sender_name, inp.recipient_id, inp.recipient_name, "sdi"))
         await asyncio.sleep(0)  # let a finished update handler return before the run does
         return self.status()

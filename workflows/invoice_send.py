@@ -332,7 +332,7 @@ class InvoiceSendWorkflow:
         assert inp is not None
         return ConservationHandover(
             "invoice", inp.invoice_id, inp.vat, inp.file_name, self._sdi_id, inp.number, inp.doc_date,
-            inp.doc_type, inp.vat, inp.sender_name, inp.recipient_id, inp.recipient_name)
+            inp.doc_type, inp.vat, inp.sender_name, inp.recipient_id, inp.recipient_name, inp.actor)
 
     def _closed_after(self, state: str) -> bool:
         inp = self._inp
@@ -363,7 +363,7 @@ async def hand_over_to_conservation(handover: ConservationHandover) -> None:
         sender_name=h.sender_name, recipient_id=h.recipient_id, recipient_name=h.recipient_name,
         sdi_file_name=h.file_name, sdi_id=str(h.sdi_id) if h.sdi_id is not None else None,
     )
-    child = ConservationInput(h.vat, h.owner_kind, h.owner_id, meta)
+    child = ConservationInput(h.vat, h.owner_kind, h.owner_id, meta, h.actor)
     try:
         await workflow.start_child_workflow(
             ConservationWorkflow.run, child, id=workflow_id_for(h.owner_kind, h.owner_id),
