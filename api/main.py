@@ -7,6 +7,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api import errors
 from api.access import guard
+from api.body_limit import BodyLimit
 from api.routes import archive, certificates, codec, contracts, identity, invoices, tenants
 from core.db import migrate
 from core.settings import Settings, get_settings
@@ -28,6 +29,9 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     app.include_router(identity.router)
     app.include_router(tenants.router)
     app.include_router(codec.router)
+    # Every body bounded before a route reads it, per route (api/body_limit.py); inside CORS, so a refusal
+    # to the Temporal UI still carries its headers.
+    app.add_middleware(BodyLimit)
     # The Temporal UI calls the codec endpoint from the operator's browser.
     app.add_middleware(
         CORSMiddleware, allow_origins=[settings.temporal_ui_url], allow_credentials=True,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, File, Form, HTTPException, Request, Response, UploadFile
+from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from pydantic import BaseModel, Field
 
 from api.access import AccessDep
@@ -34,8 +34,6 @@ from starters.certificates import (
 
 router = APIRouter(tags=["certificates"])
 
-# The whole multipart body: the file plus a few short form fields.
-MAX_BODY_BYTES = 4 * max(MAX_CSR_BYTES, MAX_CERTIFICATE_BYTES)
 
 
 class CertificatePublic(BaseModel):
@@ -84,13 +82,6 @@ class RevocationPublic(BaseModel):
     refused: dict[str, str]
 
 
-def _bound_body(request: Request) -> None:
-    length = request.headers.get("content-length")
-    # ASCII digits only: "²".isdigit() is true and int("²") fails (a header is read as Latin-1).
-    if length is not None and length.isascii() and length.isdigit() and int(length) > MAX_BODY_BYTES:
-        raise HTTPException(413, f"request body larger than {MAX_BODY_BYTES // 1024} KiB")
-
-
 async def _read_bounded(upload: UploadFile, field: str, limit: int) -> bytes:
     data = await upload.read(limit + 1)
     if len(data) > limit:
@@ -108,7 +99,6 @@ async def create_certificate_request(
     wait: bool = Form(False, description="answer once the certificate is active or failed, or after "
                       "HTTP_WAIT_SECONDS with the state so far (then follow the Location)"),
 ) -> CertificatePublic:
-    _bound_body(request)
     data = await _read_bounded(csr, "csr.format", MAX_CSR_BYTES)
     result = await request_certificate(settings, vat, data, kind, operation_id, as_user=access.user, surface=HTTP,
                                        client=client, wait=wait, wait_seconds=settings.http_wait_seconds)
@@ -130,7 +120,6 @@ async def upload_customer_certificate(
     certificate: UploadFile = File(description="a certificate made elsewhere (PEM or DER)"),
     kind: str = Form("offline"),
 ) -> CertificatePublic:
-    _bound_body(request)
     data = await _read_bounded(certificate, "certificate.format", MAX_CERTIFICATE_BYTES)
     return CertificatePublic.of(await upload_certificate(settings, vat, data, kind, as_user=access.user,
                                                          surface=HTTP, client=client))

@@ -19,7 +19,6 @@ from api.access import AccessDep
 from api.deps import SettingsDep, TemporalDep, get_temporal
 from domain.errors import Conflict, InvalidInput, NotFound
 from domain.sdi import soap
-from domain.sdi.documents import MAX_ENVELOPE_SIZE
 from models.invoices import InvoiceView
 from starters import invoices as starter
 from starters.acting import HTTP
@@ -173,17 +172,8 @@ async def send_outcome(settings: SettingsDep, request: Request, invoice_id: str,
 # ---------------------------------------------------------------- SDICoop endpoints (the SDI calls these)
 
 async def _bounded_body(request: Request) -> bytes:
-    declared = request.headers.get("content-length")
-    # ASCII digits only: "²".isdigit() is true and int("²") fails (a header is read as Latin-1).
-    if declared and declared.isascii() and declared.isdigit() and int(declared) > MAX_ENVELOPE_SIZE:
-        raise InvalidInput.one("envelope", f"larger than {MAX_ENVELOPE_SIZE} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_ENVELOPE_SIZE:
-            raise InvalidInput.one("envelope", f"larger than {MAX_ENVELOPE_SIZE} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    """The envelope; api/body_limit.py refused it already past MAX_ENVELOPE_SIZE (declared or streamed)."""
+    return await request.body()
 
 
 def _fault(code: str, message: str) -> Response:
@@ -215,57 +205,6 @@ async def ricezione_fatture(request: Request, settings: SettingsDep, client: Tem
     return Response(soap.build_ricevi_fatture_response("ER01"), media_type=XML)
 
 
-class UploadLimit:
-    """ASGI middleware: `POST /invoices` bodies are refused past the SDI's file limit plus the multipart
-    envelope, before anything is parsed or spooled to disk (declared length, or counted while streaming)."""
-
-    def __init__(self, app, limit: int) -> None:  # type: ignore[no-untyped-def]
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope, receive, send) -> None:  # type: ignore[no-untyped-def]
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"].rstrip("/") != "/invoices":
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope.get("headers") or [])
-        declared = headers.get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.limit:
-            await self._refuse(send)
-            return
-        seen = 0
-
-        async def counted():  # type: ignore[no-untyped-def]
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _TooLarge
-            return message
-
-        try:
-            await self.app(scope, counted, send)
-        except _TooLarge:
-            await self._refuse(send)
-
-    async def _refuse(self, send) -> None:  # type: ignore[no-untyped-def]
-        import json
-
-        body = json.dumps({"error": "invalid input", "detail": "file: larger than the SDI limit [00003]",
-                           "problems": [{"field": "file", "message": f"request larger than {self.limit} bytes",
-                                         "code": "00003"}]}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
-
-
-class _TooLarge(Exception):
-    pass
-
-
 def install(app) -> None:  # type: ignore[no-untyped-def]
-    """Register the router and the upload limit on the app."""
-    from domain.fatturapa import MAX_FILE_SIZE
-
+    """Register the router (its bodies are bounded by api/body_limit.py, for every route)."""
     app.include_router(router)
-    app.add_middleware(UploadLimit, limit=MAX_FILE_SIZE + 256 * 1024)
