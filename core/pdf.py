@@ -17,6 +17,9 @@ from pathlib import Path
 from domain.errors import Unavailable
 
 PRINT_TIMEOUT_SECONDS = 60.0
+# What keeps the page off the network: every host, named or by address, resolves to nothing. A constant of
+# its own so the test's positive control can print the same page without it and see the requests arrive.
+NO_NETWORK = ("--host-resolver-rules=MAP * ~NOTFOUND",)
 
 
 def find_chromium(configured: str) -> Path:
@@ -37,7 +40,7 @@ def html_to_pdf(html: str, chromium: Path, timeout: float = PRINT_TIMEOUT_SECOND
         argv = [
             str(chromium), "--headless", "--no-sandbox", "--disable-gpu", "--disable-extensions",
             "--disable-background-networking", "--no-first-run", "--no-default-browser-check",
-            "--host-resolver-rules=MAP * ~NOTFOUND",
+            *NO_NETWORK,
             f"--user-data-dir={tmp}/profile", "--no-pdf-header-footer", f"--print-to-pdf={out}", page.as_uri(),
         ]
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": tmp, "LANG": "C.UTF-8"}

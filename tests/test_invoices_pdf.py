@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import typer
 
+import core.pdf
 from api.main import create_app
 from core.pdf import find_chromium, html_to_pdf
 from core.settings import Settings
@@ -46,14 +47,15 @@ def listener() -> Iterator[tuple[int, list[str]]]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = http.server.HTTPServer(("127.0.0.1", 0), Record)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Record)  # Chromium opens several at once
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield server.server_address[1], hits
     server.shutdown()
     server.server_close()
 
 
-def test_the_page_reaches_nothing_on_the_network(listener: tuple[int, list[str]]) -> None:
+def test_the_page_reaches_nothing_on_the_network(listener: tuple[int, list[str]],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     port, hits = listener
     page = f"""<html><head><link rel="stylesheet" href="http://127.0.0.1:{port}/style.css"></head><body>
       <p>Fattura</p><img src="http://127.0.0.1:{port}/by-address.png"><img src="http://localhost:{port}/by-name.png">
@@ -61,6 +63,11 @@ def test_the_page_reaches_nothing_on_the_network(listener: tuple[int, list[str]]
       <script>fetch("http://127.0.0.1:{port}/script")</script></body></html>"""
     assert html_to_pdf(page, find_chromium("")).startswith(b"%PDF-")
     assert hits == []
+    # The positive control: the same page, the same browser and flags but the network rule, does reach the
+    # listener, so the empty list above is the rule's doing and not a page that asks for nothing.
+    monkeypatch.setattr(core.pdf, "NO_NETWORK", ())
+    assert html_to_pdf(page, find_chromium("")).startswith(b"%PDF-")
+    assert {"/style.css", "/by-address.png", "/by-name.png", "/frame"} <= set(hits), hits
 
 
 def test_without_a_browser_the_pdf_is_refused_by_name(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:

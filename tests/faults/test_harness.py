@@ -7,8 +7,11 @@ from __future__ import annotations
 import asyncio
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHandle
 
 from devstack.smtp_sink import Mailbox
 from tests.faults.harness import FaultStack, new_task_queue
@@ -55,6 +58,14 @@ async def test_dev_server_restarted_mid_run(stack: FaultStack, db: str, mailbox:
     stack.stop_workers()
 
 
+async def failed_on_the_outage(handle: WorkflowHandle[Any, Any]) -> None:
+    while True:
+        pending = (await handle.describe()).raw_description.pending_activities
+        if pending and pending[0].attempt > 1 and pending[0].last_failure.message:
+            return
+        await asyncio.sleep(0.2)
+
+
 @pytest.mark.parametrize("outage", ["smtp", "database"])
 async def test_dependency_down_for_a_while(stack: FaultStack, db: str, mailbox: Mailbox, outage: str) -> None:
     settings = stack.settings(new_task_queue())
@@ -66,12 +77,21 @@ async def test_dependency_down_for_a_while(stack: FaultStack, db: str, mailbox: 
     try:
         handle = await client.start_workflow(FaultProbeWorkflow.run, ProbeInput(uuid.uuid4().hex, to),
                                              id=f"probe-{uuid.uuid4()}", task_queue=settings.temporal_task_queue)
-        await asyncio.sleep(4)  # a few failed attempts while it is down
+        # Until the worker really met the outage: a pending attempt that failed on it (a fixed sleep was not
+        # enough when the worker process started slowly, and the test then proved nothing).
+        await asyncio.wait_for(failed_on_the_outage(handle), 60)
         assert mailbox.to(to) == []
     finally:
         proxy.up()
     assert await asyncio.wait_for(handle.result(), 90) == "done"
     assert probe_mail(mailbox, to) == ["probe first", "probe second"]
+    # No e-mail left during the outage, and not for want of trying: the first send's started event (Temporal
+    # keeps the last attempt's) counts the attempts and carries the failure the outage caused.
+    started = [e.activity_task_started_event_attributes for e in (await handle.fetch_history()).events
+               if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED]
+    assert started[0].attempt > 1, f"the worker never met the {outage} outage"
+    assert started[0].last_failure.message, "the retried attempt carries no failure"
+    assert started[1].attempt == 1  # the second e-mail, after the outage, went at once
     stack.stop_workers()
 
 
