@@ -15,7 +15,7 @@ sleeps on a durable timer and asks again.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TypeVar
 
 from cryptography import x509
@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from core.ca import authority_from_settings
 from core.db import session_scope
 from core.settings import Settings
 from domain.authority import (
@@ -30,7 +31,6 @@ from domain.authority import (
     AuthorityPending,
     AuthorityRefused,
     AuthorityUnavailable,
-    BuiltinCA,
     IssueRequest,
 )
 from domain.certificates import file_name, reason_code
@@ -51,21 +51,6 @@ from models.tenant import get_tenant
 REFUSED = "AuthorityRefused"
 PENDING = "AuthorityPending"
 UNAVAILABLE = "AuthorityUnavailable"
-
-
-def authority_from_settings(settings: Settings) -> Authority:
-    """The built-in CA in DATA_DIR/ca, with the settings' validity, decision time and refusal rule."""
-    return BuiltinCA(settings.data_dir / "ca", validity_days=settings.ca_validity_days,
-                     decision_delay=timedelta(seconds=settings.ca_decision_delay_seconds),
-                     deny_subject_pattern=settings.ca_deny_subject_pattern)
-
-
-def reminder_days(settings: Settings) -> list[int]:
-    """CERT_REMINDER_DAYS as a sorted list, largest first."""
-    days = {int(part) for part in settings.cert_reminder_days.split(",") if part.strip()}
-    if any(d <= 0 for d in days):
-        raise ValueError("CERT_REMINDER_DAYS must be positive numbers of days")
-    return sorted(days, reverse=True)
 
 
 T = TypeVar("T")

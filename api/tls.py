@@ -35,7 +35,7 @@ from fastapi import HTTPException
 from sqlalchemy import select
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from activities.certificates import authority_from_settings
+from core.ca import authority_from_settings
 from core.db import session_scope
 from core.settings import Settings
 from domain.authority import BuiltinCA

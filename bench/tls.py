@@ -51,9 +51,9 @@ def run(log: Callable[[str], None] = print) -> dict[str, Any]:
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
-    from activities.certificates import authority_from_settings
     from api import tls
     from api.main import create_app
+    from core.ca import authority_from_settings
     from core.db import session_scope
     from core.settings import Settings
     from devstack.procs import free_port

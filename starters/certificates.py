@@ -25,7 +25,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from activities.certificates import authority_from_settings, reminder_days
+from core.ca import authority_from_settings, reminder_days
 from core.db import session_scope
 from core.settings import Settings
 from core.temporal import connect

@@ -20,8 +20,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from activities.certificates import authority_from_settings
 from api.main import create_app
+from core.ca import authority_from_settings
 from core.db import session_scope
 from core.settings import Settings
 from devstack.smtp_sink import Mailbox

@@ -24,9 +24,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
-from activities.certificates import authority_from_settings
 from api import tls
 from api.main import create_app
+from core.ca import authority_from_settings
 from core.db import session_scope
 from core.settings import Settings
 from domain.authority import BuiltinCA, IssueRequest
