@@ -355,12 +355,12 @@ async def test_an_sdi_answer_that_can_never_succeed_fails_the_invoice_at_once(
     try:
         async with new_worker(stack.env.client, s, task_queue=tq):
             view = await send_invoice(s, VAT, invoice(f"E2E-4XX-{uuid.uuid4().hex[:4]}"), "never.xml",
-                                      client=stack.env.client, task_queue=tq, conserve=False)
+                                      client=stack.env.client, task_queue=tq, conserve=False, as_user=operator(s))
             result = await asyncio.wait_for(stack.env.client.get_workflow_handle(view.workflow_id).result(), 30)
     finally:
         await stack.sim_config(answer_status=0, answer_fault="")
     assert result["state"] == "failed"
-    shown = get_invoice(s, view.id)
+    shown = get_invoice(s, view.id, as_user=operator(s))
     assert shown.state == "failed" and shown.detail is not None and named in shown.detail, shown.detail
     with session_scope(s.database_url) as session:
         row = session.get(SdiTransmission, view.file_name)
@@ -383,7 +383,7 @@ async def test_an_sdi_answer_that_may_pass_is_retried(stack: Stack, db: str, mai
     try:
         async with new_worker(stack.env.client, s, task_queue=tq):
             view = await send_invoice(s, VAT, invoice(f"E2E-5XX-{uuid.uuid4().hex[:4]}"), "later.xml",
-                                      client=stack.env.client, task_queue=tq, conserve=False)
+                                      client=stack.env.client, task_queue=tq, conserve=False, as_user=operator(s))
 
             async def tried_twice() -> None:
                 with session_scope(s.database_url) as session:

@@ -33,8 +33,6 @@ from tests.invoices_support import (
 from workflows.common import BUSINESS_STATUS, DOCUMENT_ID, VAT_NUMBER
 from workflows.invoice_send import InvoiceSendWorkflow
 
-pytestmark = pytest.mark.asyncio
-
 
 async def _send(env: WorkflowEnvironment, settings: Settings, tq: str, number: str, pa: bool = False,
                 sign: str = "none"):
