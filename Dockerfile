@@ -7,6 +7,6 @@ RUN apt-get update && apt-get install -y --no-install-recommends chromium && rm 
 COPY requirements.lock pyproject.toml README.md ./
 RUN pip install -r requirements.lock
 COPY . .
-RUN pip install --no-deps -e . && python -m compileall -q core domain models workflows activities api starters workers sdisim devstack
+RUN pip install --no-deps -e . && python -m compileall -q core domain models workflows activities adapters api starters workers sdisim devstack
 EXPOSE 8000
 CMD ["einvoice", "worker"]

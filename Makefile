@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-PACKAGES := core domain models workflows activities api starters workers sdisim devstack
+PACKAGES := core domain models workflows activities adapters api starters workers sdisim devstack
 
 .PHONY: install bytecode demo test lint typecheck postgres browser bench up clean
 

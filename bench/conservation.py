@@ -47,7 +47,8 @@ def run(log: Callable[[str], None] = print, rounds: int = ROUNDS) -> dict[str, A
 async def _run(tmp: Path, log: Callable[[str], None], rounds: int) -> dict[str, Any]:
     from temporalio.testing import ActivityEnvironment
 
-    from activities.archive import ArchiveActivities, ArchiveStorage
+    from activities.archive import ArchiveActivities
+    from adapters.s3 import ArchiveStorage
     from bench.stack import base_settings, ensure_customer, s3_server
     from core.db import migrate, session_scope
     from devstack.s3 import s3_client

@@ -100,7 +100,7 @@ def verify_local(settings: Settings, vat: str | None = None, sample: int | None 
 
 
 def _verify_local(settings: Settings, vat: str | None, sample: int | None) -> VerifyReport:
-    from activities.archive import sample_ids, verify_by_id
+    from adapters.s3 import sample_ids, verify_by_id
 
     if sample is not None and sample < 1:
         raise InvalidInput.one("sample", "at least 1")
@@ -216,7 +216,7 @@ def export_archive(settings: Settings, vat: str, date_from: date, date_to: date,
 
 def _export(settings: Settings, vat_number: str, date_from: date, date_to: date, out: Path,
             on_start: Callable[[int], None] | None, on_progress: Callable[[int], None] | None) -> ExportSummary:
-    from activities.archive import ArchiveStorage
+    from adapters.s3 import ArchiveStorage
 
     with session_scope(settings.database_url) as session:
         tenant = get_tenant(session, vat_number)

@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.archive import ArchiveActivities, ArchiveStorage, verify_by_id
+from activities.archive import ArchiveActivities
+from adapters.s3 import ArchiveStorage, verify_by_id
 from core.db import session_scope
 from core.settings import Settings
 from devstack.s3 import s3_client

@@ -1,9 +1,10 @@
 """The layering the README's architecture draws, checked from the imports themselves.
 
 A package may import only the packages below it: infrastructure (`core/`) never imports orchestration
-(`workflows/`) or adapters (`activities/`), domain code imports none of ours, workflows reach activities only
-to name them, and the worker does not call client code (`starters/`). The import graph is read with `ast`, so
-a lazy import inside a function counts as much as one at the top.
+(`workflows/`), the adapters of outside systems (`adapters/`) or the activities over them, domain code imports
+none of ours, workflows reach activities only to name them, the starters reach an outside system through its
+adapter and never run activity code, and the worker does not call client code (`starters/`). The import graph
+is read with `ast`, so a lazy import inside a function counts as much as one at the top.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-OURS = {"core", "domain", "models", "workflows", "activities", "api", "starters", "workers", "sdisim", "devstack"}
+OURS = {"core", "domain", "models", "workflows", "activities", "adapters", "api", "starters", "workers", "sdisim",
+        "devstack"}
 
 # What each package may import of ours (itself always).
 ALLOWED: dict[str, set[str]] = {
@@ -22,13 +24,14 @@ ALLOWED: dict[str, set[str]] = {
     "models": {"domain"},
     "core": {"domain", "models"},
     "sdisim": {"domain"},
-    "activities": {"core", "domain", "models"},
+    "adapters": {"core", "domain", "models"},
+    "activities": {"adapters", "core", "domain", "models"},
     "workflows": {"activities", "core", "domain", "models"},
     "workers": {"activities", "core", "domain", "models", "workflows"},
     "api": {"core", "domain", "models", "starters"},
-    # the CLI serves the API and starts the embedded stack, the worker and the local SDI; `activities` only
-    # for the archive's storage adapter and verification, still to move (#18.10)
-    "starters": {"activities", "api", "core", "devstack", "domain", "models", "sdisim", "workers", "workflows"},
+    # the CLI serves the API and starts the embedded stack, the worker and the local SDI; a local archive
+    # verification and an export read S3 through its adapter, never through activity code
+    "starters": {"adapters", "api", "core", "devstack", "domain", "models", "sdisim", "workers", "workflows"},
     "devstack": {"core", "domain", "models", "starters", "workflows"},
 }
 
