@@ -13,9 +13,9 @@ from sqlalchemy import select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from adapters.smtp import build_message, deliver, message_id_for
 from core.db import session_scope
 from core.settings import Settings
-from core.smtp import build_message, deliver, message_id_for
 from domain.notifications import is_known_kind
 from models.base import utcnow
 from models.mail import EmailRequest, EmailResult

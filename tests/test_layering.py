@@ -28,7 +28,7 @@ ALLOWED: dict[str, set[str]] = {
     "activities": {"adapters", "core", "domain", "models"},
     "workflows": {"activities", "core", "domain", "models"},
     "workers": {"activities", "core", "domain", "models", "workflows"},
-    "api": {"core", "domain", "models", "starters"},
+    "api": {"adapters", "core", "domain", "models", "starters"},
     # the CLI serves the API and starts the embedded stack, the worker and the local SDI; a local archive
     # verification and an export read S3 through its adapter, never through activity code
     "starters": {"adapters", "api", "core", "devstack", "domain", "models", "sdisim", "workers", "workflows"},

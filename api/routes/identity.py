@@ -10,11 +10,11 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
+from adapters.smtp import build_message, deliver
 from api.access import AccessDep, record
 from api.deps import SettingsDep
 from core.db import session_scope
 from core.settings import Settings
-from core.smtp import build_message, deliver
 from domain.credentials import (
     LinkInvalid,
     hash_password,

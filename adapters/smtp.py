@@ -1,8 +1,8 @@
-"""The SMTP adapter: a message built from an `EmailRequest`, and handed to the configured server.
+"""The SMTP adapter (smtplib): a message built from an `EmailRequest`, and handed to the configured server.
 
-Workflows send through `activities.mail` (exactly once per idempotency key); the API sends the few
-messages that belong to a request itself (an accountant's address confirmation, a delegation invitation)
-directly through here."""
+No Temporal and no records: workflows send through `activities.mail`, which wraps this with the outbox row
+that makes a send happen once per idempotency key; the API sends the few messages that belong to a request
+itself (an accountant's address confirmation, a delegation invitation) directly through here."""
 
 from __future__ import annotations
 
