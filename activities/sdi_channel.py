@@ -1,4 +1,5 @@
-"""The channel to the SDI: SDICoop (SOAP over HTTPS with client certificates), and the activities that use it.
+"""The activities over the channel to the SDI (adapters/sdi.py: SDICoop, SOAP over HTTPS with client
+certificates): RiceviFile and NotificaEsito with their records and retry classification.
 
 `transmit` is idempotent by the SDI file name: a row in `sdi_transmissions` is written before the file goes
 out, and the identificativo SdI the SDI answers is recorded in its own transaction right after, before
@@ -9,13 +10,10 @@ refuses as a duplicate (00002) rather than delivering twice.
 
 from __future__ import annotations
 
-import ssl
-from typing import Protocol
-
-import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from adapters.sdi import SdiChannel, SdiCoopChannel, SdiRejected, SdiUnavailable, definitive_fault
 from core.db import session_scope
 from core.settings import Settings
 from domain.errors import InvalidInput
@@ -23,74 +21,6 @@ from domain.sdi import soap
 from models.files import read_file
 from models.invoices import begin_transmission, complete_transmission, transmission
 from models.invoices_io import SendOutcomeRequest, TransmitRequest, TransmitResult
-
-
-class SdiChannel(Protocol):
-    """What the workflows need from an exchange system (one implementation per protocol)."""
-
-    def send_file(self, file_name: str, content: bytes) -> soap.RiceviFileResponse: ...
-
-    def send_outcome(self, f: soap.FileSdI) -> soap.NotificaEsitoResponse: ...
-
-
-class SdiUnavailable(RuntimeError):
-    """The SDI could not be reached or answered with a server error: try again later."""
-
-
-class SdiRejected(RuntimeError):
-    """The SDI answered that this request can never succeed (an HTTP 4xx other than 408/429, a SOAP fault
-    of the Client): retrying it for days only delays the error the customer has to act on."""
-
-
-# 408 Request Timeout and 429 Too Many Requests say "later", not "never".
-_TRANSIENT_4XX = frozenset({408, 429})
-
-
-def definitive_fault(err: soap.SoapFault) -> bool:
-    """A SOAP 1.1 fault whose code is Client (soapenv:Client, Client.Authentication...): the request itself
-    is wrong, the same request fails again. Server faults may pass."""
-    local = err.code.rsplit(":", 1)[-1]
-    return local == "Client" or local.startswith("Client.")
-
-
-class SdiCoopChannel:
-    """SDICoop over HTTP(S): `SDI_URL`/SdIRiceviFile and /SdIRiceviNotifica; with SDI_CLIENT_CERT and
-    SDI_CLIENT_KEY it presents a client certificate (mutual TLS), SDI_CA_CERT verifies the server."""
-
-    def __init__(self, settings: Settings, timeout: float | None = None):
-        self.base = settings.sdi_url.rstrip("/")
-        self.timeout = timeout or settings.sdi_timeout_seconds
-        # Built once: `verify=True` would make httpx load the CA bundle again for every call (about 28 ms
-        # of CPU per transmission, bench `pipeline`); this is the very context it would build.
-        self.verify: ssl.SSLContext = httpx.create_ssl_context()
-        if settings.sdi_ca_cert or settings.sdi_client_cert:
-            ctx = ssl.create_default_context(cafile=settings.sdi_ca_cert or None)
-            if settings.sdi_client_cert:
-                ctx.load_cert_chain(settings.sdi_client_cert, settings.sdi_client_key or None)
-            self.verify = ctx
-
-    def _post(self, path: str, action: str, body: bytes) -> bytes:
-        try:
-            with httpx.Client(timeout=self.timeout, verify=self.verify) as client:
-                resp = client.post(f"{self.base}{path}", content=body,
-                                   headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{action}"'})
-        except httpx.HTTPError as err:
-            raise SdiUnavailable(f"SDI unreachable at {self.base}: {err}") from err
-        status = resp.status_code
-        if (status >= 500 or status in _TRANSIENT_4XX) and b"Fault" not in resp.content:
-            raise SdiUnavailable(f"SDI answered HTTP {status} {resp.reason_phrase}".rstrip())
-        if 400 <= status < 500 and b"Fault" not in resp.content:
-            raise SdiRejected(f"HTTP {status} {resp.reason_phrase}".rstrip())
-        return resp.content
-
-    def send_file(self, file_name: str, content: bytes) -> soap.RiceviFileResponse:
-        body = soap.build_ricevi_file(soap.FileSdIBase(file_name, content))
-        return soap.read_ricevi_file_response(self._post("/SdIRiceviFile", soap.SOAP_ACTION_RICEVI_FILE, body))
-
-    def send_outcome(self, f: soap.FileSdI) -> soap.NotificaEsitoResponse:
-        body = soap.build_notifica_esito(f)
-        return soap.read_notifica_esito_response(
-            self._post("/SdIRiceviNotifica", soap.SOAP_ACTION_NOTIFICA_ESITO, body))
 
 
 def _never(message: str) -> ApplicationError:

@@ -104,7 +104,7 @@ def _write(path: Path, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey |
 
 
 def test_sdicoop_channel_over_mutual_tls(tmp_path: Path, settings: Settings) -> None:
-    from activities.sdi_channel import SdiCoopChannel, SdiUnavailable
+    from adapters.sdi import SdiCoopChannel, SdiUnavailable
 
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = _cert("Test SDI CA", ca_key, None, ca=True)
