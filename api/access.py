@@ -73,6 +73,7 @@ RULES: dict[tuple[str, str], Rule | Public] = {
     ("GET", "/tenants"): Rule("tenant.list", NONE),
     ("GET", "/tenants/{vat}"): Rule("tenant.read"),
     ("PUT", "/tenants/{vat}/delegated-signing"): Rule("signing.grant"),
+    ("PUT", "/tenants/{vat}/strict-warnings"): Rule("preferences.update"),
     ("POST", "/tenants/{vat}/users"): Rule("user.create"),
     # delegation
     ("POST", "/tenants/{vat}/delegations"): Rule("delegation.invite"),

@@ -15,6 +15,7 @@ that makes sending idempotent, and the inbox of SDI notifications.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,7 +23,7 @@ from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text, U
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from domain.errors import Conflict, InvalidInput, NotFound
+from domain.errors import Conflict, InvalidInput, NotFound, Problem
 from models.base import Base, Timestamp, as_utc, utcnow
 from models.files import FileInfo, files_of, store_file
 from models.tenant import Tenant, get_tenant_row
@@ -57,6 +58,8 @@ class Invoice(Base):
     updated_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
     # who sent it, as the audit trail names users ("customer:anna@example.it"); "sdi" for a received one
     created_by: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    # the hub's advice on the file, accepted all the same (#17.1): JSON [{field, message, code}]
+    warnings: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
 
 
 class InvoiceDocument(Base):
@@ -128,13 +131,15 @@ class InvoiceView:
     created_at: datetime
     updated_at: datetime
     created_by: str = ""
+    warnings: tuple[dict[str, str | None], ...] = ()  # the hub's advice: {field, message, code}
 
     @classmethod
     def of(cls, row: Invoice, vat: str) -> InvoiceView:
         return cls(row.id, vat, row.direction, row.file_name, row.transmitter_id, row.sign_mode, row.format,
                    row.state, row.sdi_id, row.counterparty_name, row.counterparty_vat, row.recipient_code,
                    row.number, row.doc_date, row.total, row.currency, row.documents, row.detail, row.workflow_id,
-                   as_utc(row.created_at), as_utc(row.updated_at), row.created_by or "")
+                   as_utc(row.created_at), as_utc(row.updated_at), row.created_by or "",
+                   tuple(json.loads(row.warnings or "[]")))
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -145,7 +150,7 @@ class InvoiceView:
             "number": self.number, "date": self.doc_date, "total": self.total, "currency": self.currency,
             "documents": self.documents, "detail": self.detail, "workflow_id": self.workflow_id,
             "created_at": self.created_at.isoformat(), "updated_at": self.updated_at.isoformat(),
-            "created_by": self.created_by,
+            "created_by": self.created_by, "warnings": [dict(w) for w in self.warnings],
         }
 
 
@@ -172,6 +177,11 @@ class NewInvoice:
     sdi_id: int | None = None
     state: str = "received"
     created_by: str = ""
+    warnings: tuple[Problem, ...] = ()
+
+
+def warnings_json(problems: tuple[Problem, ...] | list[Problem]) -> str:
+    return json.dumps([{"field": p.field, "message": p.message, "code": p.code} for p in problems])
 
 
 def _vat_of(session: Session, tenant_id: int) -> str:
@@ -215,7 +225,7 @@ def add_invoice(session: Session, vat: str, new: NewInvoice, document_keys: list
                   counterparty_vat=new.counterparty_vat, recipient_code=new.recipient_code, number=new.number,
                   doc_date=new.doc_date, total=new.total, currency=new.currency, documents=new.documents,
                   detail=None, workflow_id=new.workflow_id, created_at=now, updated_at=now,
-                  created_by=new.created_by)
+                  created_by=new.created_by, warnings=warnings_json(new.warnings))
     session.add(row)
     try:
         with session.begin_nested():

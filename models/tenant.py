@@ -32,6 +32,8 @@ class Tenant(Base):
     created_by: Mapped[str] = mapped_column(String(120), default="system")
     # the customer lets the intermediary sign its invoices with the intermediary's own key (firma delegata)
     delegated_signing: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the hub's warnings this customer holds as errors (#17.1): comma-separated codes, "" = none (the default)
+    strict_warnings: Mapped[str] = mapped_column(String(200), default="", server_default="")
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class TenantView:
     created_at: datetime
     created_by: str
     delegated_signing: bool = False
+    strict_warnings: str = ""  # the hub's warnings held as errors, comma-separated
 
     @classmethod
     def of(cls, row: Tenant) -> TenantView:
@@ -60,6 +63,7 @@ class TenantView:
             created_at=as_utc(row.created_at),
             created_by=row.created_by,
             delegated_signing=bool(row.delegated_signing),
+            strict_warnings=row.strict_warnings or "",
         )
 
     def to_json(self) -> dict[str, object]:
@@ -73,6 +77,7 @@ class TenantView:
             "created_at": self.created_at.isoformat(),
             "created_by": self.created_by,
             "delegated_signing": self.delegated_signing,
+            "strict_warnings": [c for c in self.strict_warnings.split(",") if c],
         }
 
 
@@ -123,6 +128,17 @@ def set_enabled(session: Session, vat: str, enabled: bool) -> TenantView:
     row = get_tenant_row(session, vat)
     row.enabled = enabled
     return TenantView.of(row)
+
+
+def set_strict_warnings(session: Session, vat: str, codes: str) -> frozenset[str]:
+    """Which of the hub's warnings (domain.fatturapa.validation.WARNINGS) this customer's invoices are refused
+    for; "" turns them all back into warnings. Returns the codes set."""
+    from domain.fatturapa.validation import check_strict
+
+    chosen = check_strict(codes)
+    row = get_tenant_row(session, vat)
+    row.strict_warnings = ",".join(sorted(chosen))
+    return chosen
 
 
 def set_delegated_signing(session: Session, vat: str, granted: bool) -> TenantView:

@@ -82,6 +82,7 @@ async def _send(settings: Settings, act: Acting, vat: str, data: bytes, filename
                 key_alias: str | None, client: Client | None, task_queue: str | None,
                 conserve: bool) -> db.InvoiceView:
     from domain.fatturapa import check_loaded_invoice, load_invoice, sdi_file_name
+    from domain.fatturapa.validation import check_strict
     from workflows.invoice_send import InvoiceSendWorkflow, workflow_id_for
 
     if sign not in SIGN_MODES:
@@ -90,6 +91,7 @@ async def _send(settings: Settings, act: Acting, vat: str, data: bytes, filename
         tenant = get_tenant_row(session, vat)
         vat_number, email, enabled = tenant.vat_number, tenant.pec, tenant.enabled
         delegated = bool(tenant.delegated_signing)
+        strict = check_strict(tenant.strict_warnings)  # the warnings this customer holds as errors (#17.1)
     if not enabled:
         raise Conflict(f"customer {vat_number} is not enabled: its intermediation contract is not accepted yet")
     alias = (check_key_alias(vat_number, key_alias, settings.sdi_delegated_key_alias, delegated)
@@ -99,7 +101,7 @@ async def _send(settings: Settings, act: Acting, vat: str, data: bytes, filename
     loaded = load_invoice(data, filename, verify=True)
     if loaded.signed is not None and sign != "none":
         raise InvalidInput.one("sign", f"the file is already signed ({loaded.signature}); send it with --sign none")
-    summary = check_loaded_invoice(loaded, vat_number)
+    summary = check_loaded_invoice(loaded, vat_number, strict=strict)
     signature = sign if sign != "none" else loaded.signature
     keys = [_key(k) for k in domain.fatturapa.document_keys(summary)]
     first = summary.documents[0]
@@ -117,7 +119,7 @@ async def _send(settings: Settings, act: Acting, vat: str, data: bytes, filename
             counterparty_vat=summary.recipient_vat or summary.recipient_fiscal_code,
             recipient_code=summary.codice_destinatario, number=first.numero, doc_date=first.data.isoformat(),
             total=str(total), currency=first.divisa, documents=len(summary.documents), workflow_id=wf_id,
-            created_by=act.user.label,
+            created_by=act.user.label, warnings=tuple(summary.warnings),
         ), keys, [("original", original_name, "application/octet-stream", data)])
 
     inp = InvoiceSendInput(
@@ -381,7 +383,7 @@ async def receive_invoice(settings: Settings, body: bytes, client: Client | None
             counterparty_name=summary.sender_name[:200], counterparty_vat=summary.sender_vat,
             recipient_code=summary.codice_destinatario, number=first.numero, doc_date=first.data.isoformat(),
             total=str(total), currency=first.divisa, documents=len(summary.documents), workflow_id=wf_id,
-            sdi_id=f.identificativo_sdi, state=INBOX, created_by="sdi",
+            sdi_id=f.identificativo_sdi, state=INBOX, created_by="sdi", warnings=tuple(summary.warnings),
         ), [], [("received", f.nome_file, "application/octet-stream", f.file),
                 ("metadata", f.nome_file_metadati, "application/xml", f.metadati)])
     inp = InvoiceReceiveInput(

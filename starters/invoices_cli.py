@@ -52,6 +52,8 @@ def send(
         print_json(view.to_json())
     else:
         typer.echo(f"invoice {view.id}: {view.file_name} is {view.state} (workflow {view.workflow_id})")
+        for w in view.warnings:
+            typer.echo(f"  warning [{w.get('code')}] {w.get('field')}: {w.get('message')}")
 
 
 @app.command("status")
@@ -74,6 +76,8 @@ def status(invoice_id: Annotated[str, typer.Argument(help="the invoice id (SDI f
                f"{'to' if view.direction == 'out' else 'from'} {view.counterparty_name}")
     if view.detail:
         typer.echo(f"  detail: {view.detail}")
+    for w in view.warnings:
+        typer.echo(f"  warning [{w.get('code')}] {w.get('field')}: {w.get('message')}")
     for f in files:
         typer.echo(f"  {f.role:<13} {f.name} ({f.size} bytes)")
 

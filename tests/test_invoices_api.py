@@ -234,3 +234,44 @@ def invoice_files_of(settings: Settings, invoice_id: str):  # type: ignore[no-un
     from starters.invoices import invoice_files
 
     return invoice_files(settings, invoice_id, as_user=operator(settings))
+
+
+async def test_warnings_returned_with_the_accepted_invoice_and_strict_customer(
+        time_env: WorkflowEnvironment, settings: Settings, db: str, tmp_path: Path) -> None:
+    """#17.1: the hub's advice (a payment due before the invoice date) comes back with the accepted invoice,
+    over HTTP and in `invoice status`; a customer who chose it as an error gets the refusal, with its code."""
+    ensure_customer(settings)
+    fresh_progressives(settings)
+    app = create_app(settings, run_migrations=False)
+    app.state.temporal = time_env.client
+    early = b"<DataScadenzaPagamento>2014-12-01</DataScadenzaPagamento>"
+
+    def due_early(number: str) -> bytes:
+        data = invoice(number).replace(b"<DataScadenzaPagamento>2015-01-30</DataScadenzaPagamento>", early)
+        assert early in data
+        return data
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api",
+                                 headers=operator_headers(settings)) as api:
+        resp = await api.post("/invoices", data={"vat": VAT}, files={"file": ("w.xml", due_early("W1"))})
+        assert resp.status_code == 201, resp.text
+        warnings = resp.json()["warnings"]
+        assert [(w["code"], w["field"].rsplit("/", 1)[-1]) for w in warnings] == [
+            ("hub:due-date", "DataScadenzaPagamento")]
+        got = await api.get(f"/invoices/{resp.json()['id']}")
+        assert got.json()["warnings"] == warnings
+        status = _cli(settings, "status", resp.json()["id"])
+        assert status.returncode == 0, status.stderr
+        assert "warning [hub:due-date]" in status.stdout
+
+        put = await api.put(f"/tenants/{VAT}/strict-warnings", json={"codes": ["hub:due-date"]})
+        assert put.status_code == 200, put.text
+        assert put.json()["strict_warnings"] == ["hub:due-date"]
+        before = _count(settings)
+        refused = await api.post("/invoices", data={"vat": VAT}, files={"file": ("w2.xml", due_early("W2"))})
+        assert refused.status_code == 422, refused.text
+        assert "hub:due-date" in refused.text
+        assert _count(settings) == before
+        bad = await api.put(f"/tenants/{VAT}/strict-warnings", json={"codes": ["00422"]})
+        assert bad.status_code == 422 and "unknown warning" in bad.text
+        await api.put(f"/tenants/{VAT}/strict-warnings", json={"codes": []})

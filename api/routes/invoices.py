@@ -50,6 +50,9 @@ class InvoicePublic(BaseModel):
     created_at: datetime
     updated_at: datetime
     created_by: str = Field(default="", description="who sent it (kind:e-mail); sdi for a received invoice")
+    warnings: list[dict[str, str | None]] = Field(
+        default_factory=list, description="the hub's advice on the file, accepted all the same: {field, message, "
+                                          "code}; never e-mailed (#17.1)")
 
     @classmethod
     def of(cls, view: InvoiceView) -> InvoicePublic:

@@ -9,7 +9,14 @@ from pydantic import BaseModel, Field
 
 from api.access import AccessDep
 from api.deps import SessionDep
-from models.tenant import TenantView, add_tenant, get_tenant, list_tenants, set_delegated_signing
+from models.tenant import (
+    TenantView,
+    add_tenant,
+    get_tenant,
+    list_tenants,
+    set_delegated_signing,
+    set_strict_warnings,
+)
 
 router = APIRouter(prefix="/tenants", tags=["tenants"])
 
@@ -31,6 +38,8 @@ class TenantPublic(BaseModel):
     created_at: datetime
     created_by: str
     delegated_signing: bool = Field(description="the intermediary's key may sign this customer's invoices")
+    strict_warnings: list[str] = Field(default_factory=list,
+                                       description="the hub's warnings this customer's invoices are refused for")
 
     @classmethod
     def of(cls, view: TenantView) -> TenantPublic:
@@ -64,3 +73,16 @@ class DelegatedSigning(BaseModel):
 def put_delegated_signing(vat: str, body: DelegatedSigning, session: SessionDep, access: AccessDep) -> TenantPublic:
     access.target = f"delegated signing {'granted' if body.granted else 'withdrawn'}"
     return TenantPublic.of(set_delegated_signing(session, vat, body.granted))
+
+
+class StrictWarnings(BaseModel):
+    codes: list[str] = Field(description="the hub's warnings to refuse invoices for (hub:total, hub:due-date, "
+                                         "hub:rounding); [] = none, the default: they stay warnings")
+
+
+@router.put("/{vat}/strict-warnings", response_model=TenantPublic)
+def put_strict_warnings(vat: str, body: StrictWarnings, session: SessionDep, access: AccessDep) -> TenantPublic:
+    """Which of the hub's own warnings (never the SDI's errors) refuse this customer's invoices (#17.1)."""
+    access.target = f"strict warnings {','.join(body.codes)[:100] or 'none'}"
+    set_strict_warnings(session, vat, ",".join(body.codes))
+    return TenantPublic.of(get_tenant(session, vat))

@@ -1,10 +1,21 @@
 """The checks the SDI applies to an invoice's content, run before we send it, collecting every problem.
 
 After the schema (00200), the SDI checks the content ("controlli di merito"); each rule below cites the
-code of the SDI's list of checks ("Elenco controlli") it mirrors. A few rules are the hub's own (code None):
-that the sender is the customer sending, that ImportoTotaleDocumento adds up, and that payment is not due
-before the invoice date. Each problem names the XPath of the element at fault (`p:` is the FatturaPA
-namespace) with 1-based positions where an element repeats.
+code of the SDI's list of checks ("Elenco controlli", Agenzia delle Entrate / Sogei, "Elenco dei controlli
+sul file FatturaPA", version 1.2 onwards, fatturapa.gov.it) it mirrors, with the SDI's tolerance. Errors are
+exactly those controls (#17.1), plus one rule of who may send: the seller must be the customer sending (code
+None; never applied to a received invoice).
+
+The hub's own advice is never an error by default: it is a **warning** (`InvoiceSummary.warnings`, each a
+Problem whose code is one of WARNINGS), returned with the accepted invoice. A customer may turn chosen warnings
+into errors (`strict=`, the customer's `strict_warnings` setting, off by default). The warnings:
+- `hub:total`    ImportoTotaleDocumento differs from taxable + VAT (± discounts, stamp duty): it legitimately
+                 does with withholding tax, social-security funds and split payment; the SDI has no such check.
+- `hub:due-date` a payment due date (DataScadenzaPagamento) before the invoice date; the SDI has no such check.
+- `hub:rounding` ImponibileImporto off its lines by more than a cent but within the SDI's 1 euro (00422).
+
+Each problem names the XPath of the element at fault (`p:` is the FatturaPA namespace) with 1-based positions
+where an element repeats.
 
 Duplicate invoices (00404: same sender, type, number and year as one already sent) need the database:
 `document_keys(summary)` gives the keys the caller looks up; duplicates inside one file (00409) are checked
@@ -29,12 +40,26 @@ from domain.fatturapa.schema import validate_schema
 CODICE_DESTINATARIO_PEC = "0000000"  # the recipient receives by PEC, or through their reserved area
 CENT = Decimal("0.01")
 ZERO, ONE, MINUS_ONE = Decimal(0), Decimal(1), Decimal(-1)
-# Tolerances of the amount checks, in euro. The SDI allows a rounding cent on Imposta (00421) and on each
-# line's PrezzoTotale (00423); we hold ImponibileImporto (00422) and the hub's document total to the same cent.
+# Tolerances of the amount checks, in euro, as the SDI publishes them.
+# 00421 Imposta = ImponibileImporto x AliquotaIVA / 100, rounded: a cent either way.
+# 00423 PrezzoTotale = PrezzoUnitario (with ScontoMaggiorazione) x Quantita: a cent either way.
+# 00422 ImponibileImporto = sum of PrezzoTotale + sum of ImportoContributoCassa (same AliquotaIVA/Natura)
+#       + Arrotondamento, "con una tolleranza di +/- 1 euro": the tolerance the SDI added to 00422 in its
+#       Elenco controlli v1.2 (Elenco_Controlli_V1.2.pdf, fatturapa.gov.it, May 2016; implementers recorded
+#       the change, e.g. the .NET FatturaElettronicaPA changelog v0.2.1 "Errore 00422, aggiunta tolleranza di
+#       1 Euro come da specifiche PA aggiornate"). That list is not among /work/shared/standards: cited from
+#       its publication.
 TOLERANCE_IMPOSTA = Decimal("0.01")
-TOLERANCE_IMPONIBILE = Decimal("0.01")
+TOLERANCE_IMPONIBILE = Decimal("1.00")
 TOLERANCE_PREZZO_TOTALE = Decimal("0.01")
+# The hub's own advice (warnings, not the SDI's): document total and ImponibileImporto to the cent.
 TOLERANCE_TOTALE_DOCUMENTO = Decimal("0.01")
+TOLERANCE_IMPONIBILE_STRICT = Decimal("0.01")
+
+WARN_TOTAL = "hub:total"
+WARN_DUE_DATE = "hub:due-date"
+WARN_ROUNDING = "hub:rounding"
+WARNINGS = (WARN_TOTAL, WARN_DUE_DATE, WARN_ROUNDING)
 
 
 @dataclass(frozen=True)
@@ -66,6 +91,7 @@ class InvoiceSummary:
     pec_destinatario: str | None
     documents: list[DocumentSummary] = field(default_factory=list)
     schema_version: str = "1.2.3"
+    warnings: list[Problem] = field(default_factory=list)  # the hub's advice: accepted all the same
 
 
 def document_keys(summary: InvoiceSummary) -> list[tuple[str, str, str, int]]:
@@ -217,9 +243,9 @@ def _check_header(header_el: etree._Element | None, versione: str | None, out: P
     if formato not in ("FPA12", "FPR12"):
         out.add(xpath_of(dt.get("FormatoTrasmissione")),
                 f"FormatoTrasmissione {formato!r} is neither FPA12 nor FPR12", "00428")
-    elif formato != versione:
+    elif formato != versione:  # 00428: FormatoTrasmissione not consistent with the root's versione
         out.add(xpath_of(dt["FormatoTrasmissione"]),
-                f"FormatoTrasmissione {formato} differs from the root's versione {versione}")
+                f"FormatoTrasmissione {formato} differs from the root's versione {versione}", "00428")
     codice = _value(dt.get("CodiceDestinatario")) or ""
     if formato == "FPA12" and len(codice) != 6:
         out.add(xpath_of(trasmissione) + "/CodiceDestinatario",
@@ -330,7 +356,8 @@ def _payment_due_dates(body: etree._Element) -> list[etree._Element]:
             for due in detail.iterchildren("DataScadenzaPagamento")]
 
 
-def _check_body(body: etree._Element, out: ProblemCollector, today: date) -> DocumentSummary | None:
+def _check_body(body: etree._Element, out: ProblemCollector, today: date,
+                warn: ProblemCollector) -> DocumentSummary | None:
     parts = _children(body)
     generali = _children(parts.get("DatiGenerali"))
     dgd = generali.get("DatiGeneraliDocumento")
@@ -411,12 +438,17 @@ def _check_body(body: etree._Element, out: ProblemCollector, today: date) -> Doc
         declared[key] += imponibile - arrotondamento
         first_of_group.setdefault(key, summary)
     for key, amount in declared.items():
-        if abs(amount - expected.get(key, ZERO)) > TOLERANCE_IMPONIBILE:
+        off = abs(amount - expected.get(key, ZERO))
+        if off > TOLERANCE_IMPONIBILE_STRICT:
             rate, natura = key
             what = f"rate {rate}%" + (f" nature {natura}" if natura else "")
-            out.add(xpath_of(first_of_group[key].find("ImponibileImporto")),
-                    f"ImponibileImporto for {what} should be {_round_cent(expected.get(key, ZERO))} "
-                    f"(the sum of the lines' PrezzoTotale), not {_round_cent(amount)}", "00422")
+            message = (f"ImponibileImporto for {what} should be {_round_cent(expected.get(key, ZERO))} "
+                       f"(the sum of the lines' PrezzoTotale), not {_round_cent(amount)}")
+            where = xpath_of(first_of_group[key].find("ImponibileImporto"))
+            if off > TOLERANCE_IMPONIBILE:  # 00422, the SDI's +/- 1 euro (see TOLERANCE_IMPONIBILE)
+                out.add(where, message, "00422")
+            else:
+                warn.add(where, message + f": {off} off, within the SDI's 1 euro (00422)", WARN_ROUNDING)
     for key in expected:
         if key not in declared:
             rate, natura = key
@@ -432,15 +464,17 @@ def _check_body(body: etree._Element, out: ProblemCollector, today: date) -> Doc
                 base += sign * (sm_amount if sm_amount is not None else base * (pct or ZERO) / 100)
         bollo = _dec(_fields(_child(dgd, "DatiBollo")).get("ImportoBollo")) or ZERO
         if _far_from_all(importo_totale, [base, base + bollo], TOLERANCE_TOTALE_DOCUMENTO):
-            out.add(xpath_of(_child(dgd, "ImportoTotaleDocumento")),
-                    f"ImportoTotaleDocumento {importo_totale} does not match the VAT summaries "
-                    f"(taxable + VAT = {_round_cent(base)})")
+            warn.add(xpath_of(_child(dgd, "ImportoTotaleDocumento")),
+                     f"ImportoTotaleDocumento {importo_totale} does not match the VAT summaries "
+                     f"(taxable + VAT = {_round_cent(base)}); right with withholding tax, social-security "
+                     "funds or split payment", WARN_TOTAL)
 
     if data is not None and "DatiPagamento" in parts:
         for due in _payment_due_dates(body):
             due_date = _date(_text(due))
             if due_date is not None and due_date < data:
-                out.add(xpath_of(due), f"payment due {due_date} is before the invoice date {data}")
+                warn.add(xpath_of(due), f"payment due {due_date} is before the invoice date {data}",
+                         WARN_DUE_DATE)
 
     if data is None:
         return None
@@ -455,27 +489,40 @@ def _check_body(body: etree._Element, out: ProblemCollector, today: date) -> Doc
     )
 
 
-def validate_invoice(xml: bytes, sender_vat: str | None = None, today: date | None = None) -> InvoiceSummary:
+def validate_invoice(xml: bytes, sender_vat: str | None = None, today: date | None = None,
+                     strict: frozenset[str] = frozenset()) -> InvoiceSummary:
     """Check an invoice as the SDI would (schema, then content) and summarise it.
 
     `sender_vat` is the sending customer's VAT number ("IT" + 11 digits): the seller must be them.
     `today` is the day of sending (the invoice may not be dated later). Raises InvalidInput listing every
-    problem with its XPath and SDI code."""
+    problem with its XPath and SDI code. The hub's advice comes back in `warnings`; those whose code is in
+    `strict` (see WARNINGS) are errors instead."""
     root = parse_invoice_root(xml)
-    return _check_content(root, validate_schema(root), sender_vat, today)
+    return _check_content(root, validate_schema(root), sender_vat, today, strict)
 
 
 def check_loaded_invoice(loaded: LoadedInvoice, sender_vat: str | None = None,
-                         today: date | None = None) -> InvoiceSummary:
+                         today: date | None = None, strict: frozenset[str] = frozenset()) -> InvoiceSummary:
     """`validate_invoice` for a file `load_invoice` has already parsed and schema-checked: only the content
     checks remain (parsing and the schema are most of the cost)."""
-    return _check_content(loaded.root, loaded.schema_version, sender_vat, today)
+    return _check_content(loaded.root, loaded.schema_version, sender_vat, today, strict)
+
+
+def check_strict(names: str | None) -> frozenset[str]:
+    """A customer's chosen warnings, comma-separated WARNINGS codes, checked ("" or None: none)."""
+    chosen = frozenset(n.strip() for n in (names or "").split(",") if n.strip())
+    unknown = sorted(chosen - set(WARNINGS))
+    if unknown:
+        raise InvalidInput.one("strict_warnings", f"unknown warning(s) {', '.join(unknown)}; "
+                                                  f"choose among {', '.join(WARNINGS)}")
+    return chosen
 
 
 def _check_content(root: etree._Element, version: str, sender_vat: str | None,
-                   today: date | None) -> InvoiceSummary:
+                   today: date | None, strict: frozenset[str] = frozenset()) -> InvoiceSummary:
     today = today or date.today()
     out = ProblemCollector()
+    warn = ProblemCollector()
     parts = list(root)
     header_el = next((part for part in parts if part.tag == "FatturaElettronicaHeader"), None)
     header = _check_header(header_el, root.get("versione"), out, sender_vat)
@@ -484,7 +531,7 @@ def _check_content(root: etree._Element, version: str, sender_vat: str | None,
     for body in parts:
         if body.tag != "FatturaElettronicaBody":
             continue
-        doc = _check_body(body, out, today)
+        doc = _check_body(body, out, today, warn)
         if doc is None:
             continue
         key = (doc.tipo_documento, doc.numero, doc.year)
@@ -494,6 +541,12 @@ def _check_content(root: etree._Element, version: str, sender_vat: str | None,
                     f"{xpath_of(seen[key])})", "00409")
         seen.setdefault(key, body)
         documents.append(doc)
+    warnings = []
+    for problem in warn.problems:
+        if problem.code in strict:  # the customer holds this advice as an error
+            out.problems.append(problem)
+        else:
+            warnings.append(problem)
     out.raise_if_any()
     return InvoiceSummary(
         transmitter_id=header.transmitter_id,
@@ -508,15 +561,18 @@ def _check_content(root: etree._Element, version: str, sender_vat: str | None,
         pec_destinatario=header.pec_destinatario,
         documents=documents,
         schema_version=version,
+        warnings=warnings,
     )
 
 
 __all__ = [
+    "WARNINGS",
     "DocumentSummary",
     "InvalidInput",
     "InvoiceSummary",
     "Problem",
     "check_loaded_invoice",
+    "check_strict",
     "document_keys",
     "validate_invoice",
     "xpath_of",
