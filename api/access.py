@@ -109,6 +109,10 @@ RULES: dict[tuple[str, str], Rule | Public] = {
     ("GET", "/invoices/{invoice_id}"): Rule("invoice.read", ROUTE),
     ("GET", "/invoices/{invoice_id}/download/{what}"): Rule("invoice.read", ROUTE),
     ("POST", "/invoices/{invoice_id}/outcome"): Rule("invoice.outcome", ROUTE),
+    # the change feed a customer's server syncs from (#15)
+    ("GET", "/customers/{vat}/feed"): Rule("feed.read"),
+    ("GET", "/customers/{vat}/snapshot"): Rule("feed.read"),
+    ("GET", "/customers/{vat}/files/{file_id}"): Rule("feed.read"),
     # the archive
     ("GET", "/archive/usage"): Rule("archive.usage", NONE),
     ("GET", "/archive/packages"): Rule("archive.read", QUERY),

@@ -8,7 +8,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from api import errors
 from api.access import guard
 from api.body_limit import BodyLimit
-from api.routes import archive, certificates, codec, contracts, identity, invoices, tenants
+from api.routes import archive, certificates, codec, contracts, feed, identity, invoices, tenants
 from core.db import migrate
 from core.settings import Settings, get_settings
 
@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     app.include_router(certificates.router)
     invoices.install(app)
     app.include_router(archive.router)
+    app.include_router(feed.router)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

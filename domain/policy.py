@@ -67,6 +67,8 @@ ACTIONS: dict[str, Action] = dict([
     _a("archive.verify"),
     _a("archive.verify_all", scoped=False, operator_only=True),
     _a("archive.usage", scoped=False),
+    # the change feed, its snapshot and documents (#15): reading, so an accountant needs read
+    _a("feed.read"),
     # users and delegation
     _a("user.create", operator_only=True),
     _a("user.self", scoped=False),  # one's own tokens, profile and links

@@ -8,6 +8,7 @@ from models import (  # noqa: F401
     certificates,
     conservation,
     contracts,
+    feed,
     files,
     identity,
     invoices,

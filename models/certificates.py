@@ -27,6 +27,7 @@ from domain.certificates import (
     file_name,
 )
 from domain.errors import Conflict, NotFound
+from models import feed
 from models.base import Base, Timestamp, as_utc, utcnow
 from models.files import StoredFile, files_of, read_file, store_file
 from models.tenant import Tenant, get_tenant_row
@@ -267,6 +268,7 @@ def delete_certificate(session: Session, operation_id: str) -> bool:
     row = _row(session, operation_id)
     if row is None:
         return False
+    feed.tombstones_for_files(session, OWNER_KIND, operation_id)  # the bulk delete bypasses the flush hook
     session.execute(delete(StoredFile).where(StoredFile.owner_kind == OWNER_KIND,
                                              StoredFile.owner_id == operation_id))
     session.delete(row)

@@ -16,6 +16,7 @@ from starters import (
     identity_cli,
     invoices_cli,
     preferences_cli,
+    sync_cli,
     tenants_cli,
     tls_cli,
 )
@@ -32,6 +33,7 @@ app.command("sdi-sim")(invoices_cli.sdi_sim)
 app.add_typer(identity_cli.operator_app, name="operator")
 app.add_typer(identity_cli.audit_app, name="audit")
 app.add_typer(tls_cli.app, name="tls")
+app.add_typer(sync_cli.app, name="sync")
 
 dev = typer.Typer(help="The embedded development stack.", no_args_is_help=True)
 app.add_typer(dev, name="dev")

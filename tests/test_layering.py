@@ -16,11 +16,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 OURS = {"core", "domain", "models", "workflows", "activities", "adapters", "api", "starters", "workers", "sdisim",
-        "devstack"}
+        "devstack", "sync"}
 
 # What each package may import of ours (itself always).
 ALLOWED: dict[str, set[str]] = {
     "domain": set(),
+    "sync": set(),  # the sync client runs on a customer's server: HTTP and its own schema only
     "models": {"domain"},
     "core": {"domain", "models"},
     "sdisim": {"domain"},
@@ -31,7 +32,8 @@ ALLOWED: dict[str, set[str]] = {
     "api": {"adapters", "core", "domain", "models", "starters"},
     # the CLI serves the API and starts the embedded stack, the worker and the local SDI; a local archive
     # verification and an export read S3 through its adapter, never through activity code
-    "starters": {"adapters", "api", "core", "devstack", "domain", "models", "sdisim", "workers", "workflows"},
+    "starters": {"adapters", "api", "core", "devstack", "domain", "models", "sdisim", "sync", "workers",
+                 "workflows"},
     "devstack": {"core", "domain", "models", "starters", "workflows"},
 }
 

@@ -1,0 +1,107 @@
+"""`einvoice sync`: keep a local SQLite or PostgreSQL copy of one customer in step with the portal (#15).
+
+    einvoice sync --vat IT02038490237 --database-url sqlite:///acme.db [--every 30m]
+    einvoice sync status --vat IT02038490237 --database-url sqlite:///acme.db
+
+It talks to the portal over HTTP (--api, EINVOICE_API_URL) with the customer's API token (--token,
+EINVOICE_API_TOKEN; an accountant's token with read for that customer works too); the client logic is in
+sync/ and imports nothing of the server. With --every it is a standalone loop: a failed round is recorded
+(`sync status` shows it) and retried at the next one.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Annotated
+
+import httpx
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from sqlalchemy import create_engine
+
+from starters.output import console, fail, print_json
+from sync.client import Feed, SyncError, status, sync_once
+
+app = typer.Typer(help="Keep a local database in step with a customer's change feed.", invoke_without_command=True)
+
+VatOpt = Annotated[str, typer.Option("--vat", help="The customer (VAT number with prefix)")]
+UrlOpt = Annotated[str, typer.Option("--database-url", help="The local copy: sqlite:///file.db or postgresql://...")]
+ApiOpt = Annotated[str, typer.Option("--api", envvar="EINVOICE_API_URL", help="The portal's base URL")]
+TokenOpt = Annotated[str, typer.Option("--token", envvar="EINVOICE_API_TOKEN", help="An API token")]
+
+
+def parse_every(value: str) -> float:
+    """'30m', '2h', '45s', '1h30m' → seconds."""
+    parts = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", value.strip())
+    if not value.strip() or parts is None:
+        raise typer.BadParameter(f"{value!r} is not a duration like 30m, 2h, 1h30m or 45s", param_hint="--every")
+    h, m, s = (int(p or 0) for p in parts.groups())
+    seconds = h * 3600 + m * 60 + s
+    if seconds < 10:
+        raise typer.BadParameter(f"{value!r}: at least 10s between rounds", param_hint="--every")
+    return float(seconds)
+
+
+def _http(api: str, token: str) -> httpx.Client:
+    if not token:
+        fail("no API token: pass --token or set EINVOICE_API_TOKEN", 2)
+    return httpx.Client(base_url=api.rstrip("/"), headers={"Authorization": f"Bearer {token}"}, timeout=60)
+
+
+def _round(url: str, feed: Feed) -> None:
+    engine = create_engine(url)
+    with Progress(TextColumn("[bold]catching up"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console, transient=True) as progress:
+        task = progress.add_task("sync", total=None)
+        out = sync_once(engine, feed, on_page=lambda done, total: progress.update(task, completed=done,
+                                                                                  total=total))
+    engine.dispose()
+    console.print(f"{feed.vat}: {out.applied} changes applied, {out.files} documents downloaded"
+                  f"{', resynced from the snapshot' if out.resynced else ''}; cursor {out.cursor}")
+
+
+@app.callback()
+def sync(ctx: typer.Context,
+         vat: Annotated[str | None, typer.Option("--vat", help="The customer (VAT number with prefix)")] = None,
+         database_url: Annotated[str | None, typer.Option("--database-url", help="The local copy")] = None,
+         api: ApiOpt = "http://127.0.0.1:8000", token: TokenOpt = "",
+         every: Annotated[str | None, typer.Option("--every", help="Repeat: 30m, 2h, ...")] = None) -> None:
+    """Apply the customer's change feed to the local database (once, or every --every)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if not vat or not database_url:
+        fail("name the customer and the local copy: --vat VAT --database-url URL", 2)
+    period = parse_every(every) if every else None
+    with _http(api, token) as http:
+        feed = Feed(http, vat)
+        while True:
+            try:
+                _round(database_url, feed)
+            except (SyncError, httpx.HTTPError) as err:
+                if period is None:
+                    fail(f"sync failed: {err}")
+                console.print(f"[red]sync failed[/red]: {err}; next round in {period:.0f}s")
+            if period is None:
+                return
+            time.sleep(period)
+
+
+@app.command("status")
+def status_(vat: VatOpt, database_url: UrlOpt, api: ApiOpt = "http://127.0.0.1:8000", token: TokenOpt = "",
+            as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
+    """The lag (changes and minutes behind), the last success and the last error. Asks the portal for the
+    live lag when a token is given, else shows what the last sync saw."""
+    engine = create_engine(database_url)
+    if token:
+        with _http(api, token) as http:
+            st = status(engine, vat, Feed(http, vat))
+    else:
+        st = status(engine, vat)
+    if as_json:
+        print_json(st.__dict__)
+        return
+    console.print(f"{st.vat}: {st.behind} changes behind ({st.minutes_behind} minutes)"
+                  f"{'' if st.live else ' as of the last sync'}; last success {st.last_success_at or 'never'}; "
+                  f"last error {st.last_error or 'none'}{f' at {st.last_error_at}' if st.last_error else ''}; "
+                  f"resyncs {st.resyncs}")
