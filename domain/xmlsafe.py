@@ -80,3 +80,49 @@ def load_vendored(path: Path, resolver: etree.Resolver | None = None, *,
     if resolver is not None:
         parser.resolvers.add(resolver)
     return etree.parse(str(path), parser)
+
+
+# ------------------------------------------------------------------ namespace quirks the SDI tolerates (#17.2)
+#
+# Files the SDI delivered (and accounting software sends) sometimes declare a namespace URI that libxml2's
+# strict parse refuses ("... is not a valid URI", or a malformed attribute): a space inside or around the URI,
+# or a stray quote (a doubled closing quote, a quote or &quot;/&apos; inside the value). The repair is bounded:
+# it looks only at the xmlns declarations of the first start tag (within its first REPAIR_WINDOW bytes) and
+# rewrites a declaration only when, with its whitespace and quotes removed, it is exactly one of the KNOWN
+# namespaces; anything else is left for the strict parse to refuse. The repaired bytes then go through the same
+# safe parse as any other (no DOCTYPE, no entities, no network, the same size bound).
+KNOWN_NAMESPACES = frozenset({
+    b"http://ivaservizi.agenziaentrate.gov.it/docs/xsd/fatture/v1.2",  # FatturaPA 1.2.x (FPA12, FPR12)
+    b"http://ivaservizi.agenziaentrate.gov.it/docs/xsd/fatture/v1.0",  # simplified invoice (FSM10)
+    b"http://www.w3.org/2000/09/xmldsig#",
+    b"http://uri.etsi.org/01903/v1.3.2#",
+    b"http://www.w3.org/2001/XMLSchema-instance",
+})
+REPAIR_WINDOW = 16 * 1024
+_FIRST_START_TAG = re.compile(rb"<(?![?!/])[^>]*>", re.S)
+_XMLNS = re.compile(rb"""xmlns(?::[A-Za-z_][\w.\-]*)?\s*=\s*(["'])(.*?)\1(["']?)""", re.S)
+_NOISE = re.compile(rb"""\s+|["']|&quot;|&apos;|&#3[49];""")
+
+
+def repair_namespace_quirks(data: bytes) -> tuple[bytes, list[str]]:
+    """The bytes with the root's quirky namespace declarations rewritten to the known URI they stand for, and a
+    sentence per repair (empty when nothing was repaired: the bytes are returned unchanged)."""
+    tag = _FIRST_START_TAG.search(data, 0, REPAIR_WINDOW)
+    if tag is None:
+        return data, []
+    repairs: list[str] = []
+
+    def fix(m: re.Match[bytes]) -> bytes:
+        quote, value, stray = m.group(1), m.group(2), m.group(3)
+        clean = _NOISE.sub(b"", value)
+        if clean not in KNOWN_NAMESPACES or (clean == value and not stray):
+            return m.group(0)
+        name = m.group(0).split(b"=", 1)[0].strip()
+        repairs.append(f"{name.decode()}: {m.group(0)[len(name):].decode(errors='replace').strip()[:120]!r} read "
+                       f"as {clean.decode()!r}")
+        return name + b"=" + quote + clean + quote
+
+    fixed_tag = _XMLNS.sub(fix, tag.group(0))
+    if not repairs:
+        return data, []
+    return data[:tag.start()] + fixed_tag + data[tag.end():], repairs

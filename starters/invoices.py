@@ -367,7 +367,10 @@ async def receive_invoice(settings: Settings, body: bytes, client: Client | None
     if mt.kind != "MT" or mt.identificativo_sdi != f.identificativo_sdi:
         raise InvalidInput.one("Metadati", "not the metadata file of this invoice")
     loaded = load_invoice(f.file, f.nome_file, verify=True)
-    summary = check_loaded_invoice(loaded)
+    # delivered by the SDI, so legally received: its content problems are kept as warnings, never a refusal
+    summary = check_loaded_invoice(loaded, received=True)
+    if not summary.documents:
+        raise InvalidInput.one("file", "the delivered invoice has no document with a readable date")
     first = summary.documents[0]
     invoice_id = f"in-{f.identificativo_sdi}"
     with session_scope(settings.database_url) as session:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from domain.errors import InvalidInput
-from domain.fatturapa import validate_invoice
+from domain.fatturapa import check_loaded_invoice, load_invoice, validate_invoice
 from domain.fatturapa.validation import WARNINGS, check_strict
 
 CORPUS = Path(__file__).parent / "corpus" / "fidelity"
@@ -65,3 +65,50 @@ def test_strict_setting_is_checked() -> None:
     assert check_strict("hub:total, hub:rounding") == {"hub:total", "hub:rounding"}
     with pytest.raises(InvalidInput, match="unknown warning"):
         check_strict("hub:total,00422")
+
+
+# ---------------------------------------------------------------------------------------------- namespaces
+
+
+@pytest.mark.parametrize("name", ["Q0001_namespace_space_inside", "Q0002_namespace_trailing_space",
+                                  "Q0003_namespace_stray_quote", "Q0004_namespace_quote_entity"])
+def test_namespace_quirk_read_as_the_sdi_does(name: str) -> None:
+    from lxml import etree
+
+    data = corpus(name)
+    with pytest.raises(etree.XMLSyntaxError):  # lxml's strict parse refuses each of them
+        etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True))
+    summary = validate_invoice(data, SENDER, today=TODAY)
+    assert [w.code for w in summary.warnings] == ["hub:namespace"]
+    assert "v1.2" in summary.warnings[0].message
+    loaded = load_invoice(data, f"IT01234567897_{name[:5]}.xml")
+    assert loaded.xml == data and len(loaded.repairs) == 1  # kept as received
+    assert check_loaded_invoice(loaded, SENDER, today=TODAY).documents[0].numero == name[:5]
+    with pytest.raises(InvalidInput) as err:  # a customer may refuse them
+        validate_invoice(data, SENDER, today=TODAY, strict=frozenset({"hub:namespace"}))
+    assert [p.code for p in err.value.problems] == ["hub:namespace"]
+
+
+def test_unknown_namespace_is_not_repaired() -> None:
+    with pytest.raises(InvalidInput) as err:
+        validate_invoice(corpus("Q0005_namespace_unknown"), SENDER, today=TODAY)
+    assert [p.code for p in err.value.problems] == ["00200"]
+
+
+def test_repair_is_bounded_to_the_root_declarations() -> None:
+    from domain.xmlsafe import REPAIR_WINDOW, repair_namespace_quirks
+
+    data = corpus("Q0002_namespace_trailing_space")
+    assert repair_namespace_quirks(data)[1]
+    late = b"<x>" + b" " * REPAIR_WINDOW + data[data.index(b"<p:"):] + b"</x>"
+    assert repair_namespace_quirks(late) == (late, [])  # the first start tag is not the one with the quirk
+    inner = data.replace(b"<Numero>", b'<Numero xmlns:q="http://www.w3.org/2000/09/xmldsig# ">', 1)
+    fixed, done = repair_namespace_quirks(inner)
+    assert len(done) == 1 and b'xmlns:q="http://www.w3.org/2000/09/xmldsig# "' in fixed  # only the root's
+
+
+def test_received_invoice_problems_are_warnings() -> None:
+    loaded = load_invoice(corpus("F0006_rounding_beyond"), "IT01234567897_F0006.xml")
+    summary = check_loaded_invoice(loaded, today=TODAY, received=True)
+    assert [w.code for w in summary.warnings] == ["00422"]
+    assert summary.documents[0].numero == "F6/2025"

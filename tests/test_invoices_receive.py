@@ -114,3 +114,32 @@ async def test_b2b_invoice_is_recorded_and_closed_and_a_redelivery_is_acknowledg
                                                           "FPR12"), client=time_env.client, task_queue=tq)
     assert result.state == "received-from-sdi" and again == view.id
     assert len(list_invoices(settings, PA_VAT, "in", as_user=operator(settings))) == 1
+
+
+async def test_a_delivered_invoice_with_problems_is_kept_with_them_as_warnings(
+        time_env: WorkflowEnvironment, settings: Settings, db: str, mailbox: Mailbox) -> None:
+    """#17.2: what the SDI delivered is legally received: a namespace quirk and an amount the hub's rules
+    refuse (00422) do not stop it: it is stored as received (same hash), its workflow acknowledges and closes
+    it, and the problems are the invoice's warnings."""
+    import hashlib
+
+    fake = FakeSdi()
+    tq = f"tq-{uuid.uuid4()}"
+    code = "ABC1234"
+    _recipient(settings, code)
+    ns = b'xmlns:p="http://ivaservizi.agenziaentrate.gov.it/docs/xsd/fatture/v1.2"'
+    doc = invoice("R880004", code=code)
+    assert ns in doc
+    doc = doc.replace(ns, ns[:-1] + b' "').replace(b"<ImponibileImporto>5.00</ImponibileImporto>",
+                                                   b"<ImponibileImporto>7.00</ImponibileImporto>")
+    async with new_worker(time_env.client, settings, invoice_workflows(), invoice_activities(settings, fake),
+                          task_queue=tq):
+        invoice_id = await receive_invoice(settings, _delivery(880004, doc, code, "FPR12"), client=time_env.client,
+                                           task_queue=tq, conserve=False)
+        view = get_invoice(settings, invoice_id, as_user=operator(settings))
+        result = await time_env.client.get_workflow_handle_for(InvoiceReceiveWorkflow.run,
+                                                               view.workflow_id).result()
+    assert result.state == "received-from-sdi"
+    assert sorted(str(w["code"]) for w in view.warnings) == ["00421", "00422", "hub:namespace"]
+    received = [f for f in invoice_files(settings, invoice_id, as_user=operator(settings)) if f.role == "received"]
+    assert [f.sha256 for f in received] == [hashlib.sha256(doc).hexdigest()]

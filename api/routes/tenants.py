@@ -77,7 +77,7 @@ def put_delegated_signing(vat: str, body: DelegatedSigning, session: SessionDep,
 
 class StrictWarnings(BaseModel):
     codes: list[str] = Field(description="the hub's warnings to refuse invoices for (hub:total, hub:due-date, "
-                                         "hub:rounding); [] = none, the default: they stay warnings")
+                                         "hub:rounding, hub:namespace); [] = none, the default: they stay warnings")
 
 
 @router.put("/{vat}/strict-warnings", response_model=TenantPublic)

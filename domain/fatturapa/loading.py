@@ -17,6 +17,7 @@ from domain.sdi.documents import MAX_FILE_SIZE, parse_sdi_file
 from domain.signatures import verify_signature
 from domain.signatures.cades import VerifiedSignature, extract_cades_content
 from domain.signatures.xades import DSIG_NS
+from domain.xmlsafe import repair_namespace_quirks
 
 _BOM = b"\xef\xbb\xbf"
 # Namespace of the FatturaPA 1.2.x invoice root element (FPA12 and FPR12 share it).
@@ -35,6 +36,8 @@ class LoadedInvoice:
     # The parsed, schema-checked document, so the content checks (validation.check_loaded_invoice) need not
     # parse and schema-check it again. In-process only: it never crosses a workflow or activity boundary.
     root: etree._Element = field(repr=False, compare=False, kw_only=True)
+    # the namespace quirks repaired to read it (domain.xmlsafe.repair_namespace_quirks), one sentence each
+    repairs: tuple[str, ...] = field(default=(), kw_only=True)
 
 
 # How XML in another encoding than UTF-8 starts: a UTF-16/UTF-32 byte-order mark, or "<" as UTF-16.
@@ -54,9 +57,21 @@ def _check_utf8(data: bytes, field: str) -> None:
                                       "mark); the SDI accepts UTF-8 only", "00200")
 
 
-def parse_invoice_root(xml: bytes, field: str = "file") -> etree._Element:
-    """Parse an invoice safely and check its root is a FatturaPA 1.2 `FatturaElettronica`."""
-    root = parse_sdi_file(xml, field)
+def parse_invoice_root(xml: bytes, field: str = "file", repairs: list[str] | None = None) -> etree._Element:
+    """Parse an invoice safely and check its root is a FatturaPA 1.2 `FatturaElettronica`.
+
+    When the strict parse fails on a namespace quirk the SDI tolerates (a space or a stray quote in the URI of
+    a known namespace: `domain.xmlsafe.repair_namespace_quirks`), the repaired bytes are parsed the same safe
+    way and each repair is appended to `repairs`."""
+    try:
+        root = parse_sdi_file(xml, field)
+    except InvalidInput:
+        fixed, done = repair_namespace_quirks(xml)
+        if not done:
+            raise
+        root = parse_sdi_file(fixed, field)
+        if repairs is not None:
+            repairs.extend(done)
     if root.tag != f"{{{FATTURAPA_NS}}}FatturaElettronica":
         raise InvalidInput.one(field, f"the root element is {root.tag}, not a FatturaPA 1.2 invoice", "00200")
     return root
@@ -73,10 +88,11 @@ def load_invoice(data: bytes, filename: str | None = None, verify: bool = False)
     if not data.strip():
         raise InvalidInput.one(field, "the file is empty", "00106")
     signed: bytes | None
+    repairs: list[str] = []
     _check_utf8(data, field)
     if _looks_like_xml(data):
         xml = data
-        root = parse_invoice_root(xml, field)
+        root = parse_invoice_root(xml, field, repairs)
         has_xades = root.find(f"{{{DSIG_NS}}}Signature") is not None
         signature = "xades" if has_xades else None
         signed = data if has_xades else None
@@ -85,7 +101,7 @@ def load_invoice(data: bytes, filename: str | None = None, verify: bool = False)
         _check_utf8(xml, field)
         if not _looks_like_xml(xml):
             raise InvalidInput.one(field, "the signed envelope does not contain an XML invoice", "00106")
-        root = parse_invoice_root(xml, field)
+        root = parse_invoice_root(xml, field, repairs)
         signature, signed = "cades", data
     version = validate_schema(root)
     verified = None
@@ -100,4 +116,5 @@ def load_invoice(data: bytes, filename: str | None = None, verify: bool = False)
         filename=filename,
         verified=verified,
         root=root,
+        repairs=tuple(repairs),
     )

@@ -13,6 +13,10 @@ into errors (`strict=`, the customer's `strict_warnings` setting, off by default
                  does with withholding tax, social-security funds and split payment; the SDI has no such check.
 - `hub:due-date` a payment due date (DataScadenzaPagamento) before the invoice date; the SDI has no such check.
 - `hub:rounding` ImponibileImporto off its lines by more than a cent but within the SDI's 1 euro (00422).
+- `hub:namespace` a namespace quirk repaired to read the file (domain.xmlsafe.repair_namespace_quirks).
+
+A received invoice (`received=True`, the passive cycle) is never refused: the SDI delivered it, so every
+problem found, the SDI's codes included, is returned as a warning with the summary (#17.2).
 
 Each problem names the XPath of the element at fault (`p:` is the FatturaPA namespace) with 1-based positions
 where an element repeats.
@@ -59,7 +63,8 @@ TOLERANCE_IMPONIBILE_STRICT = Decimal("0.01")
 WARN_TOTAL = "hub:total"
 WARN_DUE_DATE = "hub:due-date"
 WARN_ROUNDING = "hub:rounding"
-WARNINGS = (WARN_TOTAL, WARN_DUE_DATE, WARN_ROUNDING)
+WARN_NAMESPACE = "hub:namespace"
+WARNINGS = (WARN_TOTAL, WARN_DUE_DATE, WARN_ROUNDING, WARN_NAMESPACE)
 
 
 @dataclass(frozen=True)
@@ -497,15 +502,19 @@ def validate_invoice(xml: bytes, sender_vat: str | None = None, today: date | No
     `today` is the day of sending (the invoice may not be dated later). Raises InvalidInput listing every
     problem with its XPath and SDI code. The hub's advice comes back in `warnings`; those whose code is in
     `strict` (see WARNINGS) are errors instead."""
-    root = parse_invoice_root(xml)
-    return _check_content(root, validate_schema(root), sender_vat, today, strict)
+    repairs: list[str] = []
+    root = parse_invoice_root(xml, repairs=repairs)
+    return _check_content(root, validate_schema(root), sender_vat, today, strict, tuple(repairs))
 
 
 def check_loaded_invoice(loaded: LoadedInvoice, sender_vat: str | None = None,
-                         today: date | None = None, strict: frozenset[str] = frozenset()) -> InvoiceSummary:
+                         today: date | None = None, strict: frozenset[str] = frozenset(),
+                         received: bool = False) -> InvoiceSummary:
     """`validate_invoice` for a file `load_invoice` has already parsed and schema-checked: only the content
-    checks remain (parsing and the schema are most of the cost)."""
-    return _check_content(loaded.root, loaded.schema_version, sender_vat, today, strict)
+    checks remain (parsing and the schema are most of the cost). `received`: a file the SDI delivered, whose
+    problems are all warnings."""
+    return _check_content(loaded.root, loaded.schema_version, sender_vat, today, strict, loaded.repairs,
+                          received)
 
 
 def check_strict(names: str | None) -> frozenset[str]:
@@ -519,10 +528,14 @@ def check_strict(names: str | None) -> frozenset[str]:
 
 
 def _check_content(root: etree._Element, version: str, sender_vat: str | None,
-                   today: date | None, strict: frozenset[str] = frozenset()) -> InvoiceSummary:
+                   today: date | None, strict: frozenset[str] = frozenset(), repairs: tuple[str, ...] = (),
+                   received: bool = False) -> InvoiceSummary:
     today = today or date.today()
     out = ProblemCollector()
     warn = ProblemCollector()
+    for repair in repairs:
+        warn.add("/p:FatturaElettronica", f"namespace declaration repaired to read the file: {repair}",
+                 WARN_NAMESPACE)
     parts = list(root)
     header_el = next((part for part in parts if part.tag == "FatturaElettronicaHeader"), None)
     header = _check_header(header_el, root.get("versione"), out, sender_vat)
@@ -543,11 +556,14 @@ def _check_content(root: etree._Element, version: str, sender_vat: str | None,
         documents.append(doc)
     warnings = []
     for problem in warn.problems:
-        if problem.code in strict:  # the customer holds this advice as an error
+        if problem.code in strict and not received:  # the customer holds this advice as an error
             out.problems.append(problem)
         else:
             warnings.append(problem)
-    out.raise_if_any()
+    if received:  # delivered by the SDI: kept, its problems shown
+        warnings = out.problems + warnings
+    else:
+        out.raise_if_any()
     return InvoiceSummary(
         transmitter_id=header.transmitter_id,
         progressivo_invio=header.progressivo_invio,
