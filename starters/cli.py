@@ -15,6 +15,7 @@ from starters import (
     contracts_cli,
     identity_cli,
     invoices_cli,
+    login_cli,
     preferences_cli,
     sync_cli,
     tenants_cli,
@@ -34,6 +35,9 @@ app.add_typer(identity_cli.operator_app, name="operator")
 app.add_typer(identity_cli.audit_app, name="audit")
 app.add_typer(tls_cli.app, name="tls")
 app.add_typer(sync_cli.app, name="sync")
+app.command("login")(login_cli.login)
+app.command("logout")(login_cli.logout)
+app.command("whoami")(login_cli.whoami)
 
 dev = typer.Typer(help="The embedded development stack.", no_args_is_help=True)
 app.add_typer(dev, name="dev")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -11,9 +13,10 @@ from typer.testing import CliRunner
 
 from api.main import create_app
 from core.db import session_scope
-from core.settings import Settings, get_settings
+from core.settings import Settings
 from models.tenant import Tenant
 from starters.cli import app as cli
+from tests.cli_support import in_process_api, login
 from tests.identity_support import operator_client
 
 runner = CliRunner()
@@ -25,11 +28,11 @@ def count_tenants(url: str) -> int:
 
 
 @pytest.fixture
-def cli_env(settings: Settings, db: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("DATABASE_URL", db)
-    get_settings.cache_clear()
-    yield db
-    get_settings.cache_clear()
+def cli_env(settings: Settings, db: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
+    """The CLI against the app in-process, logged in as an operator (who adds customers)."""
+    with in_process_api(settings, monkeypatch, tmp_path / "config"):
+        login(settings)
+        yield db
 
 
 @pytest.fixture
@@ -76,6 +79,25 @@ def test_cli_refuses_a_duplicate(cli_env: str) -> None:
     assert again.exit_code == 3
     assert "already exists" in again.output
     assert count_tenants(cli_env) == 1
+
+
+def test_cli_customer_user_sees_only_its_own_and_may_not_add(settings: Settings, db: str,
+                                                            monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from models.tenant import add_tenant
+
+    with session_scope(db) as session:
+        add_tenant(session, "IT02038490237", "ACME", "acme@pec.it", None)
+        add_tenant(session, "IT01234567897", "Beta", "beta@pec.it", None)
+    with in_process_api(settings, monkeypatch, tmp_path / "config"):
+        login(settings, "customer", "user@acme.example", "IT02038490237")
+        listed = runner.invoke(cli, ["tenant", "list", "--json"])
+        assert listed.exit_code == 0, listed.output
+        assert [t["vat_number"] for t in json.loads(listed.output)] == ["IT02038490237"]
+        refused = runner.invoke(cli, ["tenant", "add", "--vat", "PL5261040828", "--name", "Firma",
+                                      "--pec", "biuro@firma.pl"])
+        assert refused.exit_code == 6, refused.output
+        assert "forbidden" in refused.output and "tenant.create" in refused.output
+    assert count_tenants(db) == 2
 
 
 def test_http_adds_and_lists(http: TestClient) -> None:
