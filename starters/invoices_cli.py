@@ -1,22 +1,41 @@
-"""`einvoice invoice ...` and `einvoice sdi-sim`."""
+"""`einvoice invoice ...` (through the HTTP API, as the logged-in user) and `einvoice sdi-sim` (a local
+service)."""
 
 from __future__ import annotations
 
-import asyncio
+import io
+import re
+import time
+import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated, Any
 
 import typer
 
-from core.db import migrate
 from core.settings import get_settings
-from starters.acting import CLI, LOCAL_ADMIN
+from models.invoices_io import RECEIVED, SENT, SIGNED, VALIDATED
+from starters.http_client import Api, connect
+from starters.login_cli import UrlOpt
 from starters.output import domain_errors, fail, print_json, print_table
 
-if TYPE_CHECKING:
-    from models.invoices import InvoiceView
-
 app = typer.Typer(help="Invoices: send to the SDI and follow them; received invoices.", no_args_is_help=True)
+WAITING_STATES = frozenset({RECEIVED, VALIDATED, SIGNED, SENT})  # as starters.invoices.WAITING_STATES
+
+
+def _warnings(view: dict[str, Any]) -> None:
+    for w in view.get("warnings") or []:
+        typer.echo(f"  warning [{w.get('code')}] {w.get('field')}: {w.get('message')}")
+
+
+def _wait(api: Api, invoice_id: str, timeout: float) -> dict[str, Any]:
+    """Until the invoice leaves the waiting states (sent and before), reading it once a second."""
+    deadline = time.monotonic() + timeout
+    view: dict[str, Any] = api.get(f"/invoices/{invoice_id}")
+    while view["state"] in WAITING_STATES and time.monotonic() < deadline:
+        time.sleep(1.0)
+        view = api.get(f"/invoices/{invoice_id}")
+    view.pop("files", None)
+    return view
 
 
 @app.command("send")
@@ -28,110 +47,97 @@ def send(
     wait: Annotated[bool, typer.Option("--wait", help="wait for the SDI's outcome")] = False,
     timeout: Annotated[float, typer.Option(help="seconds --wait waits at most")] = 300.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    url: UrlOpt = None,
 ) -> None:
     """Check, sign, name and transmit an invoice. A refusal lists every problem (with its XPath); nothing is
     written then."""
     from domain.fatturapa import MAX_FILE_SIZE
-    from starters.invoices import send_invoice, wait_for_outcome
 
-    settings = get_settings()
-    migrate(settings.database_url)
     if file.stat().st_size > MAX_FILE_SIZE:
         fail(f"{file} is larger than the SDI limit of {MAX_FILE_SIZE} bytes [00003]", 2)
-
-    async def run() -> InvoiceView:
-        view = await send_invoice(settings, vat, file.read_bytes(), file.name, sign, key_alias,
-                                  as_user=LOCAL_ADMIN, surface=CLI)
+    form = {"vat": vat, "sign": sign, **({"key_alias": key_alias} if key_alias else {})}
+    with domain_errors(), connect(url) as api:
+        view = api.post("/invoices", data=form, files={"file": (file.name, file.read_bytes())})
         if wait:
-            view = await wait_for_outcome(settings, view.id, timeout, as_user=LOCAL_ADMIN, surface=CLI)
-        return view
-
-    with domain_errors():
-        view = asyncio.run(run())
+            view = _wait(api, view["id"], timeout)
     if as_json:
-        print_json(view.to_json())
+        print_json(view)
     else:
-        typer.echo(f"invoice {view.id}: {view.file_name} is {view.state} (workflow {view.workflow_id})")
-        for w in view.warnings:
-            typer.echo(f"  warning [{w.get('code')}] {w.get('field')}: {w.get('message')}")
+        typer.echo(f"invoice {view['id']}: {view['file_name']} is {view['state']} (workflow {view['workflow_id']})")
+        _warnings(view)
 
 
 @app.command("status")
 def status(invoice_id: Annotated[str, typer.Argument(help="the invoice id (SDI file name without extension)")],
-           as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
+           as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False, url: UrlOpt = None) -> None:
     """The state of one invoice, its notifications and files."""
-    from starters.invoices import get_invoice, invoice_files
-
-    settings = get_settings()
-    migrate(settings.database_url)
-    with domain_errors():
-        view = get_invoice(settings, invoice_id, as_user=LOCAL_ADMIN, surface=CLI)
-        files = invoice_files(settings, invoice_id, as_user=LOCAL_ADMIN, surface=CLI)
+    with domain_errors(), connect(url) as api:
+        view = api.get(f"/invoices/{invoice_id}")
+    files = view["files"]
     if as_json:
-        print_json({**view.to_json(), "files": [{"name": f.name, "role": f.role, "size": f.size,
-                                                 "sha256": f.sha256} for f in files]})
+        print_json({**view, "files": [{"name": f["name"], "role": f["role"], "size": f["size"],
+                                       "sha256": f["sha256"]} for f in files]})
         return
-    typer.echo(f"{view.id}  {view.file_name}  state: {view.state}  identificativo SdI: {view.sdi_id or '-'}")
-    typer.echo(f"  number {view.number} of {view.doc_date}, {view.total} {view.currency}, "
-               f"{'to' if view.direction == 'out' else 'from'} {view.counterparty_name}")
-    if view.detail:
-        typer.echo(f"  detail: {view.detail}")
-    for w in view.warnings:
-        typer.echo(f"  warning [{w.get('code')}] {w.get('field')}: {w.get('message')}")
+    typer.echo(f"{view['id']}  {view['file_name']}  state: {view['state']}  identificativo SdI: "
+               f"{view['sdi_id'] or '-'}")
+    typer.echo(f"  number {view['number']} of {view['date']}, {view['total']} {view['currency']}, "
+               f"{'to' if view['direction'] == 'out' else 'from'} {view['counterparty_name']}")
+    if view["detail"]:
+        typer.echo(f"  detail: {view['detail']}")
+    _warnings(view)
     for f in files:
-        typer.echo(f"  {f.role:<13} {f.name} ({f.size} bytes)")
+        typer.echo(f"  {f['role']:<13} {f['name']} ({f['size']} bytes)")
 
 
 @app.command("list")
 def list_(vat: Annotated[str, typer.Option(help="the customer's VAT number")],
           direction: Annotated[str | None, typer.Option(help="out (sent) | in (received)")] = None,
-          as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
+          as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False, url: UrlOpt = None) -> None:
     """A customer's invoices, sent and received."""
-    from starters.invoices import list_invoices
-
-    settings = get_settings()
-    migrate(settings.database_url)
-    with domain_errors():
-        views = list_invoices(settings, vat, direction, as_user=LOCAL_ADMIN, surface=CLI)
+    params = {"vat": vat, **({"direction": direction} if direction else {})}
+    with domain_errors(), connect(url) as api:
+        views = api.get("/invoices", params=params)
     if as_json:
-        print_json([v.to_json() for v in views])
+        print_json(views)
         return
     print_table(f"Invoices of {vat}", ["Id", "Dir", "File", "Number", "Date", "Total", "State", "SdI id"],
-                [[v.id, v.direction, v.file_name, v.number, v.doc_date, f"{v.total} {v.currency}", v.state,
-                  v.sdi_id] for v in views])
+                [[v["id"], v["direction"], v["file_name"], v["number"], v["date"], f"{v['total']} {v['currency']}",
+                  v["state"], v["sdi_id"]] for v in views])
+
+
+_FILENAME = re.compile(r'filename="([^"]+)"')
 
 
 @app.command("download")
 def download(invoice_id: Annotated[str, typer.Argument(help="the invoice id")],
              what: Annotated[str, typer.Option(help="original | signed | notifications | html | pdf")] = "original",
-             out: Annotated[Path, typer.Option(help="directory to write to")] = Path(".")) -> None:
+             out: Annotated[Path, typer.Option(help="directory to write to")] = Path("."),
+             url: UrlOpt = None) -> None:
     """Write the original, the signed file, every notification, or a readable copy (HTML or PDF) to a directory."""
-    from starters.invoices import download as fetch
-
-    settings = get_settings()
-    migrate(settings.database_url)
-    with domain_errors():
-        found = fetch(settings, invoice_id, what, as_user=LOCAL_ADMIN, surface=CLI)
+    with domain_errors(), connect(url) as api:
+        resp = api.request("GET", f"/invoices/{invoice_id}/download/{what}")
+    if what == "notifications":  # one zip over HTTP: each notification its own file here, as before
+        with zipfile.ZipFile(io.BytesIO(resp.content)) as zf:
+            found = [(name, zf.read(name)) for name in zf.namelist()]
+    else:
+        named = _FILENAME.search(resp.headers.get("content-disposition", ""))
+        found = [(named.group(1) if named else f"{invoice_id}-{what}", resp.content)]
     out.mkdir(parents=True, exist_ok=True)
-    for d in found:
-        path = out / Path(d.name).name
-        path.write_bytes(d.content)
-        typer.echo(f"wrote {path} ({len(d.content)} bytes)")
+    for name, content in found:
+        path = out / Path(name).name
+        path.write_bytes(content)
+        typer.echo(f"wrote {path} ({len(content)} bytes)")
 
 
 @app.command("outcome")
 def outcome(invoice_id: Annotated[str, typer.Argument(help="a received invoice's id (in-<identificativo SdI>)")],
             esito: Annotated[str, typer.Option(help="EC01 accept | EC02 refuse")],
-            description: Annotated[str | None, typer.Option(help="reason, sent to the SDI")] = None) -> None:
+            description: Annotated[str | None, typer.Option(help="reason, sent to the SDI")] = None,
+            url: UrlOpt = None) -> None:
     """Accept or refuse a received invoice (public administrations: notifica di esito committente)."""
-    from starters.invoices import send_customer_outcome
-
-    settings = get_settings()
-    migrate(settings.database_url)
-    with domain_errors():
-        state = asyncio.run(send_customer_outcome(settings, invoice_id, esito, description,
-                                                  as_user=LOCAL_ADMIN, surface=CLI))
-    typer.echo(f"invoice {invoice_id}: {state}")
+    with domain_errors(), connect(url) as api:
+        answer = api.post(f"/invoices/{invoice_id}/outcome", json={"esito": esito, "description": description})
+    typer.echo(f"invoice {invoice_id}: {answer['state']}")
 
 
 def sdi_sim(

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
-import sys
 import uuid
 import zipfile
 from pathlib import Path
 
 import httpx
 import pytest
+from click.testing import Result
 from sqlalchemy import func, select
 from temporalio.testing import WorkflowEnvironment
 
@@ -22,6 +20,8 @@ from core.db import session_scope
 from core.settings import Settings
 from devstack.smtp_sink import Mailbox
 from models.invoices import Invoice
+from starters.cli import app as cli_app
+from tests.cli_support import in_process_api, login, runner
 from tests.helpers import assert_eventually, new_worker
 from tests.identity_support import operator, operator_headers
 from tests.invoices_support import (
@@ -131,25 +131,32 @@ async def test_customer_not_enabled_is_refused(time_env: WorkflowEnvironment, se
     assert _count(settings) == 0
 
 
-def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATABASE_URL": settings.database_url, "DATA_DIR": str(settings.data_dir),
-           "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "starters.cli", "invoice", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
+@pytest.fixture
+def cli(settings: Settings, db: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """`einvoice invoice ...` against the app in-process, logged in as an operator."""
+    app = create_app(settings, run_migrations=False)
+    app.state.temporal = object()  # what these commands do never reaches Temporal (a refused send included)
+    with in_process_api(settings, monkeypatch, tmp_path / "config", app):
+        login(settings)
+
+        def run(*args: str) -> Result:
+            return runner.invoke(cli_app, ["invoice", *args], env={"COLUMNS": "200"})
+
+        yield run
 
 
-async def test_cli_refusal_lists_xpaths_and_reads_state(settings: Settings, db: str, tmp_path: Path) -> None:
+async def test_cli_refusal_lists_xpaths_and_reads_state(settings: Settings, cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     ensure_customer(settings)
     bad = tmp_path / "bad.xml"
     bad.write_bytes(invoice("C1").replace(b"<Numero>C1</Numero>", b""))
-    result = _cli(settings, "send", str(bad), "--vat", VAT)
-    assert result.returncode == 2, result.stdout + result.stderr
+    result = cli("send", str(bad), "--vat", VAT)
+    assert result.exit_code == 2, result.output
     assert "FatturaElettronica" in result.stderr
     assert _count(settings) == 0
-    listed = _cli(settings, "list", "--vat", VAT, "--json")
-    assert listed.returncode == 0 and json.loads(listed.stdout) == []
-    missing = _cli(settings, "status", "IT01234567897_00009")
-    assert missing.returncode == 4
+    listed = cli("list", "--vat", VAT, "--json")
+    assert listed.exit_code == 0 and json.loads(listed.stdout) == []
+    missing = cli("status", "IT01234567897_00009")
+    assert missing.exit_code == 4
 
 
 class _Handle:
@@ -237,7 +244,7 @@ def invoice_files_of(settings: Settings, invoice_id: str):  # type: ignore[no-un
 
 
 async def test_warnings_returned_with_the_accepted_invoice_and_strict_customer(
-        time_env: WorkflowEnvironment, settings: Settings, db: str, tmp_path: Path) -> None:
+        time_env: WorkflowEnvironment, settings: Settings, cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """#17.1: the hub's advice (a payment due before the invoice date) comes back with the accepted invoice,
     over HTTP and in `invoice status`; a customer who chose it as an error gets the refusal, with its code."""
     ensure_customer(settings)
@@ -260,8 +267,8 @@ async def test_warnings_returned_with_the_accepted_invoice_and_strict_customer(
             ("hub:due-date", "DataScadenzaPagamento")]
         got = await api.get(f"/invoices/{resp.json()['id']}")
         assert got.json()["warnings"] == warnings
-        status = _cli(settings, "status", resp.json()["id"])
-        assert status.returncode == 0, status.stderr
+        status = cli("status", resp.json()["id"])
+        assert status.exit_code == 0, status.output
         assert "warning [hub:due-date]" in status.stdout
 
         put = await api.put(f"/tenants/{VAT}/strict-warnings", json={"codes": ["hub:due-date"]})
@@ -275,3 +282,58 @@ async def test_warnings_returned_with_the_accepted_invoice_and_strict_customer(
         bad = await api.put(f"/tenants/{VAT}/strict-warnings", json={"codes": ["00422"]})
         assert bad.status_code == 422 and "unknown warning" in bad.text
         await api.put(f"/tenants/{VAT}/strict-warnings", json={"codes": []})
+
+
+async def test_cli_sends_lists_and_downloads_through_the_api(time_env: WorkflowEnvironment, settings: Settings,
+                                                             db: str, monkeypatch: pytest.MonkeyPatch,
+                                                             tmp_path: Path) -> None:
+    """`einvoice invoice send`, `list`, `download`, `status`, as a customer's own user over HTTP; another
+    customer's user gets a 404 for the same invoice."""
+    import asyncio
+
+    from starters.invoices import get_invoice
+
+    tq = f"tq-{uuid.uuid4()}"
+    own = settings.model_copy(update={"temporal_task_queue": tq})
+    ensure_customer(own)
+    fresh_progressives(own)
+    app = create_app(own, run_migrations=False)
+    app.state.temporal = time_env.client
+    path = tmp_path / "f.xml"
+    path.write_bytes(invoice("K1"))
+    async with new_worker(time_env.client, own, invoice_workflows(), invoice_activities(own, FakeSdi()),
+                          task_queue=tq):
+        with in_process_api(own, monkeypatch, tmp_path / "config", app):
+            login(own, "customer", "user@fornitore.example", VAT)
+
+            def run(*args: str) -> Result:
+                return runner.invoke(cli_app, ["invoice", *args], env={"COLUMNS": "200"})
+
+            sent = await asyncio.to_thread(run, "send", str(path), "--vat", VAT, "--json")
+            assert sent.exit_code == 0, sent.output
+            view = json.loads(sent.stdout)
+            assert view["vat"] == VAT and view["created_by"] == "customer:user@fornitore.example"
+
+            async def transmitted() -> None:
+                assert get_invoice(own, view["id"], as_user=operator(own)).sdi_id is not None
+
+            await assert_eventually(transmitted, timeout=20)
+            listed = await asyncio.to_thread(run, "list", "--vat", VAT, "--json")
+            assert [i["id"] for i in json.loads(listed.stdout)] == [view["id"]]
+            got = await asyncio.to_thread(run, "download", view["id"], "--out", str(tmp_path / "out"))
+            assert got.exit_code == 0, got.output
+            written = got.stdout.split("wrote ", 1)[1].split(" (", 1)[0]
+            assert Path(written).parent == tmp_path / "out" and Path(written).read_bytes() == invoice("K1")
+            status = await asyncio.to_thread(run, "status", view["id"])
+            assert status.exit_code == 0 and view["file_name"] in status.stdout
+
+            runner.invoke(cli_app, ["logout"])
+            from models.tenant import add_tenant
+
+            with session_scope(own.database_url) as session:
+                add_tenant(session, "IT02038490237", "Altro", "altro@pec.example.it", None)
+            login(own, "customer", "user@other.example", "IT02038490237")
+            other = await asyncio.to_thread(run, "status", view["id"])
+            assert other.exit_code == 4, other.output
+            other_list = await asyncio.to_thread(run, "list", "--vat", VAT)
+            assert other_list.exit_code == 4, other_list.output

@@ -14,7 +14,7 @@ import pytest
 from core.db import dispose_all, session_scope
 from models.tenant import set_enabled
 from tests.helpers import free_port
-from tests.identity_support import stack_operator
+from tests.identity_support import PASSWORD, stack_operator
 from tests.invoices_support import VAT, invoice
 from tests.test_devstack import RunningStack, stack_env
 
@@ -40,6 +40,11 @@ def test_invoice_delivered_through_dev_up(tmp_path: Path) -> None:
         with session_scope(url) as session:  # as the accepted contract would
             set_enabled(session, VAT, True)
         dispose_all()
+        env["XDG_CONFIG_HOME"] = str(tmp_path / "config")  # the CLI is a client: it logs in to the stack's API
+        logged = subprocess.run([sys.executable, "-m", "starters.cli", "login", "--url", api, "--user",
+                                 "operator@stack.test", "--password-stdin"], cwd=ROOT, env=env, input=PASSWORD + "\n",
+                                capture_output=True, text=True, timeout=60)
+        assert logged.returncode == 0, logged.stdout + logged.stderr
         path = tmp_path / "fattura.xml"
         path.write_bytes(invoice("DEVUP-1"))
         sent = subprocess.run([sys.executable, "-m", "starters.cli", "invoice", "send", str(path), "--vat", VAT,
