@@ -1,42 +1,25 @@
-"""`einvoice cert ...`: request, list, revoke, upload, delete, download; the CA certificate and CRL."""
+"""`einvoice cert ...`: request, list, revoke, upload, delete, download; the CA certificate and CRL. Through
+the HTTP API, as the logged-in user (`einvoice login`)."""
 
 from __future__ import annotations
 
-import asyncio
-import getpass
+import time
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from core.db import migrate
-from core.settings import get_settings
-from domain.certificates import ERROR, REVOCATION_REASONS
-from starters.acting import CLI, LOCAL_ADMIN
-from starters.certificates import (
-    ca_certificate,
-    certificate_revocation_list,
-    delete_customer_certificate,
-    download_certificate,
-    list_customer_certificates,
-    request_certificate,
-    revoke_certificates,
-    upload_certificate,
-)
+from domain.certificates import ACCEPTED, ERROR, ORDERED, REVOCATION_REASONS
+from starters.http_client import connect, connect_public
+from starters.login_cli import UrlOpt
 from starters.output import domain_errors, fail, it_date, print_json, print_table
 
 app = typer.Typer(help="Certificates: request, list, revoke, upload, delete, download.", no_args_is_help=True)
 
 VatOpt = Annotated[str, typer.Option("--vat", help="The customer's VAT number (IT + partita IVA, or PL + NIP)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON")]
-
-
-def actor() -> str:
-    """Who did it, recorded with the certificate: the operating-system user of the CLI."""
-    try:
-        return f"cli:{getpass.getuser()}"
-    except Exception:  # no login name (some containers)
-        return "cli"
+IN_GENERATION = (ORDERED, ACCEPTED)
 
 
 def _read(path: Path, what: str) -> bytes:
@@ -44,6 +27,10 @@ def _read(path: Path, what: str) -> bytes:
         return path.read_bytes()
     except OSError as err:
         fail(f"cannot read the {what} {path}: {err.strerror}", 2)
+
+
+def _when(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
 
 
 @app.command("request")
@@ -56,45 +43,48 @@ def request(
                                                      "workflow")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until the certificate is active or failed")] = False,
     as_json: JsonOpt = False,
+    url: UrlOpt = None,
 ) -> None:
     """Request a certificate: the CSR is checked, then its authorization workflow starts."""
-    settings = get_settings()
-    migrate(settings.database_url)
     data = _read(csr, "CSR")
-    with domain_errors():
-        result = asyncio.run(request_certificate(settings, vat, data, kind, operation_id, wait=wait,
-                                                 as_user=LOCAL_ADMIN, surface=CLI))
-    cert = result.certificate
+    form = {"kind": kind, "wait": "true" if wait else "false", **({"operation_id": operation_id} if operation_id
+                                                                    else {})}
+    with domain_errors(), connect(url) as api:
+        cert: dict[str, Any] = api.post(f"/tenants/{vat}/certificates", data=form,
+                                        files={"csr": (csr.name, data)})
+        duplicate = cert.get("duplicate")
+        while wait and cert["state"] in IN_GENERATION:  # the API answers after HTTP_WAIT_SECONDS at most
+            time.sleep(1.0)
+            cert = api.get(f"/tenants/{cert['vat_number']}/certificates/{cert['operation_id']}")
     if as_json:
-        print_json({**cert.to_json(), "duplicate": result.duplicate})
+        print_json({**cert, "duplicate": duplicate})
     else:
-        again = " (already requested: no new workflow)" if result.duplicate else ""
-        typer.echo(f"certificate request {cert.operation_id} ({cert.file_name}) for {cert.vat_number}: "
-                   f"{cert.state_label}{again}")
-        if cert.state == ERROR:
-            typer.echo(f"  {cert.error}")
-    if wait and cert.state == ERROR:
+        again = " (already requested: no new workflow)" if duplicate else ""
+        typer.echo(f"certificate request {cert['operation_id']} ({cert['file_name']}) for {cert['vat_number']}: "
+                   f"{cert['state_label']}{again}")
+        if cert["state"] == ERROR:
+            typer.echo(f"  {cert['error']}")
+    if wait and cert["state"] == ERROR:
         raise typer.Exit(1)
 
 
 @app.command("list")
-def list_(vat: VatOpt, as_json: JsonOpt = False) -> None:
+def list_(vat: VatOpt, as_json: JsonOpt = False, url: UrlOpt = None) -> None:
     """List a customer's certificates (oldest first)."""
-    settings = get_settings()
-    migrate(settings.database_url)
-    with domain_errors():
-        certs, offline = list_customer_certificates(settings, vat, as_user=LOCAL_ADMIN, surface=CLI)
+    with domain_errors(), connect(url) as api:
+        listing = api.get(f"/tenants/{vat}/certificates")
     if as_json:
-        print_json({"vat_number": vat, "offline_certificate": offline,
-                    "certificates": [c.to_json() for c in certs]})
+        print_json(listing)
         return
+    certs = listing["certificates"]
     print_table(
         f"Certificates of {vat}",
         ["Operation id", "Certificate", "Kind", "State", "Requested", "Expires", "Added by", "Added at"],
-        [[c.operation_id, c.file_name, c.kind, c.state_label, it_date(c.created_at), it_date(c.expires_at),
-          c.created_by, c.created_at.strftime("%d/%m/%Y %H:%M")] for c in certs],
+        [[c["operation_id"], c["file_name"], c["kind"], c["state_label"], it_date(_when(c["requested_at"])),
+          it_date(_when(c["expires_at"])), c["added_by"], _when(c["added_at"]).strftime("%d/%m/%Y %H:%M")]  # type: ignore[union-attr]
+         for c in certs],
     )
-    typer.echo(f"offline certificate: {offline}")
+    typer.echo(f"offline certificate: {listing['offline_certificate']}")
 
 
 @app.command("revoke")
@@ -105,18 +95,18 @@ def revoke(
                                                      "customer's first revocation, which revokes every active "
                                                      "certificate)")] = None,
     as_json: JsonOpt = False,
+    url: UrlOpt = None,
 ) -> None:
     """Revoke active certificates (annullamento). The first request of a customer is cumulative."""
-    settings = get_settings()
-    migrate(settings.database_url)
-    with domain_errors():
-        result = asyncio.run(revoke_certificates(settings, vat, reason, operation_id, as_user=LOCAL_ADMIN, surface=CLI))
+    with domain_errors(), connect(url) as api:
+        result = api.post(f"/tenants/{vat}/certificates/revocations",
+                          json={"reason": reason, "operation_id": operation_id})
     if as_json:
-        print_json(result.to_json())
+        print_json(result)
         return
-    how = "cumulative revocation: every active certificate" if result.cumulative else "revocation"
-    typer.echo(f"{how} of {vat}: revoked {len(result.revoked)} certificate(s): {', '.join(result.revoked)}")
-    for op, why in result.refused.items():
+    how = "cumulative revocation: every active certificate" if result["cumulative"] else "revocation"
+    typer.echo(f"{how} of {vat}: revoked {len(result['revoked'])} certificate(s): {', '.join(result['revoked'])}")
+    for op, why in result["refused"].items():
         typer.echo(f"  not revoked {op}: {why}")
 
 
@@ -127,27 +117,26 @@ def upload(
                                        "offline certificate")],
     kind: Annotated[str, typer.Option(help="authentication | offline")] = "offline",
     as_json: JsonOpt = False,
+    url: UrlOpt = None,
 ) -> None:
     """Add a certificate made elsewhere: it must parse, be valid now and name the customer."""
-    settings = get_settings()
-    migrate(settings.database_url)
     data = _read(file, "certificate")
-    with domain_errors():
-        cert = asyncio.run(upload_certificate(settings, vat, data, kind, as_user=LOCAL_ADMIN, surface=CLI))
+    with domain_errors(), connect(url) as api:
+        cert = api.post(f"/tenants/{vat}/certificates/uploads", data={"kind": kind},
+                        files={"certificate": (file.name, data)})
     if as_json:
-        print_json(cert.to_json())
+        print_json(cert)
     else:
-        typer.echo(f"{cert.kind} certificate {cert.operation_id} of {cert.vat_number}: {cert.state_label}, "
-                   f"expires {it_date(cert.expires_at)}")
+        typer.echo(f"{cert['kind']} certificate {cert['operation_id']} of {cert['vat_number']}: "
+                   f"{cert['state_label']}, expires {it_date(_when(cert['expires_at']))}")
 
 
 @app.command("delete")
-def delete(vat: VatOpt, operation_id: Annotated[str, typer.Option("--id", help="The certificate")]) -> None:
+def delete(vat: VatOpt, operation_id: Annotated[str, typer.Option("--id", help="The certificate")],
+           url: UrlOpt = None) -> None:
     """Delete any certificate; its workflow ends."""
-    settings = get_settings()
-    migrate(settings.database_url)
-    with domain_errors():
-        asyncio.run(delete_customer_certificate(settings, vat, operation_id, as_user=LOCAL_ADMIN, surface=CLI))
+    with domain_errors(), connect(url) as api:
+        api.delete(f"/tenants/{vat}/certificates/{operation_id}")
     typer.echo(f"deleted certificate {operation_id} of {vat}")
 
 
@@ -156,21 +145,26 @@ def download(
     vat: VatOpt,
     operation_id: Annotated[str, typer.Option("--id", help="The certificate")],
     out: Annotated[Path | None, typer.Option(help="Where to write it (default certificato<ID>.cer)")] = None,
+    url: UrlOpt = None,
 ) -> None:
     """Save an issued (or uploaded) certificate, DER."""
-    settings = get_settings()
-    migrate(settings.database_url)
-    with domain_errors():
-        name, der = download_certificate(settings, vat, operation_id, as_user=LOCAL_ADMIN, surface=CLI)
-    target = out or Path(name)
-    target.write_bytes(der)
-    typer.echo(f"wrote {target} ({len(der)} bytes)")
+    with domain_errors(), connect(url) as api:
+        resp = api.request("GET", f"/tenants/{vat}/certificates/{operation_id}/download")
+    disposition = resp.headers.get("content-disposition", "")
+    name = disposition.split('filename="', 1)[1].rstrip('"') if 'filename="' in disposition else \
+        f"certificato{operation_id}.cer"
+    target = out or Path(Path(name).name)
+    target.write_bytes(resp.content)
+    typer.echo(f"wrote {target} ({len(resp.content)} bytes)")
 
 
 @app.command("ca")
-def ca(out: Annotated[Path | None, typer.Option(help="Write it here instead of printing it")] = None) -> None:
-    """The CA certificate (PEM), to verify the server over TLS and the certificates it issued."""
-    pem = ca_certificate(get_settings())
+def ca(out: Annotated[Path | None, typer.Option(help="Write it here instead of printing it")] = None,
+       url: UrlOpt = None) -> None:
+    """The CA certificate (PEM), to verify the server over TLS and the certificates it issued (public: no
+    login needed, only the API's URL)."""
+    with domain_errors(), connect_public(url) as api:
+        pem = api.request("GET", "/certificates/ca.pem").content
     if out is None:
         typer.echo(pem.decode(), nl=False)
     else:
@@ -179,8 +173,10 @@ def ca(out: Annotated[Path | None, typer.Option(help="Write it here instead of p
 
 
 @app.command("crl")
-def crl(out: Annotated[Path, typer.Option(help="Where to write the CRL (DER)")] = Path("einvoice-ca.crl")) -> None:
-    """The CA's certificate revocation list (DER), with every revoked serial."""
-    data = certificate_revocation_list(get_settings())
+def crl(out: Annotated[Path, typer.Option(help="Where to write the CRL (DER)")] = Path("einvoice-ca.crl"),
+        url: UrlOpt = None) -> None:
+    """The CA's certificate revocation list (DER), with every revoked serial (public: no login needed)."""
+    with domain_errors(), connect_public(url) as api:
+        data = api.request("GET", "/certificates/crl").content
     out.write_bytes(data)
     typer.echo(f"wrote {out} ({len(data)} bytes)")

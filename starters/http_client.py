@@ -252,8 +252,10 @@ class Api:
     def __init__(self, creds: Credentials):
         self.creds = creds
         self.url = creds.url
-        self.http = _factory(creds.url, {"Authorization": f"Bearer {creds.token}",
-                                         "User-Agent": "einvoice-cli"})
+        headers = {"User-Agent": "einvoice-cli"}
+        if creds.token:  # none for the public routes
+            headers["Authorization"] = f"Bearer {creds.token}"
+        self.http = _factory(creds.url, headers)
 
     def __enter__(self) -> Api:
         return self
@@ -287,6 +289,20 @@ class Api:
 def connect(url: str | None = None) -> Iterator[Api]:
     """The API a command acts on (`resolve`): `with connect(url) as api: api.get(...)`."""
     with Api(resolve(url)) as api:
+        yield api
+
+
+@contextlib.contextmanager
+def connect_public(url: str | None = None) -> Iterator[Api]:
+    """For the API's public routes (the CA certificate, the CRL): the URL as `resolve` finds it, else the one
+    logged in to; no token is needed, and none is sent."""
+    wanted = url or url_from_env()
+    if not wanted:
+        stored = load_credentials()
+        if stored is None:
+            raise NotLoggedIn("name the API: pass --url URL or set EINVOICE_URL (or run `einvoice login --url URL`)")
+        wanted = stored.url
+    with Api(Credentials(normalize_url(wanted), "")) as api:
         yield api
 
 

@@ -1,4 +1,5 @@
-"""`einvoice prefs ...`: a customer's notification preferences (each kind on by default)."""
+"""`einvoice prefs ...`: a customer's notification preferences (each kind on by default). Through the HTTP
+API, as the logged-in user (`einvoice login`)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,9 @@ from typing import Annotated
 
 import typer
 
-from core.db import migrate
-from core.settings import get_settings
 from domain.notifications import NOTIFICATION_KINDS
-from starters.acting import CLI, LOCAL_ADMIN
-from starters.certificates import notification_preferences, set_notification_preferences
+from starters.http_client import connect
+from starters.login_cli import UrlOpt
 from starters.output import domain_errors, print_json, print_table
 
 app = typer.Typer(help="Notification preferences per customer and kind.", no_args_is_help=True)
@@ -21,17 +20,15 @@ def _show(vat: str, prefs: dict[str, bool], as_json: bool) -> None:
         print_json(prefs)
         return
     print_table(f"Notifications of {vat}", ["Kind", "What", "Sent"],
-                [[kind, NOTIFICATION_KINDS[kind], "on" if on else "off"] for kind, on in prefs.items()])
+                [[kind, NOTIFICATION_KINDS.get(kind, kind), "on" if on else "off"] for kind, on in prefs.items()])
 
 
 @app.command("show")
 def show(vat: Annotated[str, typer.Option("--vat", help="The customer's VAT number")],
-         as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
+         as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False, url: UrlOpt = None) -> None:
     """Which notifications the customer gets."""
-    settings = get_settings()
-    migrate(settings.database_url)
-    with domain_errors():
-        prefs = notification_preferences(settings, vat, as_user=LOCAL_ADMIN, surface=CLI)
+    with domain_errors(), connect(url) as api:
+        prefs = api.get(f"/tenants/{vat}/preferences")
     _show(vat, prefs, as_json)
 
 
@@ -39,11 +36,8 @@ def show(vat: Annotated[str, typer.Option("--vat", help="The customer's VAT numb
 def set_(vat: Annotated[str, typer.Option("--vat", help="The customer's VAT number")],
          kind: Annotated[str, typer.Option(help=f"One of: {', '.join(NOTIFICATION_KINDS)}")],
          enabled: Annotated[bool, typer.Option("--on/--off", help="Send this kind, or not")],
-         as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
+         as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False, url: UrlOpt = None) -> None:
     """Turn one notification kind on or off for a customer."""
-    settings = get_settings()
-    migrate(settings.database_url)
-    with domain_errors():
-        prefs = set_notification_preferences(settings, vat, {kind: enabled}, as_user=LOCAL_ADMIN,
-                                             surface=CLI)
+    with domain_errors(), connect(url) as api:
+        prefs = api.put(f"/tenants/{vat}/preferences", json={kind: enabled})
     _show(vat, prefs, as_json)

@@ -1,12 +1,11 @@
-"""End to end on a real Temporal dev server: the `einvoice` CLI as a subprocess and the HTTP API, against
-PostgreSQL, the SMTP sink and the built-in CA in DATA_DIR/ca."""
+"""End to end on a real Temporal dev server: the `einvoice` CLI (a client of the HTTP API, logged in as an
+operator) and the HTTP API, against PostgreSQL, the SMTP sink and the built-in CA in DATA_DIR/ca."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
-import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from devstack.smtp_sink import Mailbox
 from domain.certificates import workflow_id
 from models.certificates import get_certificate
 from models.tenant import add_tenant
+from starters.cli import app as cli_app
 from tests.certificates_support import (
     PEC,
     VAT,
@@ -38,13 +38,13 @@ from tests.certificates_support import (
     rsa_key,
     terminate_leftovers,
 )
+from tests.cli_support import in_process_api, login, runner
 from tests.helpers import new_worker, recording_histories
 from tests.identity_support import operator_headers
 from workflows.certificate_authorization import CertificateAuthorizationWorkflow
 
 pytestmark = pytest.mark.integration
 HISTORY = Path(__file__).parent / "histories" / "certificate_authorization.json"
-EINVOICE = str(Path(sys.executable).parent / "einvoice")
 
 
 @dataclass
@@ -56,11 +56,11 @@ class Stack:
     env: dict[str, str]
 
     async def cli(self, *args: str, code: int = 0) -> str:
-        proc = await asyncio.create_subprocess_exec(EINVOICE, *args, env=self.env, cwd=self.tmp,
-                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        out, err = await proc.communicate()
-        assert proc.returncode == code, f"einvoice {' '.join(args)} → {proc.returncode}\n{out.decode()}{err.decode()}"
-        return out.decode() + err.decode()
+        """`einvoice ARGS` in the test's directory, its API the app in-process (in a thread: this loop runs
+        the worker meanwhile)."""
+        result = await asyncio.to_thread(runner.invoke, cli_app, list(args), env={"COLUMNS": "250"})
+        assert result.exit_code == code, f"einvoice {' '.join(args)} → {result.exit_code}\n{result.output}"
+        return result.output
 
     def http(self) -> httpx.AsyncClient:
         app = create_app(self.settings, run_migrations=False)
@@ -71,7 +71,7 @@ class Stack:
 
 @pytest.fixture
 async def stack(dev_env: WorkflowEnvironment, settings: Settings, db: str, tmp_path: Path,
-                mailbox: Mailbox) -> AsyncIterator[Stack]:
+                mailbox: Mailbox, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Stack]:
     with session_scope(db) as session:
         add_tenant(session, VAT, "ACME S.p.A.", PEC, None)
     queue = f"certs-{os.urandom(4).hex()}"
@@ -81,9 +81,14 @@ async def stack(dev_env: WorkflowEnvironment, settings: Settings, db: str, tmp_p
            "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host, "TEMPORAL_NAMESPACE": "default",
            "TEMPORAL_TASK_QUEUE": queue, "PAYLOAD_CODEC_KEY": "off", "SMTP_PORT": str(local.smtp_port),
            "COLUMNS": "250"}
+    app = create_app(local, run_migrations=False)
+    app.state.temporal = dev_env.client
+    monkeypatch.chdir(tmp_path)
     async with new_worker(dev_env.client, local, workflows=[CertificateAuthorizationWorkflow],
                           activities=certificate_activities(local, authority), task_queue=queue):
-        yield Stack(dev_env.client, local, authority, tmp_path, env)
+        with in_process_api(local, monkeypatch, tmp_path / "config", app):
+            login(local)
+            yield Stack(dev_env.client, local, authority, tmp_path, env)
         await terminate_leftovers(dev_env.client, db)
 
 
@@ -104,7 +109,7 @@ async def test_cli_request_list_download_revoke_crl(stack: Stack, mailbox: Mailb
     (stack.tmp / "acme.csr").write_bytes(make_csr(rsa_key(2048)))
     requested = json.loads(await stack.cli("cert", "request", "--vat", VAT, "--csr", "acme.csr", "--wait", "--json"))
     op = requested["operation_id"]
-    assert requested["state"] == "active" and requested["added_by"] == "operator:local-cli"
+    assert requested["state"] == "active" and requested["added_by"] == "operator:operator-cli@einvoice-hub.test"
     assert requested["file_name"] == f"certificato{op}.cer" and requested["expires_at"]
 
     (stack.tmp / "der.csr").write_bytes(make_csr(der=True))

@@ -12,12 +12,13 @@ import pytest
 
 from core.db import session_scope
 from core.settings import Settings
+from models.tenant import add_tenant
 from starters import http_client
 from starters.cli import app as cli
 from tests.cli_support import URL, flat, in_process_api, login, runner
 from tests.identity_support import PASSWORD, add_user, issue_token
 
-A = "IT02038490237"
+A, B = "IT02038490237", "IT01234567897"
 
 
 @pytest.fixture
@@ -123,3 +124,15 @@ def test_a_credentials_file_others_can_read_is_refused(settings: Settings, confi
 def test_bad_url_is_refused_naming_it(settings: Settings, config: Path) -> None:
     result = runner.invoke(cli, ["login", "--url", "ftp://x", "--user", "a@b.c", "--password-stdin"], input="x\n")
     assert result.exit_code == 2 and "url" in flat(result.output)
+def test_a_customer_user_cannot_act_for_another_customer(settings: Settings, config: Path, db: str) -> None:
+    with session_scope(db) as session:
+        add_tenant(session, A, "ACME", "acme@pec.it", None)
+        add_tenant(session, B, "Beta", "beta@pec.it", None)
+    login(settings, "customer", "user@acme.example", A)
+    mine = runner.invoke(cli, ["prefs", "show", "--vat", A, "--json"])
+    assert mine.exit_code == 0, mine.output
+    other = runner.invoke(cli, ["prefs", "show", "--vat", B])
+    assert other.exit_code == 4, other.output  # another customer's is not found: its existence does not leak
+    assert f"no customer {B}" in other.output
+
+
