@@ -3,7 +3,7 @@ httpx.Client), a config directory of the test's own, and a real `einvoice login`
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -24,16 +24,17 @@ runner = CliRunner()
 
 @contextmanager
 def in_process_api(settings: Settings, monkeypatch: pytest.MonkeyPatch, config: Path,
-                   app: object | None = None) -> Iterator[object]:
-    """Every API client the CLI makes talks to `app` (default: a new app on `settings`); credentials go to
-    `config` (XDG_CONFIG_HOME), and no URL or token comes from the environment."""
+                   app: object | None = None, make_app: Callable[[], object] | None = None) -> Iterator[object]:
+    """Every API client the CLI makes talks to `app` (default: a new app on `settings`; with `make_app`, a
+    new app for each client, for settings a test changes); credentials go to `config` (XDG_CONFIG_HOME), and
+    no URL or token comes from the environment."""
     app = app or create_app(settings, run_migrations=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
     for name in (*http_client.URL_ENV, http_client.TOKEN_ENV):
         monkeypatch.delenv(name, raising=False)
 
     def factory(base_url: str, headers: dict[str, str]) -> httpx.Client:
-        return TestClient(app, base_url=base_url, headers=headers,  # type: ignore[arg-type]
+        return TestClient(make_app() if make_app else app, base_url=base_url, headers=headers,  # type: ignore[arg-type]
                           raise_server_exceptions=False)
 
     http_client.use_client_factory(factory)

@@ -1,20 +1,24 @@
-"""`einvoice contract start|status|resend|cancel --vat VAT [--json]` against the time-skipping server."""
+"""`einvoice contract start|status|resend|cancel --vat VAT [--json]` through the API (in-process, logged in)
+against the time-skipping server."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from click.testing import Result
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
+from api.main import create_app
 from core.settings import Settings, get_settings
 from devstack.smtp_sink import Mailbox
 from models.contracts_io import AWAITING, CANCELLED
 from starters.cli import app as cli
+from tests.cli_support import in_process_api, login
 from tests.contracts_helpers import add_customer, contract_worker, new_vat
 from tests.helpers import assert_eventually
 
@@ -23,7 +27,8 @@ runner = CliRunner()
 
 @pytest.fixture
 async def cli_env(time_env: WorkflowEnvironment, settings: Settings, db: str, mailbox: Mailbox,
-                  monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Settings]:
+                  monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIterator[Settings]:
+    """The worker on the time-skipping server, and the CLI logged in as an operator to the API in-process."""
     async with contract_worker(time_env.client, settings) as env:
         for name, value in {
             "DATABASE_URL": env.database_url,
@@ -36,7 +41,16 @@ async def cli_env(time_env: WorkflowEnvironment, settings: Settings, db: str, ma
         }.items():
             monkeypatch.setenv(name, value)
         get_settings.cache_clear()
-        yield env
+
+        def served() -> object:
+            """The API as served with this environment (a test may change a setting), on the test's Temporal."""
+            app = create_app(get_settings(), run_migrations=False)
+            app.state.temporal = time_env.client
+            return app
+
+        with in_process_api(env, monkeypatch, tmp_path / "config", make_app=served):
+            login(env)
+            yield env
         get_settings.cache_clear()
 
 
