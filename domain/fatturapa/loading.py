@@ -22,6 +22,10 @@ from domain.xmlsafe import repair_namespace_quirks
 _BOM = b"\xef\xbb\xbf"
 # Namespace of the FatturaPA 1.2.x invoice root element (FPA12 and FPR12 share it).
 FATTURAPA_NS = "http://ivaservizi.agenziaentrate.gov.it/docs/xsd/fatture/v1.2"
+# Namespace of the simplified invoice (FatturaElettronicaSemplificata, FSM10 1.0: TD07/TD08/TD09).
+FSM10_NS = "http://ivaservizi.agenziaentrate.gov.it/docs/xsd/fatture/v1.0"
+ORDINARY_ROOT = f"{{{FATTURAPA_NS}}}FatturaElettronica"
+SIMPLIFIED_ROOT = f"{{{FSM10_NS}}}FatturaElettronicaSemplificata"
 
 
 @dataclass(frozen=True)
@@ -29,8 +33,8 @@ class LoadedInvoice:
     xml: bytes  # the invoice document exactly as signed (for XAdES: the signed document itself)
     signed: bytes | None  # the signed file as received, if it was signed
     signature: str | None  # "cades", "xades" or None
-    format: str  # "FPA12" (to a public administration) or "FPR12" (between private parties)
-    schema_version: str  # "1.2.3" or "1.2.2": the schema the document conforms to
+    format: str  # "FPA12" (to a public administration), "FPR12" (between private parties), "FSM10" (simplified)
+    schema_version: str  # "1.2.3", "1.2.2" or "FSM10 1.0": the schema the document conforms to
     filename: str | None = None
     verified: VerifiedSignature | None = None  # set when loaded with verify=True
     # The parsed, schema-checked document, so the content checks (validation.check_loaded_invoice) need not
@@ -58,7 +62,8 @@ def _check_utf8(data: bytes, field: str) -> None:
 
 
 def parse_invoice_root(xml: bytes, field: str = "file", repairs: list[str] | None = None) -> etree._Element:
-    """Parse an invoice safely and check its root is a FatturaPA 1.2 `FatturaElettronica`.
+    """Parse an invoice safely and check its root is a FatturaPA 1.2 `FatturaElettronica` or a simplified
+    invoice's `FatturaElettronicaSemplificata` (FSM10 1.0).
 
     When the strict parse fails on a namespace quirk the SDI tolerates (a space or a stray quote in the URI of
     a known namespace: `domain.xmlsafe.repair_namespace_quirks`), the repaired bytes are parsed the same safe
@@ -72,13 +77,15 @@ def parse_invoice_root(xml: bytes, field: str = "file", repairs: list[str] | Non
         root = parse_sdi_file(fixed, field)
         if repairs is not None:
             repairs.extend(done)
-    if root.tag != f"{{{FATTURAPA_NS}}}FatturaElettronica":
-        raise InvalidInput.one(field, f"the root element is {root.tag}, not a FatturaPA 1.2 invoice", "00200")
+    if root.tag != ORDINARY_ROOT and root.tag != SIMPLIFIED_ROOT:
+        raise InvalidInput.one(field, f"the root element is {root.tag}, not a FatturaPA 1.2 invoice nor a "
+                                      "simplified one (FSM10 1.0)", "00200")
     return root
 
 
 def load_invoice(data: bytes, filename: str | None = None, verify: bool = False) -> LoadedInvoice:
-    """Open an invoice file as received and check it against the FatturaPA schema.
+    """Open an invoice file as received and check it against the FatturaPA schema (the FSM10 one for a
+    simplified invoice).
 
     Refuses (InvalidInput, with the SDI code) a file over the SDI size limit (00003), anything that is not
     UTF-8 XML without DOCTYPE (00200), an unreadable envelope (00106) and a schema error (00200)."""

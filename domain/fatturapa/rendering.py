@@ -1,6 +1,6 @@
 """A readable HTML rendering of an invoice with the Agenzia delle Entrate's own stylesheets (see
-`xsl/PROVENANCE.md`): the PA one for FPA12, the ordinary one for FPR12. XSLT runs with every file and
-network access denied, on a document parsed by the safe parser."""
+`xsl/PROVENANCE.md`): the PA one for FPA12, the ordinary one for FPR12, the simplified one for FSM10. XSLT
+runs with every file and network access denied, on a document parsed by the safe parser."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ from pathlib import Path
 
 from lxml import etree
 
-from domain.fatturapa.loading import parse_invoice_root
+from domain.fatturapa.loading import SIMPLIFIED_ROOT, parse_invoice_root
 from domain.xmlsafe import load_vendored
 
 STYLESHEETS = {
     "FPA12": "Foglio_di_stile_fattura_PA_ver1.2.2.xsl",
     "FPR12": "Foglio_di_stile_fattura_ordinaria_ver1.2.2.xsl",
+    "FSM10": "fatturasemplificata_v1.0.xsl",
 }
 
 
@@ -26,8 +27,12 @@ def _transform(name: str) -> etree.XSLT:
 
 
 def render_html(xml: bytes) -> str:
-    """The invoice as an HTML page (FPA12 or FPR12 stylesheet chosen by the root's `versione`)."""
+    """The invoice as an HTML page: the FPA12 or FPR12 stylesheet chosen by the root's `versione`, the FSM10 one
+    for a simplified invoice (by its root: only that stylesheet reads the v1.0 namespace)."""
     root = parse_invoice_root(xml)
-    name = STYLESHEETS.get(root.get("versione", ""), STYLESHEETS["FPR12"])
+    if root.tag == SIMPLIFIED_ROOT:
+        name = STYLESHEETS["FSM10"]
+    else:
+        name = STYLESHEETS.get(root.get("versione", ""), STYLESHEETS["FPR12"])
     result = _transform(name)(root.getroottree())
     return str(result)

@@ -1,8 +1,9 @@
 """XSD validation against the official FatturaPA schemas vendored in `xsd/` (see `xsd/PROVENANCE.md`).
 
 1.2.3 is the current schema (since 2025-04-01); a file that fails it but passes 1.2.2 is an older file
-and is accepted as 1.2.2. The schemas import the W3C XML-DSig schema by an http URL: a resolver maps it
-to the vendored copy, and the parser never touches the network.
+and is accepted as 1.2.2. A simplified invoice (root `FatturaElettronicaSemplificata`) is checked against
+its own schema, FSM10 1.0 (`Schema_VFSM10.xsd`). The schemas import the W3C XML-DSig schema by an http URL:
+a resolver maps it to the vendored copy, and the parser never touches the network.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ SCHEMA_FILES = {
     "1.2.2": "Schema_del_file_xml_FatturaPA_v1.2.2.xsd",
 }
 CURRENT_VERSION = "1.2.3"
+# The simplified invoice's schema: one version, its own root and namespace (domain.fatturapa.loading.FSM10_NS).
+FSM10_VERSION = "FSM10 1.0"
+_FILES = {**SCHEMA_FILES, FSM10_VERSION: "Schema_VFSM10.xsd"}
+_SIMPLIFIED_ROOT = "{http://ivaservizi.agenziaentrate.gov.it/docs/xsd/fatture/v1.0}FatturaElettronicaSemplificata"
 _DSIG_URLS = (
     "http://www.w3.org/TR/2002/REC-xmldsig-core-20020212/xmldsig-core-schema.xsd",
     "http://www.w3.org/TR/xmldsig-core/xmldsig-core-schema.xsd",
@@ -46,11 +51,11 @@ class _LocalSchemas(etree.Resolver):  # type: ignore[misc]  # lxml ships no type
 
 @cache
 def schema(version: str) -> etree.XMLSchema:
-    """The compiled schema of a FatturaPA version (compiled once per process)."""
+    """The compiled schema of a FatturaPA version, or of FSM10_VERSION (compiled once per process)."""
     # The vendored schemas are trusted files; the XML-DSig one declares internal entities in its DOCTYPE,
     # which must be expanded for it to compile. That expansion is for these files only: an invoice is parsed
     # by domain.xmlsafe.parse_untrusted, which refuses any DOCTYPE. Nothing is loaded from the network.
-    doc = load_vendored(xsd_dir() / SCHEMA_FILES[version], _LocalSchemas(), expand_entities=True)
+    doc = load_vendored(xsd_dir() / _FILES[version], _LocalSchemas(), expand_entities=True)
     return etree.XMLSchema(doc)
 
 
@@ -61,13 +66,20 @@ def _schema_problems(root: etree._Element, version: str) -> list[Problem]:
     problems = []
     for entry in list(xsd.error_log)[:MAX_SCHEMA_PROBLEMS]:
         where = entry.path or f"line {entry.line}"
-        problems.append(Problem(where, f"not valid against FatturaPA {version}: {entry.message}", "00200"))
+        what = version if version == FSM10_VERSION else f"FatturaPA {version}"
+        problems.append(Problem(where, f"not valid against {what}: {entry.message}", "00200"))
     return problems
 
 
 def validate_schema(root: etree._Element) -> str:
-    """Return the schema version the document conforms to ("1.2.3" or "1.2.2"), else raise InvalidInput
-    listing the errors against the current schema (SDI code 00200, file not conforming to the format)."""
+    """Return the schema version the document conforms to ("1.2.3" or "1.2.2"; FSM10_VERSION for a simplified
+    invoice), else raise InvalidInput listing the errors against the current schema (SDI code 00200, file not
+    conforming to the format)."""
+    if root.tag == _SIMPLIFIED_ROOT:
+        problems = _schema_problems(root, FSM10_VERSION)
+        if problems:
+            raise InvalidInput(problems)
+        return FSM10_VERSION
     current = _schema_problems(root, CURRENT_VERSION)
     if not current:
         return CURRENT_VERSION

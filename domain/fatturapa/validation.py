@@ -14,6 +14,10 @@ into errors (`strict=`, the customer's `strict_warnings` setting, off by default
 - `hub:due-date` a payment due date (DataScadenzaPagamento) before the invoice date; the SDI has no such check.
 - `hub:rounding` ImponibileImporto off its lines by more than a cent but within the SDI's 1 euro (00422).
 - `hub:namespace` a namespace quirk repaired to read the file (domain.xmlsafe.repair_namespace_quirks).
+- `hub:vat`      a simplified invoice's DatiIVA gives neither Imposta nor Aliquota (the schema allows it).
+
+A simplified invoice (FSM10) has its own shape and the SDI applies only some of these controls to it: they
+are in `domain/fatturapa/simplified.py`, each with its source.
 
 A received invoice (`received=True`, the passive cycle) is never refused: the SDI delivered it, so every
 problem found, the SDI's codes included, is returned as a warning with the summary (#17.2).
@@ -38,7 +42,7 @@ from lxml import etree
 
 from domain.errors import InvalidInput, Problem, ProblemCollector
 from domain.fatturapa.codes import is_codice_fiscale, is_partita_iva, is_valid_id_codice
-from domain.fatturapa.loading import LoadedInvoice, parse_invoice_root
+from domain.fatturapa.loading import SIMPLIFIED_ROOT, LoadedInvoice, parse_invoice_root
 from domain.fatturapa.schema import validate_schema
 
 CODICE_DESTINATARIO_PEC = "0000000"  # the recipient receives by PEC, or through their reserved area
@@ -64,7 +68,8 @@ WARN_TOTAL = "hub:total"
 WARN_DUE_DATE = "hub:due-date"
 WARN_ROUNDING = "hub:rounding"
 WARN_NAMESPACE = "hub:namespace"
-WARNINGS = (WARN_TOTAL, WARN_DUE_DATE, WARN_ROUNDING, WARN_NAMESPACE)
+WARN_VAT = "hub:vat"  # a simplified invoice's DatiIVA without Imposta or Aliquota (domain.fatturapa.simplified)
+WARNINGS = (WARN_TOTAL, WARN_DUE_DATE, WARN_ROUNDING, WARN_NAMESPACE, WARN_VAT)
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,7 @@ class DocumentSummary:
 class InvoiceSummary:
     transmitter_id: str  # "IT" + IdTrasmittente/IdCodice
     progressivo_invio: str
-    format: str  # FPA12 | FPR12
+    format: str  # FPA12 | FPR12 | FSM10
     sender_vat: str  # CedentePrestatore IdFiscaleIVA, with country prefix
     sender_name: str
     recipient_vat: str | None  # CessionarioCommittente IdFiscaleIVA, with country prefix
@@ -533,18 +538,26 @@ def _check_content(root: etree._Element, version: str, sender_vat: str | None,
     today = today or date.today()
     out = ProblemCollector()
     warn = ProblemCollector()
+    simplified = root.tag == SIMPLIFIED_ROOT  # FSM10: its own shape and controls (domain.fatturapa.simplified)
     for repair in repairs:
-        warn.add("/p:FatturaElettronica", f"namespace declaration repaired to read the file: {repair}",
+        warn.add("/p:" + etree.QName(root).localname, f"namespace declaration repaired to read the file: {repair}",
                  WARN_NAMESPACE)
     parts = list(root)
     header_el = next((part for part in parts if part.tag == "FatturaElettronicaHeader"), None)
-    header = _check_header(header_el, root.get("versione"), out, sender_vat)
+    if simplified:
+        from domain.fatturapa import simplified as fsm
+
+        header, regime = fsm.check_header(header_el, root.get("versione"), out, sender_vat)
+        same = fsm.same_parties(header_el)
+    else:
+        header = _check_header(header_el, root.get("versione"), out, sender_vat)
     documents = []
     seen: dict[tuple[str, str, int], etree._Element] = {}
     for body in parts:
         if body.tag != "FatturaElettronicaBody":
             continue
-        doc = _check_body(body, out, today, warn)
+        doc = fsm.check_body(body, out, today, warn, regime, same) if simplified else _check_body(body, out, today,
+                                                                                                   warn)
         if doc is None:
             continue
         key = (doc.tipo_documento, doc.numero, doc.year)
