@@ -116,6 +116,7 @@ RULES: dict[tuple[str, str], Rule | Public] = {
     # the archive
     ("GET", "/archive/usage"): Rule("archive.usage", NONE),
     ("GET", "/archive/packages"): Rule("archive.read", QUERY),
+    ("GET", "/archive/export"): Rule("archive.read", QUERY),
     ("GET", "/archive/packages/{package_id}"): Rule("archive.read", ROUTE),
     ("POST", "/archive/verify"): Rule("archive.verify", BODY, whole="archive.verify_all"),
     ("GET", "/archive/verify/{workflow_id}"): Rule("archive.verify", ROUTE),

@@ -271,6 +271,18 @@ class Api:
         raise_for(resp, self.url)
         return resp
 
+    @contextlib.contextmanager
+    def stream(self, method: str, path: str, **kw: Any) -> Iterator[httpx.Response]:
+        """A response read as it arrives (a large download); a refusal raises as `request` does."""
+        try:
+            with self.http.stream(method, path, **kw) as resp:
+                if resp.status_code >= 400:
+                    resp.read()
+                    raise_for(resp, self.url)
+                yield resp
+        except httpx.TransportError as err:
+            raise Unavailable(f"cannot reach the einvoice API at {self.url}: {err or type(err).__name__}") from None
+
     def get(self, path: str, **kw: Any) -> Any:
         return self.request("GET", path, **kw).json()
 

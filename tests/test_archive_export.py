@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import uuid
@@ -20,6 +21,7 @@ from api.main import create_app
 from core.settings import Settings, get_settings
 from models.conservation_io import ConservationInput, ConservationResult, StorePackageInput
 from starters.cli import app as cli
+from tests.cli_support import in_process_api, login
 from tests.conservation_support import OTHER_VAT, VAT, add_invoice, bucket_settings
 from tests.helpers import assert_eventually, new_worker
 from tests.identity_support import operator_client
@@ -36,9 +38,11 @@ def _conserve(settings: Settings, inp: ConservationInput) -> ConservationResult:
 
 
 @pytest.fixture
-def archive(settings: Settings, db: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    """A bucket of its own with three packages (two of VAT, in March and April; one of OTHER_VAT), and the
-    CLI's environment pointing at it."""
+def archive(settings: Settings, db: str, monkeypatch: pytest.MonkeyPatch,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """A bucket of its own with three packages (two of VAT, in March and April; one of OTHER_VAT); the CLI
+    logged in as an operator to the API in-process on it (and, for `verify --local`, its environment
+    pointing at it)."""
     own = bucket_settings(settings, temporal_task_queue=f"tq-{uuid.uuid4()}")
     _conserve(own, add_invoice(own, number="00021", document_date="2026-03-15"))
     _conserve(own, add_invoice(own, number="00022", document_date="2026-04-10"))
@@ -47,7 +51,9 @@ def archive(settings: Settings, db: str, monkeypatch: pytest.MonkeyPatch) -> Ite
                         "S3_BUCKET": own.s3_bucket, "DATA_DIR": str(own.data_dir)}.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
-    yield own
+    with in_process_api(own, monkeypatch, tmp_path_factory.mktemp("config")):
+        login(own)
+        yield own
     get_settings.cache_clear()
 
 
@@ -126,7 +132,8 @@ def test_export_of_an_altered_archive_stops_and_leaves_no_file(archive: Settings
     assert list(tmp_path.iterdir()) == []
     res = runner.invoke(cli, ["archive", "verify", "--local", "--json"])
     assert res.exit_code == 1
-    report = json.loads(res.output)
+    assert f"database {archive.database_url}" in " ".join(res.stderr.split())  # says what it reached
+    report = json.loads(res.stdout)
     assert report["packages"] == 3 and [f["kind"] for f in report["faults"]] == ["altered"]
 
 
@@ -141,7 +148,7 @@ def test_usage_and_listing_over_the_cli(archive: Settings) -> None:
     res = runner.invoke(cli, ["archive", "usage", "--vat", OTHER_VAT])
     assert res.exit_code == 0 and OTHER_VAT in res.output and VAT not in res.output
     res = runner.invoke(cli, ["archive", "verify", "--local", "--vat", VAT, "--sample", "1", "--json"])
-    assert res.exit_code == 0 and json.loads(res.output)["packages"] == 1
+    assert res.exit_code == 0 and json.loads(res.stdout)["packages"] == 1
     assert runner.invoke(cli, ["archive", "usage", "--vat", "IT123"]).exit_code == 2
 
 
@@ -184,10 +191,13 @@ async def test_cli_verify_runs_the_verification_workflow(archive: Settings, dev_
     monkeypatch.setenv("PAYLOAD_CODEC_KEY", "off")
     get_settings.cache_clear()
     acts = ArchiveActivities(archive)
+    app = create_app(archive, run_migrations=False)
+    app.state.temporal = dev_env.client
     async with new_worker(dev_env.client, archive, [ArchiveVerifyWorkflow], [acts.list_package_page,
                           acts.verify_packages], task_queue=archive.temporal_task_queue):
-        res = await asyncio.to_thread(runner.invoke, cli, ["archive", "verify", "--sample", "2", "--json"])
-        table = await asyncio.to_thread(runner.invoke, cli, ["archive", "verify", "--vat", OTHER_VAT])
+        with in_process_api(archive, monkeypatch, Path(os.environ["XDG_CONFIG_HOME"]), app):  # the same login
+            res = await asyncio.to_thread(runner.invoke, cli, ["archive", "verify", "--sample", "2", "--json"])
+            table = await asyncio.to_thread(runner.invoke, cli, ["archive", "verify", "--vat", OTHER_VAT])
     assert res.exit_code == 0, res.output
     report = json.loads(res.output)
     assert report["ok"] is True and report["packages"] == 2 and report["objects"] == 10
