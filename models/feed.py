@@ -323,13 +323,19 @@ def snapshot(session: Session, tenant_id: int) -> dict[str, Any]:
 
 
 def prune(session: Session, before: datetime) -> int:
-    """Delete entries older than `before` (the retention), raising each customer's horizon; their count."""
+    """Delete entries older than `before` (the retention), raising each customer's horizon; their count.
+
+    On PostgreSQL only entries below this snapshot's watermark go: a horizon above a transaction still
+    running would let that transaction's entries commit behind it (a client past the horizon would never
+    see them), and a snapshot's cursor (its xmin - 1) would fall at or before the horizon, so a client
+    resyncing while that transaction runs would be sent back to the snapshot again and again."""
     xid_col = func.coalesce(FeedEntry.xid, 0)
     done = 0
-    tenants = list(session.scalars(select(FeedEntry.tenant_id).where(FeedEntry.created_at < before).distinct()))
+    mark = _watermark(session)
+    old = [FeedEntry.created_at < before] + ([FeedEntry.xid < mark[0]] if mark is not None else [])
+    tenants = list(session.scalars(select(FeedEntry.tenant_id).where(*old).distinct()))
     for tenant_id in tenants:
-        last = session.execute(select(xid_col, FeedEntry.seq).where(
-            FeedEntry.tenant_id == tenant_id, FeedEntry.created_at < before)
+        last = session.execute(select(xid_col, FeedEntry.seq).where(FeedEntry.tenant_id == tenant_id, *old)
             .order_by(xid_col.desc(), FeedEntry.seq.desc()).limit(1)).one()
         horizon = session.get(FeedHorizon, tenant_id)
         top = Cursor(int(last[0]), int(last[1]))

@@ -127,6 +127,29 @@ def test_a_sequence_cursor_skips_a_late_commit_and_the_watermark_does_not(db: st
     assert sorted(e.data["owner_id"] for e in rest if e.data) == ["early", "late"]  # type: ignore[index]
 
 
+def test_prune_never_raises_the_horizon_past_a_running_transaction(db: str) -> None:
+    """Else the running transaction's entry commits behind the horizon: a client past it never sees it, and a
+    snapshot taken meanwhile names a cursor at or before the horizon (the client resyncs again and again)."""
+    with session_scope(db) as session:
+        add_tenant(session, A, "ACME S.p.A.", "acme@pec.example.it", None)
+    tid = _tenant_id(db)
+    _caught_up(db, tid, None)
+    engine = get_engine(db)
+    early = Session(engine)
+    store_file(early, tid, "test", "early", "x", "a.txt", "text/plain", b"a")  # running: holds the watermark
+    with session_scope(db) as session:
+        store_file(session, tid, "test", "late", "x", "b.txt", "text/plain", b"b")
+    with session_scope(db) as session:
+        feed.prune(session, feed.utcnow() + timedelta(seconds=1))
+        snap = feed.snapshot(session, tid)
+        horizon = session.get(feed.FeedHorizon, tid)
+        assert horizon is not None and feed.Cursor(horizon.xid, horizon.seq) < feed.Cursor.decode(snap["cursor"])
+    early.commit()
+    early.close()
+    _, rest = _caught_up(db, tid, snap["cursor"])  # no 410: the snapshot's cursor is past the horizon
+    assert sorted(e.data["owner_id"] for e in rest if e.data) == ["early", "late"]  # type: ignore[index]
+
+
 # One transaction: (files it adds, whether it deletes one committed before, whether it rolls back).
 TXN = st.tuples(st.integers(1, 3), st.booleans(), st.booleans())
 
@@ -253,6 +276,7 @@ def test_a_cursor_older_than_the_retention_is_410_naming_the_snapshot(
         http: tuple[TestClient, dict[str, str]], db: str) -> None:
     client, tokens = http
     first = client.get(f"/customers/{A}/feed?limit=1", headers=bearer(tokens["a"])).json()
+    _caught_up(db, _tenant_id(db), None)  # below the watermark: prune takes only what is
     with session_scope(db) as session:
         pruned = feed.prune(session, feed.utcnow() + timedelta(seconds=1))
     assert pruned >= 2

@@ -201,6 +201,7 @@ def test_an_expired_cursor_resyncs_from_the_snapshot(portal: TestClient, local: 
     _add_files(db, "IT02038490237_00001", 2)
     sync_once(local, Feed(portal, A))
     _add_files(db, "IT02038490237_00002", 2)
+    visible(portal, cursor_of(local, A), 2)  # below the watermark: prune takes only what is (models.feed.prune)
     with session_scope(db) as session:  # everything until now falls out of the retention
         feed.prune(session, feed.utcnow() + timedelta(seconds=1))
     _add_files(db, "IT02038490237_00003", 1)
