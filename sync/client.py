@@ -87,21 +87,42 @@ class Feed:
         return r.content
 
 
-def _put(conn: Connection, feed: Feed, kind: str, key: str, data: dict[str, Any]) -> bool:
-    """Upsert one row; False when it was a file the server no longer has (skipped)."""
-    table = TABLES.get(kind)
-    if table is None:
-        return True  # a kind this client does not keep (a newer server): ignored, not an error
-    values: dict[str, Any] = {"key": key, "data": json.dumps(data, sort_keys=True), **columns_of(kind, data)}
-    if kind == "file":
-        content = feed.file(key, str(data["sha256"]))
-        if content is None:
-            conn.execute(delete(table).where(table.c.key == key))
-            return False
-        values["content"] = content
-    if conn.execute(update(table).where(table.c.key == key).values(**values)).rowcount == 0:
-        conn.execute(insert(table).values(**values))
-    return True
+def _apply(conn: Connection, feed: Feed, changes: list[tuple[str, str, str, dict[str, Any] | None]]) -> int:
+    """Apply (kind, key, op, data) changes in their order; the documents stored.
+
+    Only the last change of each key counts (each entry carries the whole row, or is a tombstone), so a page
+    is applied per table as one DELETE of the keys it touches and one multi-row INSERT of the rows that
+    remain: two statements a table instead of two a row. A kind this client does not keep (a newer server)
+    is ignored, not an error. A file the server no longer has is not stored (its tombstone follows later).
+    """
+    final: dict[str, dict[str, dict[str, Any] | None]] = {}
+    for kind, key, op, data in changes:
+        if kind in TABLES:
+            final.setdefault(kind, {})[key] = None if op == "delete" else data
+    files = 0
+    for kind, rows in final.items():
+        table = TABLES[kind]
+        keys = list(rows)
+        for i in range(0, len(keys), _CHUNK):
+            conn.execute(delete(table).where(table.c.key.in_(keys[i:i + _CHUNK])))
+        values: list[dict[str, Any]] = []
+        for key, data in rows.items():
+            if data is None:
+                continue
+            value: dict[str, Any] = {"key": key, "data": json.dumps(data, sort_keys=True), **columns_of(kind, data)}
+            if kind == "file":
+                content = feed.file(key, str(data["sha256"]))
+                if content is None:
+                    continue
+                value["content"] = content
+                files += 1
+            values.append(value)
+        for i in range(0, len(values), _CHUNK):
+            conn.execute(insert(table), values[i:i + _CHUNK])
+    return files
+
+
+_CHUNK = 500  # keys per DELETE ... IN, rows per INSERT
 
 
 def _save_cursor(conn: Connection, vat: str, cursor: str, behind: int, pending_at: str | None,
@@ -125,14 +146,11 @@ def cursor_of(engine: Engine, vat: str) -> str | None:
 def resync(engine: Engine, feed: Feed) -> tuple[str, int]:
     """Replace the local copy with the snapshot, in one transaction; (cursor, files downloaded)."""
     snap = feed.snapshot()
-    files = 0
     with engine.begin() as conn:
-        for kind, table in TABLES.items():
+        for table in TABLES.values():
             conn.execute(delete(table))
-            for row in snap["rows"].get(kind, []):
-                data = {k: v for k, v in row.items() if k != "key"}
-                stored = _put(conn, feed, kind, str(row["key"]), data)
-                files += kind == "file" and stored
+        files = _apply(conn, feed, [(kind, str(row["key"]), "put", {k: v for k, v in row.items() if k != "key"})
+                                    for kind, rows in snap["rows"].items() for row in rows])
         _save_cursor(conn, feed.vat, snap["cursor"], 0, None, resynced=True)
     return snap["cursor"], files
 
@@ -159,14 +177,7 @@ def sync_once(engine: Engine, feed: Feed, limit: int = 500, on_page: ProgressHoo
             entries = page["entries"]
             pending_at = None
             with engine.begin() as conn:
-                for e in entries:
-                    if e["op"] == "delete":
-                        table = TABLES.get(e["kind"])
-                        if table is not None:
-                            conn.execute(delete(table).where(table.c.key == e["key"]))
-                    else:
-                        stored = _put(conn, feed, e["kind"], e["key"], e["data"])
-                        out.files += e["kind"] == "file" and stored
+                out.files += _apply(conn, feed, [(e["kind"], e["key"], e["op"], e["data"]) for e in entries])
                 _save_cursor(conn, feed.vat, page["cursor"], page["behind"], pending_at)
             cursor = page["cursor"]
             out.applied += len(entries)
