@@ -105,8 +105,8 @@ class PipelineRunner:
         self.last: tuple[str, str] | None = None  # (invoice workflow id, conservation workflow id)
 
     async def one(self, _: int) -> None:
+        from starters.archive import conservation_workflow_id
         from starters.invoices import send_invoice
-        from workflows.conservation import workflow_id_for
 
         self.serial += 1
         s = self.stack
@@ -115,7 +115,7 @@ class PipelineRunner:
         status = await s.client.get_workflow_handle(view.workflow_id).result()
         state = str(status["state"])
         self.states[state] = self.states.get(state, 0) + 1
-        child = workflow_id_for("invoice", view.id)
+        child = conservation_workflow_id(s.settings, "invoice", view.id)
         await s.client.get_workflow_handle(child).result()
         self.last = (view.workflow_id, child)
 
@@ -194,14 +194,14 @@ def cost_row(cost: Cost) -> dict[str, Any]:
 
 async def invoice_cost(stack: Stack, data: bytes, name: str) -> dict[str, Any]:
     """Send one invoice, wait until it is conserved, and read both histories."""
+    from starters.archive import conservation_workflow_id
     from starters.invoices import send_invoice
-    from workflows.conservation import workflow_id_for
 
     s = stack
     view = await send_invoice(s.settings, VAT, data, name, sign=SIGN, client=s.client, task_queue=s.task_queue,
                               as_user=operator(s.settings))
     status = await s.client.get_workflow_handle(view.workflow_id).result()
-    child_id = workflow_id_for("invoice", view.id)
+    child_id = conservation_workflow_id(s.settings, "invoice", view.id)
     await s.client.get_workflow_handle(child_id).result()
     parent = cost_of(await s.client.get_workflow_handle(view.workflow_id).fetch_history())
     child = cost_of(await s.client.get_workflow_handle(child_id).fetch_history())

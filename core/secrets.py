@@ -5,12 +5,13 @@ first and accepted under any of them, so a key is rotated by putting the new one
 removing it once what it signed has expired (acceptance links: days; API tokens: API_TOKEN_HOURS).
 
 Outside the embedded development stack (`einvoice dev up` sets EINVOICE_EMBEDDED=1), the API and the worker
-refuse to start with the built-in or a short SECRET_KEY, or without PAYLOAD_CODEC_KEY ("off" must be said).
+refuse to start with the built-in or a short SECRET_KEY or SEARCH_KEY_SECRET, or without PAYLOAD_CODEC_KEY
+("off" must be said).
 """
 
 from __future__ import annotations
 
-from core.settings import DEV_SECRET_KEY, Settings
+from core.settings import DEV_SEARCH_KEY_SECRET, DEV_SECRET_KEY, Settings
 from domain.credentials import keys_of
 
 MIN_SECRET_LENGTH = 32
@@ -32,6 +33,12 @@ def production_problems(settings: Settings) -> list[str]:
         problems.append("SECRET_KEY is the built-in development key (or empty): set one of 32+ random characters")
     elif any(len(k) < MIN_SECRET_LENGTH for k in keys):
         problems.append(f"SECRET_KEY: every key must have at least {MIN_SECRET_LENGTH} characters")
+    search_secret = settings.search_key_secret.get_secret_value()
+    if search_secret in ("", DEV_SEARCH_KEY_SECRET):
+        problems.append("SEARCH_KEY_SECRET is the built-in development key (or empty): set one of 32+ random "
+                        "characters, and never change it (it is part of workflow ids)")
+    elif len(search_secret) < MIN_SECRET_LENGTH:
+        problems.append(f"SEARCH_KEY_SECRET must have at least {MIN_SECRET_LENGTH} characters")
     if not settings.payload_codec_key.get_secret_value().strip():
         problems.append("PAYLOAD_CODEC_KEY is not set: give base64 32-byte keys (or 'off' to store payloads in "
                         "clear, on purpose)")

@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET_KEY = "dev-only-not-secret"  # refused outside the embedded stack (core/secrets.py)
+DEV_SEARCH_KEY_SECRET = "dev-only-search-keys"  # likewise (core/search_keys.py)
 
 
 class Settings(BaseSettings):
@@ -53,6 +54,9 @@ class Settings(BaseSettings):
     # Signs acceptance-link tokens. The embedded default is for local work only.
     # Comma-separated, newest first: the first signs, every one is accepted (rotation; core/secrets.py).
     secret_key: SecretStr = Field(default=SecretStr(DEV_SECRET_KEY), alias="SECRET_KEY")
+    # Keys the customer and document identifiers in workflow ids and search attributes (core/search_keys.py).
+    # Never rotated: the keys are part of workflow ids.
+    search_key_secret: SecretStr = Field(default=SecretStr(DEV_SEARCH_KEY_SECRET), alias="SEARCH_KEY_SECRET")
     # Set by `einvoice dev up`: the development defaults (SECRET_KEY, PAYLOAD_CODEC_KEY) are allowed.
     embedded: bool = Field(default=False, alias="EINVOICE_EMBEDDED")
     # How long an HTTP request may wait for a slow party (a certificate request with wait=true) before it is

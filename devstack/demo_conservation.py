@@ -67,13 +67,13 @@ def _store_demo_documents(settings: Settings, vat: str) -> ConservationInput:
 async def _conserve(settings: Settings, vat: str, invoice_id: str | None) -> tuple[ConservationResult, str, object]:
     from temporalio.exceptions import WorkflowAlreadyStartedError
 
-    from starters.archive import ensure_verify_schedule, run_verify, start_conservation
-    from workflows.conservation import workflow_id_for
+    from starters.archive import conservation_workflow_id, ensure_verify_schedule, run_verify, start_conservation
 
     client = await connect(settings)
     result: ConservationResult | None = None
     if invoice_id:  # the invoice workflow starts conservation as a child when the invoice's cycle closes
-        handle = client.get_workflow_handle(workflow_id_for("invoice", invoice_id), result_type=ConservationResult)
+        handle = client.get_workflow_handle(conservation_workflow_id(settings, "invoice", invoice_id),
+                                            result_type=ConservationResult)
         for _ in range(60):
             try:
                 await handle.describe()
@@ -93,7 +93,7 @@ async def _conserve(settings: Settings, vat: str, invoice_id: str | None) -> tup
         try:
             handle = await start_conservation(settings, inp, client)
         except WorkflowAlreadyStartedError:
-            handle = client.get_workflow_handle(workflow_id_for("invoice", DEMO_OWNER),
+            handle = client.get_workflow_handle(conservation_workflow_id(settings, "invoice", DEMO_OWNER),
                                                 result_type=ConservationResult)
         result = await handle.result()
     from starters.acting import CLI, LOCAL_ADMIN  # the demo is run by the machine's administrator

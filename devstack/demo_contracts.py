@@ -54,7 +54,8 @@ def step_contract(settings: Settings, ctx: dict[str, object]) -> None:
         console.print(f"an order is already awaiting acceptance: POST {api}/contracts/{vat}/resend")
         resp = http.post(f"{api}/contracts/{vat}/resend", timeout=30)
     resp.raise_for_status()
-    console.print(f"POST {api}/contracts → {resp.status_code}: workflow contract-{vat}, awaiting documentation "
+    workflow_id = resp.json().get("workflow_id", "of the open order")
+    console.print(f"POST {api}/contracts → {resp.status_code}: workflow {workflow_id}, awaiting documentation "
                   "(attesa documentazione)")
 
     link = _wait("the contract e-mail", lambda: next(reversed(_invitations(mailbox, tenant["pec"])[before:]), None))

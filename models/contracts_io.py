@@ -27,9 +27,10 @@ PURPOSE_REMINDER = "reminder"
 WORKFLOW_NAME = "ContractAcceptance"
 
 
-def workflow_id_for(vat_number: str) -> str:
-    """One order at a time per customer: a second start while one runs is refused by Temporal."""
-    return f"contract-{vat_number}"
+def workflow_id_for(customer_key: str) -> str:
+    """`contract-<customer key>` (core/search_keys, never the VAT number): one order at a time per customer,
+    a second start while one runs is refused by Temporal."""
+    return f"contract-{customer_key}"
 
 
 @dataclass

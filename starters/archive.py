@@ -23,6 +23,7 @@ from pathlib import Path
 from temporalio.client import Client
 
 from core.db import session_scope
+from core.search_keys import SearchKeys
 from core.settings import Settings
 from core.temporal import connect
 from domain.archive import offline_verify
@@ -38,12 +39,21 @@ from workflows.archive_verify import ArchiveVerifyWorkflow
 from workflows.conservation import ConservationWorkflow, search_attributes_for, workflow_id_for
 
 
+def conservation_workflow_id(settings: Settings, owner_kind: str, owner_id: str) -> str:
+    """The id of a document's conservation workflow (`conserve-<kind>-<document key>`)."""
+    return workflow_id_for(owner_kind, SearchKeys(settings).document(owner_id))
+
+
 async def start_conservation(settings: Settings, inp: ConservationInput, client: Client | None = None):  # type: ignore[no-untyped-def]
-    """Start the conservation workflow of one document (id `conserve-<kind>-<id>`: a duplicate is refused)."""
+    """Start the conservation workflow of one document (id `conserve-<kind>-<document key>`: a duplicate is
+    refused, and it is the id the invoice workflow gives the same document's conservation)."""
     client = client or await connect(settings)
+    keys = SearchKeys(settings)
+    document_key = keys.document(inp.owner_id)
     return await client.start_workflow(
-        ConservationWorkflow.run, inp, id=workflow_id_for(inp.owner_kind, inp.owner_id),
-        task_queue=settings.temporal_task_queue, search_attributes=search_attributes_for(inp),
+        ConservationWorkflow.run, inp, id=workflow_id_for(inp.owner_kind, document_key),
+        task_queue=settings.temporal_task_queue,
+        search_attributes=search_attributes_for(keys.customer(inp.tenant_vat), document_key),
     )
 
 

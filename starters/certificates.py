@@ -27,6 +27,7 @@ from temporalio.service import RPCError
 
 from core.ca import authority_from_settings, reminder_days
 from core.db import session_scope
+from core.search_keys import SearchKeys
 from core.settings import Settings
 from core.temporal import connect
 from domain.certificates import (
@@ -103,12 +104,14 @@ def _handle(client: Client, operation_id: str) -> WorkflowHandle[CertificateAuth
 
 async def _start(client: Client, settings: Settings, inp: CertificateWorkflowInput, task_queue: str | None) -> bool:
     """Start the certificate's workflow; False when it was started before (same operation id)."""
+    keys = SearchKeys(settings)
     try:
         await client.start_workflow(
             CertificateAuthorizationWorkflow.run, inp, id=workflow_id(inp.operation_id),
             task_queue=task_queue or settings.temporal_task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=initial_search_attributes(inp.vat, inp.operation_id, inp.state),
+            search_attributes=initial_search_attributes(keys.customer(inp.vat), keys.document(inp.operation_id),
+                                                        inp.state),
         )
     except WorkflowAlreadyStartedError:
         return False

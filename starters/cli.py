@@ -16,6 +16,7 @@ from starters import (
     identity_cli,
     invoices_cli,
     login_cli,
+    ops_cli,
     preferences_cli,
     sync_cli,
     tenants_cli,
@@ -38,6 +39,7 @@ app.add_typer(sync_cli.app, name="sync")
 app.command("login")(login_cli.login)
 app.command("logout")(login_cli.logout)
 app.command("whoami")(login_cli.whoami)
+app.add_typer(ops_cli.app, name="ops")
 
 dev = typer.Typer(help="The embedded development stack.", no_args_is_help=True)
 app.add_typer(dev, name="dev")

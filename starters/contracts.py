@@ -21,6 +21,7 @@ from temporalio.exceptions import ApplicationError, FailureError, WorkflowAlread
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.db import session_scope
+from core.search_keys import SearchKeys
 from core.settings import Settings
 from core.temporal import connect
 from domain.contracts import parse_amount, parse_schedule
@@ -99,7 +100,8 @@ async def _start(settings: Settings, vat_number: str, amount: str | int, request
     if tenant.enabled:
         raise Conflict(f"customer {vat_number} is already enabled: its contract was accepted")
     client = await _client(settings, client)
-    workflow_id = workflow_id_for(vat_number)
+    keys = SearchKeys(settings)
+    workflow_id = workflow_id_for(keys.customer(vat_number))
     try:
         handle = await client.start_workflow(
             ContractAcceptanceWorkflow.run,
@@ -108,7 +110,7 @@ async def _start(settings: Settings, vat_number: str, amount: str | int, request
             id=workflow_id,
             task_queue=settings.temporal_task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-            search_attributes=initial_search_attributes(vat_number, workflow_id, AWAITING),
+            search_attributes=initial_search_attributes(keys.customer(vat_number), workflow_id, AWAITING),
         )
     except WorkflowAlreadyStartedError as err:
         raise Conflict(f"customer {vat_number} already has an order awaiting acceptance ({workflow_id}); "
@@ -148,7 +150,8 @@ async def query_state(settings: Settings, vat: str, client: Client | None = None
     with acting(settings, as_user, "contract.read", f"contract state of {vat_number}", surface) as act:
         act.check(vat_number)
         client = await _client(settings, client)
-        handle = client.get_workflow_handle_for(ContractAcceptanceWorkflow.run, workflow_id_for(vat_number))
+        handle = client.get_workflow_handle_for(ContractAcceptanceWorkflow.run,
+                                                workflow_id_for(SearchKeys(settings).customer(vat_number)))
         return await handle.query(ContractAcceptanceWorkflow.state)
 
 
@@ -159,7 +162,8 @@ async def _update(settings: Settings, vat: str, action: str,
                   call: Callable[[WorkflowHandle[Any, Any]], Awaitable[T]], client: Client | None) -> T:
     vat_number = str(parse_vat_number(vat))
     client = await _client(settings, client)
-    handle = client.get_workflow_handle_for(ContractAcceptanceWorkflow.run, workflow_id_for(vat_number))
+    handle = client.get_workflow_handle_for(ContractAcceptanceWorkflow.run,
+                                                workflow_id_for(SearchKeys(settings).customer(vat_number)))
     try:
         return await call(handle)
     except WorkflowUpdateFailedError as err:

@@ -20,6 +20,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 import domain.fatturapa  # noqa: F401  (before domain.signatures: the two import each other)
 from core.db import session_scope
+from core.search_keys import SearchKeys
 from core.settings import Settings
 from core.temporal import connect
 from domain.errors import Conflict, InvalidInput, NotFound
@@ -111,7 +112,9 @@ async def _send(settings: Settings, act: Acting, vat: str, data: bytes, filename
         progressive = db.next_file_progressive(session, summary.transmitter_id)
         file_name = sdi_file_name(summary.transmitter_id, progressive, signature)
         invoice_id = messages.invoice_stem(file_name)
-        wf_id = workflow_id_for(vat_number, file_name)
+        opaque = SearchKeys(settings)
+        customer_key, document_key = opaque.customer(vat_number), opaque.document(invoice_id)
+        wf_id = workflow_id_for(customer_key, document_key)
         total = first.importo_totale if first.importo_totale is not None else first.imponibile + first.imposta
         view = db.add_invoice(session, vat_number, db.NewInvoice(
             id=invoice_id, direction="out", file_name=file_name, transmitter_id=summary.transmitter_id,
@@ -135,7 +138,7 @@ async def _send(settings: Settings, act: Acting, vat: str, data: bytes, filename
         c = await _client(settings, client)
         await c.start_workflow(
             InvoiceSendWorkflow.run, inp, id=wf_id, task_queue=task_queue or settings.temporal_task_queue,
-            search_attributes=initial_search_attributes(vat_number, file_name, RECEIVED),
+            search_attributes=initial_search_attributes(customer_key, document_key, RECEIVED),
         )
     except BaseException:
         if c is not None and await _started(c, wf_id):  # the start went through, its answer was lost
@@ -378,7 +381,9 @@ async def receive_invoice(settings: Settings, body: bytes, client: Client | None
             return invoice_id
         tenant = _recipient(session, summary)
         vat, email = tenant.vat_number, tenant.pec
-        wf_id = workflow_id_for(vat, f.identificativo_sdi)
+        opaque = SearchKeys(settings)
+        customer_key, document_key = opaque.customer(vat), opaque.document(invoice_id)
+        wf_id = workflow_id_for(customer_key, f.identificativo_sdi)
         total = first.importo_totale if first.importo_totale is not None else first.imponibile + first.imposta
         db.add_invoice(session, vat, db.NewInvoice(
             id=invoice_id, direction="in", file_name=f.nome_file, transmitter_id=summary.transmitter_id,
@@ -400,7 +405,7 @@ async def receive_invoice(settings: Settings, body: bytes, client: Client | None
         c = await _client(settings, client)
         await c.start_workflow(
             InvoiceReceiveWorkflow.run, inp, id=wf_id, task_queue=task_queue or settings.temporal_task_queue,
-            search_attributes=initial_search_attributes(vat, f.nome_file, INBOX),
+            search_attributes=initial_search_attributes(customer_key, document_key, INBOX),
         )
     except BaseException:
         with session_scope(settings.database_url) as session:

@@ -18,6 +18,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from core.db import session_scope
+from core.search_keys import SearchKeys
 from core.settings import Settings
 from devstack.smtp_sink import Mailbox
 from domain.certificates import workflow_id
@@ -45,7 +46,7 @@ from tests.certificates_support import (
 from tests.helpers import assert_eventually
 from tests.identity_support import operator
 from workflows.certificate_authorization import CertificateAuthorizationWorkflow
-from workflows.common import BUSINESS_STATUS
+from workflows.common import BUSINESS_STATUS, CUSTOMER_KEY, DOCUMENT_ID
 
 VALIDITY_DAYS = 40
 
@@ -55,6 +56,20 @@ async def rig(time_env: WorkflowEnvironment, settings: Settings, db: str, mailbo
               tmp_path: Path) -> AsyncIterator[Rig]:
     async with make_rig(time_env, settings, db, mailbox, tmp_path) as made:
         yield made
+
+
+async def started_keys(client: Client, op: str) -> list[tuple[str | None, str | None]]:
+    """(CustomerKey, DocumentId) each run of the workflow started with, newest run first."""
+    found: list[tuple[str | None, str | None]] = []
+    run_id: str | None = None
+    while True:
+        history = await client.get_workflow_handle(workflow_id(op), run_id=run_id).fetch_history()
+        start = history.events[0].workflow_execution_started_event_attributes
+        attrs = decode_typed_search_attributes(start.search_attributes)
+        found.append((attrs.get(CUSTOMER_KEY), attrs.get(DOCUMENT_ID)))
+        if not start.continued_execution_run_id:
+            return found
+        run_id = start.continued_execution_run_id
 
 
 async def business_statuses(client: Client, op: str) -> list[str]:
@@ -94,6 +109,10 @@ async def test_request_to_active_through_transient_failures_then_reminders_and_e
     assert final.state == "expired"
     assert rig.authority.issue_calls == 4  # down, pending, pending, issued: waited out by retries
     assert await business_statuses(rig.client, op) == ["ordered", "accepted", "active", "expired"]
+    # #18.8: every run, continued-as-new ones too, is found by the opaque keys, never by the VAT number
+    keys = SearchKeys(rig.settings)
+    runs = await started_keys(rig.client, op)
+    assert len(runs) >= 2 and set(runs) == {(keys.customer(VAT), keys.document(op))}
     assert rig.row_state(op) == "expired"
     kinds = [(m["X-Einvoice-Kind"], str(m["Subject"])) for m in rig.mailbox.to(PEC)]
     assert kinds == [

@@ -17,6 +17,7 @@ from temporalio.workflow import NondeterminismError
 from activities.archive import ArchiveActivities
 from activities.mail import MailActivities
 from core.db import session_scope
+from core.search_keys import SearchKeys
 from core.settings import Settings
 from devstack.s3 import ensure_archive_bucket
 from devstack.smtp_sink import Mailbox
@@ -27,7 +28,7 @@ from tests.conservation_support import add_invoice, bucket_settings
 from tests.helpers import assert_eventually, free_port, new_worker, record_history, save_history
 from tests.identity_support import operator
 from workflows.archive_verify import SCHEDULE_ID, ArchiveVerifyWorkflow
-from workflows.common import BUSINESS_STATUS, DOCUMENT_ID, VAT_NUMBER
+from workflows.common import BUSINESS_STATUS, CUSTOMER_KEY, DOCUMENT_ID
 from workflows.conservation import ConservationWorkflow, workflow_id_for
 
 HISTORY = Path(__file__).parent / "histories" / "conservation.json"
@@ -57,14 +58,17 @@ async def test_conservation_runs_end_to_end_and_its_history_replays(settings: Se
     client = dev_env.client
     async with new_worker(client, own, WORKFLOWS, _activities(own), task_queue=own.temporal_task_queue):
         handle = await start_conservation(own, inp, client)
-        assert handle.id == workflow_id_for("invoice", "inv-history-1") == "conserve-invoice-inv-history-1"
+        keys = SearchKeys(own)
+        assert handle.id == workflow_id_for("invoice", keys.document("inv-history-1")) == \
+            f"conserve-invoice-{keys.document('inv-history-1')}"
         result = await handle.result()
         state = await handle.query(ConservationWorkflow.state)
     assert state.status == "conserved" and state.package_id == result.package_id
     assert result.objects == 5 and result.prefix.startswith("IT02038490237/2026/PdA-invoice-inv-history-1-")
     attrs = (await handle.describe()).typed_search_attributes
-    assert attrs.get(VAT_NUMBER) == "IT02038490237" and attrs.get(BUSINESS_STATUS) == "conserved"
-    assert attrs.get(DOCUMENT_ID) == inp.metadata.sdi_file_name
+    assert attrs.get(CUSTOMER_KEY) == keys.customer("IT02038490237") and attrs.get(BUSINESS_STATUS) == "conserved"
+    assert attrs.get(DOCUMENT_ID) == keys.document("inv-history-1")
+    assert not any("02038490237" in str(v) or "inv-history" in str(v) for v in (handle.id, *attrs))  # #18.8
     with session_scope(own.database_url) as session:
         assert get_package(session, result.package_id).index_sha256 == result.index_sha256
     history = await handle.fetch_history()

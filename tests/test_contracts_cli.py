@@ -14,6 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
 from api.main import create_app
+from core.search_keys import SearchKeys
 from core.settings import Settings, get_settings
 from devstack.smtp_sink import Mailbox
 from models.contracts_io import AWAITING, CANCELLED
@@ -65,7 +66,7 @@ async def test_start_status_resend_cancel(cli_env: Settings, mailbox: Mailbox) -
 
     started = await einvoice("contract", "start", "--vat", vat, "--amount", "49.00", "--json")
     assert started.exit_code == 0, started.output
-    assert json.loads(started.output)["workflow_id"] == f"contract-{vat}"
+    assert json.loads(started.output)["workflow_id"] == f"contract-{SearchKeys(cli_env).customer(vat)}"
 
     async def invited() -> None:
         assert len(mailbox.find(to=pec, kind="contract-invitation")) == 1

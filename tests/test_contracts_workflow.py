@@ -19,6 +19,7 @@ from temporalio.worker import Replayer
 
 from api.main import create_app
 from core.db import session_scope
+from core.search_keys import SearchKeys
 from core.settings import Settings
 from devstack.smtp_sink import Mailbox
 from domain.errors import Conflict, RateLimited
@@ -65,7 +66,7 @@ async def http(env: Settings, time_env: WorkflowEnvironment) -> AsyncIterator[ht
 
 async def started(env: Settings, client, vat: str, amount: str = "49.00") -> WorkflowHandle:  # type: ignore[no-untyped-def]
     result = await start_contract(env, vat, amount, client, as_user=operator(env))
-    assert result.workflow_id == f"contract-{vat}"
+    assert result.workflow_id == f"contract-{SearchKeys(env).customer(vat)}" and vat[2:] not in result.workflow_id
     return client.get_workflow_handle_for(ContractAcceptanceWorkflow.run, result.workflow_id)
 
 

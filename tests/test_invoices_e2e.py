@@ -19,10 +19,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
 from core.db import session_scope
+from core.search_keys import SearchKeys
 from core.settings import Settings
 from devstack.smtp_sink import Mailbox
 from domain.errors import Conflict
 from models.invoices import SdiTransmission
+from starters.archive import conservation_workflow_id
 from starters.invoices import get_invoice, list_invoices, receive_invoice, send_customer_outcome, send_invoice
 from tests.conservation_support import bucket_settings
 from tests.helpers import assert_eventually, free_port, new_worker, record_history, wait_until
@@ -106,7 +108,7 @@ async def test_send_through_the_local_sdi_is_delivered_and_conserved(stack: Stac
         assert await _final(s, view.id) == "delivered"
         handle = stack.env.client.get_workflow_handle(view.workflow_id)
         await handle.result()
-        conserve = stack.env.client.get_workflow_handle(f"conserve-invoice-{view.id}")
+        conserve = stack.env.client.get_workflow_handle(conservation_workflow_id(s, "invoice", view.id))
 
         async def conserved() -> None:
             assert (await conserve.describe()).status == WorkflowExecutionStatus.COMPLETED
@@ -322,7 +324,7 @@ async def test_received_invoice_to_a_pa_is_listed_emailed_and_answered(stack: St
         assert state == "refused"
         with pytest.raises(Conflict):  # only once
             await send_customer_outcome(s, invoice_id, "EC01", client=stack.env.client, as_user=operator(s))
-        receive_wf = f"invoice-in-{recipient}-{sdi_id}"
+        receive_wf = f"invoice-in-{SearchKeys(s).customer(recipient)}-{sdi_id}"
         await stack.env.client.get_workflow_handle(receive_wf).result()
         await record_history(stack.env.client, receive_wf, "invoice_receive")
     async with httpx.AsyncClient() as c:

@@ -12,11 +12,13 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from core.db import session_scope
+from core.search_keys import SearchKeys
 from core.settings import Settings
 from devstack.smtp_sink import Mailbox
 from models import invoices as invdb
 from models.invoices import InvoiceView
 from models.invoices_io import InvoiceStatusView, NotificationRef
+from starters.archive import conservation_workflow_id
 from starters.invoices import get_invoice, send_invoice
 from tests.helpers import assert_eventually, new_worker, record_history
 from tests.identity_support import operator
@@ -30,7 +32,7 @@ from tests.invoices_support import (
     invoice_workflows,
     private_time_skipping,
 )
-from workflows.common import BUSINESS_STATUS, DOCUMENT_ID, VAT_NUMBER
+from workflows.common import BUSINESS_STATUS, CUSTOMER_KEY, DOCUMENT_ID
 from workflows.invoice_send import InvoiceSendWorkflow
 
 
@@ -87,8 +89,11 @@ async def test_rc_path_delivered_once_and_emailed(time_env: WorkflowEnvironment,
     history = await handle.fetch_history()
     assert len(history.events) <= 41
     attrs = (await handle.describe()).typed_search_attributes
-    assert attrs.get(BUSINESS_STATUS) == "delivered" and attrs.get(DOCUMENT_ID) == view.file_name
-    assert attrs.get(VAT_NUMBER) == "IT01234567897"
+    keys = SearchKeys(settings)
+    assert attrs.get(BUSINESS_STATUS) == "delivered" and attrs.get(DOCUMENT_ID) == keys.document(view.id)
+    assert attrs.get(CUSTOMER_KEY) == keys.customer("IT01234567897")
+    # #18.8: neither the VAT number nor the file name (it starts with the transmitter's id) is stored in clear
+    assert not any("01234567897" in str(v) for v in (view.workflow_id, *attrs))
 
 
 async def test_outcome_email_respects_the_customers_preferences(time_env: WorkflowEnvironment, settings: Settings,
@@ -342,7 +347,7 @@ async def test_history_stays_small_on_the_rc_path_with_conservation(time_env: Wo
         sdi_id = await _sent_id(handle)
         await handle.signal("notification", _notify(own, view.id, "RC", sdi_id))
         await handle.result()
-        conserve = time_env.client.get_workflow_handle(f"conserve-invoice-{view.id}")
+        conserve = time_env.client.get_workflow_handle(conservation_workflow_id(own, "invoice", view.id))
 
         async def conserved() -> None:
             assert (await conserve.describe()).status == WorkflowExecutionStatus.COMPLETED

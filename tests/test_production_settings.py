@@ -20,22 +20,30 @@ STRONG = "k" * 40
 CODEC = "off"
 
 
-@pytest.mark.parametrize(("secret", "codec", "embedded", "problems"), [
-    (None, None, True, []),  # the embedded stack: development defaults allowed
-    (None, CODEC, False, ["SECRET_KEY is the built-in"]),
-    ("short", CODEC, False, ["at least 32"]),
-    (f"{STRONG},short", CODEC, False, ["at least 32"]),
-    (STRONG, None, False, ["PAYLOAD_CODEC_KEY is not set"]),
-    (None, None, False, ["SECRET_KEY is the built-in", "PAYLOAD_CODEC_KEY is not set"]),
-    (STRONG, CODEC, False, []),
+SEARCH = "s" * 40
+
+
+@pytest.mark.parametrize(("secret", "codec", "search", "embedded", "problems"), [
+    (None, None, None, True, []),  # the embedded stack: development defaults allowed
+    (None, CODEC, SEARCH, False, ["SECRET_KEY is the built-in"]),
+    ("short", CODEC, SEARCH, False, ["at least 32"]),
+    (f"{STRONG},short", CODEC, SEARCH, False, ["at least 32"]),
+    (STRONG, None, SEARCH, False, ["PAYLOAD_CODEC_KEY is not set"]),
+    (STRONG, CODEC, None, False, ["SEARCH_KEY_SECRET is the built-in"]),
+    (STRONG, CODEC, "short", False, ["SEARCH_KEY_SECRET must have at least 32"]),
+    (None, None, None, False, ["SECRET_KEY is the built-in", "SEARCH_KEY_SECRET is the built-in",
+                               "PAYLOAD_CODEC_KEY is not set"]),
+    (STRONG, CODEC, SEARCH, False, []),
 ])
-def test_what_production_refuses(secret: str | None, codec: str | None, embedded: bool,
+def test_what_production_refuses(secret: str | None, codec: str | None, search: str | None, embedded: bool,
                                  problems: list[str]) -> None:
     kw: dict[str, object] = {"EINVOICE_EMBEDDED": embedded}
     if secret is not None:
         kw["SECRET_KEY"] = secret
     if codec is not None:
         kw["PAYLOAD_CODEC_KEY"] = codec
+    if search is not None:
+        kw["SEARCH_KEY_SECRET"] = search
     found = production_problems(Settings(**kw))  # type: ignore[arg-type]
     assert len(found) == len(problems) and all(p in f for p, f in zip(problems, found, strict=True)), found
     if problems:

@@ -29,7 +29,7 @@ from workflows.common import (
     LOCAL_TOTAL_TIMEOUT,
     RETRY_EXTERNAL,
     RETRY_FAST,
-    initial_search_attributes,
+    own_search_attributes,
     publish_status,
 )
 
@@ -272,7 +272,7 @@ class CertificateAuthorizationWorkflow:
                 operation_id=s.operation_id, vat=s.vat, kind=s.kind, actor=self._inp.actor, csr_pem=None,
                 phase="watch", state=s.state, serial=s.serial, expires_at=s.expires_at,
                 reminder_days=list(self._inp.reminder_days), reminders_sent=list(s.reminders_sent)),
-            search_attributes=initial_search_attributes(s.vat, s.operation_id, s.state),
+            search_attributes=own_search_attributes(s.state),
         )
 
 

@@ -17,8 +17,8 @@ from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttri
 
 # The keys live in core (below us and the client); re-exported for the workflows that set them.
 from core.search_attributes import BUSINESS_STATUS as BUSINESS_STATUS
+from core.search_attributes import CUSTOMER_KEY as CUSTOMER_KEY
 from core.search_attributes import DOCUMENT_ID as DOCUMENT_ID
-from core.search_attributes import VAT_NUMBER as VAT_NUMBER
 
 RETRY_FAST = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -39,15 +39,25 @@ EXTERNAL_ATTEMPT_TIMEOUT = timedelta(seconds=30)
 EXTERNAL_TOTAL_TIMEOUT = timedelta(days=3)
 
 
-def initial_search_attributes(vat_number: str, document_id: str, status: str) -> TypedSearchAttributes:
-    """Set at workflow start (costs no extra history event, unlike an upsert)."""
+def initial_search_attributes(customer_key: str, document_key: str, status: str) -> TypedSearchAttributes:
+    """Set at workflow start (costs no extra history event, unlike an upsert). The keys are the opaque ones of
+    `core.search_keys` (computed outside the workflow: they need the secret), never a VAT number."""
     return TypedSearchAttributes(
         [
-            SearchAttributePair(VAT_NUMBER, vat_number),
-            SearchAttributePair(DOCUMENT_ID, document_id),
+            SearchAttributePair(CUSTOMER_KEY, customer_key),
+            SearchAttributePair(DOCUMENT_ID, document_key),
             SearchAttributePair(BUSINESS_STATUS, status),
         ]
     )
+
+
+def own_search_attributes(status: str) -> TypedSearchAttributes:
+    """Inside a workflow: this run's own keys with a new status, for a continue-as-new or a child (a workflow
+    never computes a key itself: it has no secret)."""
+    attrs = workflow.info().typed_search_attributes
+    pairs: list[SearchAttributePair[str]] = [
+        SearchAttributePair(key, value) for key in (CUSTOMER_KEY, DOCUMENT_ID) if (value := attrs.get(key))]
+    return TypedSearchAttributes([*pairs, SearchAttributePair(BUSINESS_STATUS, status)])
 
 
 def publish_status(status: str) -> None:

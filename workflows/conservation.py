@@ -6,7 +6,7 @@ Object Lock, then record it.
                  └ other bytes under a locked key, bad input: failed (non-retryable)
 
 Started by the invoice workflow as a child when the invoice's cycle closes, with id
-`conserve-<owner_kind>-<owner_id>` (`workflow_id_for`) so a second start is refused by Temporal.
+`conserve-<owner_kind>-<document key>` (`workflow_id_for`) so a second start is refused by Temporal.
 """
 
 from __future__ import annotations
@@ -19,11 +19,9 @@ from temporalio.common import TypedSearchAttributes
 from temporalio.exceptions import ActivityError
 
 from workflows.common import (
-    DOCUMENT_ID,
     LOCAL_ATTEMPT_TIMEOUT,
     LOCAL_TOTAL_TIMEOUT,
     RETRY_FAST,
-    VAT_NUMBER,
     initial_search_attributes,
     publish_status,
 )
@@ -38,13 +36,14 @@ STORE_ATTEMPT_TIMEOUT = timedelta(minutes=15)
 HEARTBEAT_TIMEOUT = timedelta(seconds=30)
 
 
-def workflow_id_for(owner_kind: str, owner_id: str) -> str:
-    return f"conserve-{owner_kind}-{owner_id}"
+def workflow_id_for(owner_kind: str, document_key: str) -> str:
+    """`conserve-<owner kind>-<document key>`: the key of the owner's id (core/search_keys), never the id."""
+    return f"conserve-{owner_kind}-{document_key}"
 
 
-def search_attributes_for(inp: ConservationInput) -> TypedSearchAttributes:
-    """For the starter (or the parent's `start_child_workflow`): VatNumber, DocumentId, BusinessStatus."""
-    return initial_search_attributes(inp.tenant_vat, inp.metadata.sdi_file_name or inp.owner_id, "archiving")
+def search_attributes_for(customer_key: str, document_key: str) -> TypedSearchAttributes:
+    """For the starter: CustomerKey, DocumentId, BusinessStatus (the parent's child start passes its own)."""
+    return initial_search_attributes(customer_key, document_key, "archiving")
 
 
 @dataclass
@@ -61,12 +60,6 @@ class ConservationWorkflow:
 
     @workflow.run
     async def run(self, inp: ConservationInput) -> ConservationResult:
-        attrs = workflow.info().typed_search_attributes
-        if attrs.get(VAT_NUMBER) is None or attrs.get(DOCUMENT_ID) is None:  # started without them
-            workflow.upsert_search_attributes([
-                VAT_NUMBER.value_set(inp.tenant_vat),
-                DOCUMENT_ID.value_set(inp.metadata.sdi_file_name or inp.owner_id),
-            ])
         publish_status("archiving")
         try:
             stored = await workflow.execute_activity_method(

@@ -45,8 +45,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.invoice_send import hand_over_to_conservation
 
 
-def workflow_id_for(vat: str, sdi_id: int) -> str:
-    return f"invoice-in-{vat}-{sdi_id}"
+def workflow_id_for(customer_key: str, sdi_id: int) -> str:
+    """`invoice-in-<customer key>-<identificativo SdI>` (the key, never the VAT number: core/search_keys)."""
+    return f"invoice-in-{customer_key}-{sdi_id}"
 
 
 @workflow.defn(name="InvoiceReceiveWorkflow")

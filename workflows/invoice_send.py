@@ -33,12 +33,14 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 
 from workflows.common import (
+    DOCUMENT_ID,
     EXTERNAL_ATTEMPT_TIMEOUT,
     EXTERNAL_TOTAL_TIMEOUT,
     LOCAL_ATTEMPT_TIMEOUT,
     LOCAL_TOTAL_TIMEOUT,
     RETRY_EXTERNAL,
     RETRY_FAST,
+    own_search_attributes,
     publish_status,
 )
 
@@ -85,9 +87,10 @@ SUBJECTS = {
 }
 
 
-def workflow_id_for(vat: str, file_name: str) -> str:
-    """`invoice-<customer VAT>-<SDI file name>`: a second start for the same file is refused."""
-    return f"invoice-{vat}-{file_name}"
+def workflow_id_for(customer_key: str, document_key: str) -> str:
+    """`invoice-<customer key>-<invoice key>` (core/search_keys: the VAT number and the SDI file name are
+    personal data): a second start for the same file is refused."""
+    return f"invoice-{customer_key}-{document_key}"
 
 
 @workflow.defn(name="InvoiceSendWorkflow")
@@ -350,12 +353,13 @@ async def _nothing() -> None:
 
 async def hand_over_to_conservation(handover: ConservationHandover) -> None:
     """The one hook to conservation: start its workflow as a child that outlives this one (ABANDON), with
-    the id `conserve-invoice-<invoice id>` (a second start is a no-op)."""
+    the id `conserve-invoice-<invoice key>` (a second start is a no-op). The keys are this workflow's own
+    search attributes (the starter computed them; a workflow holds no secret)."""
     from temporalio.workflow import ParentClosePolicy
 
     with workflow.unsafe.imports_passed_through():
         from models.conservation_io import ConservationInput, PackageMetadata
-        from workflows.conservation import ConservationWorkflow, search_attributes_for, workflow_id_for
+        from workflows.conservation import ConservationWorkflow, workflow_id_for
 
     h = handover
     meta = PackageMetadata(
@@ -364,10 +368,12 @@ async def hand_over_to_conservation(handover: ConservationHandover) -> None:
         sdi_file_name=h.file_name, sdi_id=str(h.sdi_id) if h.sdi_id is not None else None,
     )
     child = ConservationInput(h.vat, h.owner_kind, h.owner_id, meta, h.actor)
+    # started without its keys (never by our starters): the parent's own id, already opaque, stands in
+    document = workflow.info().typed_search_attributes.get(DOCUMENT_ID) or workflow.info().workflow_id
     try:
         await workflow.start_child_workflow(
-            ConservationWorkflow.run, child, id=workflow_id_for(h.owner_kind, h.owner_id),
-            parent_close_policy=ParentClosePolicy.ABANDON, search_attributes=search_attributes_for(child),
+            ConservationWorkflow.run, child, id=workflow_id_for(h.owner_kind, document),
+            parent_close_policy=ParentClosePolicy.ABANDON, search_attributes=own_search_attributes("archiving"),
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         )
     except WorkflowAlreadyStartedError:

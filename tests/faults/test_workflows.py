@@ -29,7 +29,7 @@ from models.certificates import Certificate
 from models.conservation import ArchivePackage
 from models.conservation_io import VerifyInput, VerifyReport
 from models.tenant import get_tenant
-from starters.archive import start_conservation, start_verify, verify_local
+from starters.archive import conservation_workflow_id, start_conservation, start_verify, verify_local
 from starters.certificates import certificate_status, request_certificate, revoke_certificates
 from starters.contracts import accept_link, contract_status, start_contract
 from starters.invoices import send_invoice
@@ -169,7 +169,8 @@ async def invoice_chain(stack: FaultStack, mailbox: Mailbox) -> None:
         view = await send_invoice(own, VAT, invoice("FAULT-1"), "fault1.xml", sign="cades", client=client,
                                   as_user=operator(own))
         result = await asyncio.wait_for(client.get_workflow_handle(view.workflow_id).result(), 240)
-        await asyncio.wait_for(client.get_workflow_handle(f"conserve-invoice-{view.id}").result(), 240)
+        conserve = conservation_workflow_id(own, "invoice", view.id)
+        await asyncio.wait_for(client.get_workflow_handle(conserve).result(), 240)
         sim_files = httpx.get(f"{own.sdi_url}/control/files").json()
         second = await start_conservation(own, add_invoice(own, vat=VAT, number="00777"), client)
         await asyncio.wait_for(second.result(), 240)
@@ -223,7 +224,8 @@ async def test_database_down_while_an_invoice_is_prepared_in_its_local_activity(
         finally:
             stack.db_proxy.up()
         result = await asyncio.wait_for(client.get_workflow_handle(view.workflow_id).result(), 120)
-        await asyncio.wait_for(client.get_workflow_handle(f"conserve-invoice-{view.id}").result(), 120)
+        conserve = conservation_workflow_id(own, "invoice", view.id)
+        await asyncio.wait_for(client.get_workflow_handle(conserve).result(), 120)
         sim_files = httpx.get(f"{own.sdi_url}/control/files").json()
     stack.stop_workers()
     assert result["state"] == "delivered"
