@@ -34,7 +34,8 @@ class InvoicePublic(BaseModel):
     file_name: str = Field(description="the SDI file name (nome file)")
     transmitter_id: str
     sign_mode: str
-    format: str = Field(description="FPA12 (to a public administration) or FPR12 (between businesses)")
+    format: str = Field(description="FPA12 (to a public administration), FPR12 (between businesses) or FSM10 "
+                                    "(simplified invoice)")
     state: str
     sdi_id: int | None = Field(description="identificativo SdI, once the SDI took the file")
     counterparty_name: str | None
