@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.service import RPCError, RPCStatusCode
 
 from domain.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited, Unavailable
 
@@ -44,3 +46,18 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Unavailable)
     async def _unavailable(_: Request, exc: Unavailable) -> JSONResponse:
         return JSONResponse(status_code=503, content={"error": "unavailable", "detail": str(exc)})
+
+    @app.exception_handler(WorkflowUpdateRPCTimeoutOrCancelledError)
+    async def _update_still_running(_: Request, exc: WorkflowUpdateRPCTimeoutOrCancelledError) -> JSONResponse:
+        """The workflow took the request but did not finish it within HTTP_WAIT_SECONDS (#18.5): it goes on."""
+        return JSONResponse(status_code=503, headers={"Retry-After": "30"}, content={
+            "error": "unavailable", "detail": "the request was taken but not finished within the wait; it "
+                                              "goes on: read the resource's status before asking again"})
+
+    @app.exception_handler(RPCError)
+    async def _temporal_unanswered(_: Request, exc: RPCError) -> JSONResponse:
+        """Temporal unreachable or silent past RPC_TIMEOUT: a clear 503, never a request hanging (#18.5)."""
+        if exc.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNAVAILABLE, RPCStatusCode.CANCELLED):
+            return JSONResponse(status_code=503, headers={"Retry-After": "30"}, content={
+                "error": "unavailable", "detail": f"Temporal did not answer ({exc.status.name}); try again"})
+        return JSONResponse(status_code=500, content={"error": "internal", "detail": "Temporal refused the call"})

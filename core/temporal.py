@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 from temporalio.api.enums.v1 import IndexedValueType
@@ -16,6 +17,11 @@ from temporalio.service import RPCError, RPCStatusCode
 from core.codec import EncryptionCodec, local_key, parse_keys
 from core.search_attributes import SEARCH_ATTRIBUTES
 from core.settings import Settings
+
+# Every short client call the API and the starters make (start, describe, query, signal, accepting an
+# update) carries this deadline: a Temporal that hangs is an error the caller sees (HTTP 503), never a
+# request that waits without end (#18.5). Waits for a result are bounded by their own caller.
+RPC_TIMEOUT = timedelta(seconds=15)
 
 
 def _bin(name: str) -> str:

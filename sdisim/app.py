@@ -58,17 +58,6 @@ MAX_FILE_SIZE = 5 * 1024 * 1024  # the SDI's limit for one file (00003 above it)
 XML = "text/xml; charset=utf-8"
 
 
-def _formato(content: bytes, recipient_code: str) -> str:
-    """The MT's Formato: the invoice's own versione (FPA12, FPR12, FSM10) when it can be read, else guessed from
-    the recipient code (6 characters: a PA office)."""
-    from domain.fatturapa import load_invoice
-
-    try:
-        return load_invoice(content).format
-    except InvalidInput:
-        return "FPA12" if len(recipient_code) == 6 else "FPR12"
-
-
 @dataclass
 class SimConfig:
     callback_url: str  # the transmitter's TrasmissioneFatture endpoint
@@ -322,7 +311,7 @@ class Simulator:
     # ------------------------------------------------------------ passive cycle
     async def deliver_invoice(self, file_name: str, content: bytes, recipient_code: str, url: str | None) -> int:
         sdi_id = self.next_id()
-        formato = _formato(content, recipient_code)
+        formato = "FPA12" if len(recipient_code) == 6 else "FPR12"
         mt = messages.build_mt(sdi_id, file_name, recipient_code, formato, self.message_id())
         body = soap.build_ricevi_fatture(soap.FileSdIConMetadati(
             sdi_id, file_name, content, messages.notification_file_name(file_name, "MT"), mt))

@@ -25,7 +25,7 @@ from temporalio.client import Client
 from core.db import session_scope
 from core.search_keys import SearchKeys
 from core.settings import Settings
-from core.temporal import connect
+from core.temporal import RPC_TIMEOUT, connect
 from domain.archive import offline_verify
 from domain.archive.index import SCHEMA_FILE
 from domain.errors import Conflict, InvalidInput, NotFound, ProblemCollector
@@ -54,6 +54,7 @@ async def start_conservation(settings: Settings, inp: ConservationInput, client:
         ConservationWorkflow.run, inp, id=workflow_id_for(inp.owner_kind, document_key),
         task_queue=settings.temporal_task_queue,
         search_attributes=search_attributes_for(keys.customer(inp.tenant_vat), document_key),
+        rpc_timeout=RPC_TIMEOUT,
     )
 
 
@@ -84,7 +85,7 @@ async def _start_verify(settings: Settings, inp: VerifyInput, client: Client | N
     client = client or await connect(settings)
     workflow_id = f"archive-verify-{uuid.uuid4().hex[:12]}"
     await client.start_workflow(ArchiveVerifyWorkflow.run, inp, id=workflow_id,
-                                task_queue=settings.temporal_task_queue)
+                                task_queue=settings.temporal_task_queue, rpc_timeout=RPC_TIMEOUT)
     return workflow_id
 
 

@@ -29,7 +29,7 @@ from core.ca import authority_from_settings, reminder_days
 from core.db import session_scope
 from core.search_keys import SearchKeys
 from core.settings import Settings
-from core.temporal import connect
+from core.temporal import RPC_TIMEOUT, connect
 from domain.certificates import (
     ACTIVE,
     ADDED,
@@ -68,6 +68,7 @@ from models.certificates_io import (
 from models.preferences import get_preferences, set_preference
 from models.tenant import get_tenant_row
 from starters.acting import STARTER, acting
+from starters.updates import update_wait
 from workflows.certificate_authorization import CertificateAuthorizationWorkflow
 from workflows.common import initial_search_attributes
 
@@ -83,10 +84,12 @@ class RevocationResult:
     cumulative: bool
     revoked: list[str] = field(default_factory=list)
     refused: dict[str, str] = field(default_factory=dict)  # operation id -> why (e.g. expired meanwhile)
+    # accepted by their workflows, not yet confirmed by the CA within the wait: they go on (#18.5)
+    pending: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, object]:
         return {"cumulative": self.cumulative, "revoked_count": len(self.revoked), "revoked": self.revoked,
-                "refused": self.refused}
+                "refused": self.refused, "pending": self.pending}
 
 
 def new_operation_id() -> str:
@@ -112,6 +115,7 @@ async def _start(client: Client, settings: Settings, inp: CertificateWorkflowInp
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             search_attributes=initial_search_attributes(keys.customer(inp.vat), keys.document(inp.operation_id),
                                                         inp.state),
+                                                        rpc_timeout=RPC_TIMEOUT,
         )
     except WorkflowAlreadyStartedError:
         return False
@@ -198,7 +202,8 @@ async def certificate_status(settings: Settings, operation_id: str, client: Clie
     with acting(settings, as_user, "certificate.read", f"certificate {operation_id} status", surface) as act:
         act.check(_vat_of(settings, operation_id), missing=_missing(operation_id))
         client = await _client(settings, client)
-        return await _handle(client, operation_id).query(CertificateAuthorizationWorkflow.status)
+        return await _handle(client, operation_id).query(CertificateAuthorizationWorkflow.status,
+                                                         rpc_timeout=RPC_TIMEOUT)
 
 
 async def upload_certificate(settings: Settings, vat: str, data: bytes, kind: str, *, as_user: Principal,
@@ -247,20 +252,22 @@ def list_customer_certificates(settings: Settings, vat: str, *, as_user: Princip
 
 
 async def revoke_certificates(settings: Settings, vat: str, reason: str, operation_id: str | None = None, *,
-                              as_user: Principal, surface: str = STARTER,
-                              client: Client | None = None) -> RevocationResult:
+                              as_user: Principal, surface: str = STARTER, client: Client | None = None,
+                              wait_seconds: float | None = None) -> RevocationResult:
     """Revoke (annullamento). A request without an operation id, and a customer's first request whatever it
     names, is cumulative: it revokes every active certificate of the customer. Later requests revoke the
-    one named. Only active certificates can be revoked; a reason is mandatory."""
+    one named. Only active certificates can be revoked; a reason is mandatory. Each revocation the CA has
+    not confirmed within `wait_seconds` (default HTTP_WAIT_SECONDS) is `pending`: its workflow goes on."""
     vat_number = str(parse_vat_number(vat))
     with acting(settings, as_user, "certificate.revoke", f"certificates revoked {operation_id or 'all'}",
                 surface) as act:
         act.check(vat_number)
-        return await _revoke(settings, vat_number, reason, operation_id, act.user.label, client)
+        wait = settings.http_wait_seconds if wait_seconds is None else wait_seconds
+        return await _revoke(settings, vat_number, reason, operation_id, act.user.label, client, wait)
 
 
 async def _revoke(settings: Settings, vat_number: str, reason: str, operation_id: str | None, actor: str,
-                  client: Client | None) -> RevocationResult:
+                  client: Client | None, wait_seconds: float) -> RevocationResult:
     reason = check_reason(reason)
     with session_scope(settings.database_url) as session:
         first = not has_revocation_requests(session, vat_number)
@@ -278,20 +285,26 @@ async def _revoke(settings: Settings, vat_number: str, reason: str, operation_id
         targets = [named.operation_id]
     client = await _client(settings, client)
     result = RevocationResult(cumulative=cumulative)
-    for op in targets:
+    from starters.updates import Pending, bounded_update
+
+    async def one(op: str) -> None:
         try:
-            await _handle(client, op).execute_update(CertificateAuthorizationWorkflow.revoke,
-                                                     RevokeRequest(reason=reason, actor=actor))
-            result.revoked.append(op)
+            answer = await bounded_update(_handle(client, op), CertificateAuthorizationWorkflow.revoke,
+                                          RevokeRequest(reason=reason, actor=actor), wait_seconds)
+            (result.pending if isinstance(answer, Pending) else result.revoked).append(op)
         except WorkflowUpdateFailedError as err:
             result.refused[op] = str(err.cause or err)
         except RPCError as err:  # the workflow ended meanwhile (expired)
             result.refused[op] = err.message
-    if not result.revoked:
+
+    await asyncio.gather(*(one(op) for op in targets))  # one wait for all: a cumulative request waits once
+    result.revoked.sort(key=targets.index)
+    result.pending.sort(key=targets.index)
+    if not result.revoked and not result.pending:
         raise Conflict("nothing revoked: " + "; ".join(f"{k}: {v}" for k, v in result.refused.items()))
     with session_scope(settings.database_url) as session:
         log_revocation_request(session, vat_number, None if cumulative else targets[0], reason, cumulative,
-                               len(result.revoked), actor)
+                               len(result.revoked) + len(result.pending), actor)
     return result
 
 
@@ -311,7 +324,8 @@ async def _delete(settings: Settings, vat: str, operation_id: str, actor: str, c
     client = await _client(settings, client)
     try:
         await _handle(client, operation_id).execute_update(CertificateAuthorizationWorkflow.delete,
-                                                           DeleteRequest(actor=actor))
+                                                           DeleteRequest(actor=actor),
+                                                           rpc_timeout=update_wait(settings))
         return
     except (WorkflowUpdateFailedError, RPCError):
         pass  # its workflow has ended (error, expired, revoked) or never ran

@@ -23,7 +23,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from core.db import session_scope
 from core.search_keys import SearchKeys
 from core.settings import Settings
-from core.temporal import connect
+from core.temporal import RPC_TIMEOUT, connect
 from domain.contracts import parse_amount, parse_schedule
 from domain.errors import Conflict, RateLimited
 from domain.identifiers import parse_vat_number
@@ -44,6 +44,7 @@ from models.contracts_io import (
 )
 from models.tenant import get_tenant
 from starters.acting import STARTER, acting
+from starters.updates import update_wait
 from workflows.common import BUSINESS_STATUS, initial_search_attributes
 from workflows.contract_acceptance import ContractAcceptanceWorkflow
 
@@ -111,6 +112,7 @@ async def _start(settings: Settings, vat_number: str, amount: str | int, request
             task_queue=settings.temporal_task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
             search_attributes=initial_search_attributes(keys.customer(vat_number), workflow_id, AWAITING),
+            rpc_timeout=RPC_TIMEOUT,
         )
     except WorkflowAlreadyStartedError as err:
         raise Conflict(f"customer {vat_number} already has an order awaiting acceptance ({workflow_id}); "
@@ -133,7 +135,7 @@ async def _status(settings: Settings, vat_number: str, client: Client | None) ->
     workflow: dict[str, Any] = {"id": view.workflow_id, "run_id": view.run_id}
     try:
         client = await _client(settings, client)
-        desc = await client.get_workflow_handle(view.workflow_id, run_id=view.run_id).describe()
+        desc = await client.get_workflow_handle(view.workflow_id, run_id=view.run_id).describe(rpc_timeout=RPC_TIMEOUT)
         workflow["status"] = desc.status.name if desc.status else None
         workflow["business_status"] = desc.typed_search_attributes.get(BUSINESS_STATUS)
     except (RPCError, RuntimeError, OSError) as err:  # Temporal down or history gone: the DB still answers
@@ -152,7 +154,7 @@ async def query_state(settings: Settings, vat: str, client: Client | None = None
         client = await _client(settings, client)
         handle = client.get_workflow_handle_for(ContractAcceptanceWorkflow.run,
                                                 workflow_id_for(SearchKeys(settings).customer(vat_number)))
-        return await handle.query(ContractAcceptanceWorkflow.state)
+        return await handle.query(ContractAcceptanceWorkflow.state, rpc_timeout=RPC_TIMEOUT)
 
 
 T = TypeVar("T")
@@ -190,7 +192,8 @@ async def resend_contract(settings: Settings, vat: str, client: Client | None = 
         act.check(vat_number)
         by = act.user.label
         return await _update(settings, vat_number, "resend the contract e-mail",
-                             lambda h: h.execute_update(ContractAcceptanceWorkflow.resend, ResendRequest(by)),
+                             lambda h: h.execute_update(ContractAcceptanceWorkflow.resend, ResendRequest(by),
+                                                        rpc_timeout=update_wait(settings)),
                              client)
 
 
@@ -203,7 +206,8 @@ async def cancel_contract(settings: Settings, vat: str, reason: str = "", client
         by = act.user.label
         return await _update(settings, vat_number, "cancel the activation",
                              lambda h: h.execute_update(ContractAcceptanceWorkflow.cancel,
-                                                        CancelRequest(reason[:300], by)),
+                                                        CancelRequest(reason[:300], by),
+                                                        rpc_timeout=update_wait(settings)),
                              client)
 
 
@@ -237,7 +241,8 @@ async def accept_link(settings: Settings, token: str, client_ip: str = "", user_
     try:
         return await handle.execute_update(
             ContractAcceptanceWorkflow.accept, AcceptRequest(claims.order_id, claims.nonce, client_ip[:64],
-                                                             user_agent[:300]))
+                                                             user_agent[:300]),
+            rpc_timeout=update_wait(settings))
     except (WorkflowUpdateFailedError, RPCError) as err:
         if isinstance(err, RPCError) and err.status != RPCStatusCode.NOT_FOUND:
             raise

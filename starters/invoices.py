@@ -22,7 +22,7 @@ import domain.fatturapa  # noqa: F401  (before domain.signatures: the two import
 from core.db import session_scope
 from core.search_keys import SearchKeys
 from core.settings import Settings
-from core.temporal import connect
+from core.temporal import RPC_TIMEOUT, connect
 from domain.errors import Conflict, InvalidInput, NotFound
 from domain.identifiers import parse_vat_number
 from domain.policy import Principal
@@ -139,6 +139,7 @@ async def _send(settings: Settings, act: Acting, vat: str, data: bytes, filename
         await c.start_workflow(
             InvoiceSendWorkflow.run, inp, id=wf_id, task_queue=task_queue or settings.temporal_task_queue,
             search_attributes=initial_search_attributes(customer_key, document_key, RECEIVED),
+            rpc_timeout=RPC_TIMEOUT,
         )
     except BaseException:
         if c is not None and await _started(c, wf_id):  # the start went through, its answer was lost
@@ -151,7 +152,7 @@ async def _send(settings: Settings, act: Acting, vat: str, data: bytes, filename
 
 async def _started(client: Client, workflow_id: str) -> bool:
     try:
-        await client.get_workflow_handle(workflow_id).describe()
+        await client.get_workflow_handle(workflow_id).describe(rpc_timeout=RPC_TIMEOUT)
     except Exception:
         return False
     return True
@@ -264,7 +265,7 @@ async def workflow_status(settings: Settings, invoice_id: str, client: Client | 
         view = _checked(settings, act, invoice_id)
         handle: WorkflowHandle[object, object] = (await _client(settings, client)).get_workflow_handle(
             view.workflow_id)
-        return await handle.query(STATUS_QUERY)
+        return await handle.query(STATUS_QUERY, rpc_timeout=RPC_TIMEOUT)
 
 
 # ---------------------------------------------------------------- what the SDI sends us
@@ -332,7 +333,7 @@ async def receive_notification(settings: Settings, body: bytes, client: Client |
     ref = notification_ref(invoice_id, f.nome_file, file_id, n)
     handle = (await _client(settings, client)).get_workflow_handle(workflow_id)
     try:
-        await handle.signal(NOTIFICATION_SIGNAL, ref)
+        await handle.signal(NOTIFICATION_SIGNAL, ref, rpc_timeout=RPC_TIMEOUT)
     except RPCError as err:
         if err.status != RPCStatusCode.NOT_FOUND:
             raise  # Temporal unreachable: stored, so the SDI's next delivery or the notification sweep signals it
@@ -406,6 +407,7 @@ async def receive_invoice(settings: Settings, body: bytes, client: Client | None
         await c.start_workflow(
             InvoiceReceiveWorkflow.run, inp, id=wf_id, task_queue=task_queue or settings.temporal_task_queue,
             search_attributes=initial_search_attributes(customer_key, document_key, INBOX),
+            rpc_timeout=RPC_TIMEOUT,
         )
     except BaseException:
         with session_scope(settings.database_url) as session:
@@ -414,26 +416,37 @@ async def receive_invoice(settings: Settings, body: bytes, client: Client | None
     return invoice_id
 
 
+# The answer while the outcome is still on its way to the SDI (accepted by the workflow, the SDI slow or down):
+# the invoice's status (`GET /invoices/{id}`) shows accepted or refused once the SDI has it.
+OUTCOME_SENDING = "outcome-sending"
+
+
 async def send_customer_outcome(settings: Settings, invoice_id: str, esito: str, description: str | None = None,
-                                client: Client | None = None, *, as_user: Principal,
-                                surface: str = STARTER) -> str:
-    """The customer's outcome on a received PA invoice (EC01 accepted / EC02 refused); returns the new state."""
+                                client: Client | None = None, *, as_user: Principal, surface: str = STARTER,
+                                wait_seconds: float | None = None) -> str:
+    """The customer's outcome on a received PA invoice (EC01 accepted / EC02 refused); returns the new state,
+    or OUTCOME_SENDING when the SDI has not taken it within `wait_seconds` (default HTTP_WAIT_SECONDS): the
+    workflow has it and keeps sending it (#18.5)."""
     with acting(settings, as_user, "invoice.outcome", f"invoice {invoice_id} outcome {esito[:10]}", surface) as act:
         view = _checked(settings, act, invoice_id)
-        return await _outcome(settings, view, esito, description, client)
+        wait = settings.http_wait_seconds if wait_seconds is None else wait_seconds
+        return await _outcome(settings, view, esito, description, client, wait)
 
 
 async def _outcome(settings: Settings, view: db.InvoiceView, esito: str, description: str | None,
-                   client: Client | None) -> str:
+                   client: Client | None, wait_seconds: float) -> str:
     invoice_id, workflow_id = view.id, view.workflow_id
     if view.direction != "in":
         raise InvalidInput.one("id", f"{invoice_id} is not a received invoice")
     handle = (await _client(settings, client)).get_workflow_handle(workflow_id)
     from temporalio.client import WorkflowUpdateFailedError
 
+    from starters.updates import Pending, bounded_update
+
     try:
-        return str(await handle.execute_update(OUTCOME_UPDATE, CustomerOutcome(esito, description),
-                                               result_type=str))
+        answer = await bounded_update(handle, OUTCOME_UPDATE, CustomerOutcome(esito, description), wait_seconds,
+                                      result_type=str)
+        return OUTCOME_SENDING if isinstance(answer, Pending) else str(answer)
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         raise Conflict(getattr(cause, "message", str(cause))) from err

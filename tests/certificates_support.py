@@ -114,6 +114,8 @@ class ScriptedAuthority:
     inner: Authority
     script: list[str] = field(default_factory=list)
     issue_calls: int = 0
+    revoke_down: bool = False  # revoke answers "unavailable" (transient) while set
+    revoke_calls: int = 0
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -145,6 +147,10 @@ class ScriptedAuthority:
 
     def revoke(self, serial: str, reason_code: int, when: datetime | None = None) -> None:
         self._follow_server_clock()
+        with self._lock:
+            self.revoke_calls += 1
+        if self.revoke_down:
+            raise AuthorityUnavailable("the CA's revocation service is down")
         self.inner.revoke(serial, reason_code, when)
 
     def crl(self) -> bytes:

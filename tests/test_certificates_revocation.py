@@ -23,6 +23,7 @@ from models.certificates import get_certificate
 from models.certificates_io import RevokeRequest
 from starters.certificates import certificate_revocation_list, request_certificate, revoke_certificates
 from tests.certificates_support import PEC, VAT, Rig, alice, make_csr, make_rig
+from tests.helpers import assert_eventually
 from tests.identity_support import operator
 from workflows.certificate_authorization import CertificateAuthorizationWorkflow
 
@@ -144,3 +145,25 @@ async def test_a_revocation_racing_the_expiry(rig: Rig) -> None:
     kinds = [m["X-Einvoice-Kind"] for m in rig.mailbox.to(PEC) if f"certificato{racing}" in str(m["Subject"])]
     assert kinds.count("cert-revoked") + kinds.count("cert-expired") == 1
     assert certificate_revocation_list(rig.settings)  # the worker's CA publishes a CRL too
+
+
+async def test_a_revocation_the_ca_does_not_confirm_yet_is_pending_and_goes_on(rig: Rig) -> None:
+    """#18.5: with the CA's revocation down, the request answers within its wait with the certificate
+    `pending` (HTTP: 202 and the list's Location), not after three days of retries; the workflow keeps it
+    and the certificate is revoked once the CA is back."""
+    op = await active_certificate(rig)
+    rig.authority.revoke_down = True
+    result = await asyncio.wait_for(revoke_certificates(rig.settings, VAT, "stolen", client=rig.client,
+                                                        as_user=operator(rig.settings), wait_seconds=1.0), 30)
+    assert result.pending == [op] and result.revoked == [] and result.refused == {}
+    assert result.to_json()["pending"] == [op]
+    with session_scope(rig.settings.database_url) as session:
+        assert get_certificate(session, op).state == "active"  # nothing claimed before the CA confirms
+    rig.authority.revoke_down = False
+
+    async def revoked() -> None:
+        with session_scope(rig.settings.database_url) as session:
+            assert get_certificate(session, op).state == "revoked"
+
+    await assert_eventually(revoked, timeout=60)
+    assert rig.authority.revoke_calls >= 2 and serial_of(rig, op) in crl_serials(rig)

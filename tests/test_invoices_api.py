@@ -163,7 +163,7 @@ class _Handle:
     def __init__(self, owner: _StubTemporal) -> None:
         self.owner = owner
 
-    async def signal(self, name: str, arg: object) -> None:
+    async def signal(self, name: str, arg: object, *, rpc_timeout: object = None) -> None:
         from temporalio.service import RPCError
 
         if self.owner.fail is not None:

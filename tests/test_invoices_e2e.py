@@ -333,6 +333,57 @@ async def test_received_invoice_to_a_pa_is_listed_emailed_and_answered(stack: St
         {k: o.get(k) for k in ("sdi_id", "esito", "accepted")} for o in outcomes]
 
 
+async def test_an_outcome_the_sdi_does_not_take_yet_answers_202_and_goes_on(stack: Stack, db: str,
+                                                                           mailbox: Mailbox) -> None:
+    """#18.5: the SDI answers NotificaEsito with 503 (down): POST /invoices/{id}/outcome answers 202 with the
+    invoice's status link after HTTP_WAIT_SECONDS, not after the activity's three days of retries; the
+    workflow keeps the outcome and sends it once the SDI is back, and the status then says refused."""
+    from sqlalchemy import select
+
+    from models.tenant import Tenant, add_tenant
+    from starters.invoices import OUTCOME_SENDING
+    from tests.identity_support import operator_headers
+
+    s = stack.settings.model_copy(update={"http_wait_seconds": 1.0})
+    ensure_customer(s)
+    recipient = "IT09876543217"
+    with session_scope(s.database_url) as session:
+        if session.scalar(select(Tenant.id).where(Tenant.vat_number == recipient)) is None:
+            add_tenant(session, recipient, "Comune di Prova", "protocollo@pec.comune.example.it", "UFE3S1")
+    doc = invoice(f"RCV-{uuid.uuid4().hex[:4]}", code="UFE3S1", pa=True)
+    app = create_app(s, run_migrations=False)
+    app.state.temporal = stack.env.client
+    async with new_worker(stack.env.client, s, task_queue=s.temporal_task_queue):
+        async with httpx.AsyncClient() as c:
+            resp = await c.post(f"{stack.sim_url}/control/deliver", json={
+                "file_name": "IT01234567897_R0202.xml", "file_b64": base64.b64encode(doc).decode(),
+                "recipient_code": "UFE3S1", "url": f"{s.sdi_callback_base}/RicezioneFatture"}, timeout=30)
+        assert resp.status_code == 200, resp.text
+        invoice_id = f"in-{resp.json()['sdi_id']}"
+        await stack.sim_config(answer_status=503)
+        try:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test",
+                                         headers=operator_headers(s)) as api:
+                async def listed() -> None:
+                    assert (await api.get(f"/invoices/{invoice_id}")).status_code == 200
+
+                await assert_eventually(listed, timeout=20)
+                answer = await asyncio.wait_for(
+                    api.post(f"/invoices/{invoice_id}/outcome", json={"esito": "EC02", "description": "no"}), 20)
+                assert answer.status_code == 202, answer.text
+                assert answer.json() == {"id": invoice_id, "state": OUTCOME_SENDING}
+                assert answer.headers["location"] == f"/invoices/{invoice_id}"
+                again = await api.post(f"/invoices/{invoice_id}/outcome", json={"esito": "EC01"})
+                assert again.status_code == 409, again.text  # the workflow has the first one: only once
+        finally:
+            await stack.sim_config(answer_status=0)
+
+        async def refused() -> None:
+            assert get_invoice(s, invoice_id, as_user=operator(s)).state == "refused"
+
+        await assert_eventually(refused, timeout=60)
+
+
 def _redelivery(doc: bytes, sdi_id: int) -> bytes:
     from domain.sdi import messages, soap
 
@@ -397,116 +448,3 @@ async def test_an_sdi_answer_that_may_pass_is_retried(stack: Stack, db: str, mai
             assert await _final(s, view.id, timeout=40) == "delivered"
     finally:
         await stack.sim_config(answer_status=0, answer_fault="")
-
-
-def _simplified(name: str, number: str) -> bytes:
-    """A simplified invoice (FSM10) of the fidelity corpus for customer VAT, with its own number."""
-    data = (Path(__file__).parent / "corpus" / "fidelity" / f"{name}.xml").read_bytes()
-    old = data.split(b"<Numero>", 1)[1].split(b"</Numero>", 1)[0]
-    return data.replace(b"<Numero>" + old + b"</Numero>", f"<Numero>{number}</Numero>".encode(), 1)
-
-
-async def test_simplified_invoice_is_sent_signed_delivered_conserved_and_rendered(stack: Stack, db: str,
-                                                                                   mailbox: Mailbox) -> None:
-    """#17.2: an FSM10 (TD07) goes the ordinary invoice's way: checked, named, CAdES-signed, transmitted,
-    passed by the local SDI's checks (the same domain code), delivered (RC), conserved, and its row and HTML
-    say what it is."""
-    from sqlalchemy import select
-
-    from domain.fatturapa import load_invoice
-    from models.conservation import ArchivePackage
-    from starters.invoices import download
-
-    s = stack.settings
-    ensure_customer(s)
-    fresh_progressives(s)
-    install_key(s)
-    number = f"S-{uuid.uuid4().hex[:6]}"
-    tq = f"tq-{uuid.uuid4()}"
-    async with new_worker(stack.env.client, s, task_queue=tq):
-        view = await send_invoice(s, VAT, _simplified("S0001_td07_simplified", number), "semplificata.xml",
-                                  sign="cades", client=stack.env.client, task_queue=tq, as_user=operator(s))
-        assert view.file_name.startswith("IT01234567897_") and view.file_name.endswith(".xml.p7m")
-        assert await _final(s, view.id) == "delivered"
-        await stack.env.client.get_workflow_handle(view.workflow_id).result()  # the child starts as it closes
-        conserve = stack.env.client.get_workflow_handle(conservation_workflow_id(s, "invoice", view.id))
-
-        async def conserved() -> None:
-            assert (await conserve.describe()).status == WorkflowExecutionStatus.COMPLETED
-
-        await assert_eventually(conserved, timeout=30)
-    row = get_invoice(s, view.id, as_user=operator(s))
-    assert (row.format, row.number, row.doc_date, row.total, row.currency) == ("FSM10", number, "2025-11-20",
-                                                                              "276.00", "EUR")
-    assert (row.counterparty_name, row.counterparty_vat, row.recipient_code) == ("Mario Rossi", "RSSMRA80A01H501U",
-                                                                                 "0000000")
-    assert row.warnings == ()
-    files = [f for f in await stack.sim_files() if f["file_name"] == view.file_name]
-    assert len(files) == 1 and files[0]["outcome"] == "scenario"  # passed the SDI's checks
-    assert [n["kind"] for n in files[0]["notifications"]] == ["RC"]
-    signed = download(s, view.id, "signed", as_user=operator(s))
-    loaded = load_invoice(signed[0].content, signed[0].name, verify=True)
-    assert loaded.signature == "cades" and loaded.format == "FSM10"
-    html = download(s, view.id, "html", as_user=operator(s))[0].content.decode()
-    assert number in html and "fattura semplificata" in html and "Bar Gamma" in html
-    with session_scope(s.database_url) as session:
-        assert session.scalars(select(ArchivePackage).where(ArchivePackage.owner_id == view.id)).one()
-
-
-async def test_simplified_invoice_over_the_limit_is_refused_before_it_is_sent(stack: Stack, db: str) -> None:
-    from domain.errors import InvalidInput
-
-    s = stack.settings
-    ensure_customer(s)
-    with pytest.raises(InvalidInput) as err:
-        await send_invoice(s, VAT, _simplified("S0004_over_limit", "S-401"), "limit.xml",
-                           client=stack.env.client, as_user=operator(s))
-    assert [p.code for p in err.value.problems] == ["00460"]
-    assert list_invoices(s, VAT, "out", as_user=operator(s)) == []
-
-
-async def test_received_simplified_invoice_is_stored_conserved_and_shown(stack: Stack, db: str,
-                                                                          mailbox: Mailbox) -> None:
-    """Passive cycle (#17.2): the local SDI delivers a TD09 simplified debit note to our customer (its buyer, by
-    partita IVA): stored as received, closed as a B2B invoice, conserved, rendered."""
-    import hashlib
-
-    from sqlalchemy import select
-
-    from models.tenant import Tenant, add_tenant
-    from starters.invoices import download, invoice_files
-
-    s = stack.settings
-    ensure_customer(s)
-    buyer = "IT09876543217"
-    with session_scope(s.database_url) as session:
-        if session.scalar(select(Tenant.id).where(Tenant.vat_number == buyer)) is None:
-            add_tenant(session, buyer, "Cliente Delta", "delta@pec.example.it", "ABC1234")
-    number = f"ND-{uuid.uuid4().hex[:6]}"
-    doc = _simplified("S0003_td09_debit_note", number)
-    tq = s.temporal_task_queue  # the API starts the receive workflow there
-    async with new_worker(stack.env.client, s, task_queue=tq):
-        async with httpx.AsyncClient() as c:
-            resp = await c.post(f"{stack.sim_url}/control/deliver", json={
-                "file_name": "IT01234567897_S0003.xml", "file_b64": base64.b64encode(doc).decode(),
-                "recipient_code": "0000000", "url": f"{s.sdi_callback_base}/RicezioneFatture"}, timeout=30)
-        assert resp.status_code == 200, resp.text
-        invoice_id = f"in-{resp.json()['sdi_id']}"
-        view = get_invoice(s, invoice_id, as_user=operator(s))
-        await stack.env.client.get_workflow_handle(view.workflow_id).result()
-        conserve = stack.env.client.get_workflow_handle(conservation_workflow_id(s, "invoice", invoice_id))
-
-        async def conserved() -> None:
-            assert (await conserve.describe()).status == WorkflowExecutionStatus.COMPLETED
-
-        await assert_eventually(conserved, timeout=30)
-    view = get_invoice(s, invoice_id, as_user=operator(s))
-    assert (view.vat, view.direction, view.state, view.format) == (buyer, "in", "received-from-sdi", "FSM10")
-    assert (view.number, view.total, view.counterparty_name, view.counterparty_vat) == (number, "24.40", "Bar Gamma",
-                                                                                        VAT)
-    received = [f for f in invoice_files(s, invoice_id, as_user=operator(s)) if f.role == "received"]
-    assert [f.sha256 for f in received] == [hashlib.sha256(doc).hexdigest()]
-    metadata = [f for f in download(s, invoice_id, "notifications", as_user=operator(s)) if b"Formato" in f.content]
-    assert b"<Formato>FSM10</Formato>" in metadata[0].content
-    html = download(s, invoice_id, "html", as_user=operator(s))[0].content.decode()
-    assert number in html and "nota di debito semplificata" in html.lower()

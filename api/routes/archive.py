@@ -16,6 +16,7 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 
 from api.access import AccessDep
 from api.deps import SessionDep, SettingsDep, TemporalDep
+from core.temporal import RPC_TIMEOUT
 from domain.errors import NotFound
 from models.conservation import PackageView, get_package, list_packages, usage
 from models.conservation_io import VerifyInput, VerifyReport
@@ -171,7 +172,8 @@ async def start_verification(body: VerifyRequest, settings: SettingsDep, client:
 
 async def _verified_customer(client: Client, handle: WorkflowHandle[Any, Any]) -> str | None:
     """The customer a verification is about (None: the whole archive), from the workflow's own input."""
-    started = (await handle.fetch_history()).events[0].workflow_execution_started_event_attributes
+    history = await handle.fetch_history(rpc_timeout=RPC_TIMEOUT)
+    started = history.events[0].workflow_execution_started_event_attributes
     (inp,) = await client.data_converter.decode(started.input.payloads, [VerifyInput])
     vat: str | None = inp.vat
     return vat
@@ -185,7 +187,7 @@ async def read_verification(workflow_id: str, client: TemporalDep, access: Acces
         raise NotFound(f"no archive verification {workflow_id}")
     handle = client.get_workflow_handle(workflow_id, result_type=VerifyReport)
     try:
-        desc = await handle.describe()
+        desc = await handle.describe(rpc_timeout=RPC_TIMEOUT)
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             raise NotFound(f"no archive verification {workflow_id}") from err

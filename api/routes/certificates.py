@@ -80,6 +80,7 @@ class RevocationPublic(BaseModel):
     revoked_count: int
     revoked: list[str]
     refused: dict[str, str]
+    pending: list[str] = []  # accepted, not yet confirmed by the CA: 202, follow the Location
 
 
 async def _read_bounded(upload: UploadFile, field: str, limit: int) -> bytes:
@@ -125,11 +126,17 @@ async def upload_customer_certificate(
                                                          surface=HTTP, client=client))
 
 
-@router.post("/tenants/{vat}/certificates/revocations", response_model=RevocationPublic)
-async def revoke(vat: str, body: RevocationCreate, settings: SettingsDep, client: TemporalDep,
-                 access: AccessDep) -> RevocationPublic:
+@router.post("/tenants/{vat}/certificates/revocations", response_model=RevocationPublic,
+             responses={202: {"description": "some revocations accepted, not yet confirmed by the CA"}})
+async def revoke(vat: str, body: RevocationCreate, response: Response, settings: SettingsDep,
+                 client: TemporalDep, access: AccessDep) -> RevocationPublic:
+    """200 once the CA confirmed every revocation; 202 when some are still `pending` after HTTP_WAIT_SECONDS
+    (their workflows go on; the certificate list, the Location, shows them revoked once done)."""
     result = await revoke_certificates(settings, vat, body.reason, body.operation_id, as_user=access.user,
-                                       surface=HTTP, client=client)
+                                       surface=HTTP, client=client, wait_seconds=settings.http_wait_seconds)
+    if result.pending:
+        response.status_code = 202
+        response.headers["Location"] = f"/tenants/{vat}/certificates"
     return RevocationPublic(**result.to_json())  # type: ignore[arg-type]
 
 

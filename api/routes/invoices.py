@@ -34,8 +34,7 @@ class InvoicePublic(BaseModel):
     file_name: str = Field(description="the SDI file name (nome file)")
     transmitter_id: str
     sign_mode: str
-    format: str = Field(description="FPA12 (to a public administration), FPR12 (between businesses) or FSM10 "
-                                    "(simplified invoice)")
+    format: str = Field(description="FPA12 (to a public administration) or FPR12 (between businesses)")
     state: str
     sdi_id: int | None = Field(description="identificativo SdI, once the SDI took the file")
     counterparty_name: str | None
@@ -163,13 +162,20 @@ def content_disposition(disposition: str, name: str, fallback: str) -> str:
     return f'{disposition}; filename="{clean}"'
 
 
-@router.post("/invoices/{invoice_id}/outcome")
-async def send_outcome(settings: SettingsDep, request: Request, invoice_id: str,
+@router.post("/invoices/{invoice_id}/outcome", responses={202: {"description": "accepted by the invoice's "
+                                                                  "workflow, still on its way to the SDI"}})
+async def send_outcome(settings: SettingsDep, request: Request, response: Response, invoice_id: str,
                        body: OutcomeBody, access: AccessDep) -> dict[str, str]:
+    """200 with the new state once the SDI has the outcome; 202 (state `outcome-sending`, Location: the
+    invoice's status) when it has not within HTTP_WAIT_SECONDS: the workflow keeps sending it."""
     access.check(starter.get_invoice(settings, invoice_id, as_user=access.user, surface=HTTP).vat)
     client = await get_temporal(request)  # only once the caller may: no connection for a refused request
     state = await starter.send_customer_outcome(settings, invoice_id, body.esito, body.description, client=client,
-                                                as_user=access.user, surface=HTTP)
+                                                as_user=access.user, surface=HTTP,
+                                                wait_seconds=settings.http_wait_seconds)
+    if state == starter.OUTCOME_SENDING:
+        response.status_code = 202
+        response.headers["Location"] = f"/invoices/{invoice_id}"
     return {"id": invoice_id, "state": state}
 
 
