@@ -33,6 +33,16 @@ def test_an_official_sample_prints_to_a_pdf() -> None:
     assert pdf.count(b"/Type /Page") - pdf.count(b"/Type /Pages") >= 1
 
 
+
+def test_a_simplified_invoice_prints_to_a_pdf() -> None:
+    """FSM10 (#17.2): the simplified stylesheet's page prints too (its CSS names a logo by a relative address, as
+    the other stylesheets do; that the print fetches nothing is tested below)."""
+    corpus = Path(__file__).parent / "corpus" / "fidelity" / "S0001_td07_simplified.xml"
+    pdf = html_to_pdf(render_html(corpus.read_bytes()), find_chromium(""))
+    assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF")
+    assert pdf.count(b"/Type /Page") - pdf.count(b"/Type /Pages") >= 1
+
+
 @pytest.fixture
 def listener() -> Iterator[tuple[int, list[str]]]:
     """A local HTTP server that records every request it gets."""
