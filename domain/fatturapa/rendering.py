@@ -4,6 +4,7 @@ runs with every file and network access denied, on a document parsed by the safe
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -20,8 +21,16 @@ STYLESHEETS = {
 }
 
 
-@cache
+_COMPILING = threading.Lock()  # as domain.fatturapa.schema: libxml2 compiles one stylesheet at a time
+
+
 def _transform(name: str) -> etree.XSLT:
+    with _COMPILING:
+        return _compiled(name)
+
+
+@cache
+def _compiled(name: str) -> etree.XSLT:
     stylesheet = load_vendored(Path(str(resources.files("domain.fatturapa") / "xsl" / name)))
     return etree.XSLT(stylesheet, access_control=etree.XSLTAccessControl.DENY_ALL)
 

@@ -8,6 +8,7 @@ a resolver maps it to the vendored copy, and the parser never touches the networ
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -49,9 +50,21 @@ class _LocalSchemas(etree.Resolver):  # type: ignore[misc]  # lxml ships no type
         return None
 
 
-@cache
+# libxml2 compiling two schemas at once (threads: the local SDI checks files in a thread pool) can fail to
+# resolve the XML-DSig import ("Signature does not resolve to an element declaration"): seen in a load run,
+# 1 in 10 at 16 threads. Compiling is rare (once per version per process), so it is serialised.
+_COMPILING = threading.Lock()
+
+
 def schema(version: str) -> etree.XMLSchema:
-    """The compiled schema of a FatturaPA version, or of FSM10_VERSION (compiled once per process)."""
+    """The compiled schema of a FatturaPA version, or of FSM10_VERSION (compiled once per process, one at a
+    time)."""
+    with _COMPILING:
+        return _compiled(version)
+
+
+@cache
+def _compiled(version: str) -> etree.XMLSchema:
     # The vendored schemas are trusted files; the XML-DSig one declares internal entities in its DOCTYPE,
     # which must be expanded for it to compile. That expansion is for these files only: an invoice is parsed
     # by domain.xmlsafe.parse_untrusted, which refuses any DOCTYPE. Nothing is loaded from the network.
