@@ -353,6 +353,14 @@ class Load:
         if resp is None:
             return
         cert = resp.json()
+        # still being authorized after HTTP_WAIT_SECONDS (202 with the state so far): follow the Location
+        give_up = max(self.stop_sending, time.monotonic()) + self.config.drain
+        while cert["state"] in ("ordered", "accepted") and time.monotonic() < give_up:
+            await asyncio.sleep(self.config.poll_interval)
+            polled = await self.request(http, "certificate status", "GET", f"{self.api}{resp.headers['location']}",
+                                        (200,))
+            if polled is not None:
+                cert = polled.json()
         if cert["state"] != "active":
             self.tally.error(f"certificate: ended {cert['state']}", f"{cert['operation_id']}: {cert.get('error')}")
             return
@@ -390,10 +398,15 @@ async def settle(env: dict[str, str], tally: Tally, timeout: float) -> float:
         running = (await client.count_workflows(SETTLING)).count
     if running:
         tally.error("workflows still running after the drain", f"{running} invoice/conservation workflows")
-    prefix = "conserve-invoice-"
+    # conservation ids hold the invoice's opaque key (core/search_keys, #18.8), not its id
+    from core.search_keys import document_key
+    from core.settings import DEV_SEARCH_KEY_SECRET
+
+    secret = env.get("SEARCH_KEY_SECRET") or DEV_SEARCH_KEY_SECRET
+    by_workflow = {f"conserve-invoice-{document_key(secret, invoice_id)}": invoice_id for invoice_id in tally.created}
     async for wf in client.list_workflows("WorkflowType = 'ConservationWorkflow'"):
-        invoice_id = wf.id.removeprefix(prefix)
-        if invoice_id not in tally.created:
+        invoice_id = by_workflow.get(wf.id)
+        if invoice_id is None:
             continue
         if wf.status != WorkflowExecutionStatus.COMPLETED or wf.close_time is None:
             tally.error(f"conservation: {wf.status.name if wf.status else 'unknown'}", wf.id)
