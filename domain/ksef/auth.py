@@ -36,7 +36,7 @@ _OAEP = OAEP(mgf=MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), lab
 
 def _full(pattern: str, value: str) -> bool:
     """XSD patterns match the whole value; a ^ or $ the schema writes (plain characters to XSD) is read as
-    the anchor its authors meant, as KSeF's own parser does."""
+    the anchor its authors meant (the schema cannot be compiled as written, so this is our reading)."""
     return re.fullmatch(pattern.removeprefix("^").removesuffix("$"), value) is not None
 
 
