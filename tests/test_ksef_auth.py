@@ -74,3 +74,24 @@ def test_the_ksef_token_goes_encrypted_with_the_timestamp_as_given() -> None:
         auth.token_auth_request(CHALLENGE, 1749034800.5, "Nip", "5265877635", "t", ministry.public_key())  # type: ignore[arg-type]
     with pytest.raises(InvalidInput):
         auth.token_auth_request(CHALLENGE, 1, "Nip", "5265877635", "a|b", ministry.public_key())
+
+
+@pytest.mark.parametrize("key_type", ["ec", "rsa"])
+def test_the_signed_request_is_an_enveloped_xades_that_verifies(key_type: str) -> None:
+    from domain.signatures.devcert import dev_signer
+    from domain.signatures.xades import verify_xades
+
+    signer = dev_signer("KSeF auth test", key_type=key_type)
+    signed = auth.signed_auth_token_request(CHALLENGE, "Nip", "5265877635", signer)
+    verified = verify_xades(signed)
+    assert verified.certificate == signer.certificate
+    root = parse_untrusted(signed, "auth", 64 * 1024)
+    signature = root[-1]
+    assert signature.tag == "{http://www.w3.org/2000/09/xmldsig#}Signature"  # enveloped: the root's last child
+    refs = signature.findall(".//{http://www.w3.org/2000/09/xmldsig#}Reference")
+    assert "" in [r.get("URI") for r in refs]  # the whole AuthTokenRequest is what is signed
+    tampered = signed.replace(b"5265877635", b"5265877636")
+    from domain.signatures.errors import InvalidSignature
+
+    with pytest.raises(InvalidSignature, match="Digest mismatch"):  # the signed context was changed
+        verify_xades(tampered)

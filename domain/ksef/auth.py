@@ -21,6 +21,8 @@ from cryptography.hazmat.primitives.asymmetric.padding import MGF1, OAEP
 from lxml import etree
 
 from domain.errors import InvalidInput, ProblemCollector
+from domain.signatures.keystore import Signer
+from domain.signatures.xades import sign_xades
 
 AUTH_NS = "http://ksef.mf.gov.pl/auth/token/2.0"
 # The schema's patterns (schemat_auth_v2-0.xsd; a test reads them from the file and compares).
@@ -91,3 +93,11 @@ def token_auth_request(challenge: str, timestamp_ms: int, context_kind: str, con
     encrypted = ministry_key.encrypt(f"{ksef_token}|{timestamp_ms}".encode(), _OAEP)
     return {"challenge": challenge.strip(), "contextIdentifier": {"type": context_kind, "value": context_value},
             "encryptedToken": base64.b64encode(encrypted).decode("ascii")}
+
+
+def signed_auth_token_request(challenge: str, context_kind: str, context_value: str, signer: Signer,
+                              subject_type: str = "certificateSubject") -> bytes:
+    """The AuthTokenRequest with an enveloped XAdES-BES signature (SHA-256; RSA, or ECDSA whose value XML-DSig
+    writes as R||S, as KSeF asks: `auth/podpis-xades.md`), the body of `POST /auth/xades-signature`. The
+    signer is the customer's KSeF certificate or the intermediary's; its key never leaves the worker."""
+    return sign_xades(auth_token_request(challenge, context_kind, context_value, subject_type), signer)
