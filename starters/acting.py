@@ -8,9 +8,10 @@ Who writes the audit entry (one per call, never two): the surface the call came 
   revoked token stops the very next call, as it stops the next HTTP request.
 - surface "http" (the routes pass it): the HTTP guard (api/access.py) has just authenticated the user and
   writes the request's entry itself, refusals raised here included; this module checks and writes nothing.
-- surface "cli": the local command line, acting as `LOCAL_ADMIN` (an operator: whoever runs it holds the
-  DATABASE_URL, which is more than any user); audited like "starter" under surface "cli". (The CLI is
-  becoming an HTTP client with a user's token, issue #12; then it acts as that user.)
+- surface "cli": the admin paths of the command line that still run in-process (`archive verify --local`,
+  `archive schedule`), acting as `LOCAL_ADMIN` (an operator: whoever runs them holds the DATABASE_URL, which
+  is more than any user); audited like "starter" under surface "cli". The customer-facing commands are HTTP
+  clients with the user's token (`starters/http_client.py`): they act as that user, through the routes.
 
 This is the check for honest callers acting for a user, not a sandbox: code in this process can reach the
 database anyway. What it guarantees is that a backend system holding a user's token does what that user

@@ -136,3 +136,20 @@ def test_a_customer_user_cannot_act_for_another_customer(settings: Settings, con
     assert f"no customer {B}" in other.output
 
 
+
+
+def test_audit_list_shows_the_customer_trail_and_refuses_another(settings: Settings, config: Path, db: str) -> None:
+    with session_scope(db) as session:
+        add_tenant(session, A, "ACME", "acme@pec.it", None)
+        add_tenant(session, B, "Beta", "beta@pec.it", None)
+    login(settings, "customer", "user@acme.example", A)
+    assert runner.invoke(cli, ["prefs", "show", "--vat", A]).exit_code == 0
+    page = runner.invoke(cli, ["audit", "list", "--vat", A, "--json"])
+    assert page.exit_code == 0, page.output
+    entries = json.loads(page.stdout)["entries"]
+    assert any(e["action"] == "preferences.read" and e["actor"] == "customer:user@acme.example"
+               and e["surface"] == "http" for e in entries), entries
+    human = runner.invoke(cli, ["audit", "list", "--vat", A], env={"COLUMNS": "250"})
+    assert human.exit_code == 0 and "preferences.read" in human.output
+    other = runner.invoke(cli, ["audit", "list", "--vat", B])
+    assert other.exit_code == 4, other.output

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
@@ -148,3 +149,106 @@ def test_routes_that_check_themselves_are_the_ones_the_resource_tests_cover() ->
         ("POST", "/invoices/{invoice_id}/outcome"), ("GET", "/archive/packages/{package_id}"),
         ("GET", "/archive/verify/{workflow_id}"),
     ])
+
+
+# -- the CLI's command list (#12.4): every command is a client of the API above, or an admin command that says
+# what it reaches; a client command without a login fails saying how to log in, never opening a database.
+
+CLI_ADMIN = {  # reach the database, Temporal or the machine directly (each says which), or are local services
+    "dev up", "demo", "worker", "api", "health", "smtp-sink", "sdi-sim", "operator create", "audit verify",
+    "archive schedule", "login", "sync", "sync status",
+}
+CLI_PUBLIC = {"cert ca", "cert crl"}  # the API's public routes: a URL, no token
+
+
+def _cli_commands() -> dict[str, object]:
+    import typer.main
+
+    from starters.cli import app as cli_app
+
+    root = typer.main.get_command(cli_app)
+    found: dict[str, object] = {}
+
+    def walk(cmd: object, path: tuple[str, ...]) -> None:
+        if hasattr(cmd, "list_commands"):
+            ctx = cmd.make_context("einvoice", [], resilient_parsing=True)  # type: ignore[attr-defined]
+            names = cmd.list_commands(ctx)  # type: ignore[attr-defined]
+            if getattr(cmd, "invoke_without_command", False) and path:
+                found[" ".join(path)] = cmd
+            for name in names:
+                walk(cmd.get_command(ctx, name), (*path, name))  # type: ignore[attr-defined]
+        else:
+            found[" ".join(path)] = cmd
+
+    walk(root, ())
+    return found
+
+
+CLI_COMMANDS = _cli_commands()
+CLI_CLIENT = sorted(set(CLI_COMMANDS) - CLI_ADMIN - CLI_PUBLIC - {n for n in CLI_COMMANDS if n.startswith("tls ")})
+
+
+def _required_args(cmd: object, tmp: Path) -> list[str]:
+    """Dummy values for a command's required parameters (a file that exists for a path)."""
+    args: list[str] = []
+    for param in cmd.params:  # type: ignore[attr-defined]
+        if not param.required:
+            continue
+        value = str(tmp / "x.xml") if param.param_type_name == "argument" or param.name in ("csr", "file") else (
+            A if param.name == "vat" else "2026-01-01" if param.name in ("date_from", "date_to") else "x")
+        if param.param_type_name == "argument":
+            args.append(value)
+        elif param.is_flag:
+            args.append(param.opts[0])
+        else:
+            args += [param.opts[0], value]
+    return args
+
+
+def test_every_cli_command_is_a_client_or_a_named_admin_command() -> None:
+    assert set(CLI_ADMIN) | set(CLI_PUBLIC) <= set(CLI_COMMANDS), sorted(set(CLI_ADMIN) - set(CLI_COMMANDS))
+    for customer_facing in ("tenant add", "invoice send", "cert request", "contract start", "prefs set",
+                            "archive export", "audit list", "logout"):
+        assert customer_facing in CLI_CLIENT
+
+
+@pytest.mark.parametrize("command", CLI_CLIENT)
+def test_a_cli_command_without_a_login_says_how_to_log_in(command: str, settings: Settings, db: str,
+                                                         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from starters import http_client
+    from starters.cli import app as cli_app
+
+    (tmp_path / "x.xml").write_bytes(b"<x/>")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("DATABASE_URL", db)  # a database it could open, and must not
+    for name in (*http_client.URL_ENV, http_client.TOKEN_ENV):
+        monkeypatch.delenv(name, raising=False)
+    args = [*command.split(), *_required_args(CLI_COMMANDS[command], tmp_path)]
+    result = CliRunner().invoke(cli_app, args)
+    assert result.exit_code == 6, (args, result.output)
+    assert "not logged in" in result.output and "einvoice login --url" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize("command", [c for c in CLI_CLIENT if "--vat" in str(
+    [p.opts for p in CLI_COMMANDS[c].params])])  # type: ignore[attr-defined]
+def test_a_cli_command_of_customer_b_for_customer_a_is_refused(command: str, world: World,
+                                                              monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Through the CLI, customer B's user acting for A gets what the policy says over HTTP: 404 (exit 4), or
+    for an unscoped list (archive usage) a list filtered to nothing of A's."""
+    from starters import http_client
+    from starters.cli import app as cli_app
+    from tests.cli_support import in_process_api, runner
+
+    (tmp_path / "x.xml").write_bytes(b"<x/>")
+    with in_process_api(world.settings, monkeypatch, tmp_path / "config", world.http.app):
+        monkeypatch.setenv(http_client.TOKEN_ENV, world.tokens["customer-b"])
+        vat_optional = any(p.name == "vat" and not p.required for p in CLI_COMMANDS[command].params)  # type: ignore[attr-defined]
+        args = [*command.split(), *_required_args(CLI_COMMANDS[command], tmp_path), "--url", "http://testserver",
+                *(["--vat", A] if vat_optional else [])]
+        result = runner.invoke(cli_app, args)
+    assert result.exit_code in (0, 2, 4, 6), (args, result.output)  # 2 only where bad dummy input is refused first
+    if result.exit_code == 0:  # a filtered list: nothing of A's in it
+        assert command == "archive usage" and A not in result.output, (args, result.output)
+    assert A not in result.output or "no " in result.output
