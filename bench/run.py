@@ -217,6 +217,15 @@ async def bench_tls(args: argparse.Namespace) -> dict[str, Any]:
     return await asyncio.to_thread(run, log=lambda line: print(line, flush=True))
 
 
+@benchmark("sync")
+async def bench_sync(args: argparse.Namespace) -> dict[str, Any]:
+    """The sync client's apply rate against a bulk insert, a 100,000-change catch-up, the feed's page latency
+    at 10k/100k/1M entries on PostgreSQL (bench/sync.py; --quick: 20k applied, up to 100k entries)."""
+    from bench.sync import run
+
+    return await asyncio.to_thread(run, quick=args.quick, log=lambda line: print(line, flush=True))
+
+
 @benchmark("load")
 async def bench_load(args: argparse.Namespace) -> dict[str, Any]:
     """N customers at once sending invoices and requesting certificates over HTTP to `einvoice dev up`."""
@@ -269,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--in-flight", type=int, default=2, help="invoices a `load` customer awaits at once")
     parser.add_argument("--cert-interval", type=float, default=30.0,
                         help="seconds between a `load` customer's certificate requests")
+    parser.add_argument("--quick", action="store_true", help="`sync`: smaller sizes (no 1M-entry feed)")
     args = parser.parse_args(argv)
     names = args.names or list(BENCHMARKS)
     unknown = [n for n in names if n not in BENCHMARKS]
