@@ -108,6 +108,8 @@ def revoke(
     typer.echo(f"{how} of {vat}: revoked {len(result['revoked'])} certificate(s): {', '.join(result['revoked'])}")
     for op, why in result["refused"].items():
         typer.echo(f"  not revoked {op}: {why}")
+    for op in result.get("pending", []):
+        typer.echo(f"  pending {op}: the CA has not confirmed yet; `einvoice cert list` shows it revoked once done")
 
 
 @app.command("upload")

@@ -3,7 +3,8 @@
     einvoice sync --vat IT02038490237 --database-url sqlite:///acme.db [--every 30m]
     einvoice sync status --vat IT02038490237 --database-url sqlite:///acme.db
 
-It talks to the portal over HTTP (--api, EINVOICE_API_URL) with the customer's API token (--token,
+It talks to the portal over HTTP (--api or --url, EINVOICE_URL or EINVOICE_API_URL) with the customer's
+API token (--token,
 EINVOICE_API_TOKEN; an accountant's token with read for that customer works too); the client logic is in
 sync/ and imports nothing of the server. With --every it is a standalone loop: a failed round is recorded
 (`sync status` shows it) and retried at the next one.
@@ -27,7 +28,8 @@ app = typer.Typer(help="Keep a local database in step with a customer's change f
 
 VatOpt = Annotated[str, typer.Option("--vat", help="The customer (VAT number with prefix)")]
 UrlOpt = Annotated[str, typer.Option("--database-url", help="The local copy: sqlite:///file.db or postgresql://...")]
-ApiOpt = Annotated[str, typer.Option("--api", envvar="EINVOICE_API_URL", help="The portal's base URL")]
+ApiOpt = Annotated[str, typer.Option("--api", "--url", envvar=["EINVOICE_URL", "EINVOICE_API_URL"],
+                                     help="The portal's base URL")]
 TokenOpt = Annotated[str, typer.Option("--token", envvar="EINVOICE_API_TOKEN", help="An API token")]
 
 
@@ -80,8 +82,8 @@ def sync(ctx: typer.Context,
                 _round(database_url, feed)
             except (SyncError, httpx.HTTPError) as err:
                 if period is None:
-                    fail(f"sync failed: {err}")
-                console.print(f"[red]sync failed[/red]: {err}; next round in {period:.0f}s")
+                    fail(f"sync from {api} failed: {err}")
+                console.print(f"[red]sync from {api} failed[/red]: {err}; next round in {period:.0f}s")
             if period is None:
                 return
             time.sleep(period)

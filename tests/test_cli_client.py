@@ -153,3 +153,15 @@ def test_audit_list_shows_the_customer_trail_and_refuses_another(settings: Setti
     assert human.exit_code == 0 and "preferences.read" in human.output
     other = runner.invoke(cli, ["audit", "list", "--vat", B])
     assert other.exit_code == 4, other.output
+
+
+def test_sync_reads_the_same_url_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`einvoice sync` takes the API from EINVOICE_URL too (or --url), as the other commands do."""
+    monkeypatch.delenv("EINVOICE_API_URL", raising=False)
+    monkeypatch.setenv("EINVOICE_URL", "http://127.0.0.1:1")  # nothing listens there
+    copy = f"sqlite:///{tmp_path / 'copy.db'}"
+    result = runner.invoke(cli, ["sync", "--vat", "IT02038490237", "--database-url", copy, "--token", "t"])
+    assert result.exit_code != 0 and "127.0.0.1:1" in flat(result.output), result.output
+    by_flag = runner.invoke(cli, ["sync", "--vat", "IT02038490237", "--database-url", copy, "--token", "t",
+                                  "--url", "http://127.0.0.1:2"])
+    assert by_flag.exit_code != 0 and "127.0.0.1:2" in flat(by_flag.output), by_flag.output
