@@ -38,8 +38,8 @@ from domain.fatturapa.validation import (
     DocumentSummary,
     _child,
     _children,
-    _date,
     _dec,
+    _document_head,
     _fields,
     _Header,
     _name,
@@ -145,19 +145,11 @@ def check_header(header_el: etree._Element | None, versione: str | None, out: Pr
 def check_body(body: etree._Element, out: ProblemCollector, today: date, warn: ProblemCollector,
                regime: str, same_parties: bool) -> DocumentSummary | None:
     """One FatturaElettronicaBody's controls and its summary (None when it has no readable date)."""
-    parts = _children(body)
-    generali = _children(parts.get("DatiGenerali"))
-    dgd = generali.get("DatiGeneraliDocumento")
-    doc = _fields(dgd)
-    tipo = doc.get("TipoDocumento") or ""
-    numero = doc.get("Numero") or ""
-    data = _date(doc.get("Data"))
-    # 00425 Numero without a digit. FE.NET DatiGeneraliDocumentoValidator.cs.
-    if numero and not any(map(str.isdigit, numero)):
-        out.add(xpath_of(_child(dgd, "Numero")), f"the invoice number {numero!r} contains no digit", "00425")
-    # 00403 the invoice date after the day the SDI receives it (every file, as in validation.py).
-    if data is not None and data > today:
-        out.add(xpath_of(_child(dgd, "Data")), f"the invoice date {data} is after today ({today})", "00403")
+    # 00425 Numero without a digit (FE.NET DatiGeneraliDocumentoValidator.cs) and 00403 the invoice date after
+    # the day the SDI receives it: checked as for every file (validation._document_head).
+    head = _document_head(body, out, today)
+    generali, dgd, doc = head.generali, head.dgd, head.doc
+    tipo, numero, data = head.tipo, head.numero, head.data
     # 00471 a TD07 with the same party as seller and buyer. FE.NET FatturaSemplificataValidator.cs.
     if tipo == "TD07" and same_parties:
         out.add(xpath_of(_child(dgd, "TipoDocumento")),

@@ -366,19 +366,40 @@ def _payment_due_dates(body: etree._Element) -> list[etree._Element]:
             for due in detail.iterchildren("DataScadenzaPagamento")]
 
 
-def _check_body(body: etree._Element, out: ProblemCollector, today: date,
-                warn: ProblemCollector) -> DocumentSummary | None:
+@dataclass(frozen=True)
+class _DocumentHead:
+    """A body's DatiGenerali/DatiGeneraliDocumento, read once (the ordinary and the simplified invoice)."""
+
+    parts: dict[str, etree._Element]
+    generali: dict[str, etree._Element]
+    dgd: etree._Element | None
+    doc: dict[Any, str]
+    tipo: str
+    numero: str
+    data: date | None
+
+
+def _document_head(body: etree._Element, out: ProblemCollector, today: date) -> _DocumentHead:
+    """The body's general data, with the controls every file's document gets on them: 00425 (a Numero
+    without a digit) and 00403 (an invoice date after the day the SDI receives it)."""
     parts = _children(body)
     generali = _children(parts.get("DatiGenerali"))
     dgd = generali.get("DatiGeneraliDocumento")
     doc = _fields(dgd)
-    tipo = doc.get("TipoDocumento") or ""
     numero = doc.get("Numero") or ""
     data = _date(doc.get("Data"))
     if numero and not any(map(str.isdigit, numero)):
         out.add(xpath_of(_child(dgd, "Numero")), f"the invoice number {numero!r} contains no digit", "00425")
     if data is not None and data > today:
         out.add(xpath_of(_child(dgd, "Data")), f"the invoice date {data} is after today ({today})", "00403")
+    return _DocumentHead(parts, generali, dgd, doc, doc.get("TipoDocumento") or "", numero, data)
+
+
+def _check_body(body: etree._Element, out: ProblemCollector, today: date,
+                warn: ProblemCollector) -> DocumentSummary | None:
+    head = _document_head(body, out, today)
+    parts, generali, dgd, doc = head.parts, head.generali, head.dgd, head.doc
+    tipo, numero, data = head.tipo, head.numero, head.data
     if data is not None and "DatiFattureCollegate" in generali:
         for linked in parts["DatiGenerali"].iterchildren("DatiFattureCollegate"):
             linked_date = _date(_fields(linked).get("Data"))
