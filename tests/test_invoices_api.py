@@ -8,6 +8,7 @@ import json
 import uuid
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -44,14 +45,20 @@ def _count(settings: Settings) -> int:
         return s.scalar(select(func.count()).select_from(Invoice)) or 0
 
 
-async def test_send_over_http_then_read_and_download(time_env: WorkflowEnvironment, settings: Settings, db: str,
-                                                     mailbox: Mailbox) -> None:
+def _own_app(settings: Settings, time_env: WorkflowEnvironment) -> tuple[Settings, str, Any]:
+    """Settings on a task queue of the test's own, the demo customer enabled, and the app on that Temporal."""
     tq = f"tq-{uuid.uuid4()}"
     own = settings.model_copy(update={"temporal_task_queue": tq})
     ensure_customer(own)
     fresh_progressives(own)
     app = create_app(own, run_migrations=False)
     app.state.temporal = time_env.client
+    return own, tq, app
+
+
+async def test_send_over_http_then_read_and_download(time_env: WorkflowEnvironment, settings: Settings, db: str,
+                                                     mailbox: Mailbox) -> None:
+    own, tq, app = _own_app(settings, time_env)
     fake = FakeSdi()
     async with new_worker(time_env.client, own, invoice_workflows(), invoice_activities(own, fake), task_queue=tq), \
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api",
@@ -293,12 +300,7 @@ async def test_cli_sends_lists_and_downloads_through_the_api(time_env: WorkflowE
 
     from starters.invoices import get_invoice
 
-    tq = f"tq-{uuid.uuid4()}"
-    own = settings.model_copy(update={"temporal_task_queue": tq})
-    ensure_customer(own)
-    fresh_progressives(own)
-    app = create_app(own, run_migrations=False)
-    app.state.temporal = time_env.client
+    own, tq, app = _own_app(settings, time_env)
     path = tmp_path / "f.xml"
     path.write_bytes(invoice("K1"))
     async with new_worker(time_env.client, own, invoice_workflows(), invoice_activities(own, FakeSdi()),
