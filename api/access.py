@@ -44,6 +44,12 @@ class Public:
     why: str
 
 
+# The web panel (api/panel/) authenticates its own way: the signed session cookie holds a token issued by the
+# API's login and is checked as a bearer token is (api/panel/session.py); every page and form then calls the
+# same starters, which ask `may` and write the audit entry (surface "panel"), with a CSRF token on each POST.
+PANEL = Public("the web panel: its session cookie is checked like a token, and each action asks the policy "
+               "in the starters it calls (surface panel)")
+
 RULES: dict[tuple[str, str], Rule | Public] = {
     # no user: each is authenticated otherwise, or is public by nature
     ("GET", "/healthz"): Public("liveness probe"),
@@ -120,6 +126,18 @@ RULES: dict[tuple[str, str], Rule | Public] = {
     ("GET", "/archive/packages/{package_id}"): Rule("archive.read", ROUTE),
     ("POST", "/archive/verify"): Rule("archive.verify", BODY, whole="archive.verify_all"),
     ("GET", "/archive/verify/{workflow_id}"): Rule("archive.verify", ROUTE),
+    # the web panel (#16)
+    ("GET", "/panel/panel.css"): Public("the panel's stylesheet"),
+    ("GET", "/panel/lang/{code}"): Public("the language switch: a cookie with the language, nothing else"),
+    ("GET", "/panel/login"): PANEL,
+    ("POST", "/panel/login"): Public("the panel's login form: the API's own login (throttled, audited)"),
+    ("POST", "/panel/logout"): PANEL,
+    ("GET", "/panel/"): PANEL,
+    ("GET", "/panel/c/{vat}/certificates"): PANEL,
+    ("POST", "/panel/c/{vat}/certificates"): PANEL,
+    ("GET", "/panel/c/{vat}/certificates/revoke"): PANEL,
+    ("POST", "/panel/c/{vat}/certificates/revoke"): PANEL,
+    ("GET", "/panel/c/{vat}/certificates/{operation_id}/download"): PANEL,
 }
 
 

@@ -44,12 +44,13 @@ MAX_OTHER_BODY = 256 * 1024
 @dataclass(frozen=True)
 class Limit:
     size: int
-    kind: str  # how the refusal is told: "json", "invoice" (SDI code 00003) or "soap" (a Client fault)
+    kind: str  # how the refusal is told: "json", "invoice" (SDI code 00003), "soap" (a Client fault) or "html"
 
 
 ROUTES: list[tuple[re.Pattern[str], Limit]] = [
     (re.compile(r"/invoices/?"), Limit(MAX_INVOICE_BODY, "invoice")),
     (re.compile(r"/tenants/[^/]+/certificates(/uploads)?/?"), Limit(MAX_CERTIFICATE_BODY, "json")),
+    (re.compile(r"/panel/c/[^/]+/certificates/?"), Limit(MAX_CERTIFICATE_BODY, "html")),
     (re.compile(r"/sdi/(TrasmissioneFatture|RicezioneFatture)/?"), Limit(MAX_ENVELOPE_SIZE, "soap")),
     (re.compile(r"/codec/(encode|decode)/?"), Limit(MAX_CODEC_BODY, "json")),
 ]
@@ -131,6 +132,12 @@ async def _refuse(send: Send, limit: Limit) -> None:
     elif limit.kind == "invoice":
         body = json.dumps({"error": "invalid input", "detail": f"file: {said} [00003]",
                            "problems": [{"field": "file", "message": said, "code": "00003"}]}).encode()
+    elif limit.kind == "html":  # the web panel's forms: a page a person reads, the way back to the form
+        body = (f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>413</title></head><body>'
+                f'<p id="message">File troppo grande / Plik jest za duży / File too large: {said}. '
+                f'Nulla è stato modificato / Nothing was changed.</p><p><a href="/panel/">einvoice-hub</a></p>'
+                f'</body></html>').encode()
+        media = b"text/html; charset=utf-8"
     else:
         body = json.dumps({"error": "payload too large", "detail": said}).encode()
     await send({"type": "http.response.start", "status": status,

@@ -8,6 +8,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from api import errors
 from api.access import guard
 from api.body_limit import BodyLimit
+from api.panel import install as install_panel
 from api.routes import archive, certificates, codec, contracts, feed, identity, invoices, tenants
 from core.db import migrate
 from core.settings import Settings, get_settings
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     invoices.install(app)
     app.include_router(archive.router)
     app.include_router(feed.router)
+    install_panel(app)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

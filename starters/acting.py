@@ -8,6 +8,8 @@ Who writes the audit entry (one per call, never two): the surface the call came 
   revoked token stops the very next call, as it stops the next HTTP request.
 - surface "http" (the routes pass it): the HTTP guard (api/access.py) has just authenticated the user and
   writes the request's entry itself, refusals raised here included; this module checks and writes nothing.
+- surface "panel" (the web panel, api/panel/): like "starter" — the user read again, its session's token
+  checked, the entry written here — under its own name in the trail.
 - surface "cli": the admin paths of the command line that still run in-process (`archive verify --local`,
   `archive schedule`), acting as `LOCAL_ADMIN` (an operator: whoever runs them holds the DATABASE_URL, which
   is more than any user); audited like "starter" under surface "cli". The customer-facing commands are HTTP
@@ -30,8 +32,8 @@ from domain.errors import Forbidden, Hidden
 from domain.policy import OPERATOR, Principal, require
 from models import audit
 
-STARTER, HTTP, CLI = "starter", "http", "cli"
-SURFACES = (STARTER, HTTP, CLI)
+STARTER, HTTP, CLI, PANEL = "starter", "http", "cli", "panel"
+SURFACES = (STARTER, HTTP, CLI, PANEL)
 LOCAL_ADMIN = Principal(0, "local-cli", OPERATOR)  # no user row: the machine's administrator (surface "cli")
 
 
@@ -100,7 +102,7 @@ def acting(settings: Settings, as_user: Principal, action: str, target: str = ""
     if (as_user is LOCAL_ADMIN) != (surface == CLI):
         raise ValueError("LOCAL_ADMIN acts through surface 'cli' only, and only it does")
     try:
-        user = current(settings, as_user) if surface == STARTER else as_user
+        user = current(settings, as_user) if surface in (STARTER, PANEL) else as_user
     except Forbidden as err:
         with session_scope(settings.database_url) as session:
             audit.append(session, as_user.label, surface, action, target, f"refused: {err.reason}")

@@ -251,6 +251,19 @@ def list_customer_certificates(settings: Settings, vat: str, *, as_user: Princip
         return certs, offline_status(certs)
 
 
+def revocation_preview(settings: Settings, vat: str, *, as_user: Principal,
+                       surface: str = STARTER) -> tuple[bool, list[CertificateView]]:
+    """What a revocation request would take now, for the form that asks it (the panel's cumulative warning):
+    whether it is cumulative (the customer's first request), and the active certificates."""
+    vat_number = str(parse_vat_number(vat))
+    with acting(settings, as_user, "certificate.read", f"revocation preview of {vat[:20]}", surface) as act:
+        act.check(vat_number)
+        with session_scope(settings.database_url) as session:
+            first = not has_revocation_requests(session, vat_number)
+            active = [c for c in list_certificates(session, vat_number) if c.state == ACTIVE]
+        return first, active
+
+
 async def revoke_certificates(settings: Settings, vat: str, reason: str, operation_id: str | None = None, *,
                               as_user: Principal, surface: str = STARTER, client: Client | None = None,
                               wait_seconds: float | None = None) -> RevocationResult:

@@ -1,0 +1,13 @@
+"""The web panel (issue #16): server-rendered pages for operators, customer users and accountants, over the
+same starters and the same policy check as the HTTP routes (surface "panel" in the audit trail)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+
+def install(app: FastAPI) -> None:
+    from api.panel import base, certificates
+
+    app.include_router(base.router)
+    app.include_router(certificates.router)

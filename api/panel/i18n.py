@@ -1,0 +1,212 @@
+"""The panel's words in Italian, Polish and English: a small catalogue, the seeds' own terms kept (ATTIVATO,
+zlecony do autoryzacji, Richiedi certificato, ...), chosen by the browser's Accept-Language or the switch.
+
+Italian is the portals' language and the fallback: a key missing in another language shows the Italian."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+LANGUAGES = ("it", "pl", "en")
+DEFAULT = "it"
+LANGUAGE_NAMES = {"it": "Italiano", "pl": "Polski", "en": "English"}
+
+CATALOGUE: dict[str, dict[str, str]] = {
+    # the frame
+    "panel": {"it": "Pannello", "pl": "Panel", "en": "Panel"},
+    "login": {"it": "Accedi", "pl": "Zaloguj się", "en": "Log in"},
+    "logout": {"it": "Esci", "pl": "Wyloguj się", "en": "Log out"},
+    "email": {"it": "E-mail", "pl": "E-mail", "en": "E-mail"},
+    "password": {"it": "Password", "pl": "Hasło", "en": "Password"},
+    "logged_in_as": {"it": "Utente", "pl": "Użytkownik", "en": "Signed in as"},
+    "logged_out": {"it": "Sessione terminata.", "pl": "Sesja zakończona.", "en": "You are logged out."},
+    "session_needed": {"it": "Accedi per continuare.", "pl": "Zaloguj się, aby kontynuować.",
+                       "en": "Log in to continue."},
+    "customer": {"it": "Cliente", "pl": "Klient", "en": "Customer"},
+    "customers": {"it": "Clienti", "pl": "Klienci", "en": "Customers"},
+    "choose_customer": {"it": "Scegli il cliente", "pl": "Wybierz klienta", "en": "Choose the customer"},
+    "open": {"it": "Apri", "pl": "Otwórz", "en": "Open"},
+    "no_customers": {"it": "Nessun cliente collegato.", "pl": "Brak powiązanych klientów.",
+                     "en": "No linked customer."},
+    "granted": {"it": "Permessi", "pl": "Uprawnienia", "en": "Permissions"},
+    "role_operator": {"it": "Operatore", "pl": "Operator", "en": "Operator"},
+    "role_customer": {"it": "Titolare", "pl": "Właściciel", "en": "Customer user"},
+    "role_accountant": {"it": "Commercialista", "pl": "Biuro rachunkowe", "en": "Accountant"},
+    "refused": {"it": "Operazione non consentita", "pl": "Operacja niedozwolona", "en": "Not allowed"},
+    "invalid": {"it": "Dati non validi", "pl": "Nieprawidłowe dane", "en": "Invalid input"},
+    "nothing_written": {"it": "Nulla è stato modificato.", "pl": "Nic nie zostało zmienione.",
+                        "en": "Nothing was changed."},
+    "csrf": {"it": "Modulo scaduto o non valido: ricarica la pagina e riprova.",
+             "pl": "Formularz wygasł lub jest nieprawidłowy: odśwież stronę i spróbuj ponownie.",
+             "en": "The form expired or is not valid: reload the page and try again."},
+    "too_large": {"it": "File troppo grande", "pl": "Plik jest za duży", "en": "File too large"},
+    "not_found": {"it": "Non trovato", "pl": "Nie znaleziono", "en": "Not found"},
+    # menu
+    "menu_certificates": {"it": "Certificati", "pl": "Certyfikaty", "en": "Certificates"},
+    "menu_invoices": {"it": "Fatture", "pl": "Faktury", "en": "Invoices"},
+    # certificates (seed 000: Agenzia delle Entrate's screen)
+    "cert_title": {"it": "Certificato Gestore ed Esercente", "pl": "Certyfikaty", "en": "Certificates"},
+    "cert_upload_hint": {"it": "Carica il file di richiesta del certificato e poi seleziona il pulsante "
+                               "\"Richiedi certificato\".",
+                         "pl": "Wczytaj plik wniosku o certyfikat (PKCS#10) i wybierz \"Wyślij wniosek\".",
+                         "en": "Upload the certificate request file (PKCS#10) and press \"Request certificate\"."},
+    "cert_ca_hint": {"it": "È possibile scaricare il certificato per la verifica dell'autenticità del server "
+                           "con cui viene stabilita la connessione SSL/TLS:",
+                     "pl": "Certyfikat do weryfikacji serwera połączenia SSL/TLS można pobrać:",
+                     "en": "The certificate that verifies the server of the SSL/TLS connection can be "
+                           "downloaded:"},
+    "cert_ca": {"it": "Certificato CA", "pl": "Certyfikat CA", "en": "CA certificate"},
+    "cert_csr": {"it": "File PKCS#10", "pl": "Plik PKCS#10", "en": "PKCS#10 file"},
+    "cert_request": {"it": "Richiedi certificato", "pl": "Wyślij wniosek o certyfikat", "en": "Request certificate"},
+    "cert_revoke": {"it": "Annullamento certificato", "pl": "Unieważnienie certyfikatu",
+                    "en": "Certificate revocation"},
+    "cert_list": {"it": "Elenco dei certificati richiesti", "pl": "Lista wnioskowanych certyfikatów",
+                  "en": "Requested certificates"},
+    "col_id": {"it": "Id", "pl": "Id", "en": "Id"},
+    "col_certificate": {"it": "Certificato", "pl": "Certyfikat", "en": "Certificate"},
+    "col_state": {"it": "Stato", "pl": "Status", "en": "State"},
+    "col_requested": {"it": "Data Richiesta", "pl": "Data wniosku", "en": "Request date"},
+    "col_expires": {"it": "Data Scadenza", "pl": "Data ważności", "en": "Expiry date"},
+    "col_outcome": {"it": "Esito", "pl": "Wynik", "en": "Outcome"},
+    "download": {"it": "Scarica", "pl": "Pobierz", "en": "Download"},
+    "cert_none_active": {"it": "Per l'utenza di lavoro selezionata, a sistema non risultano certificati nello "
+                               "stato \"ATTIVATO\".",
+                         "pl": "Dla wybranego konta nie ma certyfikatów w stanie \"ATTIVATO\" (aktywny).",
+                         "en": "For the selected account there is no certificate in the state \"ATTIVATO\" "
+                               "(active)."},
+    "cert_none": {"it": "Nessun certificato richiesto.", "pl": "Brak certyfikatów.", "en": "No certificate yet."},
+    "cert_requested": {"it": "Richiesta inviata: certificato", "pl": "Wniosek wysłany: certyfikat",
+                       "en": "Request sent: certificate"},
+    "revoke_intro": {"it": "L'utente può annullare il Certificato Utente attivo che il sistema ha precedentemente "
+                           "rilasciato scegliendo obbligatoriamente una fra le motivazioni proposte.",
+                     "pl": "Użytkownik może unieważnić aktywny certyfikat, wybierając obowiązkowo jeden z "
+                           "podanych powodów.",
+                     "en": "You can revoke the active certificate issued to you; choosing one of the reasons is "
+                           "mandatory."},
+    "revoke_cumulative": {"it": "Per l'utenza di lavoro selezionata, a sistema risultano più ({n}) certificati "
+                                "nello stato \"ATTIVATO\", che verranno tutti revocati.",
+                          "pl": "Dla wybranego konta w systemie jest {n} certyfikatów w stanie \"ATTIVATO\" "
+                                "(aktywny): wszystkie zostaną unieważnione.",
+                          "en": "For the selected account there are {n} certificates in the state \"ATTIVATO\" "
+                                "(active): all of them will be revoked."},
+    "revoke_one": {"it": "Verrà revocato il certificato {op}.", "pl": "Zostanie unieważniony certyfikat {op}.",
+                   "en": "Certificate {op} will be revoked."},
+    "revoke_after": {"it": "Al termine dell'operazione potrà essere richiesto un nuovo certificato.",
+                     "pl": "Po zakończeniu operacji można złożyć wniosek o nowy certyfikat.",
+                     "en": "Afterwards a new certificate can be requested."},
+    "reason": {"it": "Motivazione", "pl": "Powód", "en": "Reason"},
+    "choose": {"it": "— scegli —", "pl": "— wybierz —", "en": "— choose —"},
+    "revoke_submit": {"it": "Richiedi annullamento", "pl": "Unieważnij", "en": "Request revocation"},
+    "back": {"it": "Indietro", "pl": "Wstecz", "en": "Back"},
+    "revoked_done": {"it": "Certificati revocati", "pl": "Unieważnione certyfikaty", "en": "Certificates revoked"},
+    "revoke_pending": {"it": "in attesa di conferma della CA", "pl": "oczekuje na potwierdzenie CA",
+                       "en": "awaiting the CA's confirmation"},
+    "reason_key-lost": {"it": "Chiave primaria smarrita", "pl": "Utrata klucza prywatnego",
+                        "en": "Primary key lost"},
+    "reason_activity-ceased": {"it": "Attività cessata", "pl": "Zaprzestanie działalności",
+                               "en": "Activity ceased"},
+    "reason_stolen": {"it": "Furto certificato", "pl": "Kradzież certyfikatu", "en": "Certificate stolen"},
+    "reason_renewal": {"it": "Rinnovo scadenza", "pl": "Odnowienie przed wygaśnięciem", "en": "Renewal at expiry"},
+    "reason_malfunction": {"it": "Malfunzionamento", "pl": "Nieprawidłowe działanie", "en": "Malfunction"},
+    "reason_other": {"it": "Altro", "pl": "Inny", "en": "Other"},
+    # certificate states: the portals' own words
+    "state_ordered": {"it": "In generazione (zlecony do autoryzacji)", "pl": "Zlecony do autoryzacji",
+                      "en": "In generation: ordered for authorization (zlecony do autoryzacji)"},
+    "state_accepted": {"it": "In generazione (zaakceptowany w trakcie autoryzacji)",
+                       "pl": "Zaakceptowany w trakcie autoryzacji",
+                       "en": "In generation: authorization in progress (zaakceptowany w trakcie autoryzacji)"},
+    "state_active": {"it": "ATTIVATO", "pl": "Aktywny (ATTIVATO)", "en": "Active (ATTIVATO)"},
+    "state_error": {"it": "Errore", "pl": "Uwierzytelnianie zakończone niepowodzeniem",
+                    "en": "Error: authentication failed"},
+    "state_expired": {"it": "Scaduto", "pl": "Wygasły", "en": "Expired (scaduto)"},
+    "state_revoked": {"it": "Revocato", "pl": "Unieważniony", "en": "Revoked (revocato)"},
+    "state_added": {"it": "Aggiunto", "pl": "Certyfikat poprawnie dodany", "en": "Correctly added"},
+    # invoices
+    "inv_title": {"it": "Fatture inviate", "pl": "Faktury wysłane", "en": "Invoices sent"},
+    "inv_file": {"it": "File FatturaPA (XML o .p7m)", "pl": "Plik FatturaPA (XML lub .p7m)",
+                 "en": "FatturaPA file (XML or .p7m)"},
+    "inv_sign": {"it": "Firma", "pl": "Podpis", "en": "Signature"},
+    "sign_none": {"it": "Nessuna (già firmata o non richiesta)", "pl": "Brak (już podpisana lub niewymagana)",
+                  "en": "None (already signed, or not required)"},
+    "sign_cades": {"it": "CAdES-BES (.p7m)", "pl": "CAdES-BES (.p7m)", "en": "CAdES-BES (.p7m)"},
+    "sign_xades": {"it": "XAdES-BES", "pl": "XAdES-BES", "en": "XAdES-BES"},
+    "inv_send": {"it": "Invia fattura", "pl": "Wyślij fakturę", "en": "Send invoice"},
+    "inv_sent": {"it": "Fattura inviata", "pl": "Faktura wysłana", "en": "Invoice sent"},
+    "inv_none": {"it": "Nessuna fattura.", "pl": "Brak faktur.", "en": "No invoice yet."},
+    "col_file": {"it": "Nome file", "pl": "Nazwa pliku", "en": "File name"},
+    "col_number": {"it": "Numero", "pl": "Numer", "en": "Number"},
+    "col_date": {"it": "Data", "pl": "Data", "en": "Date"},
+    "col_counterparty": {"it": "Cessionario", "pl": "Nabywca", "en": "Buyer"},
+    "col_total": {"it": "Totale", "pl": "Razem", "en": "Total"},
+    "col_direction": {"it": "Tipo", "pl": "Kierunek", "en": "Direction"},
+    "dir_out": {"it": "Emessa", "pl": "Wystawiona", "en": "Sent"},
+    "dir_in": {"it": "Ricevuta", "pl": "Otrzymana", "en": "Received"},
+    "notifications": {"it": "Notifiche", "pl": "Powiadomienia", "en": "Notifications"},
+    "no_notifications": {"it": "Nessuna notifica ancora.", "pl": "Brak powiadomień.",
+                         "en": "No notification yet."},
+    "downloads": {"it": "Download", "pl": "Pobieranie", "en": "Downloads"},
+    "dl_original": {"it": "XML", "pl": "XML", "en": "XML"},
+    "dl_signed": {"it": ".p7m firmato", "pl": "podpisany .p7m", "en": "signed .p7m"},
+    "dl_html": {"it": "HTML (foglio di stile AdE)", "pl": "HTML", "en": "HTML (AdE stylesheet)"},
+    "dl_pdf": {"it": "PDF", "pl": "PDF", "en": "PDF"},
+    "dl_notifications": {"it": "Notifiche (zip)", "pl": "Powiadomienia (zip)", "en": "Notifications (zip)"},
+    "sdi_id": {"it": "Identificativo SdI", "pl": "Identyfikator SdI", "en": "SdI id"},
+    "warnings": {"it": "Avvisi", "pl": "Ostrzeżenia", "en": "Warnings"},
+    "inv_state_received": {"it": "Ricevuta dall'intermediario", "pl": "Przyjęta", "en": "Received"},
+    "inv_state_validated": {"it": "Validata", "pl": "Zweryfikowana", "en": "Validated"},
+    "inv_state_signed": {"it": "Firmata", "pl": "Podpisana", "en": "Signed"},
+    "inv_state_sent": {"it": "Inviata allo SdI", "pl": "Wysłana do SdI", "en": "Sent to the SDI"},
+    "inv_state_delivered": {"it": "Consegnata (RC)", "pl": "Dostarczona (RC)", "en": "Delivered (RC)"},
+    "inv_state_not-delivered": {"it": "Mancata consegna (MC)", "pl": "Niedostarczona (MC)",
+                                "en": "Not delivered (MC)"},
+    "inv_state_rejected": {"it": "Scartata (NS)", "pl": "Odrzucona (NS)", "en": "Rejected (NS)"},
+    "inv_state_accepted": {"it": "Accettata dalla PA (EC01)", "pl": "Zaakceptowana (EC01)",
+                           "en": "Accepted by the PA (EC01)"},
+    "inv_state_refused": {"it": "Rifiutata dalla PA (EC02)", "pl": "Odrzucona przez PA (EC02)",
+                          "en": "Refused by the PA (EC02)"},
+    "inv_state_deadline-passed": {"it": "Decorrenza termini (DT)", "pl": "Upływ terminu (DT)",
+                                  "en": "Deadline passed (DT)"},
+}
+
+
+def choose(accept_language: str, chosen: str | None = None) -> str:
+    """The switch's choice if it is one of ours, else the browser's most preferred language we have."""
+    if chosen in LANGUAGES:
+        return chosen
+    ranked: list[tuple[float, int, str]] = []
+    for index, part in enumerate((accept_language or "").split(",")[:20]):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        code = tag.strip().lower().split("-")[0]
+        if code in LANGUAGES and quality > 0:
+            ranked.append((-quality, index, code))
+    return min(ranked)[2] if ranked else DEFAULT
+
+
+def translate(lang: str, key: str, **values: object) -> str:
+    entry = CATALOGUE.get(key)
+    if entry is None:
+        return key
+    text = entry.get(lang) or entry[DEFAULT]
+    return text.format(**values) if values else text
+
+
+def date(value: datetime | str | None) -> str:
+    """dd/mm/yyyy, as the seeds show dates (gg/mm/aaaa); an ISO date string is read first."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value).strftime("%d/%m/%Y")
+        except ValueError:
+            return value
+    return value.strftime("%d/%m/%Y")
+
+
+def datetime_label(value: datetime | None) -> str:
+    return "" if value is None else value.strftime("%d/%m/%Y %H:%M UTC")
