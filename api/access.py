@@ -138,6 +138,10 @@ RULES: dict[tuple[str, str], Rule | Public] = {
     ("GET", "/panel/c/{vat}/certificates/revoke"): PANEL,
     ("POST", "/panel/c/{vat}/certificates/revoke"): PANEL,
     ("GET", "/panel/c/{vat}/certificates/{operation_id}/download"): PANEL,
+    ("GET", "/panel/c/{vat}/invoices"): PANEL,
+    ("POST", "/panel/c/{vat}/invoices"): PANEL,
+    ("GET", "/panel/c/{vat}/invoices/{invoice_id}"): PANEL,
+    ("GET", "/panel/c/{vat}/invoices/{invoice_id}/download/{what}"): PANEL,
 }
 
 

@@ -7,7 +7,8 @@ from fastapi import FastAPI
 
 
 def install(app: FastAPI) -> None:
-    from api.panel import base, certificates
+    from api.panel import base, certificates, invoices
 
     app.include_router(base.router)
     app.include_router(certificates.router)
+    app.include_router(invoices.router)

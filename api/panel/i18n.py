@@ -164,6 +164,13 @@ CATALOGUE: dict[str, dict[str, str]] = {
                            "en": "Accepted by the PA (EC01)"},
     "inv_state_refused": {"it": "Rifiutata dalla PA (EC02)", "pl": "Odrzucona przez PA (EC02)",
                           "en": "Refused by the PA (EC02)"},
+    "inv_state_failed": {"it": "Trasmissione non riuscita (EI)", "pl": "Transmisja nieudana (EI)",
+                         "en": "Transmission failed (EI)"},
+    "inv_state_received-from-sdi": {"it": "Ricevuta dallo SdI", "pl": "Otrzymana z SdI",
+                                    "en": "Received from the SDI"},
+    "inv_state_outcome-sent": {"it": "Esito inviato", "pl": "Wynik wysłany", "en": "Outcome sent"},
+    "inv_state_outcome-sending": {"it": "Esito in invio", "pl": "Wynik w trakcie wysyłania",
+                                  "en": "Outcome being sent"},
     "inv_state_deadline-passed": {"it": "Decorrenza termini (DT)", "pl": "Upływ terminu (DT)",
                                   "en": "Deadline passed (DT)"},
 }

@@ -129,7 +129,13 @@ def download(settings: SettingsDep, invoice_id: str, what: str, access: AccessDe
 
         find_chromium(settings.chromium_path)
     access.check(starter.get_invoice(settings, invoice_id, as_user=access.user, surface=HTTP).vat)
-    found = starter.download(settings, invoice_id, what, as_user=access.user, surface=HTTP)
+    return download_response(invoice_id, what,
+                             starter.download(settings, invoice_id, what, as_user=access.user, surface=HTTP))
+
+
+def download_response(invoice_id: str, what: str, found: list[starter.Download]) -> Response:
+    """The answer to a download, for the API and the panel alike: the notifications as one zip, the HTML
+    rendering under a CSP that lets nothing in it run, names cleaned for the header."""
     if what == "notifications":
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:

@@ -1,0 +1,169 @@
+"""The invoices screen: upload and send with the signature chosen (none, CAdES-BES .p7m, XAdES-BES), the list
+with its states, one invoice with its notifications as a timeline (RC, MC, NS, NE, DT, AT as the SDI named
+them) and its downloads (XML, .p7m, HTML, PDF, the notifications), through the starters the HTTP routes call."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from api.deps import get_temporal
+from api.panel import i18n
+from api.panel.common import (
+    PANEL,
+    REFUSALS,
+    attempt_message,
+    customer_of,
+    form_with_csrf,
+    needs_user,
+    precheck,
+    refusal,
+    settings_of,
+)
+from api.panel.pages import allowed, language, render
+from api.panel.session import PanelUser
+from api.routes.invoices import download_response
+from domain.errors import InvalidInput, NotFound
+from domain.fatturapa import MAX_FILE_SIZE
+from models.files import FileInfo
+from models.invoices import InvoiceView
+from starters import invoices as starter
+
+router = APIRouter(prefix="/panel/c/{vat}/invoices", include_in_schema=False)
+SIGN_MODES = ("none", "cades", "xades")  # models.invoices_io.SIGN_MODES, "none" first: the form's default
+DOWNLOADS = ("original", "signed", "html", "pdf", "notifications")
+# the SDI's file names: <sent file>_<kind>_<progressive>.xml (Specifiche tecniche SdI, the notifications)
+_KIND = re.compile(r"_(RC|MC|NS|NE|DT|AT|EC|MT|SE)_[A-Za-z0-9]{1,3}\.xml", re.IGNORECASE)
+KIND_LABELS = {
+    "RC": "Ricevuta di consegna (RC)", "MC": "Notifica di mancata consegna (MC)", "NS": "Notifica di scarto (NS)",
+    "NE": "Notifica esito committente (NE)", "DT": "Notifica decorrenza termini (DT)",
+    "AT": "Attestazione di avvenuta trasmissione (AT)", "EC": "Esito committente inviato (EC)",
+    "MT": "File dei metadati (MT)", "SE": "Scarto esito committente (SE)",
+}
+
+
+@dataclass(frozen=True)
+class Step:
+    at: datetime
+    label: str
+    name: str
+
+
+def timeline(created_at: datetime, files: list[FileInfo]) -> list[Step]:
+    """The invoice's life in time order: its upload, then every notification (or outcome) stored for it."""
+    steps = [Step(created_at, "upload", "")]
+    for f in files:
+        if f.role in ("notification", "outcome", "metadata"):
+            found = _KIND.search(f.name)
+            kind = found.group(1).upper() if found else ""
+            steps.append(Step(f.created_at, KIND_LABELS.get(kind, f.role), f.name))
+    return sorted(steps, key=lambda s: s.at)
+
+
+async def _list(request: Request, user: PanelUser, vat: str, status_code: int = 200,
+                message: str | None = None) -> Response:
+    try:
+        invoices = await run_in_threadpool(starter.list_invoices, settings_of(request), vat, as_user=user.principal,
+                                           surface=PANEL)
+    except REFUSALS as err:
+        ref = refusal(request, err)
+        return render(request, "message.html.j2", user=user, status_code=ref.status,
+                      message=attempt_message(ref, language(request)))
+    return render(request, "invoices.html.j2", user=user, vat=vat, invoices=invoices, sign_modes=SIGN_MODES,
+                  can_send=allowed(user.principal, "invoice.send", vat), status_code=status_code, message=message)
+
+
+@router.get("")
+async def invoices(vat: str, request: Request) -> Response:
+    user = await needs_user(request)
+    if isinstance(user, Response):
+        return user
+    return await _list(request, user, customer_of(vat))
+
+
+@router.post("")
+async def send(vat: str, request: Request) -> Response:
+    user = await needs_user(request)
+    if isinstance(user, Response):
+        return user
+    vat = customer_of(vat)
+    form, refused = await form_with_csrf(request, user)
+    if refused is not None:
+        return refused
+    settings = settings_of(request)
+    sign = str(form.get("sign") or "none")
+    upload = form.get("file")
+    try:
+        await run_in_threadpool(precheck, settings, user, "invoice.send", vat)
+        if sign not in SIGN_MODES:
+            raise InvalidInput.one("sign", f"one of {', '.join(SIGN_MODES)}; got {sign[:20]!r}")
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            raise InvalidInput.one("file", "choose a FatturaPA file (XML or .p7m) to send")
+        data = await upload.read(MAX_FILE_SIZE + 1)
+        if len(data) > MAX_FILE_SIZE:
+            raise InvalidInput.one("file", f"larger than the SDI limit of {MAX_FILE_SIZE} bytes", "00003")
+        view = await starter.send_invoice(settings, vat, data, upload.filename, sign, None, as_user=user.principal,
+                                          surface=PANEL, client=await get_temporal(request))
+    except REFUSALS as err:
+        ref = refusal(request, err)
+        return await _list(request, user, vat, ref.status, attempt_message(ref, language(request)))
+    return RedirectResponse(f"/panel/c/{vat}/invoices/{view.id}?sent=1", status_code=303)
+
+
+def _of_customer(view: InvoiceView, vat: str, invoice_id: str) -> None:
+    if view.vat != vat:  # another customer's invoice under this customer's address: not here
+        raise NotFound(f"no invoice {invoice_id}")
+
+
+@router.get("/{invoice_id}")
+async def detail(vat: str, invoice_id: str, request: Request, sent: int = 0) -> Response:
+    user = await needs_user(request)
+    if isinstance(user, Response):
+        return user
+    vat = customer_of(vat)
+    settings = settings_of(request)
+    try:
+        view = await run_in_threadpool(starter.get_invoice, settings, invoice_id, as_user=user.principal,
+                                       surface=PANEL)
+        _of_customer(view, vat, invoice_id)
+        files = await run_in_threadpool(starter.invoice_files, settings, invoice_id, as_user=user.principal,
+                                        surface=PANEL)
+    except REFUSALS as err:
+        ref = refusal(request, err)
+        return render(request, "message.html.j2", user=user, vat=vat, status_code=ref.status,
+                      message=attempt_message(ref, language(request)))
+    roles = {f.role for f in files}
+    present = {"original": bool(roles & {"original", "received"}), "signed": bool(roles & {"transmitted",
+               "received"}), "notifications": bool(roles & {"notification", "metadata", "outcome"})}
+    present["html"] = present["pdf"] = present["signed"]
+    message = i18n.translate(language(request), "inv_sent") if sent else None
+    return render(request, "invoice.html.j2", user=user, vat=vat, invoice=view, steps=timeline(view.created_at, files),
+                  downloads=[w for w in DOWNLOADS if present[w]], message=message, ok=bool(sent))
+
+
+@router.get("/{invoice_id}/download/{what}")
+async def download(vat: str, invoice_id: str, what: str, request: Request) -> Response:
+    user = await needs_user(request)
+    if isinstance(user, Response):
+        return user
+    vat = customer_of(vat)
+    settings = settings_of(request)
+    try:
+        view = await run_in_threadpool(starter.get_invoice, settings, invoice_id, as_user=user.principal,
+                                       surface=PANEL)
+        _of_customer(view, vat, invoice_id)
+        found = await run_in_threadpool(starter.download, settings, invoice_id, what, as_user=user.principal,
+                                        surface=PANEL)
+    except REFUSALS as err:
+        ref = refusal(request, err)
+        return render(request, "message.html.j2", user=user, vat=vat, status_code=ref.status,
+                      message=attempt_message(ref, language(request)))
+    response = download_response(invoice_id, what, found)
+    response.headers["Cache-Control"] = "no-store"
+    return response

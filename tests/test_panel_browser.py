@@ -1,0 +1,175 @@
+"""The web panel in a real browser (#16): Debian's chromium driven by Playwright against the API served by
+uvicorn, a certificate worker on the real dev server with the built-in CA. One browser for the module.
+
+- a customer logs in, requests a certificate (a PKCS#10 file, "Richiedi certificato"), sees it ATTIVATO in
+  the seed's list, downloads it, and revokes it with a reason after the cumulative warning; logout ends the
+  session;
+- an accountant granted read only sees no send button, and posting the form anyway (its own session cookie
+  and CSRF token, through httpx) is refused by the policy with a message on the page."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from cryptography import x509
+from playwright.async_api import Browser, async_playwright
+from temporalio.testing import WorkflowEnvironment
+
+from api.main import create_app
+from api.panel.session import COOKIE
+from core.ca import authority_from_settings
+from core.settings import Settings
+from domain.permissions import READ
+from tests.certificates_support import certificate_activities, make_csr, terminate_leftovers
+from tests.helpers import free_port, new_worker, wait_until
+from tests.identity_support import PASSWORD
+from tests.panel_support import ACCOUNTANT_EMAIL, CUSTOMER_EMAIL, VAT, csrf_of, customers
+from workflows.certificate_authorization import CertificateAuthorizationWorkflow
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu", "--disable-component-update",
+                 "--no-first-run"]
+needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason="run scripts/ensure-chromium.sh (make test does)")
+
+
+@pytest.fixture(scope="module")
+def served(settings: Settings, dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory,
+           ) -> Iterator[Settings]:
+    """The API (and so the panel) on a free port, on the dev server, with its own CA and task queue."""
+    port = free_port()
+    local = settings.model_copy(update={
+        "data_dir": tmp_path_factory.mktemp("panel") / "data",
+        "temporal_address": dev_env.client.service_client.config.target_host,
+        "temporal_task_queue": f"panel-browser-{os.urandom(4).hex()}",
+        "public_base_url": f"http://127.0.0.1:{port}",
+        "http_wait_seconds": 20.0,
+    })
+    app = create_app(local, run_migrations=False)
+    app.state.temporal = dev_env.client
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_until(lambda: server.started, timeout=20, message="uvicorn to start")
+    yield local
+    server.should_exit = True
+    thread.join(timeout=20)
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.skip("run scripts/ensure-chromium.sh (make test does)")
+    async with async_playwright() as pw:
+        launched = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+@needs_chromium
+async def test_a_customer_requests_a_certificate_and_revokes_it_with_a_reason(
+        served: Settings, browser: Browser, dev_env: WorkflowEnvironment, db: str) -> None:
+    customers(served, [READ])
+    api = served.public_base_url
+    async with new_worker(dev_env.client, served, workflows=[CertificateAuthorizationWorkflow],
+                          activities=certificate_activities(served, authority_from_settings(served)),
+                          task_queue=served.temporal_task_queue):
+        context = await browser.new_context(locale="it-IT", extra_http_headers={"Accept-Language": "it-IT,it"},
+                                            accept_downloads=True)
+        try:
+            page = await context.new_page()
+            await page.goto(f"{api}/panel/")
+            assert page.url == f"{api}/panel/login"
+            await page.fill("#email", CUSTOMER_EMAIL)
+            await page.fill("#password", PASSWORD)
+            await page.click("#login")
+            await page.wait_for_url(f"{api}/panel/c/{VAT}/certificates")
+            assert await page.text_content("#role") == "Titolare"
+            headers = [await page.text_content(f"#certificates th:nth-child({i})") for i in range(1, 7)] \
+                if await page.query_selector("#certificates") else []
+            assert headers == []  # nothing requested yet
+            assert "non risultano certificati" in (await page.text_content("#no-active") or "")
+
+            await page.set_input_files("#csr", files=[{"name": "richiesta.csr", "mimeType": "application/pkcs10",
+                                                       "buffer": make_csr()}])
+            await page.click("#request")  # "Richiedi certificato": the page answers once it is active
+            await page.wait_for_selector('#certificates tr[data-state="active"]', timeout=30_000)
+            assert "Richiesta inviata" in (await page.text_content("#message") or "")
+            headers = [await page.text_content(f"#certificates th:nth-child({i})") for i in range(1, 7)]
+            assert headers == ["Id", "Certificato", "Stato", "Data Richiesta", "Data Scadenza", "Esito"]
+            row = page.locator('#certificates tr[data-state="active"]')
+            op = await row.get_attribute("data-operation")
+            cells = [await row.locator("td").nth(i).text_content() for i in range(5)]
+            assert cells[0] == op and cells[1] == f"certificato{op}.cer" and "ATTIVATO" in (cells[2] or "")
+            assert all(len((c or "").split("/")) == 3 for c in cells[3:5]), cells  # dd/mm/yyyy
+
+            async with page.expect_download() as issued:
+                await row.locator("a.download").click()
+            cert = x509.load_der_x509_certificate(Path(await (await issued.value).path()).read_bytes())
+            async with httpx.AsyncClient(base_url=api) as http:
+                ca = x509.load_pem_x509_certificate((await http.get("/certificates/ca.pem")).content)
+            assert cert.issuer == ca.subject  # the page's CA link gives the certificate's issuer
+            assert await page.get_attribute("#ca-download", "href") == "/certificates/ca.pem"
+
+            await page.click("#revoke")  # "Annullamento certificato"
+            warning = await page.text_content("#warning") or ""
+            assert "(1) certificati" in warning and "ATTIVATO" in warning and "verranno tutti revocati" in warning
+            options = await page.locator("#reason option").all_text_contents()
+            assert options[1:] == ["Chiave primaria smarrita", "Attività cessata", "Furto certificato",
+                                   "Rinnovo scadenza", "Malfunzionamento", "Altro"]
+            await page.select_option("#reason", "activity-ceased")
+            await page.click("#confirm-revoke")
+            await page.wait_for_selector(f'#certificates tr[data-operation="{op}"][data-state="revoked"]',
+                                         timeout=30_000)
+            assert op in (await page.text_content("#message") or "")
+            assert "Attività cessata" in (await page.text_content(f'tr[data-operation="{op}"] .state') or "")
+
+            cookie = next(c["value"] for c in await context.cookies() if c["name"] == COOKIE)
+            await page.click("#logout")
+            await page.wait_for_selector("#login-form")
+            async with httpx.AsyncClient(base_url=api, cookies={COOKIE: cookie}) as http:  # its token is revoked
+                replay = await http.get(f"/panel/c/{VAT}/certificates")
+            assert replay.status_code == 303 and replay.headers["location"].startswith("/panel/login")
+        finally:
+            await context.close()
+            await terminate_leftovers(dev_env.client, served.database_url)
+
+
+@needs_chromium
+async def test_an_accountant_with_read_only_sees_no_send_button_and_is_refused_when_it_posts(
+        served: Settings, browser: Browser, db: str) -> None:
+    customers(served, [READ])
+    api = served.public_base_url
+    context = await browser.new_context(extra_http_headers={"Accept-Language": "en"})
+    try:
+        page = await context.new_page()
+        await page.goto(f"{api}/panel/login")
+        await page.fill("#email", ACCOUNTANT_EMAIL)
+        await page.fill("#password", PASSWORD)
+        await page.click("#login")
+        await page.wait_for_selector("#customers")
+        await page.click(f'#customers a[data-vat="{VAT}"]')
+        await page.click('#menu a[href$="/invoices"]')
+        await page.wait_for_selector("#invoices-screen")
+        assert await page.query_selector("#send") is None and await page.query_selector("#send-form") is None
+        cookie = next(c["value"] for c in await context.cookies() if c["name"] == COOKIE)
+        token = csrf_of(await page.content())
+        async with httpx.AsyncClient(base_url=api, cookies={COOKIE: cookie}) as http:
+            forced = await http.post(f"/panel/c/{VAT}/invoices", data={"csrf": token, "sign": "none"},
+                                     files={"file": ("IT02038490237_00001.xml", b"<x/>", "text/xml")},
+                                     headers={"Accept-Language": "en"})
+        assert forced.status_code == 403
+        assert "invoices.send" in forced.text and "Nothing was changed" in forced.text
+        await page.reload()
+        assert await page.query_selector("#send") is None
+    finally:
+        await context.close()
