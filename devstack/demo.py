@@ -58,5 +58,6 @@ def run_demo(settings: Settings) -> int:
     console.print(f"Temporal Web UI: {settings.temporal_ui_url}/namespaces/{settings.temporal_namespace}"
                   "/workflows")
     console.print(f"API and its OpenAPI: {settings.public_base_url}/docs")
+    console.print(f"Web panel: {settings.public_base_url}/panel/ (log in as {ctx.get('panel_login', 'an operator')})")
     console.print(f"E-mails sent: {settings.data_dir.resolve() / 'mail'}")
     return 0

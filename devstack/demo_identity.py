@@ -63,6 +63,7 @@ def step_delegation(settings: Settings, ctx: dict[str, object]) -> None:
     confirmed = http.get(links[0], timeout=10)
     console.print(f"…and confirms the e-mailed link → {confirmed.status_code} (confirmed: "
                   f"{confirmed.json()['confirmed']})")
+    ctx["panel_login"] = f"{customer_email} (or the accountant {accountant_email}), password {password}"
     customer, accountant = _login(api, customer_email, password), _login(api, accountant_email, password)
     as_customer, as_accountant = {"Authorization": f"Bearer {customer}"}, {"Authorization": f"Bearer {accountant}"}
     link = http.post(f"{api}/tenants/{vat}/delegations", headers=as_customer, timeout=10,
