@@ -142,6 +142,10 @@ RULES: dict[tuple[str, str], Rule | Public] = {
     ("POST", "/panel/c/{vat}/invoices"): PANEL,
     ("GET", "/panel/c/{vat}/invoices/{invoice_id}"): PANEL,
     ("GET", "/panel/c/{vat}/invoices/{invoice_id}/download/{what}"): PANEL,
+    ("GET", "/panel/c/{vat}/delegations"): PANEL,
+    ("POST", "/panel/c/{vat}/delegations"): PANEL,
+    ("POST", "/panel/c/{vat}/delegations/{link_id}/permissions"): PANEL,
+    ("POST", "/panel/c/{vat}/delegations/{link_id}/end"): PANEL,
 }
 
 

@@ -28,6 +28,18 @@ def csrf_of(html: str) -> str:
     return found.group(1)
 
 
+_MESSAGE = re.compile(r'<p id="message"[^>]*>(.*?)</p>', re.S)
+
+
+def message_of(html: str) -> str:
+    """The page's message (a refusal's or a success's), unescaped."""
+    import html as markup
+
+    found = _MESSAGE.search(html)
+    assert found, "no message on the page"
+    return markup.unescape(found.group(1)).strip()
+
+
 def login(http: TestClient | httpx.Client, email: str, password: str = PASSWORD) -> httpx.Response:
     form = http.get("/panel/login")
     return http.post("/panel/login", data={"email": email, "password": password, "csrf": csrf_of(form.text)},

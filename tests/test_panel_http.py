@@ -15,8 +15,18 @@ from core.db import session_scope
 from core.settings import Settings
 from domain.permissions import READ
 from models import audit
-from tests.identity_support import PASSWORD
-from tests.panel_support import ACCOUNTANT_EMAIL, CUSTOMER_EMAIL, OTHER, VAT, csrf_of, customers, login
+from models import identity as ident
+from tests.identity_support import PASSWORD, add_user
+from tests.panel_support import (
+    ACCOUNTANT_EMAIL,
+    CUSTOMER_EMAIL,
+    OTHER,
+    VAT,
+    csrf_of,
+    customers,
+    login,
+    message_of,
+)
 
 
 def _session_set(response: httpx.Response) -> bool:
@@ -146,3 +156,53 @@ def test_an_oversized_upload_is_refused_before_it_is_read(http: TestClient) -> N
                     files={"csr": ("req.csr", b"x" * (1024 * 1024), "application/pkcs10")})
     assert big.status_code == 413 and "text/html" in big.headers["content-type"]
     assert "File too large" in big.text and "Nothing was changed" in big.text
+
+
+def test_the_customer_links_an_accountant_and_grants_with_the_checkboxes(http: TestClient,
+                                                                        settings: Settings) -> None:
+    """Seed 002: invite with the permission checkboxes; a module permission only beside read (one forced
+    without it is a message, nothing written), its box disabled on a link without read; a grant the
+    accountant's next page shows; an accountant never sees the screen and is refused when it posts it."""
+    add_user(settings, "accountant", "nuovo@commercialisti.test")
+    it = {"Accept-Language": "it"}
+    assert login(http, CUSTOMER_EMAIL).status_code == 303
+    page = http.get(f"/panel/c/{VAT}/delegations", headers=it)
+    assert page.status_code == 200 and 'href="/panel/c/IT02038490237/delegations"' in page.text
+    assert ACCOUNTANT_EMAIL in page.text
+    token = csrf_of(page.text)
+    orphan = http.post(f"/panel/c/{VAT}/delegations", headers=it, data={
+        "csrf": token, "email": "nuovo@commercialisti.test", "permission": ["invoices.send", "payments.read"]})
+    assert orphan.status_code == 422 and "only together with read" in message_of(orphan.text)
+    assert "Nulla è stato modificato" in message_of(orphan.text)
+    assert len(_links(settings)) == 1
+    made = http.post(f"/panel/c/{VAT}/delegations", headers=it, data={
+        "csrf": token, "email": "nuovo@commercialisti.test", "permission": ["read", "documents.read"]})
+    assert made.status_code == 200, message_of(made.text)
+    assert message_of(made.text) == "Collegamento aggiornato: nuovo@commercialisti.test (invited): Lettura, " \
+                                    "Documenti: lettura"
+    assert len(_links(settings)) == 2
+
+    first = next(v for v in _links(settings) if v.accountant == ACCOUNTANT_EMAIL)
+    box = f'value="documents.read" id="link{first.id}-documents.read"'
+    assert f"{box}  >" in page.text  # read granted: its module boxes are enabled
+    withdrawn = http.post(f"/panel/c/{VAT}/delegations/{first.id}/permissions", headers=it, data={"csrf": token})
+    assert withdrawn.status_code == 200 and message_of(withdrawn.text).endswith(f"{ACCOUNTANT_EMAIL} (active): -")
+    assert f"{box}  disabled>" in withdrawn.text  # without read: disabled
+    granted = http.post(f"/panel/c/{VAT}/delegations/{first.id}/permissions", headers=it,
+                        data={"csrf": token, "permission": ["read", "invoices.send"]})
+    assert message_of(granted.text).endswith("(active): Lettura, Invio fatture")
+
+    with TestClient(http.app) as other:
+        assert login(other, ACCOUNTANT_EMAIL).status_code == 303
+        invoices = other.get(f"/panel/c/{VAT}/invoices")
+        assert 'id="send"' in invoices.text  # the grant shows at once
+        assert "/delegations" not in invoices.text  # no such menu entry for an accountant
+        forced = other.post(f"/panel/c/{VAT}/delegations/{first.id}/permissions",
+                            data={"csrf": csrf_of(invoices.text), "permission": ["read", "config.manage"]})
+        assert forced.status_code == 403 and "customer's own users" in message_of(forced.text)
+    assert next(v for v in _links(settings) if v.id == first.id).permissions == ["invoices.send", "read"]
+
+
+def _links(settings: Settings) -> list[ident.DelegationView]:
+    with session_scope(settings.database_url) as session:
+        return ident.links_of_tenant(session, VAT)

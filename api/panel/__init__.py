@@ -7,8 +7,9 @@ from fastapi import FastAPI
 
 
 def install(app: FastAPI) -> None:
-    from api.panel import base, certificates, invoices
+    from api.panel import base, certificates, delegations, invoices
 
     app.include_router(base.router)
     app.include_router(certificates.router)
     app.include_router(invoices.router)
+    app.include_router(delegations.router)

@@ -44,6 +44,31 @@ CATALOGUE: dict[str, dict[str, str]] = {
     # menu
     "menu_certificates": {"it": "Certificati", "pl": "Certyfikaty", "en": "Certificates"},
     "menu_invoices": {"it": "Fatture", "pl": "Faktury", "en": "Invoices"},
+    "menu_delegations": {"it": "Commercialisti", "pl": "Biura rachunkowe", "en": "Accountants"},
+    # delegation (seed 002: Aruba's accountant links)
+    "delegation_intro": {"it": "Collega il tuo commercialista e scegli i permessi: potrà gestire in delega il "
+                               "pannello secondo i permessi assegnati.",
+                         "pl": "Połącz swoje biuro rachunkowe i wybierz uprawnienia: będzie działać w Twoim "
+                               "imieniu w ich zakresie.",
+                         "en": "Link your accountant and choose its permissions: it acts for you within them."},
+    "accountant": {"it": "Commercialista", "pl": "Biuro rachunkowe", "en": "Accountant"},
+    "perm_base": {"it": "Fatturazione Elettronica", "pl": "Fakturowanie elektroniczne", "en": "E-invoicing"},
+    "perm_modules": {"it": "Moduli", "pl": "Moduły", "en": "Modules"},
+    "perm_modules_need_read": {"it": "I permessi dei moduli si concedono solo insieme alla lettura.",
+                               "pl": "Uprawnienia modułów można nadać tylko razem z odczytem.",
+                               "en": "Module permissions are granted only together with read."},
+    "save": {"it": "Salva", "pl": "Zapisz", "en": "Save"},
+    "link_end": {"it": "Termina collegamento", "pl": "Zakończ powiązanie", "en": "End the link"},
+    "link_accountant": {"it": "Collega un commercialista", "pl": "Połącz biuro rachunkowe",
+                        "en": "Link an accountant"},
+    "link_invite": {"it": "Invita", "pl": "Zaproś", "en": "Invite"},
+    "no_links": {"it": "Nessun commercialista collegato.", "pl": "Brak powiązanych biur rachunkowych.",
+                 "en": "No accountant linked."},
+    "delegation_saved": {"it": "Collegamento aggiornato", "pl": "Powiązanie zapisane", "en": "Link saved"},
+    "link_invited": {"it": "Invitato (in attesa)", "pl": "Zaproszone (oczekuje)", "en": "Invited (awaiting)"},
+    "link_requested": {"it": "Richiesto dal commercialista", "pl": "Prośba biura", "en": "Requested by the accountant"},
+    "link_active": {"it": "Attivo", "pl": "Aktywne", "en": "Active"},
+    "link_ended": {"it": "Terminato", "pl": "Zakończone", "en": "Ended"},
     # certificates (seed 000: Agenzia delle Entrate's screen)
     "cert_title": {"it": "Certificato Gestore ed Esercente", "pl": "Certyfikaty", "en": "Certificates"},
     "cert_upload_hint": {"it": "Carica il file di richiesta del certificato e poi seleziona il pulsante "

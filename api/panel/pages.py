@@ -40,7 +40,8 @@ HEADERS = {
 
 # The menu: each entry is shown only where the user may do its action for the chosen customer.
 MENU = (("certificates", "menu_certificates", "certificate.read"),
-        ("invoices", "menu_invoices", "invoice.list"))
+        ("invoices", "menu_invoices", "invoice.list"),
+        ("delegations", "menu_delegations", "delegation.read"))
 
 
 def language(request: Request) -> str:

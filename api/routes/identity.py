@@ -30,6 +30,8 @@ from models import audit
 from models import identity as ident
 from models.mail import EmailRequest
 from models.tenant import Tenant
+from starters import delegations
+from starters.acting import HTTP
 
 router = APIRouter(tags=["identity"])
 CONFIRM_PURPOSE = "accountant-confirmation"
@@ -208,42 +210,29 @@ def add_customer_user(vat: str, body: NewUser, access: AccessDep) -> dict[str, A
 def invite(vat: str, body: LinkInvite, access: AccessDep) -> dict[str, Any]:
     """The customer invites an accountant (with the permissions it will have once it accepts)."""
     access.target = f"accountant {body.accountant_email}"
-    with session_scope(access.settings.database_url) as session:
-        view = ident.open_link(session, vat, body.accountant_email, ident.INVITED, access.actor, body.permissions)
-    _send(access.settings, f"delegation-invite:{view.id}", view.accountant,
-          f"{vat} ti invita come commercialista / invites you as its accountant",
-          f"{vat} invites you to act for it on einvoice-hub. Accept with POST /delegations/{view.id}/accept "
-          f"(or `einvoice delegation accept {view.id}`).", "delegation-invitation")
-    return view.to_json()
+    return delegations.invite_accountant(access.settings, vat, body.accountant_email, body.permissions,
+                                         as_user=access.user, surface=HTTP).to_json()
 
 
 @router.get("/tenants/{vat}/delegations")
 def links_of_customer(vat: str, access: AccessDep) -> list[dict[str, object]]:
-    with session_scope(access.settings.database_url) as session:
-        return [v.to_json() for v in ident.links_of_tenant(session, vat)]
+    return [v.to_json() for v in delegations.customer_links(access.settings, vat, as_user=access.user,
+                                                            surface=HTTP)]
 
 
 @router.put("/tenants/{vat}/delegations/{link_id}/permissions")
 def grant(vat: str, link_id: int, body: Permissions, access: AccessDep) -> dict[str, object]:
     """Grant or withdraw: the permissions given are the whole new set (read withdrawn takes the modules)."""
     access.target = f"delegation {link_id}: {','.join(sorted(body.permissions)) or '(none)'}"
-    with session_scope(access.settings.database_url) as session:
-        row = _link_of(session, link_id, vat)
-        return ident.set_link_permissions(session, row, body.permissions, access.actor).to_json()
+    return delegations.grant_permissions(access.settings, vat, link_id, body.permissions, as_user=access.user,
+                                         surface=HTTP).to_json()
 
 
 @router.delete("/tenants/{vat}/delegations/{link_id}")
 def end_by_customer(vat: str, link_id: int, access: AccessDep) -> dict[str, object]:
     access.target = f"delegation {link_id}"
-    with session_scope(access.settings.database_url) as session:
-        return ident.end_link(session, _link_of(session, link_id, vat), access.actor).to_json()
-
-
-def _link_of(session: Any, link_id: int, vat: str) -> ident.Delegation:
-    row = ident.get_link(session, link_id)
-    if ident.link_vat(session, row) != vat:
-        raise NotFound(f"no delegation {link_id}")
-    return row
+    return delegations.end_customer_link(access.settings, vat, link_id, as_user=access.user,
+                                         surface=HTTP).to_json()
 
 
 @router.post("/delegations", status_code=201)
