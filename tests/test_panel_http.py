@@ -206,3 +206,18 @@ def test_the_customer_links_an_accountant_and_grants_with_the_checkboxes(http: T
 def _links(settings: Settings) -> list[ident.DelegationView]:
     with session_scope(settings.database_url) as session:
         return ident.links_of_tenant(session, VAT)
+
+
+def test_over_mutual_tls_no_password_is_tried_without_a_client_certificate(settings: Settings, db: str) -> None:
+    """API_TLS: the panel, like every API route, wants the connection's certificate (api/tls.py): without one
+    the login page says so, the password is not even checked, and no session or token is made."""
+    customers(settings, [])
+    mtls = settings.model_copy(update={"api_tls": True})
+    with TestClient(create_app(mtls, run_migrations=False), base_url="https://testserver") as client:
+        page = client.get("/panel/login")
+        assert page.status_code == 401 and "missing client certificate" in message_of(page.text)
+        answer = login(client, CUSTOMER_EMAIL)
+        assert answer.status_code == 401 and not _session_set(answer)
+        assert "missing client certificate" in message_of(answer.text)
+    with session_scope(settings.database_url) as session:
+        assert not [e for e in audit.entries(session, VAT, 0, 100) if e.action == "auth.login"]

@@ -9,12 +9,14 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from api import tls
 from api.panel import i18n
 from api.panel.common import PANEL, attempt_message, needs_user, refusal, settings_of
 from api.panel.pages import STYLESHEET, language, render
 from api.panel.session import (
     LANG_COOKIE,
     close_session,
+    connection_certificate,
     csrf_ok,
     current_user,
     login_csrf,
@@ -64,10 +66,22 @@ def _login_page(request: Request, status_code: int = 200, message: str | None = 
     return page
 
 
+def _certificate_refusal(request: Request) -> str | None:
+    """Over mutual TLS, why the connection's certificate will not do (None: it will, or TLS is off)."""
+    try:
+        connection_certificate(request, settings_of(request))
+    except tls.CertificateRefused as err:
+        return str(err.detail)
+    return None
+
+
 @router.get("/login")
 async def login_form(request: Request, expired: int = 0) -> Response:
     if await current_user(request) is not None:
         return RedirectResponse("/panel/", status_code=303)
+    why = await run_in_threadpool(_certificate_refusal, request)
+    if why is not None:
+        return _login_page(request, 401, why)
     return _login_page(request, message=i18n.translate(language(request), "session_needed") if expired else None)
 
 
@@ -82,6 +96,9 @@ async def login(request: Request) -> Response:
         body = Login(email=str(form.get("email") or ""), password=str(form.get("password") or ""), label="panel")
     except ValidationError:
         return _login_page(request, 422, "wrong e-mail or password")
+    why = await run_in_threadpool(_certificate_refusal, request)
+    if why is not None:  # over mutual TLS: no password is even tried without a certificate of ours
+        return _login_page(request, 401, why)
     client = request.client.host if request.client else ""
     try:  # the API's own login: throttling, the audit entry, the token (label "panel")
         answer = await run_in_threadpool(_login, settings, body, client)

@@ -61,7 +61,7 @@ async def _screen(request: Request, user: PanelUser, vat: str, status_code: int 
 
 @router.get("")
 async def certificates(vat: str, request: Request, requested: str | None = None) -> Response:
-    user = await needs_user(request)
+    user = await needs_user(request, vat)
     if isinstance(user, Response):
         return user
     lang = language(request)
@@ -82,7 +82,7 @@ async def _bounded(upload: Any, field: str, limit: int) -> bytes:
 
 @router.post("")
 async def request_new(vat: str, request: Request) -> Response:
-    user = await needs_user(request)
+    user = await needs_user(request, vat)
     if isinstance(user, Response):
         return user
     vat = customer_of(vat)
@@ -105,7 +105,7 @@ async def request_new(vat: str, request: Request) -> Response:
 
 @router.get("/revoke")
 async def revoke_form(vat: str, request: Request) -> Response:
-    user = await needs_user(request)
+    user = await needs_user(request, vat)
     if isinstance(user, Response):
         return user
     return await _revoke_screen(request, user, customer_of(vat))
@@ -128,7 +128,7 @@ async def _revoke_screen(request: Request, user: PanelUser, vat: str, status_cod
 
 @router.post("/revoke")
 async def revoke(vat: str, request: Request) -> Response:
-    user = await needs_user(request)
+    user = await needs_user(request, vat)
     if isinstance(user, Response):
         return user
     vat = customer_of(vat)
@@ -157,7 +157,7 @@ async def revoke(vat: str, request: Request) -> Response:
 
 @router.get("/{operation_id}/download")
 async def download(vat: str, operation_id: str, request: Request) -> Response:
-    user = await needs_user(request)
+    user = await needs_user(request, vat)
     if isinstance(user, Response):
         return user
     vat = customer_of(vat)

@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
+from api import tls
 from api.panel import i18n
 from api.panel.pages import language, render
 from api.panel.session import CSRF_FIELD, PanelUser, csrf_ok, current_user
@@ -37,9 +38,19 @@ def login_redirect(request: Request) -> RedirectResponse:
                             status_code=303)
 
 
-async def needs_user(request: Request) -> PanelUser | RedirectResponse:
+async def needs_user(request: Request, vat: str | None = None) -> PanelUser | Response:
+    """The session's user, or the way to the login page. Over mutual TLS (API_TLS) the connection's
+    certificate must also be one that may act for customer `vat`, as on every API route (api/tls.py)."""
     user = await current_user(request)
-    return user if user is not None else login_redirect(request)
+    if user is None:
+        return login_redirect(request)
+    settings = settings_of(request)
+    if settings.api_tls:
+        why = tls.refusal(settings, user.principal, user.certificate, None if vat is None else customer_of(vat))
+        if why is not None:
+            return render(request, "message.html.j2", user=user, status_code=403,
+                          message=f"{i18n.translate(language(request), 'refused')}: {why}")
+    return user
 
 
 def customer_of(vat: str) -> str:

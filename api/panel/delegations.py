@@ -47,7 +47,7 @@ async def _screen(request: Request, user: PanelUser, vat: str, status_code: int 
 
 @router.get("")
 async def delegations(vat: str, request: Request) -> Response:
-    user = await needs_user(request)
+    user = await needs_user(request, vat)
     if isinstance(user, Response):
         return user
     return await _screen(request, user, customer_of(vat))
@@ -59,7 +59,7 @@ def _checked(form: object) -> list[str]:
 
 
 async def _post(request: Request, vat: str, work: str, link_id: int | None = None) -> Response:
-    user = await needs_user(request)
+    user = await needs_user(request, vat)
     if isinstance(user, Response):
         return user
     vat = customer_of(vat)

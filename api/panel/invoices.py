@@ -81,7 +81,7 @@ async def _list(request: Request, user: PanelUser, vat: str, status_code: int = 
 
 @router.get("")
 async def invoices(vat: str, request: Request) -> Response:
-    user = await needs_user(request)
+    user = await needs_user(request, vat)
     if isinstance(user, Response):
         return user
     return await _list(request, user, customer_of(vat))
@@ -89,7 +89,7 @@ async def invoices(vat: str, request: Request) -> Response:
 
 @router.post("")
 async def send(vat: str, request: Request) -> Response:
-    user = await needs_user(request)
+    user = await needs_user(request, vat)
     if isinstance(user, Response):
         return user
     vat = customer_of(vat)
@@ -123,7 +123,7 @@ def _of_customer(view: InvoiceView, vat: str, invoice_id: str) -> None:
 
 @router.get("/{invoice_id}")
 async def detail(vat: str, invoice_id: str, request: Request, sent: int = 0) -> Response:
-    user = await needs_user(request)
+    user = await needs_user(request, vat)
     if isinstance(user, Response):
         return user
     vat = customer_of(vat)
@@ -149,7 +149,7 @@ async def detail(vat: str, invoice_id: str, request: Request, sent: int = 0) -> 
 
 @router.get("/{invoice_id}/download/{what}")
 async def download(vat: str, invoice_id: str, what: str, request: Request) -> Response:
-    user = await needs_user(request)
+    user = await needs_user(request, vat)
     if isinstance(user, Response):
         return user
     vat = customer_of(vat)

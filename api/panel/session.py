@@ -20,6 +20,7 @@ from fastapi import Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.concurrency import run_in_threadpool
 
+from api import tls
 from api.access import Unauthenticated, _authenticate
 from core.settings import Settings
 from domain.credentials import keys_of, token_digest
@@ -91,6 +92,13 @@ class PanelUser:
     principal: Principal
     token_id: int
     csrf: str
+    certificate: tls.ClientCertificate | None = None  # served over mutual TLS: the connection's, verified
+
+
+def connection_certificate(request: Request, settings: Settings) -> tls.ClientCertificate | None:
+    """Where the API is served over mutual TLS, the connection's certificate as our records know it; raises
+    `tls.CertificateRefused` naming why none will do (missing, unknown, revoked, expired)."""
+    return tls.identify(settings, request.scope) if settings.api_tls else None
 
 
 async def current_user(request: Request) -> PanelUser | None:
@@ -106,8 +114,12 @@ async def current_user(request: Request) -> PanelUser | None:
             _authenticate, settings, f"Bearer {token}", client, f"{request.method} {request.url.path}")
     except Unauthenticated:
         return None
+    try:
+        certificate = await run_in_threadpool(connection_certificate, request, settings)
+    except tls.CertificateRefused:
+        return None  # the login page says why (api/panel/base.py)
     principal = dataclasses.replace(principal, token_id=token_id)
-    return PanelUser(principal, token_id, _mac(settings, "panel-csrf/v1", token_digest(token)))
+    return PanelUser(principal, token_id, _mac(settings, "panel-csrf/v1", token_digest(token)), certificate)
 
 
 def csrf_ok(user: PanelUser, given: object) -> bool:
