@@ -18,7 +18,7 @@ import httpx
 import pytest
 import uvicorn
 from cryptography import x509
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, Page, async_playwright
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
@@ -37,6 +37,20 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu", "--disable-component-update",
                  "--no-first-run"]
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "panel"
+
+
+async def shoot(page: Page, name: str) -> None:
+    """The README's screenshots, docs/panel/<name>.png, taken by this test when a developer asks
+    (EINVOICE_RECORD_SCREENSHOTS=1, never under CI), so they show what the panel really renders."""
+    if not os.environ.get("EINVOICE_RECORD_SCREENSHOTS"):
+        return
+    if os.environ.get("CI"):
+        raise RuntimeError("EINVOICE_RECORD_SCREENSHOTS is refused under CI: screenshots are a developer's")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
 needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason="run scripts/ensure-chromium.sh (make test does)")
 
 
@@ -84,7 +98,7 @@ async def test_a_customer_requests_a_certificate_and_revokes_it_with_a_reason(
                           activities=certificate_activities(served, authority_from_settings(served)),
                           task_queue=served.temporal_task_queue):
         context = await browser.new_context(locale="it-IT", extra_http_headers={"Accept-Language": "it-IT,it"},
-                                            accept_downloads=True)
+                                            accept_downloads=True, viewport={"width": 1100, "height": 640})
         try:
             page = await context.new_page()
             await page.goto(f"{api}/panel/")
@@ -111,6 +125,7 @@ async def test_a_customer_requests_a_certificate_and_revokes_it_with_a_reason(
             cells = [await row.locator("td").nth(i).text_content() for i in range(5)]
             assert cells[0] == op and cells[1] == f"certificato{op}.cer" and "ATTIVATO" in (cells[2] or "")
             assert all(len((c or "").split("/")) == 3 for c in cells[3:5]), cells  # dd/mm/yyyy
+            await shoot(page, "certificates")
 
             async with page.expect_download() as issued:
                 await row.locator("a.download").click()
@@ -127,6 +142,7 @@ async def test_a_customer_requests_a_certificate_and_revokes_it_with_a_reason(
             assert options[1:] == ["Chiave primaria smarrita", "Attività cessata", "Furto certificato",
                                    "Rinnovo scadenza", "Malfunzionamento", "Altro"]
             await page.select_option("#reason", "activity-ceased")
+            await shoot(page, "revocation")
             await page.click("#confirm-revoke")
             await page.wait_for_selector(f'#certificates tr[data-operation="{op}"][data-state="revoked"]',
                                          timeout=30_000)
@@ -149,7 +165,8 @@ async def test_an_accountant_with_read_only_sees_no_send_button_and_is_refused_w
         served: Settings, browser: Browser, db: str) -> None:
     customers(served, [READ])
     api = served.public_base_url
-    context = await browser.new_context(extra_http_headers={"Accept-Language": "en"})
+    context = await browser.new_context(extra_http_headers={"Accept-Language": "en"},
+                                        viewport={"width": 1100, "height": 640})
     try:
         page = await context.new_page()
         await page.goto(f"{api}/panel/login")
@@ -161,6 +178,7 @@ async def test_an_accountant_with_read_only_sees_no_send_button_and_is_refused_w
         await page.click('#menu a[href$="/invoices"]')
         await page.wait_for_selector("#invoices-screen")
         assert await page.query_selector("#send") is None and await page.query_selector("#send-form") is None
+        await shoot(page, "invoices-read-only")
         cookie = next(c["value"] for c in await context.cookies() if c["name"] == COOKIE)
         token = csrf_of(await page.content())
         async with httpx.AsyncClient(base_url=api, cookies={COOKIE: cookie}) as http:

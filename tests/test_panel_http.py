@@ -221,3 +221,15 @@ def test_over_mutual_tls_no_password_is_tried_without_a_client_certificate(setti
         assert "missing client certificate" in message_of(answer.text)
     with session_scope(settings.database_url) as session:
         assert not [e for e in audit.entries(session, VAT, 0, 100) if e.action == "auth.login"]
+
+
+def test_the_readmes_screenshots_are_there() -> None:
+    """The README shows the screens the browser test recorded (tests/test_panel_browser.py `shoot`)."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    shown = re.findall(r"\]\((docs/panel/[\w-]+\.png)\)", (root / "README.md").read_text())
+    assert len(shown) >= 3
+    for image in shown:
+        assert (root / image).read_bytes().startswith(b"\x89PNG"), image

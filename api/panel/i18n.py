@@ -114,8 +114,9 @@ CATALOGUE: dict[str, dict[str, str]] = {
                                 "(aktywny): wszystkie zostaną unieważnione.",
                           "en": "For the selected account there are {n} certificates in the state \"ATTIVATO\" "
                                 "(active): all of them will be revoked."},
-    "revoke_one": {"it": "Verrà revocato il certificato {op}.", "pl": "Zostanie unieważniony certyfikat {op}.",
-                   "en": "Certificate {op} will be revoked."},
+    "revoke_one": {"it": "Verrà revocato il certificato scelto qui sotto.",
+                   "pl": "Zostanie unieważniony certyfikat wybrany poniżej.",
+                   "en": "The certificate chosen below will be revoked."},
     "revoke_after": {"it": "Al termine dell'operazione potrà essere richiesto un nuovo certificato.",
                      "pl": "Po zakończeniu operacji można złożyć wniosek o nowy certyfikat.",
                      "en": "Afterwards a new certificate can be requested."},
