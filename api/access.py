@@ -24,12 +24,17 @@ from core.settings import Settings
 from domain.credentials import token_digest, token_is_ours
 from domain.errors import Forbidden, Hidden, InvalidInput
 from domain.identifiers import parse_vat_number
-from domain.policy import Principal, may
+from domain.policy import CLIENT_HEADER, Principal, may
 from models import audit
 from models.base import as_utc, utcnow
 from models.identity import ApiToken, User, principal_of, token_by_hash
 
 PATH, QUERY, BODY, ROUTE, NONE = "path", "query", "body", "route", "none"
+
+# The `einvoice` CLI says it is the CLI (domain.policy.CLIENT_HEADER). A client can say anything, so this is
+# its declaration, not a fact: on a request whose token was accepted the entry's surface is "cli" and its
+# detail says the declaration came over HTTP; an unauthenticated request's entry stays "http" whatever it says.
+CLI_DECLARED = "surface declared by the client (X-Einvoice-Client: cli), over http"
 
 
 @dataclass(frozen=True)
@@ -173,6 +178,7 @@ class Access:
     refused: bool = False  # the refusal is audited where it is decided
     mtls: bool = False  # served over mutual TLS: the client certificate must be the acted-for customer's
     certificate: tls.ClientCertificate | None = None
+    surface: str = "http"  # "cli" when the authenticated client declares itself the CLI (CLIENT_HEADER)
 
     @property
     def user(self) -> Principal:
@@ -206,16 +212,23 @@ class Access:
     def _record(self, outcome: str, action: str | None = None, vat: str | None = None) -> None:
         with session_scope(self.settings.database_url) as session:
             details = [f"client {self.client}" if self.client else "",
-                       f"certificate {self.certificate.operation_id}" if self.certificate else ""]
-            audit.append(session, self.actor, "http", action or self.action, self.target, outcome,
+                       f"certificate {self.certificate.operation_id}" if self.certificate else "",
+                       CLI_DECLARED if self.surface == "cli" else ""]
+            audit.append(session, self.actor, self.surface, action or self.action, self.target, outcome,
                          vat, ", ".join(d for d in details if d))
 
 
 def record(settings: Settings, actor: str, action: str, target: str, outcome: str, vat: str | None = None,
-           client: str = "") -> None:
+           client: str = "", surface: str = "http") -> None:
     """An audit entry in its own transaction (a refused login, a public route's outcome)."""
+    details = [f"client {client}" if client else "", CLI_DECLARED if surface == "cli" else ""]
     with session_scope(settings.database_url) as session:
-        audit.append(session, actor, "http", action, target, outcome, vat, f"client {client}" if client else "")
+        audit.append(session, actor, surface, action, target, outcome, vat, ", ".join(d for d in details if d))
+
+
+def declared_surface(request: Request) -> str:
+    """"cli" when the client declares itself the CLI, else "http" (for authenticated requests only)."""
+    return "cli" if request.headers.get(CLIENT_HEADER, "").strip().lower() == "cli" else "http"
 
 
 def _authenticate(settings: Settings, header: str, client: str, target: str) -> tuple[Principal, int]:
@@ -291,16 +304,17 @@ async def guard(request: Request) -> AsyncIterator[Access]:
         await run_in_threadpool(record, settings, "anonymous", rule.action, target, f"refused: {err.detail}",
                                 None, client)
         raise
+    surface = declared_surface(request)  # the token was accepted: its declaration is recorded
     certificate = None
     if settings.api_tls:  # besides the token, the connection's certificate (api/tls.py)
         try:
             certificate = await run_in_threadpool(tls.identify, settings, request.scope)
         except tls.CertificateRefused as err:
             await run_in_threadpool(record, settings, principal.label, rule.action, target,
-                                    f"refused: {err.detail}", None, client)
+                                    f"refused: {err.detail}", None, client, surface)
             raise
     access = Access(settings, rule.action, principal, token_id, client, target, mtls=settings.api_tls,
-                    certificate=certificate)
+                    certificate=certificate, surface=surface)
     if rule.customer in (PATH, QUERY):
         source = request.path_params if rule.customer == PATH else request.query_params
         vat = _canonical(source.get("vat"))

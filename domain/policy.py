@@ -20,6 +20,11 @@ CUSTOMER = "customer"  # a customer user
 ACCOUNTANT = "accountant"
 KINDS = (OPERATOR, CUSTOMER, ACCOUNTANT)
 
+# The header by which the `einvoice` CLI declares itself on each API request (starters/http_client.py); the
+# HTTP guard (api/access.py) records such an authenticated request under surface "cli", as the client's
+# declaration: a client can send anything, so it says where the request says it came from, not who may act.
+CLIENT_HEADER = "X-Einvoice-Client"
+
 
 @dataclass(frozen=True)
 class Action:

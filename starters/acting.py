@@ -13,7 +13,8 @@ Who writes the audit entry (one per call, never two): the surface the call came 
 - surface "cli": the admin paths of the command line that still run in-process (`archive verify --local`,
   `archive schedule`), acting as `LOCAL_ADMIN` (an operator: whoever runs them holds the DATABASE_URL, which
   is more than any user); audited like "starter" under surface "cli". The customer-facing commands are HTTP
-  clients with the user's token (`starters/http_client.py`): they act as that user, through the routes.
+  clients with the user's token (`starters/http_client.py`): they act as that user, through the routes, and
+  the guard records them under surface "cli" as the client's declaration (`domain.policy.CLIENT_HEADER`).
 
 This is the check for honest callers acting for a user, not a sandbox: code in this process can reach the
 database anyway. What it guarantees is that a backend system holding a user's token does what that user

@@ -30,6 +30,7 @@ from typing import Any
 import httpx
 
 from domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem, RateLimited, Unavailable
+from domain.policy import CLIENT_HEADER
 
 URL_ENV = ("EINVOICE_URL", "EINVOICE_API_URL")  # the first set wins; EINVOICE_API_URL is the older name
 TOKEN_ENV = "EINVOICE_API_TOKEN"
@@ -252,7 +253,7 @@ class Api:
     def __init__(self, creds: Credentials):
         self.creds = creds
         self.url = creds.url
-        headers = {"User-Agent": "einvoice-cli"}
+        headers = {"User-Agent": "einvoice-cli", CLIENT_HEADER: "cli"}  # audited as surface cli (api/access.py)
         if creds.token:  # none for the public routes
             headers["Authorization"] = f"Bearer {creds.token}"
         self.http = _factory(creds.url, headers)

@@ -9,14 +9,18 @@ import stat
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
+from api.main import create_app
 from core.db import session_scope
 from core.settings import Settings
+from domain.policy import CLIENT_HEADER
+from models import audit
 from models.tenant import add_tenant
 from starters import http_client
 from starters.cli import app as cli
 from tests.cli_support import URL, flat, in_process_api, login, runner
-from tests.identity_support import PASSWORD, add_user, issue_token
+from tests.identity_support import PASSWORD, add_user, bearer, issue_token
 
 A, B = "IT02038490237", "IT01234567897"
 
@@ -139,16 +143,30 @@ def test_a_customer_user_cannot_act_for_another_customer(settings: Settings, con
 
 
 def test_audit_list_shows_the_customer_trail_and_refuses_another(settings: Settings, config: Path, db: str) -> None:
+    """An action through the CLI is audited as surface cli (the CLI's declaration, said so in the entry); the
+    same request by a plain HTTP client (curl) as http, and so is a declaration without a valid token."""
     with session_scope(db) as session:
         add_tenant(session, A, "ACME", "acme@pec.it", None)
         add_tenant(session, B, "Beta", "beta@pec.it", None)
     login(settings, "customer", "user@acme.example", A)
     assert runner.invoke(cli, ["prefs", "show", "--vat", A]).exit_code == 0
+    token = json.loads((config / "einvoice" / "credentials.json").read_text())["token"]
+    curl = TestClient(create_app(settings, run_migrations=False))
+    assert curl.get(f"/tenants/{A}/certificates", headers=bearer(token)).status_code == 200
+    forged = {"Authorization": "Bearer eih_nothing", CLIENT_HEADER: "cli"}
+    assert curl.get(f"/tenants/{A}/certificates", headers=forged).status_code == 401
     page = runner.invoke(cli, ["audit", "list", "--vat", A, "--json"])
     assert page.exit_code == 0, page.output
     entries = json.loads(page.stdout)["entries"]
-    assert any(e["action"] == "preferences.read" and e["actor"] == "customer:user@acme.example"
-               and e["surface"] == "http" for e in entries), entries
+    by_cli = [e for e in entries if e["action"] == "preferences.read"]
+    assert [(e["actor"], e["surface"]) for e in by_cli] == [("customer:user@acme.example", "cli")], entries
+    assert "declared by the client" in by_cli[0]["detail"]
+    by_curl = [e for e in entries if e["action"] == "certificate.read"]
+    assert [(e["surface"], e["outcome"]) for e in by_curl] == [("http", "ok")], entries
+    assert "declared" not in by_curl[0]["detail"]
+    with session_scope(db) as session:
+        anonymous = [e for e in audit.entries(session, None, limit=1000) if e.actor == "anonymous"]
+    assert [e.surface for e in anonymous] == ["http"]  # a declaration without a token is not believed
     human = runner.invoke(cli, ["audit", "list", "--vat", A], env={"COLUMNS": "250"})
     assert human.exit_code == 0 and "preferences.read" in human.output
     other = runner.invoke(cli, ["audit", "list", "--vat", B])
