@@ -124,6 +124,11 @@ RULES: dict[tuple[str, str], Rule | Public] = {
     ("GET", "/customers/{vat}/feed"): Rule("feed.read"),
     ("GET", "/customers/{vat}/snapshot"): Rule("feed.read"),
     ("GET", "/customers/{vat}/files/{file_id}"): Rule("feed.read"),
+    ("PUT", "/customers/{vat}/sync-schedule"): Rule("sync.schedule"),
+    ("GET", "/customers/{vat}/sync-schedule"): Rule("sync.read"),
+    ("POST", "/customers/{vat}/sync-schedule/pause"): Rule("sync.pause"),
+    ("POST", "/customers/{vat}/sync-schedule/resume"): Rule("sync.pause"),
+    ("DELETE", "/customers/{vat}/sync-schedule"): Rule("sync.schedule"),
     # the archive
     ("GET", "/archive/usage"): Rule("archive.usage", NONE),
     ("GET", "/archive/packages"): Rule("archive.read", QUERY),

@@ -50,3 +50,29 @@ def check_production(settings: Settings, what: str) -> None:
     problems = production_problems(settings)
     if problems:
         raise SystemExit(f"{what} refuses to start outside the embedded stack: " + "; ".join(problems))
+
+
+def _fernet_keys(settings: Settings) -> list[bytes]:
+    """One Fernet key per SECRET_KEY, derived with HKDF under a label of its own (a sealed value and a signed
+    token never share a key)."""
+    import base64
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    return [base64.urlsafe_b64encode(HKDF(hashes.SHA256(), 32, salt=None, info=b"einvoice-hub sealed value")
+                                     .derive(key.encode())) for key in secret_keys(settings)]
+
+
+def seal(settings: Settings, value: str) -> str:
+    """Encrypt a stored secret (a sync target's database URL) under the newest SECRET_KEY."""
+    from cryptography.fernet import Fernet, MultiFernet
+
+    return MultiFernet([Fernet(k) for k in _fernet_keys(settings)]).encrypt(value.encode()).decode()
+
+
+def unseal(settings: Settings, sealed: str) -> str:
+    """The value back, under any SECRET_KEY still listed (so a rotation keeps old rows readable)."""
+    from cryptography.fernet import Fernet, MultiFernet
+
+    return MultiFernet([Fernet(k) for k in _fernet_keys(settings)]).decrypt(sealed.encode()).decode()

@@ -74,6 +74,11 @@ ACTIONS: dict[str, Action] = dict([
     _a("archive.usage", scoped=False),
     # the change feed, its snapshot and documents (#15): reading, so an accountant needs read
     _a("feed.read"),
+    # the in-stack sync (#15.2): scheduling names a database our worker writes to, the intermediary's call;
+    # pausing and resuming are the customer's service configuration
+    _a("sync.read"),
+    _a("sync.schedule", operator_only=True),
+    _a("sync.pause", permission=CONFIG_MANAGE),
     # users and delegation
     _a("user.create", operator_only=True),
     _a("user.self", scoped=False),  # one's own tokens, profile and links

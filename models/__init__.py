@@ -14,6 +14,7 @@ from models import (  # noqa: F401
     invoices,
     outbox,
     preferences,
+    sync_targets,
     tenant,
 )
 from models.base import Base

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from models.base import Base, Timestamp, as_utc, utcnow
 
 GENESIS = "0" * 64
-SURFACES = ("http", "cli", "starter", "email-link", "sdi", "admin", "panel")
+SURFACES = ("http", "cli", "starter", "email-link", "sdi", "admin", "panel", "schedule")
 _LOCK_KEY = 0x61756469  # "audi": the advisory lock that serialises appends on PostgreSQL
 
 

@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy import create_engine
 
-from starters.output import console, fail, print_json
+from starters.http_client import connect
+from starters.login_cli import UrlOpt as ClientUrlOpt
+from starters.output import console, domain_errors, fail, print_json
 from sync.client import Feed, SyncError, status, sync_once
 
 app = typer.Typer(help="Keep a local database in step with a customer's change feed.", invoke_without_command=True)
@@ -107,3 +109,72 @@ def status_(vat: VatOpt, database_url: UrlOpt, api: ApiOpt = "http://127.0.0.1:8
                   f"{'' if st.live else ' as of the last sync'}; last success {st.last_success_at or 'never'}; "
                   f"last error {st.last_error or 'none'}{f' at {st.last_error_at}' if st.last_error else ''}; "
                   f"resyncs {st.resyncs}")
+
+
+def _minutes(every: str) -> int:
+    seconds = parse_every(every)
+    if seconds % 60:
+        raise typer.BadParameter(f"{every!r}: a scheduled sync runs in whole minutes", param_hint="--every")
+    return int(seconds // 60)
+
+
+def _show_schedule(sched: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print_json(sched)
+        return
+    state = "paused" if sched["paused"] else "active"
+    console.print(f"{sched['vat']}: sync into {sched['database']} every {sched['every_minutes']} minutes, {state}"
+                  f" ({sched['note'] or 'no note'}); schedule {sched['schedule_id']}")
+    nxt = sched.get("next_runs") or []
+    console.print(f"  next round {nxt[0] if nxt and not sched['paused'] else '—'}; last round "
+                  f"{sched['last_run_at'] or 'never'}: {sched['last_applied']} applied, {sched['last_behind']} behind"
+                  f"{'; last error ' + str(sched['last_error']) if sched['last_error'] else ''}")
+
+
+@app.command("schedule")
+def schedule(vat: VatOpt,
+             database_url: Annotated[str | None, typer.Option(
+                 "--database-url", help="Where the worker keeps the copy (absolute sqlite:////path.db or "
+                                        "postgresql://...); without it, show the schedule")] = None,
+             every: Annotated[str, typer.Option("--every", help="Between rounds: 30m, 2h, ...")] = "30m",
+             as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+             url: ClientUrlOpt = None) -> None:
+    """Inside our stack: a Temporal Schedule keeps the customer's copy in step (operators schedule it; the
+    rounds skip while one runs). Without --database-url: show the schedule and its last round."""
+    with domain_errors(), connect(url) as api:
+        if database_url is None:
+            sched = api.get(f"/customers/{vat}/sync-schedule")
+        else:
+            sched = api.put(f"/customers/{vat}/sync-schedule",
+                            json={"database_url": database_url, "every_minutes": _minutes(every)})
+    _show_schedule(sched, as_json)
+
+
+def _pause(vat: str, paused: bool, note: str, as_json: bool, url: str | None) -> None:
+    with domain_errors(), connect(url) as api:
+        sched = api.post(f"/customers/{vat}/sync-schedule/{'pause' if paused else 'resume'}", json={"note": note})
+    _show_schedule(sched, as_json)
+
+
+NoteOpt = Annotated[str, typer.Option("--note", help="Why (shown in the Temporal UI)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON")]
+
+
+@app.command("pause")
+def pause(vat: VatOpt, note: NoteOpt = "", as_json: JsonOpt = False, url: ClientUrlOpt = None) -> None:
+    """Pause the scheduled rounds (the copy keeps its cursor; resume catches up)."""
+    _pause(vat, True, note, as_json, url)
+
+
+@app.command("resume")
+def resume(vat: VatOpt, note: NoteOpt = "", as_json: JsonOpt = False, url: ClientUrlOpt = None) -> None:
+    """Resume the scheduled rounds."""
+    _pause(vat, False, note, as_json, url)
+
+
+@app.command("unschedule")
+def unschedule(vat: VatOpt, url: ClientUrlOpt = None) -> None:
+    """Remove the customer's sync schedule (the copy itself is left as it is)."""
+    with domain_errors(), connect(url) as api:
+        api.delete(f"/customers/{vat}/sync-schedule")
+    console.print(f"{vat}: sync schedule removed")

@@ -15,7 +15,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from sqlalchemy import Connection, Engine, delete, insert, select, update
@@ -44,6 +44,19 @@ def _now() -> str:
 def prepare(engine: Engine) -> None:
     """Create the local schema if it is not there (idempotent)."""
     metadata.create_all(engine)
+
+
+class FeedSource(Protocol):
+    """What a sync reads: `Feed` over HTTP on a customer's server; inside our stack, the worker reads our
+    database directly (activities/customer_sync.py)."""
+
+    vat: str
+
+    def page(self, after: str | None, limit: int) -> dict[str, Any] | None: ...
+
+    def snapshot(self) -> dict[str, Any]: ...
+
+    def file(self, file_id: str, sha256: str) -> bytes | None: ...
 
 
 class Feed:
@@ -87,7 +100,7 @@ class Feed:
         return r.content
 
 
-def _apply(conn: Connection, feed: Feed, changes: list[tuple[str, str, str, dict[str, Any] | None]]) -> int:
+def _apply(conn: Connection, feed: FeedSource, changes: list[tuple[str, str, str, dict[str, Any] | None]]) -> int:
     """Apply (kind, key, op, data) changes in their order; the documents stored.
 
     Only the last change of each key counts (each entry carries the whole row, or is a tombstone), so a page
@@ -143,7 +156,7 @@ def cursor_of(engine: Engine, vat: str) -> str | None:
         return conn.execute(select(sync_state.c.cursor).where(sync_state.c.vat == vat)).scalar()
 
 
-def resync(engine: Engine, feed: Feed) -> tuple[str, int]:
+def resync(engine: Engine, feed: FeedSource) -> tuple[str, int]:
     """Replace the local copy with the snapshot, in one transaction; (cursor, files downloaded)."""
     snap = feed.snapshot()
     with engine.begin() as conn:
@@ -158,7 +171,7 @@ def resync(engine: Engine, feed: Feed) -> tuple[str, int]:
 ProgressHook = Callable[[int, int], None]  # (applied so far, total known so far)
 
 
-def sync_once(engine: Engine, feed: Feed, limit: int = 500, on_page: ProgressHook | None = None,
+def sync_once(engine: Engine, feed: FeedSource, limit: int = 500, on_page: ProgressHook | None = None,
               max_pages: int | None = None) -> Outcome:
     """Catch up: apply pages until the server has nothing more (or `max_pages`)."""
     prepare(engine)
@@ -218,7 +231,7 @@ class Status:
     live: bool  # asked the server now (else: as of the last sync)
 
 
-def status(engine: Engine, vat: str, feed: Feed | None = None) -> Status:
+def status(engine: Engine, vat: str, feed: FeedSource | None = None) -> Status:
     """The lag: asked of the server when `feed` is given, else what the last sync saw."""
     prepare(engine)
     with engine.connect() as conn:

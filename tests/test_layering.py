@@ -26,7 +26,8 @@ ALLOWED: dict[str, set[str]] = {
     "core": {"domain", "models"},
     "sdisim": {"domain"},
     "adapters": {"core", "domain", "models"},
-    "activities": {"adapters", "core", "domain", "models"},
+    # the in-stack sync drives the same client a customer's server runs (sync/ imports nothing of ours)
+    "activities": {"adapters", "core", "domain", "models", "sync"},
     "workflows": {"activities", "core", "domain", "models"},
     "workers": {"activities", "core", "domain", "models", "workflows"},
     "api": {"adapters", "core", "domain", "models", "starters"},

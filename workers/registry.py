@@ -39,6 +39,10 @@ def workflows() -> list[type]:
     from workflows.notification_sweep import NotificationSweepWorkflow
 
     found.append(NotificationSweepWorkflow)
+    # the in-stack sync of a customer's copy
+    from workflows.customer_sync import CustomerSyncWorkflow
+
+    found.append(CustomerSyncWorkflow)
     return found
 
 
@@ -78,4 +82,8 @@ def activities(settings: Settings, client: Client | None = None) -> Sequence[Cal
     from activities.notification_sweep import NotificationSweepActivities
 
     found.append(NotificationSweepActivities(settings, client).redeliver)
+    # the in-stack sync
+    from activities.customer_sync import CustomerSyncActivities
+
+    found.append(CustomerSyncActivities(settings).apply_feed)
     return found

@@ -69,3 +69,36 @@ async def ensure_notification_sweep_schedule(client: Client, settings: Settings)
     )
     every = timedelta(minutes=settings.notification_sweep_minutes)
     return await ensure_schedule(client, notification_sweep.SCHEDULE_ID, _every(every, action))
+
+
+def customer_sync_schedule_id(customer_key: str) -> str:
+    """`sync-<customer key>`: no VAT number in an id (README "Personal data in Temporal")."""
+    return f"sync-{customer_key}"
+
+
+def customer_sync_schedule(settings: Settings, target_id: int, customer_key: str, every_minutes: int,
+                           paused: bool = False, note: str = "") -> Schedule:
+    """A customer's sync rounds: every `every_minutes`, a round still running makes the next one skipped, and
+    rounds missed while Temporal or the worker was down are made only within one interval (one round catches
+    up everything, so a burst of late rounds would add nothing)."""
+    from temporalio.client import ScheduleState
+    from temporalio.common import SearchAttributePair, TypedSearchAttributes
+
+    from core.search_attributes import CUSTOMER_KEY
+    from models.sync_io import CustomerSyncInput
+    from workflows.customer_sync import CustomerSyncWorkflow
+
+    if every_minutes < MIN_SYNC_MINUTES:
+        raise InvalidInput.one("every", f"at least {MIN_SYNC_MINUTES} minutes between rounds")
+    every = timedelta(minutes=every_minutes)
+    action = ScheduleActionStartWorkflow(
+        CustomerSyncWorkflow.run, CustomerSyncInput(target_id), id=f"sync-{customer_key}-round",
+        task_queue=settings.temporal_task_queue,
+        typed_search_attributes=TypedSearchAttributes([SearchAttributePair(CUSTOMER_KEY, customer_key)]),
+    )
+    return Schedule(action=action, spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
+                    policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=every),
+                    state=ScheduleState(paused=paused, note=note))
+
+
+MIN_SYNC_MINUTES = 5

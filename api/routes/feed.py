@@ -14,13 +14,16 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from api.access import AccessDep
-from api.deps import SettingsDep
+from api.deps import SettingsDep, TemporalDep
 from core.db import get_engine
 from models import feed
 from models.files import StoredFile
 from models.tenant import get_tenant_row
+from starters.acting import HTTP
+from starters.sync_schedules import describe_sync, pause_sync, schedule_sync, unschedule_sync
 
 router = APIRouter(prefix="/customers", tags=["sync"])
 
@@ -87,3 +90,50 @@ async def download(vat: str, file_id: int, settings: SettingsDep, access: Access
     row, content = await run_in_threadpool(_file, settings, vat, file_id)
     return Response(content, media_type=row.mime_type, headers={
         "X-Content-SHA256": row.sha256, "Content-Disposition": f'attachment; filename="{row.name}"'})
+
+
+class SyncScheduleRequest(BaseModel):
+    database_url: str = Field(max_length=1000, description="sqlite:////absolute/path.db or postgresql://...")
+    every_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
+
+
+class SyncPauseRequest(BaseModel):
+    note: str = Field(default="", max_length=200)
+
+
+@router.put("/{vat}/sync-schedule")
+async def put_sync_schedule(vat: str, body: SyncScheduleRequest, settings: SettingsDep, client: TemporalDep,
+                            access: AccessDep) -> dict[str, Any]:
+    """Schedule the in-stack sync of the customer's copy into the database named (operators only: our worker
+    will write there), or change its database or interval."""
+    access.target = f"sync schedule of {vat}"
+    return (await schedule_sync(settings, vat, body.database_url, body.every_minutes, client,
+                                as_user=access.user, surface=HTTP)).to_json()
+
+
+@router.get("/{vat}/sync-schedule")
+async def get_sync_schedule(vat: str, settings: SettingsDep, client: TemporalDep, access: AccessDep) -> dict[str, Any]:
+    """The schedule: interval, paused or not, the next and the recent rounds, the last round's outcome."""
+    access.target = f"sync schedule of {vat}"
+    return (await describe_sync(settings, vat, client, as_user=access.user, surface=HTTP)).to_json()
+
+
+@router.post("/{vat}/sync-schedule/pause")
+async def pause(vat: str, body: SyncPauseRequest, settings: SettingsDep, client: TemporalDep,
+                access: AccessDep) -> dict[str, Any]:
+    access.target = f"pause sync of {vat}"
+    return (await pause_sync(settings, vat, True, body.note, client, as_user=access.user, surface=HTTP)).to_json()
+
+
+@router.post("/{vat}/sync-schedule/resume")
+async def resume(vat: str, body: SyncPauseRequest, settings: SettingsDep, client: TemporalDep,
+                 access: AccessDep) -> dict[str, Any]:
+    access.target = f"resume sync of {vat}"
+    return (await pause_sync(settings, vat, False, body.note, client, as_user=access.user, surface=HTTP)).to_json()
+
+
+@router.delete("/{vat}/sync-schedule", status_code=204)
+async def delete_sync_schedule(vat: str, settings: SettingsDep, client: TemporalDep, access: AccessDep) -> Response:
+    access.target = f"remove sync schedule of {vat}"
+    await unschedule_sync(settings, vat, client, as_user=access.user, surface=HTTP)
+    return Response(status_code=204)
