@@ -187,6 +187,7 @@ def test_a_document_changed_after_its_entry_was_read_is_fetched_final(portal: Te
 def test_a_corrupted_download_applies_nothing_of_its_page(portal: TestClient, local: Engine, db: str) -> None:
     sync_once(local, Feed(portal, A))
     _add_files(db, "IT02038490237_00001", 2)
+    visible(portal, cursor_of(local, A), 2)  # the cluster's watermark may hold them back a while (see settle)
 
     class Corrupt(Feed):
         def file(self, file_id: str, sha256: str) -> bytes | None:
