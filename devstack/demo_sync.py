@@ -34,7 +34,7 @@ def _holdings(path: Path) -> Table:
     table = Table("Table", "Rows", "e.g.")
     try:
         with engine.connect() as conn:
-            for kind, t in TABLES.items():
+            for t in TABLES.values():
                 count = conn.execute(select(func.count()).select_from(t)).scalar_one()
                 sample = conn.execute(select(t.c.key).limit(3)).scalars().all()
                 table.add_row(t.name, str(count), ", ".join(map(str, sample)))
@@ -68,14 +68,14 @@ def step_sync(settings: Settings, ctx: dict[str, object]) -> None:
     console.print(_holdings(own))
 
     scheduled = work / f"{vat}-in-stack.db"
-    api = settings.public_base_url
-    resp = http.put(f"{api}/customers/{vat}/sync-schedule", timeout=30,
+    base = settings.public_base_url
+    resp = http.put(f"{base}/customers/{vat}/sync-schedule", timeout=30,
                     json={"database_url": f"sqlite:///{scheduled}", "every_minutes": 30})
     resp.raise_for_status()
     sched = resp.json()
     _trigger(settings, sched["schedule_id"])
     for _ in range(120):
-        shown = http.get(f"{api}/customers/{vat}/sync-schedule", timeout=30).json()
+        shown = http.get(f"{base}/customers/{vat}/sync-schedule", timeout=30).json()
         if shown["last_run_at"]:
             break
         time.sleep(0.5)

@@ -36,9 +36,9 @@ from models.identity import User
 from models.sync_io import CustomerSyncInput, CustomerSyncReport
 from models.sync_targets import SyncTarget
 from models.tenant import add_tenant, get_tenant_row
+from starters.cli import app as cli
 from starters.sync_schedules import describe_sync, pause_sync, schedule_sync, unschedule_sync
 from sync.schema import TABLES
-from starters.cli import app as cli
 from tests.cli_support import flat, in_process_api, login, runner
 from tests.helpers import assert_eventually, new_worker, record_history
 from tests.identity_support import bearer, issue_token, principal
