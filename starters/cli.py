@@ -40,6 +40,7 @@ app.command("login")(login_cli.login)
 app.command("logout")(login_cli.logout)
 app.command("whoami")(login_cli.whoami)
 app.add_typer(ops_cli.app, name="ops")
+login_cli.add_tls_options(app)  # every command that calls the API takes --cert, --key and --ca
 
 dev = typer.Typer(help="The embedded development stack.", no_args_is_help=True)
 app.add_typer(dev, name="dev")

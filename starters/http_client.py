@@ -7,6 +7,13 @@ Which API and which token:
   stored in `credentials_path()`: `$XDG_CONFIG_HOME/einvoice/credentials.json` (default
   `~/.config/einvoice/credentials.json`), mode 0600, written atomically. A stored token is only ever sent to
   the URL it was issued by: asking for another URL without logging in there is refused.
+- mutual TLS (an API served with `API_TLS`): the client certificate and its key (`--cert FILE --key FILE`,
+  else `EINVOICE_CLIENT_CERT` / `EINVOICE_CLIENT_KEY`, else the ones `einvoice login` was given) and the CA to
+  trust (`--ca FILE`, else `EINVOICE_CA`, else the login's; without one, the system's CAs). The credentials
+  file keeps their paths only, never a key's content. An expired certificate is refused here before any
+  connection; one the API refuses comes back as `CertificateRefused` naming why (its 401 for a revoked,
+  unknown or missing one; for one it closes the connection on, a foreign or expired one, what the
+  certificate is).
 
 The API's answers come back as the domain's own errors (`InvalidInput` for 400/422, `Forbidden` for 403,
 `NotFound` for 404, `Conflict` for 409, `RateLimited` for 429, `Unavailable` for 503 or an API that does not
@@ -21,19 +28,26 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import ssl
 import stat
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from contextvars import ContextVar
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 
 from domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem, RateLimited, Unavailable
 from domain.policy import CLIENT_HEADER
 
 URL_ENV = ("EINVOICE_URL", "EINVOICE_API_URL")  # the first set wins; EINVOICE_API_URL is the older name
 TOKEN_ENV = "EINVOICE_API_TOKEN"
+CERT_ENV, KEY_ENV, CA_ENV = "EINVOICE_CLIENT_CERT", "EINVOICE_CLIENT_KEY", "EINVOICE_CA"
 TIMEOUT = 60.0
 
 
@@ -43,6 +57,11 @@ class NotLoggedIn(Exception):
 
 class Unauthenticated(Exception):
     """The API refused the token (HTTP 401): missing, forged, unknown, revoked, expired, or its user disabled."""
+
+
+class CertificateRefused(Exception):
+    """The client certificate cannot act here: expired, refused by the API (revoked, unknown, missing) or a
+    connection the API closed on it (a certificate of another CA). Says which certificate and why."""
 
 
 class ApiError(Exception):
@@ -60,20 +79,23 @@ class Credentials:
     email: str = ""
     token_id: int | None = None
     expires_at: str = ""
+    cert: str = ""  # mutual TLS: the paths of the client certificate, of its key, and of the CA to trust
+    key: str = ""
+    ca: str = ""
 
 
-ClientFactory = Callable[[str, dict[str, str]], httpx.Client]
+ClientFactory = Callable[[str, dict[str, str], ssl.SSLContext | None], httpx.Client]
 
 
-def _default_factory(base_url: str, headers: dict[str, str]) -> httpx.Client:
-    return httpx.Client(base_url=base_url, headers=headers, timeout=TIMEOUT)
+def _default_factory(base_url: str, headers: dict[str, str], tls: ssl.SSLContext | None) -> httpx.Client:
+    return httpx.Client(base_url=base_url, headers=headers, timeout=TIMEOUT, verify=tls or True)
 
 
 _factory: ClientFactory = _default_factory
 
 
 def use_client_factory(factory: ClientFactory | None) -> None:
-    """Make every API client with `factory(base_url, headers)` (None: plain httpx again). For tests."""
+    """Make every API client with `factory(base_url, headers, tls)` (None: plain httpx again). For tests."""
     global _factory
     _factory = factory or _default_factory
 
@@ -130,7 +152,8 @@ def load_credentials(path: Path | None = None) -> Credentials | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         return Credentials(url=str(data["url"]), token=str(data["token"]), email=str(data.get("email", "")),
-                           token_id=data.get("token_id"), expires_at=str(data.get("expires_at", "")))
+                           token_id=data.get("token_id"), expires_at=str(data.get("expires_at", "")),
+                           cert=str(data.get("cert", "")), key=str(data.get("key", "")), ca=str(data.get("ca", "")))
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise NotLoggedIn(f"{path} is not a credentials file ({err}); run `einvoice login --url URL` "
                           "again") from None
@@ -162,16 +185,24 @@ def url_from_env() -> str | None:
 
 
 def resolve(url: str | None = None) -> Credentials:
-    """The API and the token a command acts with (see the module's doc); never a local database."""
+    """The API, the token and the TLS files a command acts with (see the module's doc); never a local
+    database."""
+    return with_tls(_resolve(url))
+
+
+def _resolve(url: str | None = None) -> Credentials:
     wanted = url or url_from_env()
     token = os.environ.get(TOKEN_ENV, "").strip()
     if token:
-        if wanted:
-            return Credentials(normalize_url(wanted), token)
         stored = load_credentials()
+        if wanted:
+            base = normalize_url(wanted)
+            if stored is not None and stored.url == base:  # the login's TLS files are for its own API only
+                return Credentials(base, token, cert=stored.cert, key=stored.key, ca=stored.ca)
+            return Credentials(base, token)
         if stored is None:
             raise NotLoggedIn(f"{TOKEN_ENV} is set but no API is named: pass --url URL or set EINVOICE_URL")
-        return Credentials(stored.url, token)
+        return replace(stored, token=token, email="", token_id=None, expires_at="")
     stored = load_credentials()
     if stored is None:
         raise NotLoggedIn(f"not logged in: run `einvoice login --url {wanted or 'URL'}` first (the URL of the "
@@ -180,6 +211,149 @@ def resolve(url: str | None = None) -> Credentials:
         raise NotLoggedIn(f"logged in to {stored.url}, not {normalize_url(wanted)}: run `einvoice login --url "
                           f"{normalize_url(wanted)}` (a token is only sent to the API that issued it)")
     return stored
+
+
+# -- mutual TLS: which certificate, which CA ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TlsFiles:
+    cert: str = ""
+    key: str = ""
+    ca: str = ""
+
+
+_given: ContextVar[TlsFiles | None] = ContextVar("einvoice_tls_options", default=None)
+
+
+@contextlib.contextmanager
+def tls_options(cert: Path | str | None, key: Path | str | None, ca: Path | str | None) -> Iterator[None]:
+    """A command's own --cert/--key/--ca, for every API client it makes (they win over the environment and
+    over the login's)."""
+    reset = _given.set(TlsFiles(str(cert or ""), str(key or ""), str(ca or "")))
+    try:
+        yield
+    finally:
+        _given.reset(reset)
+
+
+def _pair(given: TlsFiles, stored: Credentials) -> tuple[str, str]:
+    """The certificate and key, from one place: the options, else the environment, else the login."""
+    env_cert, env_key = os.environ.get(CERT_ENV, "").strip(), os.environ.get(KEY_ENV, "").strip()
+    for cert, key, where in ((given.cert, given.key, "--cert and --key"), (env_cert, env_key,
+                                                                           f"{CERT_ENV} and {KEY_ENV}")):
+        if cert or key:
+            if not (cert and key):
+                raise InvalidInput.one("cert" if key else "key", f"give both {where} (a client certificate "
+                                                                 "and its private key), or neither")
+            return cert, key
+    return stored.cert, stored.key
+
+
+def _absolute(path: str) -> str:
+    return str(Path(path).expanduser().absolute()) if path else ""
+
+
+def with_tls(creds: Credentials) -> Credentials:
+    """`creds` with the TLS files a command uses (see the module's doc), each path absolute and checked."""
+    given = _given.get() or TlsFiles()
+    cert, key = _pair(given, creds)
+    ca = given.ca or os.environ.get(CA_ENV, "").strip() or creds.ca
+    files = replace(creds, cert=_absolute(cert), key=_absolute(key), ca=_absolute(ca))
+    check_tls_files(files)
+    return files
+
+
+def _load_certificate(path: str, field: str) -> x509.Certificate:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as err:
+        raise InvalidInput.one(field, f"{path}: {err.strerror or err}") from None
+    try:
+        return x509.load_pem_x509_certificate(data)
+    except ValueError:
+        try:
+            return x509.load_der_x509_certificate(data)
+        except ValueError:
+            raise InvalidInput.one(field, f"{path} is not an X.509 certificate (PEM or DER)") from None
+
+
+def check_tls_files(creds: Credentials) -> None:
+    """Before any connection: the files are there and are what they say; the key is not readable by others
+    (as ssh refuses such a key); the certificate is within its validity (an expired one is refused at the
+    handshake, where the API says no reason)."""
+    if creds.ca:
+        _load_certificate(creds.ca, "ca")
+    if not creds.cert:
+        return
+    cert = _load_certificate(creds.cert, "cert")
+    try:
+        mode = Path(creds.key).stat().st_mode
+    except OSError as err:
+        raise InvalidInput.one("key", f"{creds.key}: {err.strerror or err}") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise InvalidInput.one("key", f"{creds.key} is readable by other users (mode {stat.S_IMODE(mode):o}): "
+                                      f"chmod 600 {creds.key}")
+    now = datetime.now(UTC)
+    if cert.not_valid_after_utc <= now:
+        raise CertificateRefused(f"the client certificate {creds.cert} ({describe(cert)}) expired at "
+                                 f"{cert.not_valid_after_utc.isoformat()}: the API refuses it; use a valid one "
+                                 "(einvoice cert request, then einvoice cert download)")
+    if cert.not_valid_before_utc > now:
+        raise CertificateRefused(f"the client certificate {creds.cert} ({describe(cert)}) is valid only from "
+                                 f"{cert.not_valid_before_utc.isoformat()}")
+
+
+def describe(cert: x509.Certificate) -> str:
+    return f"subject {cert.subject.rfc4514_string()}, issuer {cert.issuer.rfc4514_string()}"
+
+
+def ssl_context(creds: Credentials) -> ssl.SSLContext | None:
+    """The context for an https API (None: plain http, or https with the system's CAs and no certificate)."""
+    if not creds.url.startswith("https://") or not (creds.ca or creds.cert):
+        return None
+    ctx = ssl.create_default_context(cafile=creds.ca or None)
+    if creds.cert:
+        try:
+            ctx.load_cert_chain(creds.cert, creds.key)
+        except ssl.SSLError as err:
+            raise InvalidInput.one("key", f"{creds.key} is not the private key of {creds.cert} "
+                                          f"({err.reason or err})") from None
+    return ctx
+
+
+def _chain(err: BaseException) -> Iterator[BaseException]:
+    seen: BaseException | None = err
+    while seen is not None:
+        yield seen
+        seen = seen.__cause__ or seen.__context__
+
+
+def transport_error(err: httpx.TransportError, creds: Credentials) -> Exception:
+    """What a failed connection means: the API's certificate not trusted, our certificate refused at the
+    handshake (a TLS 1.2 alert, or under TLS 1.3 the connection closed before any answer), or an API that
+    does not answer."""
+    causes = list(_chain(err))
+    if any(isinstance(c, ssl.SSLCertVerificationError) for c in causes):
+        return Unavailable(f"the einvoice API at {creds.url} has a server certificate this CLI does not trust "
+                           f"({err}): give its CA with --ca FILE or {CA_ENV} (GET /certificates/ca.pem)")
+    tls_failure = any(isinstance(c, ssl.SSLError) for c in causes) or isinstance(
+        err, httpx.RemoteProtocolError | httpx.ReadError)
+    if creds.cert and tls_failure:
+        why = ""
+        if creds.ca:
+            cert, ca = _load_certificate(creds.cert, "cert"), _load_certificate(creds.ca, "ca")
+            try:
+                cert.verify_directly_issued_by(ca)
+            except (ValueError, TypeError, InvalidSignature):  # another CA (perhaps of the same name)
+                why = f"; it is not issued by the CA in {creds.ca} ({ca.subject.rfc4514_string()})"
+        return CertificateRefused(
+            f"the einvoice API at {creds.url} closed the connection on the client certificate {creds.cert} "
+            f"({describe(_load_certificate(creds.cert, 'cert'))}){why}: it accepts only certificates its CA "
+            f"issued, within their validity (the TLS layer said: {err or type(err).__name__})")
+    return Unavailable(f"cannot reach the einvoice API at {creds.url}: {err or type(err).__name__}")
+
+
+_CERT_401 = re.compile(r"^(missing|unknown|revoked|expired) client certificate")
 
 
 # -- talking to the API -----------------------------------------------------------------------------------
@@ -222,18 +396,26 @@ def _problems(resp: httpx.Response) -> list[Problem]:
     return [Problem("request", str(detail.get("detail", detail) if isinstance(detail, dict) else detail))]
 
 
-def raise_for(resp: httpx.Response, url: str) -> None:
-    """Nothing for a success; the domain's error for a refusal (see the module's doc)."""
+def raise_for(resp: httpx.Response, url: str, cert: str = "") -> None:
+    """Nothing for a success; the domain's error for a refusal (see the module's doc). `cert`: the client
+    certificate's file, named when the API refuses the certificate."""
     if resp.status_code < 400:
         return
     status = resp.status_code
     if status in (400, 422):
         raise InvalidInput(_problems(resp))
     text, body = _detail(resp)
+    if status == 401 and _CERT_401.match(text):
+        if not cert:
+            raise CertificateRefused(f"the API at {url} refused the request: {text}; give --cert FILE --key FILE "
+                                     f"(or {CERT_ENV} and {KEY_ENV}; `einvoice login` remembers them)")
+        raise CertificateRefused(f"the API at {url} refused the client certificate {cert}: {text}")
     if status == 401:
         raise Unauthenticated(f"the API at {url} refused the token ({text}); run `einvoice login --url {url}`")
     if status == 403:
-        permission = body.get("permission") or body.get("certificate") or ""
+        permission = body.get("permission") or ""
+        if not permission and "certificate" in body:  # mutual TLS: this certificate is not of that customer
+            permission = f"a client certificate of the customer acted for ({cert or 'none given'})"
         raise Forbidden(text, str(permission or "a permission this user lacks"))
     if status in (404, 410):
         raise NotFound(text)
@@ -256,7 +438,7 @@ class Api:
         headers = {"User-Agent": "einvoice-cli", CLIENT_HEADER: "cli"}  # audited as surface cli (api/access.py)
         if creds.token:  # none for the public routes
             headers["Authorization"] = f"Bearer {creds.token}"
-        self.http = _factory(creds.url, headers)
+        self.http = _factory(creds.url, headers, ssl_context(creds))
 
     def __enter__(self) -> Api:
         return self
@@ -268,8 +450,8 @@ class Api:
         try:
             resp = self.http.request(method, path, **kw)
         except httpx.TransportError as err:
-            raise Unavailable(f"cannot reach the einvoice API at {self.url}: {err or type(err).__name__}") from None
-        raise_for(resp, self.url)
+            raise transport_error(err, self.creds) from None
+        raise_for(resp, self.url, self.creds.cert)
         return resp
 
     @contextlib.contextmanager
@@ -279,10 +461,10 @@ class Api:
             with self.http.stream(method, path, **kw) as resp:
                 if resp.status_code >= 400:
                     resp.read()
-                    raise_for(resp, self.url)
+                    raise_for(resp, self.url, self.creds.cert)
                 yield resp
         except httpx.TransportError as err:
-            raise Unavailable(f"cannot reach the einvoice API at {self.url}: {err or type(err).__name__}") from None
+            raise transport_error(err, self.creds) from None
 
     def get(self, path: str, **kw: Any) -> Any:
         return self.request("GET", path, **kw).json()
@@ -310,27 +492,32 @@ def connect_public(url: str | None = None) -> Iterator[Api]:
     """For the API's public routes (the CA certificate, the CRL): the URL as `resolve` finds it, else the one
     logged in to; no token is needed, and none is sent."""
     wanted = url or url_from_env()
+    stored = load_credentials()
     if not wanted:
-        stored = load_credentials()
         if stored is None:
             raise NotLoggedIn("name the API: pass --url URL or set EINVOICE_URL (or run `einvoice login --url URL`)")
         wanted = stored.url
-    with Api(Credentials(normalize_url(wanted), "")) as api:
+    base = normalize_url(wanted)
+    files = stored if stored is not None and stored.url == base else Credentials(base, "")
+    with Api(with_tls(replace(files, url=base, token=""))) as api:
         yield api
 
 
 def login(url: str, email: str, password: str, label: str) -> tuple[Credentials, dict[str, Any]]:
-    """POST /auth/login; the token is returned, not stored (the caller stores it)."""
-    base = normalize_url(url)
-    with _factory(base, {"User-Agent": "einvoice-cli"}) as http:
+    """POST /auth/login, over the TLS files the command was given (or the environment's: a certificate the
+    API closes the connection on is said here); the token and the files' paths are returned, not stored (the
+    caller stores them)."""
+    files = with_tls(Credentials(normalize_url(url), ""))
+    base = files.url
+    with _factory(base, {"User-Agent": "einvoice-cli", CLIENT_HEADER: "cli"}, ssl_context(files)) as http:
         try:
             resp = http.post("/auth/login", json={"email": email, "password": password, "label": label})
         except httpx.TransportError as err:
-            raise Unavailable(f"cannot reach the einvoice API at {base}: {err or type(err).__name__}") from None
+            raise transport_error(err, files) from None
     if resp.status_code == 401:
         raise Unauthenticated(f"login refused by {base}: {_detail(resp)[0]}")
-    raise_for(resp, base)
+    raise_for(resp, base, files.cert)
     answer: dict[str, Any] = resp.json()
-    creds = Credentials(base, answer["token"], answer["user"]["email"], answer.get("token_id"),
-                        answer.get("expires_at", ""))
+    creds = replace(files, token=answer["token"], email=answer["user"]["email"], token_id=answer.get("token_id"),
+                    expires_at=answer.get("expires_at", ""))
     return creds, answer

@@ -46,8 +46,9 @@ def fail(message: str, code: int = 1) -> NoReturn:
 def domain_errors() -> Iterator[None]:
     """Map domain errors (and the API's answers, which `starters.http_client` turns into them) to a clear
     message and exit code: 2 bad input, 3 conflict, 4 not found, 5 unavailable here, 6 forbidden or not
-    logged in (no token, or one the API refused), 1 anything else the API answered."""
-    from starters.http_client import ApiError, NotLoggedIn, Unauthenticated
+    logged in (no token, or one the API refused; a client certificate refused), 1 anything else the API
+    answered."""
+    from starters.http_client import ApiError, CertificateRefused, NotLoggedIn, Unauthenticated
 
     try:
         yield
@@ -62,7 +63,7 @@ def domain_errors() -> Iterator[None]:
         fail(str(err), 5)
     except Forbidden as err:
         fail(f"forbidden: {err} (needs {err.permission})", 6)
-    except (NotLoggedIn, Unauthenticated) as err:
+    except (NotLoggedIn, Unauthenticated, CertificateRefused) as err:
         fail(str(err), 6)
     except ApiError as err:
         fail(str(err), 1)

@@ -33,7 +33,7 @@ def in_process_api(settings: Settings, monkeypatch: pytest.MonkeyPatch, config: 
     for name in (*http_client.URL_ENV, http_client.TOKEN_ENV):
         monkeypatch.delenv(name, raising=False)
 
-    def factory(base_url: str, headers: dict[str, str]) -> httpx.Client:
+    def factory(base_url: str, headers: dict[str, str], tls: object) -> httpx.Client:
         return TestClient(make_app() if make_app else app, base_url=base_url, headers=headers,  # type: ignore[arg-type]
                           raise_server_exceptions=False)
 

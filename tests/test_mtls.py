@@ -6,122 +6,36 @@ from __future__ import annotations
 
 import socket
 import ssl
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
 from api import tls
 from api.main import create_app
-from core.ca import authority_from_settings
 from core.db import session_scope
 from core.settings import Settings
-from domain.authority import BuiltinCA, IssueRequest
+from domain.authority import BuiltinCA
 from domain.certificates import reason_code
-from domain.errors import Conflict
 from models import audit
-from models.certificates import insert_request, set_issued, set_revoked
-from models.tenant import Tenant, add_tenant
-from tests.certificates_support import make_csr, subject
+from models.certificates import set_revoked
 from tests.helpers import free_port, new_worker
 from tests.identity_support import add_user, bearer, issue_token
-
-A, B, US = "IT01234567897", "IT09876543217", "IT00743110157"  # customer A, customer B, the intermediary
-
-
-@dataclass
-class Identity:
-    cert: Path
-    key: Path
-    operation_id: str = ""
-    serial: str = ""
-
-
-def _customer(settings: Settings, vat: str) -> None:
-    with session_scope(settings.database_url) as session:
-        if session.scalar(select(Tenant.id).where(Tenant.vat_number == vat)) is None:
-            try:
-                add_tenant(session, vat, f"Cliente {vat}", f"c{vat[2:]}@pec.example.it", "0000000")
-            except Conflict:
-                pass
-
-
-def _files(folder: Path, name: str, cert_pem: bytes, key: ec.EllipticCurvePrivateKey) -> Identity:
-    (folder / f"{name}.pem").write_bytes(cert_pem)
-    (folder / f"{name}.key").write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                                           serialization.PrivateFormat.PKCS8,
-                                                           serialization.NoEncryption()))
-    return Identity(folder / f"{name}.pem", folder / f"{name}.key")
-
-
-def _issue(settings: Settings, ca: BuiltinCA, folder: Path, vat: str, record: bool = True) -> Identity:
-    """A certificate for customer `vat` from `ca`, recorded as the certificate workflow records it."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    op = uuid.uuid4().hex[:20]
-    csr = make_csr(key, subject(vat)).decode()
-    ca.submit(IssueRequest(op, csr))
-    issued = ca.issue(op)
-    cert = x509.load_pem_x509_certificate(issued.pem.encode())
-    if record:
-        with session_scope(settings.database_url) as session:
-            insert_request(session, vat, op, "authentication", issued.subject, csr, uuid.uuid4().hex, "test")
-            set_issued(session, op, issued.pem, cert.public_bytes(serialization.Encoding.DER), issued.serial,
-                       cert.issuer.rfc4514_string(), issued.not_before, issued.not_after)
-    ident = _files(folder, op, issued.pem.encode(), key)
-    ident.operation_id, ident.serial = op, issued.serial
-    return ident
-
-
-@dataclass
-class Served:
-    settings: Settings
-    url: str
-    ca_pem: bytes
-    folder: Path
-    ca: BuiltinCA
-
-    def client(self, who: Identity | None = None) -> httpx.Client:
-        ctx = ssl.create_default_context(cadata=self.ca_pem.decode())
-        if who is not None:
-            ctx.load_cert_chain(who.cert, who.key)
-        return httpx.Client(base_url=self.url, verify=ctx, timeout=20)
+from tests.mtls_support import US, A, B, Identity, Served, issue, serve_mtls
 
 
 @pytest.fixture(scope="module")
 def served(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    folder = tmp_path_factory.mktemp("mtls")
-    port = free_port()
-    mtls = settings.model_copy(update={"api_tls": True, "api_tls_operator_vat": US, "data_dir": folder / "data",
-                                       "api_port": port})
-    for vat in (A, B, US):
-        _customer(mtls, vat)
-    ca = authority_from_settings(mtls)
-    assert isinstance(ca, BuiltinCA)
-    config = uvicorn.Config(create_app(mtls, run_migrations=False), host="127.0.0.1", port=port,
-                            log_level="warning", **tls.uvicorn_options(mtls))
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield Served(mtls, f"https://127.0.0.1:{port}", ca.ca_certificate(), folder, ca)
-    server.should_exit = True
-    thread.join(10)
+    with serve_mtls(settings, tmp_path_factory.mktemp("mtls")) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +77,7 @@ def _assert_refused_by_tls(served: Served, who: Identity) -> None:
     no reason.) The same path with a valid certificate gets its answer: the control."""
     assert _raw_get(served, who, ssl.TLSVersion.TLSv1_2)[0] == "handshake"
     assert _raw_get(served, who, ssl.TLSVersion.TLSv1_3)[0] == "read"
-    good = _issue(served.settings, served.ca, served.folder, A)
+    good = issue(served.settings, served.ca, served.folder, A)
     for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
         assert _raw_get(served, good, version) == ("answer", "HTTP/1.1 200 OK")
     with served.client(who) as http, pytest.raises(httpx.TransportError):
@@ -171,7 +85,7 @@ def _assert_refused_by_tls(served: Served, who: Identity) -> None:
 
 
 def test_a_certificate_of_our_ca_and_the_token_together_are_accepted(served: Served, users: dict[str, str]) -> None:
-    mine = _issue(served.settings, served.ca, served.folder, A)
+    mine = issue(served.settings, served.ca, served.folder, A)
     with served.client(mine) as http:
         resp = http.get(f"/tenants/{A}", headers=bearer(users["a"]))
         assert resp.status_code == 200, resp.text
@@ -195,20 +109,20 @@ def test_without_a_certificate_public_routes_answer_and_the_rest_is_refused(serv
 
 def test_a_foreign_ca_certificate_is_refused_at_the_handshake(served: Served) -> None:
     foreign = BuiltinCA(served.folder / "foreign-ca")
-    cert = _issue(served.settings, foreign, served.folder, A, record=False)
+    cert = issue(served.settings, foreign, served.folder, A, record=False)
     _assert_refused_by_tls(served, cert)
 
 
 def test_an_expired_certificate_is_refused_at_the_handshake(served: Served) -> None:
     past = datetime.now(UTC) - timedelta(days=10)
     old = BuiltinCA(served.folder / "data" / "ca", validity_days=1, clock=lambda: past)  # our CA, 10 days ago
-    cert = _issue(served.settings, old, served.folder, A)  # on record as active: the handshake alone refuses
+    cert = issue(served.settings, old, served.folder, A)  # on record as active: the handshake alone refuses
     _assert_refused_by_tls(served, cert)
 
 
 def test_a_revoked_certificate_is_refused_at_the_next_request_even_on_an_open_connection(
         served: Served, users: dict[str, str]) -> None:
-    mine = _issue(served.settings, served.ca, served.folder, A)
+    mine = issue(served.settings, served.ca, served.folder, A)
     with served.client(mine) as http:
         assert http.get(f"/tenants/{A}", headers=bearer(users["a"])).status_code == 200
         served.ca.revoke(mine.serial, reason_code("stolen"))
@@ -226,14 +140,14 @@ def test_a_revoked_certificate_is_refused_at_the_next_request_even_on_an_open_co
 
 
 def test_a_certificate_no_longer_on_record_is_refused(served: Served, users: dict[str, str]) -> None:
-    stray = _issue(served.settings, served.ca, served.folder, A, record=False)  # ours, but never recorded
+    stray = issue(served.settings, served.ca, served.folder, A, record=False)  # ours, but never recorded
     with served.client(stray) as http:
         resp = http.get(f"/tenants/{A}", headers=bearer(users["a"]))
     assert resp.status_code == 401 and resp.json()["detail"].startswith("unknown client certificate"), resp.text
 
 
 def test_customer_a_certificate_cannot_act_for_customer_b(served: Served, users: dict[str, str]) -> None:
-    a_cert = _issue(served.settings, served.ca, served.folder, A)
+    a_cert = issue(served.settings, served.ca, served.folder, A)
     with served.client(a_cert) as http:
         resp = http.get(f"/tenants/{B}", headers=bearer(users["b"]))  # B's own user, but A's certificate
         assert resp.status_code == 403, resp.text
@@ -246,11 +160,11 @@ def test_customer_a_certificate_cannot_act_for_customer_b(served: Served, users:
 
 
 def test_operators_present_the_intermediarys_certificate(served: Served, users: dict[str, str]) -> None:
-    ours = _issue(served.settings, served.ca, served.folder, US)
+    ours = issue(served.settings, served.ca, served.folder, US)
     with served.client(ours) as http:
         assert http.get(f"/tenants/{A}", headers=bearer(users["op"])).status_code == 200
         assert http.get(f"/tenants/{B}", headers=bearer(users["op"])).status_code == 200
-    a_cert = _issue(served.settings, served.ca, served.folder, A)
+    a_cert = issue(served.settings, served.ca, served.folder, A)
     with served.client(a_cert) as http:
         resp = http.get(f"/tenants/{B}", headers=bearer(users["op"]))
     assert resp.status_code == 403
@@ -337,8 +251,8 @@ def test_an_accountant_presents_the_certificate_of_the_customer_it_acts_for(serv
             view = ident.open_link(session, vat, email, ident.INVITED, "test", ["read"])
             ident.accept_link(session, ident.get_link(session, view.id), "test")
     token = bearer(issue_token(served.settings, email))
-    a_cert, b_cert = (_issue(served.settings, served.ca, served.folder, vat) for vat in (A, B))
-    stranger = _issue(served.settings, served.ca, served.folder, US)
+    a_cert, b_cert = (issue(served.settings, served.ca, served.folder, vat) for vat in (A, B))
+    stranger = issue(served.settings, served.ca, served.folder, US)
     with served.client(a_cert) as http:
         assert http.get(f"/tenants/{A}", headers=token).status_code == 200
         assert http.get(f"/tenants/{B}", headers=token).status_code == 403
