@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import hashlib
 import logging
 import ssl
@@ -77,6 +78,10 @@ class SimConfig:
     first_id: int = 1000
 
 
+class Stopped(Exception):
+    """The simulator is stopping: a delivery does not try again (what it owes stays in the state file)."""
+
+
 DELIVERED_TO_RECIPIENT = "delivered-to-recipient"  # a file of the passive cycle, not one received
 
 
@@ -94,6 +99,8 @@ class Simulator:
         self.invoice_keys: set[str] = self.state.invoice_keys()
         self.outcomes: list[dict[str, Any]] = self.state.outcomes()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._in_flight: set[asyncio.Task[None]] = set()  # deliveries on the wire: stop() waits for them
+        self._stopping = asyncio.Event()
         self._lock = asyncio.Lock()
         self._tls_context: ssl.SSLContext | None = None
 
@@ -113,10 +120,15 @@ class Simulator:
                 self.spawn(self._send_due(rec))
 
     async def stop(self) -> None:
-        """Stop sending (what is still owed stays in the state file) and close the state file."""
+        """Stop sending (what is still owed stays in the state file) and close the state file.
+
+        A delivery already on the wire is let finish first (bounded by the call's own timeout): the recipient
+        may have taken it, and cancelling it before it is recorded would send it again after a restart."""
+        self._stopping.set()  # a delivery between its retries gives up at once; one on the wire finishes
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._in_flight, return_exceptions=True)
         self.state.close()
 
     def spawn(self, coro: Awaitable[None]) -> None:
@@ -146,6 +158,8 @@ class Simulator:
         wait = 0.2
         last: Exception | None = None
         for _ in range(attempts):
+            if self._stopping.is_set():
+                raise Stopped(f"stopped before calling {url} again (still owed: kept in the state file)")
             try:
                 async with self._http() as client:
                     resp = await client.post(url, content=body,
@@ -156,7 +170,8 @@ class Simulator:
             except httpx.HTTPError as err:
                 last = err
             log.warning("callback to %s failed (%s); retrying in %.1fs", url, last, wait)
-            await asyncio.sleep(wait)
+            with contextlib.suppress(TimeoutError):  # the pause between attempts ends early on a stop
+                await asyncio.wait_for(self._stopping.wait(), wait)
             wait = min(wait * 2, 5.0)
         raise RuntimeError(f"giving up on {url}: {last}")
 
@@ -261,9 +276,12 @@ class Simulator:
                 await asyncio.sleep(max(0.0, due.due_at - self.clock()))
                 if due.name is None:
                     self.build_due(rec, due)
-                await self.deliver(rec, due)
+                await self._delivering(rec, due)
                 if self.config.duplicate:
-                    await self.deliver(rec, due)
+                    await self._delivering(rec, due)
+        except Stopped:
+            log.info("stopped while sending the notifications of %s (%s): the rest stays owed", rec.file_name,
+                     rec.sdi_id)
         except Exception:
             log.exception("sending the notifications of %s (%s) failed", rec.file_name, rec.sdi_id)
 
@@ -297,6 +315,13 @@ class Simulator:
             return messages.build_at(rec.sdi_id, rec.file_name, rec.received_at, code, name, mid, rec.sha256,
                                      self.sign)
         raise ValueError(due.kind)
+
+    async def _delivering(self, rec: ReceivedFile, due: Due) -> None:
+        """`deliver`, shielded from the sender's cancellation: a stop waits for it and its record instead."""
+        task = asyncio.ensure_future(self.deliver(rec, due))
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+        await asyncio.shield(task)
 
     async def deliver(self, rec: ReceivedFile, due: Due) -> None:
         if due.name is None or due.content is None:

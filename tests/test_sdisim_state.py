@@ -37,6 +37,7 @@ class Transmitter:
     refusing: bool = False
     taken: list[tuple[str, str]] = field(default_factory=list)  # (kind, notification file name)
     refused: int = 0
+    answer_after: float = 0.0  # seconds between taking a notification and answering
 
     async def handle(self, request: Request) -> Response:
         if self.refusing:
@@ -44,6 +45,7 @@ class Transmitter:
             return Response("unavailable", status_code=503)
         _, f = soap.read_trasmissione(await request.body())
         self.taken.append((messages.read_notification(f.file).kind, f.nome_file))
+        await asyncio.sleep(self.answer_after)
         return Response(b"", media_type="text/xml")
 
 
@@ -115,6 +117,26 @@ async def test_a_restarted_simulator_sends_the_dt_it_owed_once_and_forgets_nothi
     await taken(transmitter, "RC", "DT", "NS")  # the name was received before: 00002
     assert third.files_json()[1]["errors"][0]["code"] == "00002"
     await third.stop()
+
+
+async def test_a_stop_while_a_notification_is_on_the_wire_records_it_and_it_is_not_sent_again(
+        tmp_path: Path, transmitter: Transmitter) -> None:
+    """Found red in a steady run (a DT sent twice): stop() cancelled a delivery the recipient had taken but
+    not answered yet, so it was never recorded and the next start sent it again. Here the recipient answers
+    late on purpose, and the stack stops in between: the delivery is let finish and recorded."""
+    state, clock = tmp_path / "sdisim" / "state.sqlite", Clock()
+    transmitter.answer_after = 0.5
+    first = simulator(transmitter, state, clock)
+    first.resume()
+    await first.ricevi_file(soap.FileSdIBase(FILE, invoice("RST-2", code="PADT00", pa=True)))
+    await taken(transmitter, "RC")
+    await first.stop()  # the RC is taken, its answer not back yet
+    transmitter.answer_after = 0.0
+    again = simulator(transmitter, state, clock)
+    [rec] = again.files_json()
+    assert [(n["kind"], n["delivered"]) for n in rec["notifications"]] == [("RC", 1)]
+    assert [p["kind"] for p in rec["pending"]] == ["DT"]  # the RC is not owed any more
+    await again.stop()
 
 
 async def test_the_keys_of_accepted_invoices_survive_a_restart(tmp_path: Path, transmitter: Transmitter) -> None:
