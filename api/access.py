@@ -156,6 +156,9 @@ RULES: dict[tuple[str, str], Rule | Public] = {
     ("POST", "/panel/c/{vat}/delegations"): PANEL,
     ("POST", "/panel/c/{vat}/delegations/{link_id}/permissions"): PANEL,
     ("POST", "/panel/c/{vat}/delegations/{link_id}/end"): PANEL,
+    ("GET", "/panel/c/{vat}/orders"): PANEL,
+    ("POST", "/panel/c/{vat}/orders/resend"): PANEL,
+    ("POST", "/panel/c/{vat}/orders/cancel"): PANEL,
 }
 
 

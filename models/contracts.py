@@ -171,6 +171,15 @@ def latest_order(session: Session, vat: str) -> OrderView:
     return _view(session, row)
 
 
+def orders_of(session: Session, vat: str, limit: int = 50) -> list[OrderView]:
+    """The customer's orders, newest first, each with its history (the partner's order list, seed 003)."""
+    vat_number = str(parse_vat_number(vat))
+    get_tenant_row(session, vat_number)  # NotFound naming the customer when there is none
+    rows = session.scalars(select(ContractOrder).where(ContractOrder.vat_number == vat_number)
+                           .order_by(ContractOrder.id.desc()).limit(limit))
+    return [_view(session, row) for row in rows]
+
+
 def document_of(session: Session, order_id: str) -> ContractDocument:
     row = get_order_row(session, order_id)
     tenant = session.get(Tenant, row.tenant_id)

@@ -145,6 +145,15 @@ async def _status(settings: Settings, vat_number: str, client: Client | None) ->
     return data
 
 
+def list_contract_orders(settings: Settings, vat: str, *, as_user: Principal,
+                         surface: str = STARTER) -> list[orders.OrderView]:
+    """The customer's orders, newest first, with their histories (the database's record; no Temporal call)."""
+    with acting(settings, as_user, "contract.read", f"contract orders of {vat[:20]}", surface) as act:
+        vat_number = str(parse_vat_number(vat))
+        act.check(vat_number)
+        return list(_db(settings, orders.orders_of, vat_number))
+
+
 async def query_state(settings: Settings, vat: str, client: Client | None = None, *, as_user: Principal,
                       surface: str = STARTER) -> ContractState:
     """The running order's state, as the workflow itself answers (`state` query)."""

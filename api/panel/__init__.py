@@ -7,9 +7,10 @@ from fastapi import FastAPI
 
 
 def install(app: FastAPI) -> None:
-    from api.panel import base, certificates, delegations, invoices
+    from api.panel import base, certificates, delegations, invoices, orders
 
     app.include_router(base.router)
     app.include_router(certificates.router)
     app.include_router(invoices.router)
     app.include_router(delegations.router)
+    app.include_router(orders.router)

@@ -41,7 +41,8 @@ HEADERS = {
 # The menu: each entry is shown only where the user may do its action for the chosen customer.
 MENU = (("certificates", "menu_certificates", "certificate.read"),
         ("invoices", "menu_invoices", "invoice.list"),
-        ("delegations", "menu_delegations", "delegation.read"))
+        ("delegations", "menu_delegations", "delegation.read"),
+        ("orders", "menu_orders", "contract.read"))
 
 
 def language(request: Request) -> str:
