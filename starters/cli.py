@@ -13,6 +13,7 @@ from starters import (
     archive_cli,
     certificates_cli,
     contracts_cli,
+    delegations_cli,
     identity_cli,
     invoices_cli,
     login_cli,
@@ -34,6 +35,7 @@ app.add_typer(archive_cli.app, name="archive")
 app.command("sdi-sim")(invoices_cli.sdi_sim)
 app.add_typer(identity_cli.operator_app, name="operator")
 app.add_typer(identity_cli.audit_app, name="audit")
+app.add_typer(delegations_cli.app, name="delegation")
 app.add_typer(tls_cli.app, name="tls")
 app.add_typer(sync_cli.app, name="sync")
 app.command("login")(login_cli.login)

@@ -10,8 +10,9 @@ from sqlalchemy.orm import Session
 from adapters.smtp import build_message, deliver
 from core.db import session_scope
 from core.settings import Settings
-from domain.errors import NotFound
+from domain.errors import Conflict, NotFound
 from domain.identifiers import parse_vat_number
+from domain.permissions import normalise
 from domain.policy import Principal
 from models import identity as ident
 from models.mail import EmailRequest
@@ -53,15 +54,23 @@ def _link_of(session: Session, link_id: int, vat: str) -> ident.Delegation:
 
 
 def grant_permissions(settings: Settings, vat: str, link_id: int, permissions: list[str], *, as_user: Principal,
-                      surface: str = STARTER) -> ident.DelegationView:
-    """Grant or withdraw: the permissions given are the whole new set (a module permission only beside read)."""
+                      surface: str = STARTER, expected: list[str] | None = None) -> ident.DelegationView:
+    """Grant or withdraw: the permissions given are the whole new set (a module permission only beside read).
+    `expected`: the set the caller based it on (the CLI's grant and withdraw); if the link's set changed
+    meanwhile, `Conflict` and nothing is written, so two people editing one link never undo each other."""
     vat_number = str(parse_vat_number(vat))
     target = f"delegation {link_id}: {','.join(sorted(permissions)) or '(none)'}"
     with acting(settings, as_user, "delegation.grant", target[:300], surface) as act:
         act.check(vat_number)
         with session_scope(settings.database_url) as session:
-            return ident.set_link_permissions(session, _link_of(session, link_id, vat_number), permissions,
-                                              act.user.label)
+            row = _link_of(session, link_id, vat_number)
+            if expected is not None:
+                session.refresh(row, with_for_update=True)  # held until the new set is written
+                now = ident.link_view(session, row).permissions
+                if sorted(normalise(expected)) != now:
+                    raise Conflict(f"delegation {link_id}'s permissions changed meanwhile (now: "
+                                   f"{', '.join(now) or 'none'}); nothing was changed: look again and retry")
+            return ident.set_link_permissions(session, row, permissions, act.user.label)
 
 
 def end_customer_link(settings: Settings, vat: str, link_id: int, *, as_user: Principal,

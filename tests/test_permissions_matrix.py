@@ -195,8 +195,10 @@ def _required_args(cmd: object, tmp: Path) -> list[str]:
     for param in cmd.params:  # type: ignore[attr-defined]
         if not param.required:
             continue
-        value = str(tmp / "x.xml") if param.param_type_name == "argument" or param.name in ("csr", "file") else (
-            A if param.name == "vat" else "2026-01-01" if param.name in ("date_from", "date_to") else "x")
+        value = ("1" if param.type_descriptor.annotation is int else  # an id (a delegation link's)
+                 str(tmp / "x.xml") if param.param_type_name == "argument" or param.name in ("csr", "file") else
+                 A if param.name == "vat" else "2026-01-01" if param.name in ("date_from", "date_to") else
+                 READ if param.name == "permission" else "x")
         if param.param_type_name == "argument":
             args.append(value)
         elif param.is_flag:
@@ -256,3 +258,63 @@ def test_a_cli_command_of_customer_b_for_customer_a_is_refused(command: str, wor
     if result.exit_code == 0:  # a filtered list: nothing of A's in it
         assert command == "archive usage" and A not in result.output, (args, result.output)
     assert A not in result.output or "no " in result.output
+
+
+# The delegation commands (#12.5): each role, through the CLI, gets what the policy says for the routes the
+# command calls (in order: grant and withdraw read the link's set before they send the new one). A new
+# `delegation` command without its routes here fails the first test.
+CLI_DELEGATION_ROUTES: dict[str, list[tuple[str, str]]] = {
+    "delegation list": [("GET", "/tenants/{vat}/delegations")],
+    "delegation invite": [("POST", "/tenants/{vat}/delegations")],
+    "delegation request": [("POST", "/delegations")],
+    "delegation accept": [("POST", "/delegations/{link_id}/accept")],
+    "delegation grant": [("GET", "/tenants/{vat}/delegations"),
+                         ("PUT", "/tenants/{vat}/delegations/{link_id}/permissions")],
+    "delegation withdraw": [("GET", "/tenants/{vat}/delegations"),
+                            ("PUT", "/tenants/{vat}/delegations/{link_id}/permissions")],
+    "delegation end": [("DELETE", "/tenants/{vat}/delegations/{link_id}")],  # with --vat: as the customer
+}
+
+
+def test_every_delegation_command_names_the_routes_it_calls() -> None:
+    assert sorted(c for c in CLI_CLIENT if c.startswith("delegation ")) == sorted(CLI_DELEGATION_ROUTES)
+    for routes in CLI_DELEGATION_ROUTES.values():
+        assert all(isinstance(RULES.get(route), Rule) for route in routes), routes
+
+
+@pytest.mark.parametrize("command", sorted(CLI_DELEGATION_ROUTES))
+def test_each_role_gets_through_the_cli_what_the_policy_says(world: World, command: str,
+                                                             monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """One world per command, the roles in turn (what one role changes, the next role's expectation reads:
+    the decision is taken from the database just before each command)."""
+    from starters import http_client
+    from starters.cli import app as cli_app
+    from tests.cli_support import in_process_api, runner
+
+    cmd = CLI_COMMANDS[command]
+    vat = [] if any(p.name == "vat" and p.required for p in cmd.params) else ["--vat", A]  # type: ignore[attr-defined]
+    args = [*command.split(), *_required_args(cmd, tmp_path), *vat, "--url", "http://testserver"]
+    with in_process_api(world.settings, monkeypatch, tmp_path / "config", world.http.app):
+        for role in ROLES:
+            user = world.principal(role)
+            refused = []
+            for route in CLI_DELEGATION_ROUTES[command]:
+                rule = RULES[route]
+                assert isinstance(rule, Rule)
+                decision = may(user, rule.action, None if rule.customer == NONE else A)
+                if not decision.allowed:
+                    refused.append((decision, rule.action))
+            monkeypatch.setenv(http_client.TOKEN_ENV, world.tokens[role])
+            result = runner.invoke(cli_app, args)
+            said = " ".join(result.output.split())
+            if command == "delegation request" and not refused and user.kind != "accountant":
+                assert result.exit_code == 6 and "only an accountant requests a link" in said, (role, said)
+            elif not refused:
+                assert result.exit_code not in (1, 6), (role, args, said)
+                if result.exit_code == 4:  # allowed, but the link named by the dummy id is not there
+                    assert f"no customer {A}" not in said, (role, said)
+            else:
+                decision, action = refused[0]
+                assert result.exit_code == {404: 4, 403: 6}[decision.status], (role, args, decision, said)
+                if decision.status == 403:
+                    assert f"(needs {decision.permission or action})" in said, (role, said)

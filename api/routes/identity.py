@@ -61,6 +61,8 @@ class LinkRequest(BaseModel):
 
 class Permissions(BaseModel):
     permissions: list[str]
+    expected: list[str] | None = Field(default=None, description="the set the caller saw: when given and the "
+                                       "link's set is another by now, 409 and nothing is changed")
 
 
 def _user_json(user: ident.User, vat: str | None) -> dict[str, Any]:
@@ -225,7 +227,7 @@ def grant(vat: str, link_id: int, body: Permissions, access: AccessDep) -> dict[
     """Grant or withdraw: the permissions given are the whole new set (read withdrawn takes the modules)."""
     access.target = f"delegation {link_id}: {','.join(sorted(body.permissions)) or '(none)'}"
     return delegations.grant_permissions(access.settings, vat, link_id, body.permissions, as_user=access.user,
-                                         surface=HTTP).to_json()
+                                         surface=HTTP, expected=body.expected).to_json()
 
 
 @router.delete("/tenants/{vat}/delegations/{link_id}")
