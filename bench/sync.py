@@ -284,8 +284,9 @@ def run(quick: bool = False, log: Callable[[str], None] = print) -> dict[str, An
             latency.append(page_latency(url, tenant_id, size))
             log(f"   page latency {latency[-1]} (grown in {time.perf_counter() - began:.0f}s)")
     first = [row["first_ms"] for row in latency]
+    middle = [row["middle_ms"] for row in latency]
     tail = [row["caught_up_ms"] for row in latency]
-    growth = {k: round(v[-1] / v[0], 1) for k, v in (("first", first), ("caught_up", tail))}
+    growth = {k: round(v[-1] / v[0], 1) for k, v in (("first", first), ("middle", middle), ("caught_up", tail))}
     missed = [] if apply["ratio"] >= GOAL_APPLY else [f"apply ≥ {GOAL_APPLY}×"]
     flat = {k: g <= 3 for k, g in growth.items()}
     missed += [f"flat {k} page" for k, ok in flat.items() if not ok]
@@ -295,6 +296,7 @@ def run(quick: bool = False, log: Callable[[str], None] = print) -> dict[str, An
             "summary": (f"applied {apply['client_per_second']}/s = {apply['ratio']}× a bare bulk insert "
                         f"({apply['bulk_insert_per_second']}/s, SQLite; goal ≥ {GOAL_APPLY}×); 100,000 changes "
                         f"caught up in {catch['seconds']} s over HTTP; feed page at {sizes_txt} entries "
-                        f"(PostgreSQL): first {'/'.join(str(x) for x in first)} ms, caught-up "
+                        f"(PostgreSQL): first {'/'.join(str(x) for x in first)} ms, middle "
+                        f"{'/'.join(str(x) for x in middle)} ms, caught-up "
                         f"{'/'.join(str(x) for x in tail)} ms"
                         f"{'; missed: ' + ', '.join(missed) if missed else ''}")}

@@ -105,7 +105,8 @@ def status_(vat: VatOpt, database_url: UrlOpt, api: ApiOpt = "http://127.0.0.1:8
     if as_json:
         print_json(st.__dict__)
         return
-    console.print(f"{st.vat}: {st.behind} changes behind ({st.minutes_behind} minutes)"
+    console.print(f"{st.vat}: {'more than ' if st.behind_capped else ''}{st.behind} changes behind "
+                  f"({st.minutes_behind} minutes)"
                   f"{'' if st.live else ' as of the last sync'}; last success {st.last_success_at or 'never'}; "
                   f"last error {st.last_error or 'none'}{f' at {st.last_error_at}' if st.last_error else ''}; "
                   f"resyncs {st.resyncs}")

@@ -229,6 +229,7 @@ class Status:
     last_error_at: str | None
     resyncs: int
     live: bool  # asked the server now (else: as of the last sync)
+    behind_capped: bool = False  # the server stopped counting: at least `behind` changes are left
 
 
 def status(engine: Engine, vat: str, feed: FeedSource | None = None) -> Status:
@@ -239,15 +240,16 @@ def status(engine: Engine, vat: str, feed: FeedSource | None = None) -> Status:
     state: dict[str, Any] = dict(row) if row else {"cursor": None, "behind": 0, "oldest_pending_at": None,
                                    "last_success_at": None, "last_error": None, "last_error_at": None,
                                    "resyncs": 0}
-    behind, pending_at, live = int(state["behind"] or 0), state["oldest_pending_at"], False
+    behind, pending_at, live, capped = int(state["behind"] or 0), state["oldest_pending_at"], False, False
     if feed is not None and state["cursor"] is not None:
         page = feed.page(state["cursor"], 1)
         if page is not None:
             behind = page["behind"] + len(page["entries"])
+            capped = bool(page.get("behind_capped"))  # the server counts up to a cap: "at least"
             pending_at = page["entries"][0]["at"] if page["entries"] else None
             live = True
     minutes = 0.0
     if behind and pending_at:
         minutes = (datetime.now(UTC) - datetime.fromisoformat(pending_at)).total_seconds() / 60
     return Status(vat, state["cursor"], behind, round(minutes, 1), state["last_success_at"], state["last_error"],
-                  state["last_error_at"], int(state["resyncs"] or 0), live)
+                  state["last_error_at"], int(state["resyncs"] or 0), live, capped)

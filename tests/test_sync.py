@@ -226,3 +226,21 @@ def test_status_shows_the_changes_and_minutes_behind(portal: TestClient, local: 
     assert st.live and st.behind == 3 and st.minutes_behind >= 0 and st.last_success_at is not None
     settle(local, Feed(portal, A))
     assert status(local, A, Feed(portal, A)).behind == 0
+
+
+def test_behind_is_counted_up_to_a_cap_and_says_so(portal: TestClient, local: Engine, db: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page's count of what is left stops at models.feed.BEHIND_CAP (its cost is then flat in the client's
+    lag, bench/sync.py); past it the page and `sync status` say "more than"."""
+    settle(local, Feed(portal, A))
+    monkeypatch.setattr(feed, "BEHIND_CAP", 3)
+    _add_files(db, "IT02038490237_00001", 5)
+    visible(portal, cursor_of(local, A), 5)
+    page = Feed(portal, A).page(cursor_of(local, A), 1)
+    assert page is not None and (page["behind"], page["behind_capped"]) == (3, True)
+    st = status(local, A, Feed(portal, A))
+    assert st.behind_capped and st.behind == 4  # the page's one entry and at least three more
+    page = Feed(portal, A).page(cursor_of(local, A), 3)
+    assert page is not None and (page["behind"], page["behind_capped"]) == (2, False)  # exact below the cap
+    assert settle(local, Feed(portal, A)) == 5
+    assert not status(local, A, Feed(portal, A)).behind_capped

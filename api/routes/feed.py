@@ -56,7 +56,8 @@ def _page(settings: Any, vat: str, after: str | None, limit: int) -> dict[str, A
 async def read_feed(vat: str, settings: SettingsDep, access: AccessDep,
                     after: str | None = Query(default=None, max_length=60, description="the previous page's cursor"),
                     limit: int = Query(default=200, ge=1, le=MAX_LIMIT)) -> dict[str, Any] | JSONResponse:
-    """Entries after `after` in commit-safe order; `more` says a full page, `behind` the entries left."""
+    """Entries after `after` in commit-safe order; `more` says a full page, `behind` the entries left (counted
+    up to models.feed.BEHIND_CAP; `behind_capped` says there are more)."""
     access.target = f"feed of {vat} after {after or 'start'}"
     return await run_in_threadpool(_page, settings, vat, after, limit)
 
