@@ -159,6 +159,8 @@ RULES: dict[tuple[str, str], Rule | Public] = {
     ("GET", "/panel/c/{vat}/orders"): PANEL,
     ("POST", "/panel/c/{vat}/orders/resend"): PANEL,
     ("POST", "/panel/c/{vat}/orders/cancel"): PANEL,
+    ("GET", "/panel/c/{vat}/preferences"): PANEL,
+    ("POST", "/panel/c/{vat}/preferences"): PANEL,
 }
 
 

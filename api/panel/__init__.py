@@ -7,10 +7,11 @@ from fastapi import FastAPI
 
 
 def install(app: FastAPI) -> None:
-    from api.panel import base, certificates, delegations, invoices, orders
+    from api.panel import base, certificates, delegations, invoices, orders, preferences
 
     app.include_router(base.router)
     app.include_router(certificates.router)
     app.include_router(invoices.router)
     app.include_router(delegations.router)
     app.include_router(orders.router)
+    app.include_router(preferences.router)

@@ -86,6 +86,36 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "step_cancelled": {"it": "Attivazione annullata", "pl": "Aktywacja anulowana", "en": "Activation cancelled"},
     "step_refunded": {"it": "Importo riaccreditato", "pl": "Kwota zwrócona", "en": "Amount refunded"},
     "step_expired": {"it": "Ordine scaduto", "pl": "Zamówienie wygasło", "en": "Order expired"},
+    "menu_preferences": {"it": "Notifiche e-mail", "pl": "Powiadomienia e-mail", "en": "E-mail notifications"},
+    # e-mail notification preferences (seed 004: "Powiadomienia e-mail")
+    "prefs_title": {"it": "Notifiche e-mail", "pl": "Powiadomienia e-mail", "en": "E-mail notifications"},
+    "prefs_intro": {"it": "Scegli quali notifiche ricevere: una casella non selezionata non viene inviata. "
+                          "Per impostazione predefinita sono tutte attive.",
+                    "pl": "Możesz samodzielnie zdecydować, które powiadomienia chcesz otrzymywać. Odznaczenie "
+                          "checkboxa powoduje, że powiadomienie danego typu nie będzie wysyłane. Domyślnie "
+                          "wszystkie powiadomienia są włączone.",
+                    "en": "Choose which notifications you receive: an unchecked kind is not sent. All are on by "
+                          "default."},
+    "prefs_saved": {"it": "Preferenze salvate", "pl": "Ustawienia zapisane", "en": "Preferences saved"},
+    "prefs_off": {"it": "disattivate", "pl": "wyłączone", "en": "off"},
+    "notif_cert-issued": {"it": "Certificato rilasciato e attivo", "pl": "Certyfikat wydany i aktywny",
+                          "en": "A certificate was issued and is active"},
+    "notif_cert-authorization-failed": {"it": "Richiesta di certificato non autorizzata",
+                                        "pl": "Wystąpił błąd: uwierzytelnianie zakończone niepowodzeniem",
+                                        "en": "A certificate request failed authorization"},
+    "notif_cert-expiry-reminder": {"it": "Certificato in scadenza", "pl": "Certyfikat wkrótce wygaśnie",
+                                   "en": "A certificate is about to expire"},
+    "notif_cert-expired": {"it": "Certificato scaduto", "pl": "Certyfikat wygasł", "en": "A certificate has expired"},
+    "notif_cert-revoked": {"it": "Certificato revocato", "pl": "Certyfikat unieważniony",
+                           "en": "A certificate was revoked"},
+    "notif_contract-reminder": {"it": "Promemoria del contratto da accettare",
+                                "pl": "Przypomnienie o umowie do akceptacji",
+                                "en": "Reminder of a contract awaiting acceptance"},
+    "notif_invoice-outcome": {"it": "Esito di una fattura (consegna, scarto, accettazione, rifiuto)",
+                              "pl": "Wynik faktury (doręczenie, odrzucenie, akceptacja)",
+                              "en": "An invoice was delivered, rejected, accepted or refused"},
+    "notif_invoice-received": {"it": "Fattura ricevuta", "pl": "Otrzymano fakturę",
+                               "en": "An invoice addressed to you was received"},
     # delegation (seed 002: Aruba's accountant links)
     "delegation_intro": {"it": "Collega il tuo commercialista e scegli i permessi: potrà gestire in delega il "
                                "pannello secondo i permessi assegnati.",
