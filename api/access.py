@@ -148,6 +148,8 @@ RULES: dict[tuple[str, str], Rule | Public] = {
     ("GET", "/panel/c/{vat}/certificates/revoke"): PANEL,
     ("POST", "/panel/c/{vat}/certificates/revoke"): PANEL,
     ("GET", "/panel/c/{vat}/certificates/{operation_id}/download"): PANEL,
+    ("POST", "/panel/c/{vat}/certificates/uploads"): PANEL,
+    ("POST", "/panel/c/{vat}/certificates/{operation_id}/delete"): PANEL,
     ("GET", "/panel/c/{vat}/invoices"): PANEL,
     ("POST", "/panel/c/{vat}/invoices"): PANEL,
     ("GET", "/panel/c/{vat}/invoices/{invoice_id}"): PANEL,

@@ -1,7 +1,9 @@
 """The certificates screen (seed 000, the Agenzia's "Certificato Gestore ed Esercente"): upload a PKCS#10 file
 and "Richiedi certificato"; the list Id / Certificato / Stato / Data Richiesta / Data Scadenza / Esito with the
 download of an issued certificate; the CA certificate; "Annullamento certificato" with its six reasons
-(mandatory) and the cumulative warning naming how many certificates go. Every action is the starters' own."""
+(mandatory) and the cumulative warning naming how many certificates go. Seed 004 (KSeF): a second upload
+window for the offline certificate made elsewhere (certyfikat offline: its status "certyfikat poprawnie
+dodany" or "brak certyfikatu"), and every certificate's delete. Every action is the starters' own."""
 
 from __future__ import annotations
 
@@ -29,15 +31,17 @@ from api.panel.common import (
 from api.panel.pages import allowed, language, render
 from api.panel.session import PanelUser
 from api.routes.invoices import content_disposition
-from domain.certificates import ACTIVE, REVOCATION_REASONS
+from domain.certificates import ACTIVE, MAX_CERTIFICATE_BYTES, NO_CERTIFICATE, OFFLINE, REVOCATION_REASONS
 from domain.csr import MAX_CSR_BYTES
 from domain.errors import InvalidInput
 from starters.certificates import (
+    delete_customer_certificate,
     download_certificate,
     list_customer_certificates,
     request_certificate,
     revocation_preview,
     revoke_certificates,
+    upload_certificate,
 )
 
 router = APIRouter(prefix="/panel/c/{vat}/certificates", include_in_schema=False)
@@ -54,9 +58,10 @@ async def _screen(request: Request, user: PanelUser, vat: str, status_code: int 
         return render(request, "message.html.j2", user=user, status_code=ref.status,
                       message=attempt_message(ref, language(request)))
     active = [c for c in certs if c.state == ACTIVE]
-    can = {action: allowed(user.principal, f"certificate.{action}", vat) for action in ("request", "revoke")}
+    can = {action: allowed(user.principal, f"certificate.{action}", vat)
+           for action in ("request", "revoke", "upload", "delete")}
     return render(request, "certificates.html.j2", user=user, vat=vat, certs=certs, active=active,
-                  offline=offline, can=can, status_code=status_code, message=message, ok=ok)
+                  offline_added=offline != NO_CERTIFICATE, can=can, status_code=status_code, message=message, ok=ok)
 
 
 @router.get("")
@@ -101,6 +106,54 @@ async def request_new(vat: str, request: Request) -> Response:
         return await _screen(request, user, vat, ref.status, attempt_message(ref, language(request)))
     op = result.certificate.operation_id
     return RedirectResponse(f"/panel/c/{vat}/certificates?requested={quote(op)}", status_code=303)
+
+
+@router.post("/uploads")
+async def upload_offline(vat: str, request: Request) -> Response:
+    """Seed 004: the offline certificate, made elsewhere (MCU, Aplikacja Podatnika KSeF), recorded and watched
+    for its expiry (`starters.certificates.upload_certificate`: it must parse, be valid now and name the
+    customer)."""
+    user = await needs_user(request, vat)
+    if isinstance(user, Response):
+        return user
+    vat = customer_of(vat)
+    form, refused = await form_with_csrf(request, user)
+    if refused is not None:
+        return refused
+    settings = settings_of(request)
+    try:
+        await run_in_threadpool(precheck, settings, user, "certificate.upload", vat)
+        data = await _bounded(form.get("certificate"), "certificate.format", MAX_CERTIFICATE_BYTES)
+        view = await upload_certificate(settings, vat, data, OFFLINE, as_user=user.principal, surface=PANEL,
+                                        client=await get_temporal(request))
+    except REFUSALS as err:
+        ref = refusal(request, err)
+        return await _screen(request, user, vat, ref.status, attempt_message(ref, language(request)))
+    lang = language(request)
+    return await _screen(request, user, vat, ok=True,
+                         message=f"{i18n.translate(lang, 'cert_uploaded')}: {view.operation_id} "
+                                 f"({i18n.translate(lang, 'col_expires')} {i18n.date(view.expires_at)})")
+
+
+@router.post("/{operation_id}/delete")
+async def delete(vat: str, operation_id: str, request: Request) -> Response:
+    user = await needs_user(request, vat)
+    if isinstance(user, Response):
+        return user
+    vat = customer_of(vat)
+    _, refused = await form_with_csrf(request, user)
+    if refused is not None:
+        return refused
+    settings = settings_of(request)
+    try:
+        await run_in_threadpool(precheck, settings, user, "certificate.delete", vat)
+        await delete_customer_certificate(settings, vat, operation_id, as_user=user.principal, surface=PANEL,
+                                          client=await get_temporal(request))
+    except REFUSALS as err:
+        ref = refusal(request, err)
+        return await _screen(request, user, vat, ref.status, attempt_message(ref, language(request)))
+    return await _screen(request, user, vat, ok=True,
+                         message=f"{i18n.translate(language(request), 'cert_deleted')}: {operation_id}")
 
 
 @router.get("/revoke")

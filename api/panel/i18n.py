@@ -171,6 +171,24 @@ CATALOGUE: dict[str, dict[str, str]] = {
                          "en": "For the selected account there is no certificate in the state \"ATTIVATO\" "
                                "(active)."},
     "cert_none": {"it": "Nessun certificato richiesto.", "pl": "Brak certyfikatów.", "en": "No certificate yet."},
+    "cert_offline": {"it": "Certificato offline (KSeF)", "pl": "Certyfikat offline",
+                     "en": "Offline certificate (KSeF)"},
+    "cert_offline_hint": {"it": "Carica il certificato offline generato nel modulo MCU o nell'Aplikacja Podatnika "
+                                "KSeF 2.0.",
+                          "pl": "Warunkiem poprawnego dodania certyfikatu jest jego wcześniejsze wygenerowanie w "
+                                "module MCU lub Aplikacji Podatnika KSeF 2.0.",
+                          "en": "Upload the offline certificate generated in the MCU module or the KSeF 2.0 "
+                                "taxpayer application (Aplikacja Podatnika)."},
+    "cert_offline_file": {"it": "File del certificato", "pl": "Plik certyfikatu", "en": "Certificate file"},
+    "cert_offline_upload": {"it": "Carica certificato", "pl": "Wgraj certyfikat", "en": "Upload certificate"},
+    "offline_added": {"it": "Certificato aggiunto correttamente (certyfikat poprawnie dodany)",
+                      "pl": "Certyfikat poprawnie dodany",
+                      "en": "Correctly added (certyfikat poprawnie dodany)"},
+    "offline_none": {"it": "Nessun certificato (brak certyfikatu)", "pl": "Brak certyfikatu",
+                     "en": "No certificate (brak certyfikatu)"},
+    "cert_uploaded": {"it": "Certificato caricato", "pl": "Certyfikat wgrany", "en": "Certificate uploaded"},
+    "cert_delete": {"it": "Elimina", "pl": "Usuń", "en": "Delete"},
+    "cert_deleted": {"it": "Certificato eliminato", "pl": "Certyfikat usunięty", "en": "Certificate deleted"},
     "cert_requested": {"it": "Richiesta inviata: certificato", "pl": "Wniosek wysłany: certyfikat",
                        "en": "Request sent: certificate"},
     "revoke_intro": {"it": "L'utente può annullare il Certificato Utente attivo che il sistema ha precedentemente "
