@@ -163,6 +163,7 @@ RULES: dict[tuple[str, str], Rule | Public] = {
     ("POST", "/panel/c/{vat}/orders/cancel"): PANEL,
     ("GET", "/panel/c/{vat}/preferences"): PANEL,
     ("POST", "/panel/c/{vat}/preferences"): PANEL,
+    ("GET", "/panel/c/{vat}/audit"): PANEL,
 }
 
 

@@ -94,6 +94,16 @@ def entries(session: Session, vat: str | None = None, after_id: int = 0, limit: 
                       r.detail) for r in session.scalars(query)]
 
 
+def newest_entries(session: Session, vat: str, before_id: int | None = None, limit: int = 50) -> list[AuditView]:
+    """A page of one customer's trail, newest first: the entries before `before_id` (None: from the newest)."""
+    query = select(AuditEntry).where(AuditEntry.customer_vat == vat)
+    if before_id is not None:
+        query = query.where(AuditEntry.id < before_id)
+    query = query.order_by(AuditEntry.id.desc()).limit(max(1, min(limit, 1000)))
+    return [AuditView(r.id, as_utc(r.at), r.actor, r.customer_vat, r.surface, r.action, r.target, r.outcome,
+                      r.detail) for r in session.scalars(query)]
+
+
 @dataclass(frozen=True)
 class ChainReport:
     ok: bool

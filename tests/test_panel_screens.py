@@ -1,8 +1,9 @@
 """The panel's screens that need no workflow (#16), over plain HTTP with the session cookie and CSRF token:
-the e-mail notification preferences (seed 004)."""
+the e-mail notification preferences (seed 004) and the audit trail."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -15,7 +16,7 @@ from domain.notifications import NOTIFICATION_KINDS
 from domain.permissions import READ
 from models import audit
 from models.preferences import get_preferences
-from tests.panel_support import ACCOUNTANT_EMAIL, CUSTOMER_EMAIL, VAT, csrf_of, customers, login, message_of
+from tests.panel_support import ACCOUNTANT_EMAIL, CUSTOMER_EMAIL, OTHER, VAT, csrf_of, customers, login, message_of
 
 IT = {"Accept-Language": "it"}
 
@@ -67,3 +68,37 @@ def test_an_accountant_with_read_sees_the_preferences_and_cannot_change_them(htt
         refused = [e for e in audit.entries(session, VAT, 0, 100)
                    if e.action == "preferences.update" and e.outcome.startswith("refused")]
     assert refused and refused[0].surface == "panel" and refused[0].actor == f"accountant:{ACCOUNTANT_EMAIL}"
+
+
+def test_the_audit_trail_newest_first_a_page_at_a_time_for_the_customers_users_only(
+        http: TestClient, settings: Settings) -> None:
+    with session_scope(settings.database_url) as session:
+        for n in range(60):
+            audit.append(session, "operator:ops@einvoice-hub.test", "http", "invoice.read", f"invoice {n:02d}", "ok",
+                         vat=VAT)
+    assert login(http, CUSTOMER_EMAIL).status_code == 303
+    page = http.get(f"/panel/c/{VAT}/audit")
+    assert page.status_code == 200 and 'href="/panel/c/IT02038490237/audit"' in page.text
+    assert "Registro delle attività" in page.text
+    rows = re.findall(r'<tr data-entry="(\d+)" data-action="([\w.]+)" data-surface="(\w+)"', page.text)
+    assert len(rows) == 50 and [int(r[0]) for r in rows] == sorted((int(r[0]) for r in rows), reverse=True)
+    assert rows[0][1:] == ("auth.login", "http")  # the newest: this user's login
+    assert "invoice 59" in page.text and "invoice 10" not in page.text and 'id="newest"' not in page.text
+    older = re.search(r'id="older" href="([^"]+)"', page.text)
+    assert older is not None
+    second = http.get(older.group(1).replace("&amp;", "&"))
+    assert second.status_code == 200 and "invoice 10" in second.text and "invoice 59" not in second.text
+    assert 'id="newest"' in second.text
+    third = http.get(f"/panel/c/{VAT}/audit?before=1")
+    assert third.status_code == 200 and 'id="no-entries"' in third.text
+    again = http.get(f"/panel/c/{VAT}/audit")  # the reading itself is in the trail, surface panel
+    assert re.search(r'data-action="audit.read" data-surface="panel"', again.text)
+    assert http.get(f"/panel/c/{OTHER}/audit").status_code == 404  # another customer's: not here
+
+    with TestClient(http.app, headers=IT) as accountant:
+        assert login(accountant, ACCOUNTANT_EMAIL).status_code == 303
+        certs = accountant.get(f"/panel/c/{VAT}/certificates")
+        assert certs.status_code == 200 and "/audit" not in certs.text  # no menu entry
+        forced = accountant.get(f"/panel/c/{VAT}/audit")
+        assert forced.status_code == 403 and "invoice 59" not in forced.text
+        assert "audit.read" in message_of(forced.text)

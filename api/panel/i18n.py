@@ -116,6 +116,19 @@ CATALOGUE: dict[str, dict[str, str]] = {
                               "en": "An invoice was delivered, rejected, accepted or refused"},
     "notif_invoice-received": {"it": "Fattura ricevuta", "pl": "Otrzymano fakturę",
                                "en": "An invoice addressed to you was received"},
+    "menu_audit": {"it": "Registro attività", "pl": "Dziennik zdarzeń", "en": "Audit trail"},
+    "audit_title": {"it": "Registro delle attività", "pl": "Dziennik zdarzeń", "en": "Audit trail"},
+    "audit_intro": {"it": "Ogni operazione sul cliente, la più recente per prima: chi, da dove, cosa e con quale "
+                          "esito.",
+                    "pl": "Każda operacja dotycząca klienta, od najnowszej: kto, skąd, co i z jakim wynikiem.",
+                    "en": "Every action on the customer, newest first: who, from where, what, and its outcome."},
+    "audit_actor": {"it": "Utente", "pl": "Użytkownik", "en": "Who"},
+    "audit_surface": {"it": "Canale", "pl": "Kanał", "en": "Surface"},
+    "audit_action": {"it": "Operazione", "pl": "Operacja", "en": "Action"},
+    "audit_target": {"it": "Oggetto", "pl": "Obiekt", "en": "On"},
+    "audit_none": {"it": "Nessuna voce.", "pl": "Brak wpisów.", "en": "No entry."},
+    "audit_older": {"it": "Voci precedenti", "pl": "Starsze wpisy", "en": "Older entries"},
+    "audit_newest": {"it": "Più recenti", "pl": "Najnowsze", "en": "Newest"},
     # delegation (seed 002: Aruba's accountant links)
     "delegation_intro": {"it": "Collega il tuo commercialista e scegli i permessi: potrà gestire in delega il "
                                "pannello secondo i permessi assegnati.",

@@ -43,7 +43,8 @@ MENU = (("certificates", "menu_certificates", "certificate.read"),
         ("invoices", "menu_invoices", "invoice.list"),
         ("delegations", "menu_delegations", "delegation.read"),
         ("preferences", "menu_preferences", "preferences.read"),
-        ("orders", "menu_orders", "contract.read"))
+        ("orders", "menu_orders", "contract.read"),
+        ("audit", "menu_audit", "audit.read"))
 
 
 def language(request: Request) -> str:
