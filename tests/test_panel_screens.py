@@ -1,9 +1,12 @@
 """The panel's screens that need no workflow (#16), over plain HTTP with the session cookie and CSRF token:
-the e-mail notification preferences (seed 004) and the audit trail."""
+the e-mail notification preferences (seed 004), the audit trail and the archive (packages, space used, last
+verification, the export for an inspector)."""
 
 from __future__ import annotations
 
+import io
 import re
+import zipfile
 from collections.abc import Iterator
 
 import pytest
@@ -16,6 +19,8 @@ from domain.notifications import NOTIFICATION_KINDS
 from domain.permissions import READ
 from models import audit
 from models.preferences import get_preferences
+from starters.archive import verify_local
+from tests.identity_support import operator
 from tests.panel_support import ACCOUNTANT_EMAIL, CUSTOMER_EMAIL, OTHER, VAT, csrf_of, customers, login, message_of
 
 IT = {"Accept-Language": "it"}
@@ -102,3 +107,46 @@ def test_the_audit_trail_newest_first_a_page_at_a_time_for_the_customers_users_o
         forced = accountant.get(f"/panel/c/{VAT}/audit")
         assert forced.status_code == 403 and "invoice 59" not in forced.text
         assert "audit.read" in message_of(forced.text)
+
+
+@pytest.fixture
+def archived(settings: Settings, db: str) -> Iterator[tuple[TestClient, Settings]]:
+    """Three packages of VAT in a bucket of its own: two verified, the third conserved after the verification."""
+    from tests.archive_panel_support import conserve
+    from tests.conservation_support import add_invoice, bucket_settings
+
+    own = bucket_settings(settings)
+    customers(own, [READ])
+    conserve(own, add_invoice(own, number="00031", document_date="2026-03-15"))
+    conserve(own, add_invoice(own, number="00032", document_date="2026-04-10"))
+    assert verify_local(own, VAT, as_user=operator(own)).ok
+    conserve(own, add_invoice(own, number="00033", document_date="2026-04-20"))
+    with TestClient(create_app(own, run_migrations=False), headers=IT) as client:
+        yield client, own
+
+
+def test_the_archive_packages_space_used_last_verification_and_the_export(
+        archived: tuple[TestClient, Settings]) -> None:
+    http, own = archived
+    assert login(http, CUSTOMER_EMAIL).status_code == 303
+    page = http.get(f"/panel/c/{VAT}/archive")
+    assert page.status_code == 200, page.text
+    assert 'href="/panel/c/IT02038490237/archive"' in page.text and "Conservazione digitale a norma" in page.text
+    assert re.search(r'id="package-count">3<', page.text) and re.search(r'id="space-used">[\d,]+ KiB<', page.text)
+    assert len(re.findall(r'data-verified="ok"', page.text)) == 2 and 'data-verified="none"' in page.text
+    assert re.search(r'id="last-verified">\d\d/\d\d/\d{4} \d\d:\d\d UTC<', page.text)
+    assert "1 pacchetti non ancora verificati" in page.text and "10/04/2026" in page.text
+    assert 'name="date_from" id="date-from" required value="2026-03-15"' in page.text
+
+    zipped = http.get(f"/panel/c/{VAT}/archive/export", params={"date_from": "2026-03-01", "date_to": "2026-03-31"})
+    assert zipped.status_code == 200 and zipped.headers["content-type"] == "application/zip"
+    assert zipped.headers["x-export-packages"] == "1" and "attachment" in zipped.headers["content-disposition"]
+    with zipfile.ZipFile(io.BytesIO(zipped.content)) as zf:
+        names = zf.namelist()
+    assert "SHA256SUMS" in names and "verify.py" in names and any("IndiceConservazione" in n for n in names)
+
+    wrong = http.get(f"/panel/c/{VAT}/archive/export", params={"date_from": "2026-04-01", "date_to": "2026-03-01"})
+    assert wrong.status_code == 422 and "is after" in message_of(wrong.text)
+    bad = http.get(f"/panel/c/{VAT}/archive/export", params={"date_from": "15/03/2026", "date_to": ""})
+    assert bad.status_code == 422 and "not a date" in message_of(bad.text) and "choose a date" in message_of(bad.text)
+    assert http.get(f"/panel/c/{OTHER}/archive").status_code == 404

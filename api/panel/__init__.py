@@ -7,7 +7,7 @@ from fastapi import FastAPI
 
 
 def install(app: FastAPI) -> None:
-    from api.panel import audit, base, certificates, delegations, invoices, orders, preferences
+    from api.panel import archive, audit, base, certificates, delegations, invoices, orders, preferences
 
     app.include_router(base.router)
     app.include_router(certificates.router)
@@ -16,3 +16,4 @@ def install(app: FastAPI) -> None:
     app.include_router(orders.router)
     app.include_router(preferences.router)
     app.include_router(audit.router)
+    app.include_router(archive.router)

@@ -129,6 +129,38 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "audit_none": {"it": "Nessuna voce.", "pl": "Brak wpisów.", "en": "No entry."},
     "audit_older": {"it": "Voci precedenti", "pl": "Starsze wpisy", "en": "Older entries"},
     "audit_newest": {"it": "Più recenti", "pl": "Najnowsze", "en": "Newest"},
+    "menu_archive": {"it": "Conservazione", "pl": "Archiwum", "en": "Archive"},
+    # the archive (conservazione)
+    "archive_title": {"it": "Conservazione digitale a norma", "pl": "Archiwum (przechowywanie faktur)",
+                      "en": "Archive (conservazione)"},
+    "archive_used": {"it": "Spazio utilizzato", "pl": "Zajęte miejsce", "en": "Space used"},
+    "archive_packages": {"it": "Pacchetti", "pl": "Paczki", "en": "Packages"},
+    "archive_objects": {"it": "File", "pl": "Pliki", "en": "Files"},
+    "archive_last_verified": {"it": "Ultima verifica", "pl": "Ostatnia weryfikacja", "en": "Last verification"},
+    "archive_never": {"it": "mai", "pl": "nigdy", "en": "never"},
+    "archive_verify_ok": {"it": "integra", "pl": "poprawna", "en": "intact"},
+    "archive_fault": {"it": "anomalia", "pl": "błąd", "en": "fault"},
+    "archive_verify_failed": {"it": "{n} pacchetti con anomalie", "pl": "{n} paczek z błędami",
+                              "en": "{n} packages with faults"},
+    "archive_unverified": {"it": "{n} pacchetti non ancora verificati", "pl": "{n} paczek jeszcze niezweryfikowanych",
+                           "en": "{n} packages not verified yet"},
+    "archive_export": {"it": "Esportazione per l'ispettore", "pl": "Eksport dla kontrolera",
+                       "en": "Export for an inspector"},
+    "archive_export_hint": {"it": "Un file zip autosufficiente: i pacchetti del periodo, i loro indici, le impronte "
+                                  "SHA-256 e un programma di verifica offline.",
+                            "pl": "Samodzielny plik zip: paczki z okresu, ich indeksy, skróty SHA-256 i program "
+                                  "do weryfikacji offline.",
+                            "en": "A self-contained zip: the period's packages, their indexes, the SHA-256 "
+                                  "fingerprints and an offline checker."},
+    "archive_from": {"it": "Dal", "pl": "Od", "en": "From"},
+    "archive_to": {"it": "Al", "pl": "Do", "en": "To"},
+    "archive_export_button": {"it": "Esporta", "pl": "Eksportuj", "en": "Export"},
+    "archive_list": {"it": "Pacchetti di archiviazione", "pl": "Paczki archiwalne", "en": "Archival packages"},
+    "archive_package": {"it": "Pacchetto", "pl": "Paczka", "en": "Package"},
+    "archive_size": {"it": "Dimensione", "pl": "Rozmiar", "en": "Size"},
+    "archive_retain": {"it": "Conservato fino al", "pl": "Przechowywane do", "en": "Kept until"},
+    "archive_none": {"it": "Nessun documento conservato.", "pl": "Brak zarchiwizowanych dokumentów.",
+                     "en": "No document archived yet."},
     # delegation (seed 002: Aruba's accountant links)
     "delegation_intro": {"it": "Collega il tuo commercialista e scegli i permessi: potrà gestire in delega il "
                                "pannello secondo i permessi assegnati.",

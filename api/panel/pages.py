@@ -42,6 +42,7 @@ HEADERS = {
 MENU = (("certificates", "menu_certificates", "certificate.read"),
         ("invoices", "menu_invoices", "invoice.list"),
         ("delegations", "menu_delegations", "delegation.read"),
+        ("archive", "menu_archive", "archive.read"),
         ("preferences", "menu_preferences", "preferences.read"),
         ("orders", "menu_orders", "contract.read"),
         ("audit", "menu_audit", "audit.read"))
