@@ -5,7 +5,8 @@ uvicorn, a certificate worker on the real dev server with the built-in CA. One b
   the seed's list, downloads it, and revokes it with a reason after the cumulative warning; logout ends the
   session;
 - an accountant granted read only sees no send button, and posting the form anyway (its own session cookie
-  and CSRF token, through httpx) is refused by the policy with a message on the page."""
+  and CSRF token, through httpx) is refused by the policy with a message on the page;
+- a partner (operator) resends an order's acceptance e-mail and cancels its activation (seed 003)."""
 
 from __future__ import annotations
 
@@ -26,9 +27,11 @@ from api.panel.session import COOKIE
 from core.ca import authority_from_settings
 from core.settings import Settings
 from domain.permissions import READ
+from starters.contracts import start_contract
 from tests.certificates_support import certificate_activities, make_csr, terminate_leftovers
+from tests.contracts_helpers import contract_worker
 from tests.helpers import free_port, new_worker, wait_until
-from tests.identity_support import PASSWORD
+from tests.identity_support import PASSWORD, add_user, operator
 from tests.panel_support import ACCOUNTANT_EMAIL, CUSTOMER_EMAIL, VAT, csrf_of, customers
 from workflows.certificate_authorization import CertificateAuthorizationWorkflow
 
@@ -191,3 +194,40 @@ async def test_an_accountant_with_read_only_sees_no_send_button_and_is_refused_w
         assert await page.query_selector("#send") is None
     finally:
         await context.close()
+
+
+@needs_chromium
+async def test_a_partner_resends_the_acceptance_email_and_cancels_the_activation(
+        served: Settings, browser: Browser, dev_env: WorkflowEnvironment, db: str) -> None:
+    """Seed 003: the operator picks the customer, opens Ordini, "Invia Email Accettazione Contratti", then
+    "Cancella Richiesta Attivazione" with a reason and the confirmation; the order shows cancelled, refunded,
+    and neither button is offered any more."""
+    customers(served, [])
+    add_user(served, "operator", "partner@einvoice-hub.test")
+    api = served.public_base_url
+    async with contract_worker(dev_env.client, served, task_queue=served.temporal_task_queue):
+        await start_contract(served, VAT, "49.90", dev_env.client, as_user=operator(served))
+        context = await browser.new_context(locale="it-IT", extra_http_headers={"Accept-Language": "it-IT,it"},
+                                            viewport={"width": 1100, "height": 640})
+        try:
+            page = await context.new_page()
+            await page.goto(f"{api}/panel/login")
+            await page.fill("#email", "partner@einvoice-hub.test")
+            await page.fill("#password", PASSWORD)
+            await page.click("#login")
+            await page.click(f'#customers a[data-vat="{VAT}"]')
+            await page.click('#menu a[href$="/orders"]')
+            row = page.locator('#orders tr[data-state="awaiting-documentation"]')
+            assert "Attesa documentazione" in (await row.locator(".state").text_content() or "")
+            await page.click("#resend")  # "Invia Email Accettazione Contratti"
+            await page.wait_for_selector('[data-step="resend-sent"]')
+            assert (await page.text_content("#message") or "").startswith("Email di accettazione inviata")
+            await shoot(page, "orders")
+            await page.fill('#cancel-form input[name="reason"]', "il cliente ha rinunciato")
+            await page.check('#cancel-form input[name="confirm"]')
+            await page.click("#cancel")  # "Cancella Richiesta Attivazione"
+            await page.wait_for_selector('#orders tr[data-state="cancelled"]')
+            assert (await page.text_content("#message") or "").endswith("riaccreditato 49,90 EUR")
+            assert await page.query_selector("#resend") is None and await page.query_selector("#cancel") is None
+        finally:
+            await context.close()
