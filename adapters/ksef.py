@@ -49,6 +49,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from adapters.ksef_budget import BudgetSpent, RateBudget
 from domain.ksef import auth as ksef_auth
+from domain.ksef.limits import Limit, limit_of
 from domain.ksef.session_crypto import SessionKey, send_invoice_request
 from domain.signatures.keystore import Signer
 
@@ -61,13 +62,17 @@ class Endpoint:
     success: int  # the status code of success
     request: str | None = None  # the contract's request schema (components/schemas), None: no JSON body
     response: str | None = None  # the contract's response schema, None: no JSON answer
-    limit: tuple[int, int, int] = (10, 30, 120)  # req/s, req/min, req/h (limity-api.md; "Pozostałe" default)
     bearer: str = "access"  # which token: access | authentication | refresh | none
+
+    @property
+    def limit(self) -> Limit:
+        """req/s, req/min, req/h (limity-api.md, `domain.ksef.limits`)."""
+        return limit_of(self.method, self.path)
 
 
 ENDPOINTS: dict[str, Endpoint] = {
     "challenge": Endpoint("POST", "/auth/challenge", 200, None, "AuthenticationChallengeResponse",
-                          (60, 3600, 216000), "none"),
+                          "none"),
     "xades": Endpoint("POST", "/auth/xades-signature", 202, None, "AuthenticationInitResponse", bearer="none"),
     "ksef_token": Endpoint("POST", "/auth/ksef-token", 202, "InitTokenAuthenticationRequest",
                            "AuthenticationInitResponse", bearer="none"),
@@ -92,21 +97,18 @@ ENDPOINTS: dict[str, Endpoint] = {
                                    "QueryCertificatesResponse"),
     "revoke": Endpoint("POST", "/certificates/{certificateSerialNumber}/revoke", 204, "RevokeCertificateRequest"),
     "open_online": Endpoint("POST", "/sessions/online", 201, "OpenOnlineSessionRequest",
-                            "OpenOnlineSessionResponse", (10, 30, 120)),
+                            "OpenOnlineSessionResponse"),
     "send_invoice": Endpoint("POST", "/sessions/online/{referenceNumber}/invoices", 202, "SendInvoiceRequest",
-                             "SendInvoiceResponse", (10, 30, 180)),
-    "close_online": Endpoint("POST", "/sessions/online/{referenceNumber}/close", 204, limit=(10, 30, 120)),
-    "session_status": Endpoint("GET", "/sessions/{referenceNumber}", 200, None, "SessionStatusResponse",
-                               (10, 120, 1200)),
+                             "SendInvoiceResponse"),
+    "close_online": Endpoint("POST", "/sessions/online/{referenceNumber}/close", 204),
+    "session_status": Endpoint("GET", "/sessions/{referenceNumber}", 200, None, "SessionStatusResponse"),
     "invoice_status": Endpoint("GET", "/sessions/{referenceNumber}/invoices/{invoiceReferenceNumber}", 200, None,
-                               "SessionInvoiceStatusResponse", (30, 120, 1200)),
-    "invoice_upo": Endpoint("GET", "/sessions/{referenceNumber}/invoices/{invoiceReferenceNumber}/upo", 200,
-                            limit=(10, 120, 1200)),
-    "session_upo": Endpoint("GET", "/sessions/{referenceNumber}/upo/{upoReferenceNumber}", 200,
-                            limit=(10, 120, 1200)),
+                               "SessionInvoiceStatusResponse"),
+    "invoice_upo": Endpoint("GET", "/sessions/{referenceNumber}/invoices/{invoiceReferenceNumber}/upo", 200),
+    "session_upo": Endpoint("GET", "/sessions/{referenceNumber}/upo/{upoReferenceNumber}", 200),
     "query_metadata": Endpoint("POST", "/invoices/query/metadata", 200, "InvoiceQueryFilters",
-                               "QueryInvoicesMetadataResponse", (8, 16, 20)),
-    "get_invoice": Endpoint("GET", "/invoices/ksef/{ksefNumber}", 200, limit=(8, 16, 64)),
+                               "QueryInvoicesMetadataResponse"),
+    "get_invoice": Endpoint("GET", "/invoices/ksef/{ksefNumber}", 200),
 }
 
 FA3_FORM_CODE = {"systemCode": "FA (3)", "schemaVersion": "1-0E", "value": "FA"}

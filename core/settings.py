@@ -126,6 +126,11 @@ class Settings(BaseSettings):
     # Local simulator only: seconds before its first notification, and before DT/AT (15 days in reality).
     sdi_sim_delay: float = Field(default=1.0, alias="SDI_SIM_DELAY")
     sdi_sim_dt_delay: float = Field(default=1296000.0, alias="SDI_SIM_DT_DELAY")
+
+    # KSeF (Poland): the API's base URL (the local simulator by default; the test environment is
+    # https://api-test.ksef.mf.gov.pl/v2) and the local simulator's port.
+    ksef_url: str = Field(default="http://127.0.0.1:8011/v2", alias="KSEF_URL")
+    ksef_sim_port: int = Field(default=8011, alias="KSEF_SIM_PORT")
     # How long one SDICoop call may take (connect, send, answer) before it counts as failed and is retried.
     sdi_timeout_seconds: float = Field(default=20.0, gt=0, alias="SDI_TIMEOUT_SECONDS")
     # The notification sweep (a Temporal Schedule) runs this often, and signals again every stored notification

@@ -252,6 +252,14 @@ def plan(settings: Settings) -> list[tuple[Part, str, tuple[str, int]]]:
             "SDI_SIM_PORT",
             ("127.0.0.1", settings.sdi_sim_port),
         ),
+        (  # the local KSeF (plain HTTP on loopback)
+            Part("ksef (local)", [py, "-m", "ksefsim", "--port", str(settings.ksef_sim_port),
+                                  "--state-dir", str(data / "ksefsim")],
+                 f"http://127.0.0.1:{settings.ksef_sim_port}/v2  (KSeF 2.0 API; control at /control/)",
+                 _http_ok(f"http://127.0.0.1:{settings.ksef_sim_port}/healthz"), logs / "ksefsim.log"),
+            "KSEF_SIM_PORT",
+            ("127.0.0.1", settings.ksef_sim_port),
+        ),
     ]
 
 

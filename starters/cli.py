@@ -16,6 +16,7 @@ from starters import (
     delegations_cli,
     identity_cli,
     invoices_cli,
+    ksef_cli,
     login_cli,
     ops_cli,
     preferences_cli,
@@ -33,6 +34,7 @@ app.add_typer(preferences_cli.app, name="prefs")
 app.add_typer(invoices_cli.app, name="invoice")
 app.add_typer(archive_cli.app, name="archive")
 app.command("sdi-sim")(invoices_cli.sdi_sim)
+app.command("ksef-sim")(ksef_cli.ksef_sim)
 app.add_typer(identity_cli.operator_app, name="operator")
 app.add_typer(identity_cli.audit_app, name="audit")
 app.add_typer(delegations_cli.app, name="delegation")

@@ -29,6 +29,7 @@ def stack_env(data_dir: Path) -> dict[str, str]:
         S3_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}",
         SMTP_PORT=str(free_port()),
         API_PORT=str(free_port()),
+        KSEF_SIM_PORT=str(free_port()),
         COLUMNS="200",
     )
     return env
@@ -70,8 +71,10 @@ def test_dev_up_serves_every_part_and_leaves_nothing_behind(stack_dirs: tuple[Pa
         stack.wait_ready()
         children = descendants(stack.proc.pid)
         assert len(children) >= 5, stack.output  # temporal, s3, smtp, api, worker
-        for part in ("temporal", "s3 (moto)", "smtp sink", "api", "worker"):
+        for part in ("temporal", "s3 (moto)", "smtp sink", "api", "worker", "ksef (local)"):
             assert part in stack.output
+        ksef_sim = f"http://127.0.0.1:{env['KSEF_SIM_PORT']}"
+        assert httpx.post(f"{ksef_sim}/v2/auth/challenge").json()["challenge"]  # the local KSeF answers
         api = f"http://127.0.0.1:{env['API_PORT']}"
         assert httpx.get(f"{api}/tenants").status_code == 401  # nobody is let in without a token
         auth = stack_operator(env, api)

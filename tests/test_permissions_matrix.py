@@ -155,7 +155,7 @@ def test_routes_that_check_themselves_are_the_ones_the_resource_tests_cover() ->
 # what it reaches; a client command without a login fails saying how to log in, never opening a database.
 
 CLI_ADMIN = {  # reach the database, Temporal or the machine directly (each says which), or are local services
-    "dev up", "demo", "worker", "api", "health", "smtp-sink", "sdi-sim", "operator create", "audit verify",
+    "dev up", "demo", "worker", "api", "health", "smtp-sink", "sdi-sim", "ksef-sim", "operator create", "audit verify",
     "archive schedule", "login", "sync", "sync status",
     "ops keys",  # the operators' Temporal UI keys from SEARCH_KEY_SECRET (#18.8): no customer data, no database
 }
