@@ -7,7 +7,9 @@ Authentication (uwierzytelnianie): `POST /auth/challenge`, then a XAdES-signed A
 authenticationToken that polls `GET /auth/{referenceNumber}` until its status is 200 (100: in progress, 4xx/5xx:
 refused, `KsefAuthFailed` with KSeF's code and details), then redeems the pair of tokens once
 (`/auth/token/redeem`). The access token is refreshed (`/auth/token/refresh`, with the refresh token) before it
-lapses (`refresh_margin` ahead of its validUntil), so a burst of calls never meets a 401 for an expired token.
+lapses (`refresh_margin` ahead of its validUntil), so a burst of calls never meets a 401 for an expired token;
+should KSeF's clock run ahead of ours and answer 401 all the same, the token is refreshed and the call made once
+more (a second 401, or a refresh token lapsed too, is `KsefRejected`: log in again).
 Tokens live in this object only: never logged, never returned in a result, hidden by every `repr`.
 
 Errors are exceptions naming KSeF's own code and description, read from its error bodies: the default
@@ -40,6 +42,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -48,6 +51,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from adapters.ksef_budget import BudgetSpent, RateBudget
+from core.settings import Settings
 from domain.ksef import auth as ksef_auth
 from domain.ksef.limits import Limit, limit_of
 from domain.ksef.session_crypto import SessionKey, send_invoice_request
@@ -429,6 +433,7 @@ class KsefClient:
         self._refresh: TokenInfo | None = None
         self._public_keys: list[PublicKeyCertificate] | None = None
         self.waits: list[float] = []  # every Retry-After honoured (seconds), for the caller's metrics
+        self._owns_budget = False
 
     def __repr__(self) -> str:
         context = f"{self.context[0]}:{self.context[1]}" if self.context else "none"
@@ -436,6 +441,8 @@ class KsefClient:
 
     def close(self) -> None:
         self._http.close()
+        if self._owns_budget and self.budget is not None:
+            self.budget.close()
 
     def __enter__(self) -> KsefClient:
         return self
@@ -455,7 +462,8 @@ class KsefClient:
         if ep.bearer != "none":
             headers["Authorization"] = f"Bearer {token if token is not None else self._access_token()}"
         context = f"{self.context[0]}:{self.context[1]}" if self.context and ep.bearer != "none" else ""
-        for _ in range(self.max_429 + 1):
+        may_renew = ep.bearer == "access" and token is None  # a 401 of our access token: refresh once, again
+        for _ in range(self.max_429 + 2):
             if self.budget is not None:
                 try:
                     self.budget.acquire(context, ep.path, ep.limit, self.max_budget_wait)
@@ -482,6 +490,12 @@ class KsefClient:
                                           f"{self.max_retry_after:.0f} s we wait: try later")
                 self.waits.append(wait)
                 self.sleep(wait)
+                continue
+            if response.status_code == 401 and may_renew and self._refresh is not None:
+                may_renew = False  # KSeF's clock says it lapsed before ours did: renew it and try once more
+                self.refresh()
+                assert self._access is not None
+                headers["Authorization"] = f"Bearer {self._access.token}"
                 continue
             problems = problems_of(response)
             if response.status_code >= 500 or response.status_code == 408:
@@ -701,3 +715,14 @@ class KsefClient:
 
     def get_invoice(self, ksef_number: str) -> bytes:
         return self._call("get_invoice", path={"ksefNumber": ksef_number}).content
+
+
+BUDGET_FILE = Path("ksef") / "rate-budget.sqlite"
+
+
+def client_from_settings(settings: Settings, **kw: Any) -> KsefClient:
+    """The client for `KSEF_URL`, its rate budget the machine's one: `DATA_DIR/ksef/rate-budget.sqlite`, shared
+    by every worker process that runs on this data dir."""
+    client = KsefClient(settings.ksef_url, budget=RateBudget(settings.data_dir / BUDGET_FILE), **kw)
+    client._owns_budget = True
+    return client

@@ -322,3 +322,14 @@ def test_the_budget_keeps_three_sliding_windows_across_processes(tmp_path: Path)
     with pytest.raises(BudgetSpent, match="rate budget for this context is spent"):
         waiting.acquire("Nip:1", "/x", limits, max_wait=60)
     assert slept == []
+
+
+def test_the_client_of_the_settings_shares_the_data_dirs_budget(tmp_path: Path) -> None:
+    from core.settings import Settings
+
+    settings = Settings(DATA_DIR=tmp_path, KSEF_URL="http://127.0.0.1:1/v2")
+    with ksef.client_from_settings(settings) as one, ksef.client_from_settings(settings) as two:
+        assert one.base_url == "http://127.0.0.1:1/v2" and one.budget is not None and two.budget is not None
+        assert one.budget.path == two.budget.path == str(tmp_path / "ksef" / "rate-budget.sqlite")
+        with pytest.raises(ksef.KsefUnavailable, match="no answer from http://127.0.0.1:1/v2"):
+            one.challenge()
