@@ -359,8 +359,27 @@ def test_the_vendored_upo_schema_is_the_one_its_provenance_names() -> None:
         "1e5ff386a29324021a9e0126319680aec0b1e0d4f4a18add30b2f5d12ce6fa86"
 
 
+def test_a_state_file_it_cannot_read_is_refused_naming_it(tmp_path: Path) -> None:
+    import sqlite3
+
+    from ksefsim.state import KsefState, StateError
+
+    other = tmp_path / "state.sqlite"
+    with sqlite3.connect(other) as db:
+        db.execute("PRAGMA user_version = 7")
+        db.execute("CREATE TABLE x (y)")
+    with pytest.raises(StateError, match=f"{other}.*schema version 7"):
+        KsefState(other)
+    garbage = tmp_path / "garbage.sqlite"
+    garbage.write_bytes(b"not a database" * 100)
+    with pytest.raises(StateError, match="cannot be read"):
+        KsefState(garbage)
+    assert garbage.read_bytes() == b"not a database" * 100  # left as it is
+
+
 def test_every_answer_was_the_contracts(rig: Rig) -> None:
-    """The independent check of #14.5: each JSON answer above against open-api.json's response schema (the
+    """The independent check of #14.5 (last in the module: it reads what the tests above were answered; run
+    alone it fails on too few answers): each JSON answer above against open-api.json's response schema (the
     503 of the 'down' scenario has none in the contract: only its status is checked)."""
     seen: set[tuple[str, str, int]] = set()
     for method, path, status, kind, body in rig.answers:
@@ -376,3 +395,4 @@ def test_every_answer_was_the_contracts(rig: Rig) -> None:
     statuses = {s for _m, _t, s in seen}
     assert {200, 201, 202, 204, 400, 401, 429} <= statuses
     assert {e.path for e in ksef.ENDPOINTS.values()} <= {t for _m, t, _s in seen}
+
