@@ -10,24 +10,25 @@ routes that need no user, and why.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
+from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
 from api import tls
-from core.db import session_scope
+from core.db import get_engine, session_scope
 from core.settings import Settings
 from domain.credentials import token_digest, token_is_ours
 from domain.errors import Forbidden, Hidden, InvalidInput
 from domain.identifiers import parse_vat_number
 from domain.policy import CLIENT_HEADER, Principal, may
 from models import audit
-from models.base import as_utc, utcnow
-from models.identity import ApiToken, User, principal_of, token_by_hash
+from models.base import utcnow
+from models.identity import token_holder, touch_token
 
 PATH, QUERY, BODY, ROUTE, NONE = "path", "query", "body", "route", "none"
 
@@ -206,23 +207,34 @@ class Access:
 
     def check(self, vat: str | None, action: str | None = None) -> None:
         """Refuse (404 or 403, audited) unless the caller may do the action for customer `vat`."""
+        refused = self.refusal(vat, action)
+        if refused is not None:
+            outcome, act, error = refused
+            self._record(outcome, act, vat)
+            raise error
+
+    def refusal(self, vat: str | None, action: str | None = None) -> tuple[str, str, HTTPException] | None:
+        """The policy's answer, without I/O: None when the caller may (marked checked), else the refusal's
+        audit outcome, its action and the error to raise once it is audited (`check` does both)."""
         act = action or self.action
         decision = may(self.user, act, vat)
         self.vat = vat if vat is None or self.user.visible(vat) else None
+        self.checked = True
         if not decision.allowed:
-            self._record(f"refused: {decision.reason}", act, vat)
-            self.checked = self.refused = True
+            self.refused = True
             if decision.status == 404:
-                raise HTTPException(404, detail={"error": "not found", "detail": decision.reason})
-            raise HTTPException(403, detail={"error": "forbidden", "detail": decision.reason,
-                                             "permission": decision.permission or act})
+                return (f"refused: {decision.reason}", act,
+                        HTTPException(404, detail={"error": "not found", "detail": decision.reason}))
+            return (f"refused: {decision.reason}", act,
+                    HTTPException(403, detail={"error": "forbidden", "detail": decision.reason,
+                                               "permission": decision.permission or act}))
         why = tls.refusal(self.settings, self.user, self.certificate, vat) if self.mtls else None
         if why is not None:
-            self._record(f"refused: {why}", act, vat)
-            self.checked = self.refused = True
-            raise HTTPException(403, detail={"error": "forbidden", "detail": why, "certificate":
-                                             self.certificate.operation_id if self.certificate else None})
-        self.checked = True
+            self.refused = True
+            return (f"refused: {why}", act,
+                    HTTPException(403, detail={"error": "forbidden", "detail": why, "certificate":
+                                               self.certificate.operation_id if self.certificate else None}))
+        return None
 
     def _record(self, outcome: str, action: str | None = None, vat: str | None = None) -> None:
         with session_scope(self.settings.database_url) as session:
@@ -246,7 +258,20 @@ def declared_surface(request: Request) -> str:
     return "cli" if request.headers.get(CLIENT_HEADER, "").strip().lower() == "cli" else "http"
 
 
-def _authenticate(settings: Settings, header: str, client: str, target: str) -> tuple[Principal, int]:
+def _reads(settings: Settings) -> Connection:
+    """A connection for the guard's reads: autocommit, as they need no transaction of their own (one
+    statement each; the one write, the token's last use, is a single conditional UPDATE)."""
+    return get_engine(settings.database_url).connect().execution_options(isolation_level="AUTOCOMMIT")
+
+
+def _authenticate(settings: Settings, header: str, client: str = "", target: str = "",
+                  db: Connection | None = None) -> tuple[Principal, int]:
+    """The bearer token's user, read now (a revoked token or a withdrawn grant stops the very next request):
+    one statement for the token, its user and the user's customer (an accountant's grants a second). `db`:
+    the guard's connection, else one of its own (the web panel's session cookie)."""
+    if db is None:
+        with _reads(settings) as own:
+            return _authenticate(settings, header, client, target, own)
     scheme, _, given = header.partition(" ")
     if not header:
         raise Unauthenticated("missing", "send Authorization: Bearer <token> (POST /auth/login gives one)")
@@ -255,22 +280,51 @@ def _authenticate(settings: Settings, header: str, client: str, target: str) -> 
     token = given.strip()
     if not token_is_ours(settings.secret_key.get_secret_value(), token):
         raise Unauthenticated("forged", "this token was not issued here")
-    with session_scope(settings.database_url) as session:
-        row: ApiToken | None = token_by_hash(session, token_digest(token))
-        if row is None:
-            raise Unauthenticated("unknown", "no such token (its user was removed)")
-        if row.revoked_at is not None:
-            raise Unauthenticated("revoked", f"token {row.id} was revoked at {as_utc(row.revoked_at).isoformat()}")
-        now = utcnow()
-        if as_utc(row.expires_at) <= now:
-            raise Unauthenticated("expired", f"token {row.id} expired at {as_utc(row.expires_at).isoformat()}; "
-                                             "log in again")
-        user = session.get(User, row.user_id)
-        if user is None or not user.active:
-            raise Unauthenticated("disabled", "the token's user is disabled")
-        if row.last_used_at is None or now - as_utc(row.last_used_at) > LAST_USED_GRANULARITY:
-            row.last_used_at = now  # at most once a minute: not a write per request
-        return principal_of(session, user), row.id
+    found = token_holder(db, token_digest(token))
+    if found is None:
+        raise Unauthenticated("unknown", "no such token (its user was removed)")
+    if found.revoked_at is not None:
+        raise Unauthenticated("revoked", f"token {found.token_id} was revoked at {found.revoked_at.isoformat()}")
+    now = utcnow()
+    if found.expires_at <= now:
+        raise Unauthenticated("expired", f"token {found.token_id} expired at {found.expires_at.isoformat()}; "
+                                         "log in again")
+    if not found.active:
+        raise Unauthenticated("disabled", "the token's user is disabled")
+    if found.last_used_at is None or now - found.last_used_at > LAST_USED_GRANULARITY:
+        touch_token(db, found.token_id, now, LAST_USED_GRANULARITY)  # at most once a minute
+    return found.principal, found.token_id
+
+
+def _admit(settings: Settings, rule: Rule, header: str, scope: MutableMapping[str, Any], client: str, target: str,
+           surface: str, vat: str | None, check: bool) -> Access:
+    """Everything the guard does before the route, in one worker thread and on one connection: the token
+    and its user read (autocommit: reads that need no transaction of their own), the client certificate
+    looked up (mutual TLS), and, when the rule names the customer in the path or query (`check`), the
+    policy asked. A refusal is audited (in its own transaction, committed before the refusal is answered)."""
+    with _reads(settings) as db:
+        try:
+            principal, token_id = _authenticate(settings, header, client, target, db)
+        except Unauthenticated as err:
+            record(settings, "anonymous", rule.action, target, f"refused: {err.detail}", None, client)
+            raise
+        certificate = None
+        if settings.api_tls:  # besides the token, the connection's certificate (api/tls.py)
+            try:
+                certificate = tls.identify(settings, scope, db)
+            except tls.CertificateRefused as err:
+                record(settings, principal.label, rule.action, target, f"refused: {err.detail}", None, client,
+                       surface)
+                raise
+    access = Access(settings, rule.action, principal, token_id, client, target, mtls=settings.api_tls,
+                    certificate=certificate, surface=surface)
+    if check:
+        if rule.customer == QUERY and vat is None and principal.kind != "operator":
+            if principal.customer_vat is None:
+                raise HTTPException(422, detail="name the customer: ?vat=<VAT number>")
+            vat = principal.customer_vat  # a customer user's lists are its own customer's
+        access.check(vat)
+    return access
 
 
 async def _body_vat(request: Request) -> str | None:
@@ -312,37 +366,20 @@ async def guard(request: Request) -> AsyncIterator[Access]:
         return
     if rule is None:  # fail closed: a route nobody wrote a rule for
         raise HTTPException(500, detail=f"no access rule for {request.method} {path}")
-    try:
-        principal, token_id = await run_in_threadpool(
-            _authenticate, settings, request.headers.get("authorization", ""), client, target)
-    except Unauthenticated as err:
-        await run_in_threadpool(record, settings, "anonymous", rule.action, target, f"refused: {err.detail}",
-                                None, client)
-        raise
-    surface = declared_surface(request)  # the token was accepted: its declaration is recorded
-    certificate = None
-    if settings.api_tls:  # besides the token, the connection's certificate (api/tls.py)
-        try:
-            certificate = await run_in_threadpool(tls.identify, settings, request.scope)
-        except tls.CertificateRefused as err:
-            await run_in_threadpool(record, settings, principal.label, rule.action, target,
-                                    f"refused: {err.detail}", None, client, surface)
-            raise
-    access = Access(settings, rule.action, principal, token_id, client, target, mtls=settings.api_tls,
-                    certificate=certificate, surface=surface)
+    vat: str | None = None
     if rule.customer in (PATH, QUERY):
         source = request.path_params if rule.customer == PATH else request.query_params
         vat = _canonical(source.get("vat"))
-        if rule.customer == QUERY and vat is None and principal.kind != "operator":
-            if principal.customer_vat is None:
-                raise HTTPException(422, detail="name the customer: ?vat=<VAT number>")
-            vat = principal.customer_vat  # a customer user's lists are its own customer's
-        await run_in_threadpool(access.check, vat)
-    elif rule.customer == BODY:  # before any other dependency (a Temporal connection) or the route runs
+    # the declared surface is recorded only once the token is accepted (`_admit`)
+    access = await run_in_threadpool(_admit, settings, rule, request.headers.get("authorization", ""),
+                                     request.scope, client, target, declared_surface(request), vat,
+                                     rule.customer in (PATH, QUERY, NONE))
+    if rule.customer == BODY:  # before any other dependency (a Temporal connection) or the route runs
         vat = await _body_vat(request)
-        await run_in_threadpool(access.check, vat, rule.whole if vat is None and rule.whole else None)
-    elif rule.customer == NONE:
-        await run_in_threadpool(access.check, None)
+        refused = access.refusal(vat, rule.whole if vat is None and rule.whole else None)  # no I/O: no thread
+        if refused is not None:
+            await run_in_threadpool(access._record, refused[0], refused[1], vat)
+            raise refused[2]
     try:
         yield access
     except (Forbidden, Hidden) as err:  # refused by the starter the route called (starters/acting.py)

@@ -20,6 +20,7 @@ Three checks, in three places:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import os
 import ssl
@@ -32,7 +33,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from fastapi import HTTPException
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from core.ca import authority_from_settings
@@ -182,18 +183,21 @@ def peer_certificate(scope: MutableMapping[str, Any]) -> bytes | None:
     return ssl.PEM_cert_to_DER_cert(chain[0]) if chain else None
 
 
-def identify(settings: Settings, scope: MutableMapping[str, Any]) -> ClientCertificate:
-    """The customer of the connection's certificate; CertificateRefused (401) naming why not."""
+def identify(settings: Settings, scope: MutableMapping[str, Any],
+             db: Connection | None = None) -> ClientCertificate:
+    """The customer of the connection's certificate; CertificateRefused (401) naming why not. `db`: the
+    connection the request's token was read on (the HTTP guard's), else a transaction of its own."""
     der = peer_certificate(scope)
     if der is None:
         raise CertificateRefused("missing", "this API is served over mutual TLS: connect with the certificate "
                                             "our CA issued to your customer (einvoice cert download)")
     cert = x509.load_der_x509_certificate(der)
     serial = serial_hex(cert.serial_number)
-    with session_scope(settings.database_url) as session:
+    with contextlib.nullcontext(db) if db is not None else session_scope(settings.database_url) as session:
         # serial and issuer name one certificate: the handshake verified our CA signed it, and it never
         # gives a serial twice (random 159-bit serials)
-        found = session.execute(select(Certificate, Tenant.vat_number)
+        found = session.execute(select(Certificate.operation_id, Certificate.state, Certificate.revoked_at,
+                                       Certificate.revocation_reason, Certificate.expires_at, Tenant.vat_number)
                                 .join(Tenant, Tenant.id == Certificate.tenant_id)
                                 .where(Certificate.serial == serial,
                                        Certificate.issuer == cert.issuer.rfc4514_string(),
@@ -201,14 +205,14 @@ def identify(settings: Settings, scope: MutableMapping[str, Any]) -> ClientCerti
         if found is None:
             raise CertificateRefused("unknown", f"serial {serial} is not on record here (deleted, or not one "
                                                 "of ours)")
-        row, vat = found
-        if row.state == REVOKED:
-            when = as_utc(row.revoked_at).isoformat() if row.revoked_at else "?"
-            raise CertificateRefused("revoked", f"certificate {row.operation_id} (serial {serial}) was revoked "
-                                                f"at {when}, reason {row.revocation_reason}")
-        if row.state == EXPIRED or (row.expires_at and as_utc(row.expires_at) <= datetime.now(UTC)):
-            raise CertificateRefused("expired", f"certificate {row.operation_id} (serial {serial}) expired")
-        return ClientCertificate(vat=vat, operation_id=row.operation_id, serial=serial)
+        operation_id, state, revoked_at, reason, expires_at, vat = found
+        if state == REVOKED:
+            when = as_utc(revoked_at).isoformat() if revoked_at else "?"
+            raise CertificateRefused("revoked", f"certificate {operation_id} (serial {serial}) was revoked "
+                                                f"at {when}, reason {reason}")
+        if state == EXPIRED or (expires_at and as_utc(expires_at) <= datetime.now(UTC)):
+            raise CertificateRefused("expired", f"certificate {operation_id} (serial {serial}) expired")
+        return ClientCertificate(vat=vat, operation_id=operation_id, serial=serial)
 
 
 def _operator_vat(settings: Settings) -> str | None:

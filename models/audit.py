@@ -72,8 +72,12 @@ def append(session: Session, actor: str, surface: str, action: str, target: str 
     if vat is not None and not (len(vat) <= 16 and vat.isascii() and vat.isalnum()):
         detail, vat = f"customer given as {vat[:200]!r}; {detail}", None  # not a VAT number: kept as text only
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
-    last = session.scalar(select(AuditEntry.sha256).order_by(AuditEntry.id.desc()).limit(1))
+        # the lock, then the last entry, in one round trip: two statements of one simple query (psycopg2),
+        # each with its own snapshot (READ COMMITTED), so the second reads the chain as the lock leaves it
+        last = session.execute(text("SELECT pg_advisory_xact_lock(:k); "
+                                    "SELECT sha256 FROM audit_log ORDER BY id DESC LIMIT 1"), {"k": _LOCK_KEY}).scalar()
+    else:
+        last = session.scalar(select(AuditEntry.sha256).order_by(AuditEntry.id.desc()).limit(1))
     prev = last or GENESIS
     at = utcnow()
     fields = (actor[:300], vat, surface, action[:80], target[:300], outcome[:300], detail[:4000])

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Boolean, ForeignKey, String, Text, delete, func, select
+from sqlalchemy import Boolean, Connection, ForeignKey, String, Text, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -130,13 +130,16 @@ def principal_of(session: Session, user: User) -> Principal:
     if user.tenant_id is not None:
         tenant = session.get(Tenant, user.tenant_id)
         vat = tenant.vat_number if tenant else None
-    grants: dict[str, frozenset[str]] = {}
-    if user.kind == ACCOUNTANT:
-        rows = session.execute(select(Tenant.vat_number, Delegation.permissions).join(
-            Delegation, Delegation.tenant_id == Tenant.id).where(
-            Delegation.accountant_id == user.id, Delegation.state == ACTIVE))
-        grants = {v: normalise(json.loads(p)) for v, p in rows}
+    grants = _grants(session, user.id) if user.kind == ACCOUNTANT else {}
     return Principal(user.id, user.email, user.kind, vat, grants)
+
+
+def _grants(db: Session | Connection, accountant_id: int) -> dict[str, frozenset[str]]:
+    """An accountant's active links, customer VAT number → permissions, as they are now."""
+    rows = db.execute(select(Tenant.vat_number, Delegation.permissions).join(
+        Delegation, Delegation.tenant_id == Tenant.id).where(
+        Delegation.accountant_id == accountant_id, Delegation.state == ACTIVE))
+    return {v: normalise(json.loads(p)) for v, p in rows}
 
 
 # -- tokens -----------------------------------------------------------------------------------------------
@@ -168,6 +171,41 @@ def add_token(session: Session, user: User, token_sha256: str, label: str, lifet
 
 def token_by_hash(session: Session, token_sha256: str) -> ApiToken | None:
     return session.scalar(select(ApiToken).where(ApiToken.token_sha256 == token_sha256))
+
+
+@dataclass(frozen=True)
+class TokenHolder:
+    """A token and its user, read together (the HTTP guard's read on every request)."""
+
+    token_id: int
+    expires_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+    active: bool  # the user's
+    principal: Principal
+
+
+def token_holder(db: Session | Connection, token_sha256: str) -> TokenHolder | None:
+    """The token with its user and the user's customer in one statement (one snapshot, one round trip), and
+    an accountant's grants in a second; None when no such token (or its user) exists."""
+    row = db.execute(select(ApiToken.id, ApiToken.expires_at, ApiToken.revoked_at, ApiToken.last_used_at,
+                            User.id, User.email, User.kind, User.active, Tenant.vat_number)
+                     .join(User, User.id == ApiToken.user_id).outerjoin(Tenant, Tenant.id == User.tenant_id)
+                     .where(ApiToken.token_sha256 == token_sha256)).first()
+    if row is None:
+        return None
+    token_id, expires_at, revoked_at, last_used_at, user_id, email, kind, active, vat = row
+    grants = _grants(db, user_id) if kind == ACCOUNTANT and active else {}
+    return TokenHolder(token_id, as_utc(expires_at), as_utc(revoked_at) if revoked_at else None,
+                       as_utc(last_used_at) if last_used_at else None, bool(active),
+                       Principal(user_id, email, kind, vat, grants))
+
+
+def touch_token(db: Session | Connection, token_id: int, now: datetime, granularity: timedelta) -> None:
+    """Record the token's use, unless it was recorded less than `granularity` ago (not a write per request;
+    a conditional UPDATE, so two requests at once write it once)."""
+    db.execute(update(ApiToken).where(ApiToken.id == token_id, or_(
+        ApiToken.last_used_at.is_(None), ApiToken.last_used_at < now - granularity)).values(last_used_at=now))
 
 
 def list_tokens(session: Session, user_id: int) -> list[TokenView]:
