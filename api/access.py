@@ -160,6 +160,7 @@ RULES: dict[tuple[str, str], Rule | Public] = {
     ("POST", "/panel/c/{vat}/delegations/{link_id}/permissions"): PANEL,
     ("POST", "/panel/c/{vat}/delegations/{link_id}/end"): PANEL,
     ("GET", "/panel/c/{vat}/orders"): PANEL,
+    ("GET", "/panel/orders"): PANEL,
     ("POST", "/panel/c/{vat}/orders/resend"): PANEL,
     ("POST", "/panel/c/{vat}/orders/cancel"): PANEL,
     ("GET", "/panel/c/{vat}/preferences"): PANEL,

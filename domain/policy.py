@@ -54,6 +54,7 @@ ACTIONS: dict[str, Action] = dict([
     _a("contract.read"),
     _a("contract.resend", permission=CONFIG_MANAGE),
     _a("contract.cancel", operator_only=True),
+    _a("contract.list", scoped=False),  # orders across customers: only those the user may see (the caller filters)
     # certificates and preferences: the service configuration
     _a("certificate.read"),
     _a("certificate.request", permission=CONFIG_MANAGE),

@@ -180,6 +180,15 @@ def orders_of(session: Session, vat: str, limit: int = 50) -> list[OrderView]:
     return [_view(session, row) for row in rows]
 
 
+def recent_orders(session: Session, status: str | None = None, limit: int = 100) -> list[OrderView]:
+    """Every customer's orders, newest first (the partner's list of all its orders, seed 003); `status`: only
+    those in that state. The caller filters what its user may see."""
+    query = select(ContractOrder).order_by(ContractOrder.id.desc()).limit(max(1, min(limit, 500)))
+    if status is not None:
+        query = query.where(ContractOrder.status == status)
+    return [_view(session, row) for row in session.scalars(query)]
+
+
 def document_of(session: Session, order_id: str) -> ContractDocument:
     row = get_order_row(session, order_id)
     tenant = session.get(Tenant, row.tenant_id)

@@ -25,13 +25,18 @@ from core.search_keys import SearchKeys
 from core.settings import Settings
 from core.temporal import RPC_TIMEOUT, connect
 from domain.contracts import parse_amount, parse_schedule
-from domain.errors import Conflict, RateLimited
+from domain.errors import Conflict, InvalidInput, RateLimited
 from domain.identifiers import parse_vat_number
-from domain.policy import Principal
+from domain.policy import Principal, may
 from domain.tokens import TokenClaims, read_token
 from models import contracts as orders
 from models.contracts_io import (
+    ACCEPTED,
+    ACCEPTING,
     AWAITING,
+    CANCELLED,
+    CANCELLING,
+    EXPIRED,
     AcceptRequest,
     AcceptResult,
     CancelRequest,
@@ -47,6 +52,8 @@ from starters.acting import STARTER, acting
 from starters.updates import update_wait
 from workflows.common import BUSINESS_STATUS, initial_search_attributes
 from workflows.contract_acceptance import ContractAcceptanceWorkflow
+
+ORDER_STATES = (AWAITING, ACCEPTING, CANCELLING, ACCEPTED, CANCELLED, EXPIRED)
 
 
 @dataclass(frozen=True)
@@ -152,6 +159,18 @@ def list_contract_orders(settings: Settings, vat: str, *, as_user: Principal,
         vat_number = str(parse_vat_number(vat))
         act.check(vat_number)
         return list(_db(settings, orders.orders_of, vat_number))
+
+
+def all_contract_orders(settings: Settings, status: str | None = None, *, as_user: Principal,
+                        surface: str = STARTER) -> list[orders.OrderView]:
+    """The newest orders of every customer whose orders the user may read (an operator: all), optionally in one
+    state."""
+    if status is not None and status not in ORDER_STATES:
+        raise InvalidInput.one("status", f"unknown order state {status!r}; one of: {', '.join(ORDER_STATES)}")
+    with acting(settings, as_user, "contract.list", f"contract orders {status or 'all'}", surface) as act:
+        act.check(None)
+        found: list[orders.OrderView] = _db(settings, orders.recent_orders, status)
+        return [o for o in found if may(act.user, "contract.read", o.vat_number).allowed]
 
 
 async def query_state(settings: Settings, vat: str, client: Client | None = None, *, as_user: Principal,

@@ -150,3 +150,34 @@ def test_the_archive_packages_space_used_last_verification_and_the_export(
     bad = http.get(f"/panel/c/{VAT}/archive/export", params={"date_from": "15/03/2026", "date_to": ""})
     assert bad.status_code == 422 and "not a date" in message_of(bad.text) and "choose a date" in message_of(bad.text)
     assert http.get(f"/panel/c/{OTHER}/archive").status_code == 404
+
+
+def test_the_partners_list_of_every_customers_orders(http: TestClient, settings: Settings) -> None:
+    """Seed 003's list of all orders: newest first, each linking to its customer's orders screen, filtered by
+    state; an accountant sees only the orders of the customers whose orders it may read."""
+    from datetime import UTC, datetime, timedelta
+
+    from models.contracts import open_order
+    from models.contracts_io import OpenOrder
+    from tests.identity_support import add_user
+
+    deadline = datetime.now(UTC) + timedelta(days=30)
+    with session_scope(settings.database_url) as session:
+        for vat, run in ((VAT, "run-a"), (OTHER, "run-b")):
+            open_order(session, OpenOrder(vat, f"contract-{run}", run, 9900, deadline, "operator:test"))
+    add_user(settings, "operator", "partner@einvoice-hub.test")
+    assert login(http, "partner@einvoice-hub.test").status_code == 303
+    assert 'id="all-orders-link" href="/panel/orders"' in http.get("/panel/").text
+    listed = http.get("/panel/orders")
+    assert listed.status_code == 200
+    rows = re.findall(r'<tr data-order="([\w-]+)" data-state="([\w-]+)"', listed.text)
+    assert rows == [(f"{OTHER}-001", "awaiting-documentation"), (f"{VAT}-001", "awaiting-documentation")]
+    assert f'href="/panel/c/{VAT}/orders"' in listed.text and "Beta S.r.l." in listed.text
+    assert 'id="no-orders"' in http.get("/panel/orders", params={"status": "cancelled"}).text
+    unknown = http.get("/panel/orders", params={"status": "lost"})
+    assert unknown.status_code == 422 and "unknown order state" in message_of(unknown.text)
+
+    with TestClient(http.app, headers=IT) as accountant:
+        assert login(accountant, ACCOUNTANT_EMAIL).status_code == 303
+        own = accountant.get("/panel/orders")
+        assert re.findall(r'<tr data-order="([\w-]+)"', own.text) == [f"{VAT}-001"]

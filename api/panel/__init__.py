@@ -7,13 +7,14 @@ from fastapi import FastAPI
 
 
 def install(app: FastAPI) -> None:
-    from api.panel import archive, audit, base, certificates, delegations, invoices, orders, preferences
+    from api.panel import all_orders, archive, audit, base, certificates, delegations, invoices, orders, preferences
 
     app.include_router(base.router)
     app.include_router(certificates.router)
     app.include_router(invoices.router)
     app.include_router(delegations.router)
     app.include_router(orders.router)
+    app.include_router(all_orders.router)
     app.include_router(preferences.router)
     app.include_router(audit.router)
     app.include_router(archive.router)
