@@ -6,14 +6,16 @@
 It talks to the portal over HTTP (--api or --url, EINVOICE_URL or EINVOICE_API_URL) with the customer's
 API token (--token,
 EINVOICE_API_TOKEN; an accountant's token with read for that customer works too); the client logic is in
-sync/ and imports nothing of the server. With --every it is a standalone loop: a failed round is recorded
-(`sync status` shows it) and retried at the next one.
+sync/ and imports nothing of the server. Over mutual TLS it presents --cert/--key (EINVOICE_CLIENT_CERT/KEY) and
+trusts --ca (EINVOICE_CA), as every command that calls the API does. With --every it is a standalone loop: a
+failed round is recorded (`sync status` shows it) and retried at the next one.
 """
 
 from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
@@ -21,7 +23,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy import create_engine
 
+from starters import http_client
 from starters.http_client import connect
+from starters.login_cli import CaOpt, CertOpt, KeyOpt
 from starters.login_cli import UrlOpt as ClientUrlOpt
 from starters.output import console, domain_errors, fail, print_json
 from sync.client import Feed, SyncError, status, sync_once
@@ -47,10 +51,17 @@ def parse_every(value: str) -> float:
     return float(seconds)
 
 
-def _http(api: str, token: str) -> httpx.Client:
+def _http(api: str, token: str, cert: Path | None = None, key: Path | None = None,
+          ca: Path | None = None) -> httpx.Client:
+    """The portal's client, with the client certificate where it is served over mutual TLS (--cert/--key,
+    EINVOICE_CLIENT_CERT/KEY; --ca, EINVOICE_CA), checked as every command's is (starters/http_client.py)."""
     if not token:
         fail("no API token: pass --token or set EINVOICE_API_TOKEN", 2)
-    return httpx.Client(base_url=api.rstrip("/"), headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    with domain_errors(), http_client.tls_options(cert, key, ca):
+        creds = http_client.with_tls(http_client.Credentials(http_client.normalize_url(api), token))
+        tls = http_client.ssl_context(creds)
+    return httpx.Client(base_url=creds.url, headers={"Authorization": f"Bearer {token}"}, timeout=60,
+                        verify=tls or True)
 
 
 def _round(url: str, feed: Feed) -> None:
@@ -70,14 +81,15 @@ def sync(ctx: typer.Context,
          vat: Annotated[str | None, typer.Option("--vat", help="The customer (VAT number with prefix)")] = None,
          database_url: Annotated[str | None, typer.Option("--database-url", help="The local copy")] = None,
          api: ApiOpt = "http://127.0.0.1:8000", token: TokenOpt = "",
-         every: Annotated[str | None, typer.Option("--every", help="Repeat: 30m, 2h, ...")] = None) -> None:
+         every: Annotated[str | None, typer.Option("--every", help="Repeat: 30m, 2h, ...")] = None,
+         cert: CertOpt = None, key: KeyOpt = None, ca: CaOpt = None) -> None:
     """Apply the customer's change feed to the local database (once, or every --every)."""
     if ctx.invoked_subcommand is not None:
         return
     if not vat or not database_url:
         fail("name the customer and the local copy: --vat VAT --database-url URL", 2)
     period = parse_every(every) if every else None
-    with _http(api, token) as http:
+    with _http(api, token, cert, key, ca) as http:
         feed = Feed(http, vat)
         while True:
             try:
@@ -93,12 +105,13 @@ def sync(ctx: typer.Context,
 
 @app.command("status")
 def status_(vat: VatOpt, database_url: UrlOpt, api: ApiOpt = "http://127.0.0.1:8000", token: TokenOpt = "",
-            as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
+            as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+            cert: CertOpt = None, key: KeyOpt = None, ca: CaOpt = None) -> None:
     """The lag (changes and minutes behind), the last success and the last error. Asks the portal for the
     live lag when a token is given, else shows what the last sync saw."""
     engine = create_engine(database_url)
     if token:
-        with _http(api, token) as http:
+        with _http(api, token, cert, key, ca) as http:
             st = status(engine, vat, Feed(http, vat))
     else:
         st = status(engine, vat)

@@ -160,3 +160,16 @@ def test_without_a_certificate_or_with_bad_files_the_cli_says_what_to_give(serve
     assert loose.exit_code == 2 and "readable by other users" in flat(loose.output), loose.output
     untrusted = runner.invoke(cli, ["prefs", "show", "--vat", A, "--url", served.url], env=token)
     assert untrusted.exit_code == 5 and "does not trust" in flat(untrusted.output), untrusted.output
+
+
+def test_sync_presents_the_certificate_too(served: Served, people: People, config: Path, tmp_path: Path) -> None:
+    """`einvoice sync` has its own client (its own token): the same TLS options, over mutual TLS."""
+    mine = issue(served.settings, served.ca, served.folder, A)
+    common = ["--vat", A, "--database-url", f"sqlite:///{tmp_path / 'copy.db'}", "--api", served.url,
+              "--token", issue_token(served.settings, people.a), "--ca", str(people.ca)]
+    bare = runner.invoke(cli, ["sync", *common])
+    assert bare.exit_code != 0 and "missing client certificate" in flat(bare.output), bare.output
+    once = runner.invoke(cli, ["sync", *common, "--cert", str(mine.cert), "--key", str(mine.key)])
+    assert once.exit_code == 0 and "changes applied" in flat(once.output), once.output
+    live = runner.invoke(cli, ["sync", "status", *common, "--cert", str(mine.cert), "--key", str(mine.key), "--json"])
+    assert live.exit_code == 0 and json.loads(live.stdout)["live"] is True, live.output

@@ -213,7 +213,8 @@ def test_every_cli_command_is_a_client_or_a_named_admin_command() -> None:
     for customer_facing in ("tenant add", "invoice send", "cert request", "contract start", "prefs set",
                             "archive export", "audit list", "logout"):
         assert customer_facing in CLI_CLIENT
-    for command in [*CLI_CLIENT, *CLI_PUBLIC, "login"]:  # each can present a client certificate (mutual TLS)
+    for command in [*CLI_CLIENT, *CLI_PUBLIC, "login", "sync", "sync status"]:  # each can present a client
+        # certificate (mutual TLS)
         opts = {o for p in CLI_COMMANDS[command].params for o in p.opts}  # type: ignore[attr-defined]
         assert {"--url", "--cert", "--key", "--ca"} <= opts, (command, sorted(opts))
 
