@@ -302,21 +302,23 @@ def _admit(settings: Settings, rule: Rule, header: str, scope: MutableMapping[st
     """Everything the guard does before the route, in one worker thread and on one connection: the token
     and its user read (autocommit: reads that need no transaction of their own), the client certificate
     looked up (mutual TLS), and, when the rule names the customer in the path or query (`check`), the
-    policy asked. A refusal is audited (in its own transaction, committed before the refusal is answered)."""
+    policy asked. A refusal is audited (in its own transaction, committed before the refusal is answered, once
+    the reads' connection is back in the pool: a request never holds two)."""
+    refused: Unauthenticated | tls.CertificateRefused | None = None
+    principal, token_id, certificate = None, None, None
     with _reads(settings) as db:
         try:
             principal, token_id = _authenticate(settings, header, client, target, db)
-        except Unauthenticated as err:
-            record(settings, "anonymous", rule.action, target, f"refused: {err.detail}", None, client)
-            raise
-        certificate = None
-        if settings.api_tls:  # besides the token, the connection's certificate (api/tls.py)
-            try:
+            if settings.api_tls:  # besides the token, the connection's certificate (api/tls.py)
                 certificate = tls.identify(settings, scope, db)
-            except tls.CertificateRefused as err:
-                record(settings, principal.label, rule.action, target, f"refused: {err.detail}", None, client,
-                       surface)
-                raise
+        except (Unauthenticated, tls.CertificateRefused) as err:
+            refused = err
+    if refused is not None:
+        who = principal.label if principal is not None else "anonymous"
+        record(settings, who, rule.action, target, f"refused: {refused.detail}", None, client,
+               surface if principal is not None else "http")
+        raise refused
+    assert principal is not None and token_id is not None
     access = Access(settings, rule.action, principal, token_id, client, target, mtls=settings.api_tls,
                     certificate=certificate, surface=surface)
     if check:
