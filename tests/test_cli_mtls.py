@@ -6,6 +6,7 @@ revoked, foreign, expired or missing certificate is a clear error naming why (ex
 from __future__ import annotations
 
 import json
+import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -82,11 +83,17 @@ def test_login_remembers_the_paths_and_the_certificate_acts_for_its_customer(
     assert shown.exit_code == 0, shown.output
     other = runner.invoke(cli, ["prefs", "show", "--vat", B])  # A's user: B is not found, as without TLS
     assert other.exit_code == 4, other.output
+    token = json.loads(config.read_text())["token"]
+    curl = subprocess.run(["curl", "-sS", "--fail", "--cacert", str(people.ca), "--cert", str(mine.cert), "--key",
+                           str(mine.key), "-H", f"Authorization: Bearer {token}",
+                           f"{served.url}/tenants/{A}/preferences"], capture_output=True, timeout=30)
+    assert curl.returncode == 0, curl.stderr  # the same read, by curl
     trail = runner.invoke(cli, ["audit", "list", "--vat", A, "--json"])
     assert trail.exit_code == 0, trail.output
     read = [e for e in json.loads(trail.stdout)["entries"] if e["action"] == "preferences.read"
             and e["actor"] == f"customer:{people.a}"]
-    assert read and read[-1]["surface"] == "cli" and f"certificate {mine.operation_id}" in read[-1]["detail"]
+    assert [e["surface"] for e in read[-2:]] == ["cli", "http"], read  # the CLI's, then curl's
+    assert all(f"certificate {mine.operation_id}" in e["detail"] for e in read[-2:])
 
 
 def test_customer_a_certificate_is_refused_for_customer_b(served: Served, people: People, config: Path,
