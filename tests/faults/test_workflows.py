@@ -14,12 +14,13 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import httpx
 import pytest
 import uvicorn
 from cryptography import x509
-from sqlalchemy import select
+from sqlalchemy import create_engine, select
 
 from api.main import create_app
 from core.db import session_scope
@@ -294,3 +295,60 @@ async def test_worker_killed_right_after_the_sweep_delivered_a_notification(stac
     with session_scope(own.database_url) as session:
         assert session.scalars(select(SdiNotification.signaled).where(SdiNotification.name == name)).all() == [True]
     assert len([m for m in mailbox.find(to=PEC, kind="invoice-outcome") if view.file_name in str(m["Subject"])]) == 1
+
+
+SYNC_POINTS = kill_points("customer_sync_apply_feed")
+
+
+async def test_worker_killed_right_after_a_scheduled_sync_round_applied_it(stack: FaultStack, db: str,
+                                                                           tmp_path: Path) -> None:
+    """The round's worker dies once the copy has committed every page, before Temporal hears: the retried
+    round (on the restarted worker) starts from the copy's cursor, applies nothing twice, and the copy equals
+    the source. One audit entry per attempt."""
+    from models import audit, feed
+    from models.files import store_file
+    from models.tenant import get_tenant_row
+    from starters.sync_schedules import schedule_sync, unschedule_sync
+    from sync.schema import TABLES
+
+    settings = stack.settings(new_task_queue())
+    vat = new_vat()
+    add_customer(settings, vat)
+    with session_scope(settings.database_url) as session:
+        tid = get_tenant_row(session, vat).id
+        for i in range(3):
+            store_file(session, tid, "invoice", f"{vat}_SYNC", "original", f"s{i}.xml", "application/xml",
+                       b"<s%d/>" % i)
+    copy = tmp_path / "copy.db"
+    async with Supervisor(stack, settings, SYNC_POINTS) as supervisor:
+        client = await stack.client(settings)
+        sched = await schedule_sync(settings, vat, f"sqlite:///{copy}", 30, client, as_user=operator(settings))
+        try:
+            schedule = client.get_schedule_handle(sched.schedule_id)
+            await schedule.trigger()
+
+            async def started() -> str:
+                actions = (await schedule.describe()).info.recent_actions
+                return actions[-1].action.workflow_id if actions else ""
+
+            for _ in range(300):
+                if workflow_id := await started():
+                    break
+                await asyncio.sleep(0.1)
+            report = await asyncio.wait_for(client.get_workflow_handle(workflow_id).result(), 120)
+        finally:
+            await unschedule_sync(settings, vat, client, as_user=operator(settings))
+    assert supervisor.fired == ["customer_sync_apply_feed.after"]
+    assert supervisor.deaths == [-9]
+    assert report["applied"] == 0 and not report["resynced"]  # the retry found the copy caught up
+    engine = create_engine(f"sqlite:///{copy}")
+    with engine.connect() as conn:
+        local = {kind: {r[0] for r in conn.execute(select(t.c.key))} for kind, t in TABLES.items()}
+    engine.dispose()
+    with session_scope(settings.database_url) as session:
+        snap = feed.snapshot(session, get_tenant_row(session, vat).id)
+        outcomes = session.scalars(select(audit.AuditEntry.outcome).where(
+            audit.AuditEntry.surface == "schedule", audit.AuditEntry.customer_vat == vat)).all()
+    assert local == {kind: {str(r["key"]) for r in snap["rows"].get(kind, [])} for kind in TABLES}
+    assert len(local["file"]) == 3
+    assert outcomes == ["ok", "ok"]  # the attempt that died, and its retry
