@@ -161,6 +161,8 @@ def test_audit_list_shows_the_customer_trail_and_refuses_another(settings: Setti
     by_cli = [e for e in entries if e["action"] == "preferences.read"]
     assert [(e["actor"], e["surface"]) for e in by_cli] == [("customer:user@acme.example", "cli")], entries
     assert "declared by the client" in by_cli[0]["detail"]
+    logins = [e for e in entries if e["action"] == "auth.login"]  # `einvoice login` itself, once its password was right
+    assert [e["surface"] for e in logins] == ["cli"] and "declared by the client" in logins[0]["detail"], entries
     by_curl = [e for e in entries if e["action"] == "certificate.read"]
     assert [(e["surface"], e["outcome"]) for e in by_curl] == [("http", "ok")], entries
     assert "declared" not in by_curl[0]["detail"]

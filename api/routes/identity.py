@@ -11,7 +11,7 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from adapters.smtp import build_message, deliver
-from api.access import AccessDep, record
+from api.access import CLI_DECLARED, AccessDep, declared_surface, record
 from api.deps import SettingsDep
 from core.db import session_scope
 from core.settings import Settings
@@ -72,8 +72,10 @@ def _user_json(user: ident.User, vat: str | None) -> dict[str, Any]:
 
 # -- login and tokens -------------------------------------------------------------------------------------
 
-def _login(settings: Settings, body: Login, client: str) -> dict[str, Any]:
-    """The attempt and its audit entry are committed whatever the answer; the refusal is raised after."""
+def _login(settings: Settings, body: Login, client: str, surface: str = "http") -> dict[str, Any]:
+    """The attempt and its audit entry are committed whatever the answer; the refusal is raised after.
+    `surface`: what the client declares itself (api/access.py); kept only once the password was right, as
+    the guard keeps it only for an accepted token."""
     email = (body.email or "").strip().lower()
     keys = [f"account:{email}", f"address:{client}"]
     window = timedelta(seconds=settings.login_failure_window_seconds)
@@ -106,8 +108,8 @@ def _login(settings: Settings, body: Login, client: str) -> dict[str, Any]:
             row = ident.add_token(session, user, token_digest(token), body.label,
                                   timedelta(hours=settings.api_token_hours))
             principal = ident.principal_of(session, user)
-            audit.append(session, principal.label, "http", "auth.login", f"token {row.id}", "ok",
-                         principal.customer_vat, f"client {client}")
+            audit.append(session, principal.label, surface, "auth.login", f"token {row.id}", "ok",
+                         principal.customer_vat, f"client {client}" + (f", {CLI_DECLARED}" if surface == "cli" else ""))
             answer = {"token": token, "token_id": row.id, "expires_at": row.expires_at.isoformat(),
                       "user": _user_json(user, principal.customer_vat)}
     if refusal is not None:
@@ -119,7 +121,7 @@ def _login(settings: Settings, body: Login, client: str) -> dict[str, Any]:
 async def login(body: Login, request: Request, settings: SettingsDep) -> dict[str, Any]:
     """An API token for this user (shown once; only its hash is kept)."""
     client = request.client.host if request.client else ""
-    return await run_in_threadpool(_login, settings, body, client)
+    return await run_in_threadpool(_login, settings, body, client, declared_surface(request))
 
 
 @router.post("/auth/logout", status_code=204)
