@@ -166,6 +166,8 @@ RULES: dict[tuple[str, str], Rule | Public] = {
     ("GET", "/panel/c/{vat}/preferences"): PANEL,
     ("POST", "/panel/c/{vat}/preferences"): PANEL,
     ("GET", "/panel/c/{vat}/audit"): PANEL,
+    ("GET", "/panel/c/{vat}/sync"): PANEL,
+    ("POST", "/panel/c/{vat}/sync/{verb}"): PANEL,
     ("GET", "/panel/c/{vat}/archive"): PANEL,
     ("GET", "/panel/c/{vat}/archive/export"): PANEL,
 }

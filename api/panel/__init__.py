@@ -7,7 +7,18 @@ from fastapi import FastAPI
 
 
 def install(app: FastAPI) -> None:
-    from api.panel import all_orders, archive, audit, base, certificates, delegations, invoices, orders, preferences
+    from api.panel import (
+        all_orders,
+        archive,
+        audit,
+        base,
+        certificates,
+        delegations,
+        invoices,
+        orders,
+        preferences,
+        sync,
+    )
 
     app.include_router(base.router)
     app.include_router(certificates.router)
@@ -17,4 +28,5 @@ def install(app: FastAPI) -> None:
     app.include_router(all_orders.router)
     app.include_router(preferences.router)
     app.include_router(audit.router)
+    app.include_router(sync.router)
     app.include_router(archive.router)

@@ -45,6 +45,7 @@ MENU = (("certificates", "menu_certificates", "certificate.read"),
         ("archive", "menu_archive", "archive.read"),
         ("preferences", "menu_preferences", "preferences.read"),
         ("orders", "menu_orders", "contract.read"),
+        ("sync", "menu_sync", "sync.read"),
         ("audit", "menu_audit", "audit.read"))
 
 
