@@ -386,6 +386,7 @@ class InvoiceMetadata:
     currency: str
     invoice_type: str
     invoice_hash: str
+    seller_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -691,7 +692,9 @@ class KsefClient:
     # ---------------------------------------------------------- download
     def query_metadata(self, subject_type: str, date_from: datetime, date_to: datetime | None = None,
                        date_type: str = "PermanentStorage", *, page_offset: int = 0, page_size: int = 100,
-                       sort_order: str = "Asc") -> MetadataPage:
+                       sort_order: str = "Asc", restrict_to_hwm: bool = False) -> MetadataPage:
+        """One page of metadata. `restrict_to_hwm` (PermanentStorage only): KSeF cuts the range at its
+        high-water mark, below which no invoice will ever appear later (pobieranie-faktur/hwm.md)."""
         if subject_type not in SUBJECT_TYPES:
             raise KsefRejected("query_metadata", None, (), f"subjectType {subject_type!r}: one of "
                                                            f"{', '.join(SUBJECT_TYPES)}")
@@ -702,6 +705,11 @@ class KsefClient:
         date_range: dict[str, Any] = {"dateType": date_type, "from": date_from.isoformat()}
         if date_to is not None:
             date_range["to"] = date_to.isoformat()
+        if restrict_to_hwm:
+            if date_type != "PermanentStorage":
+                raise KsefRejected("query_metadata", None, (), "restrictToPermanentStorageHwmDate needs the "
+                                                               "PermanentStorage date type")
+            date_range["restrictToPermanentStorageHwmDate"] = True
         d = self._call("query_metadata", json={"subjectType": subject_type, "dateRange": date_range},
                        params={"pageOffset": page_offset, "pageSize": page_size, "sortOrder": sort_order}).json()
         return MetadataPage(tuple(
@@ -709,7 +717,8 @@ class KsefClient:
                             _req_dt(m["invoicingDate"]), _req_dt(m["acquisitionDate"]),
                             _req_dt(m["permanentStorageDate"]), m["seller"]["nip"],
                             (m["buyer"]["identifier"]["type"], m["buyer"]["identifier"].get("value")),
-                            float(m["grossAmount"]), m["currency"], m["invoiceType"], m["invoiceHash"])
+                            float(m["grossAmount"]), m["currency"], m["invoiceType"], m["invoiceHash"],
+                            m["seller"].get("name"))
             for m in d["invoices"]), bool(d["hasMore"]), bool(d["isTruncated"]),
             _dt(d.get("permanentStorageHwmDate")))
 

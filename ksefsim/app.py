@@ -800,10 +800,16 @@ class Simulator:
         except (KeyError, ValueError):
             raise self.error(21405, "Błąd walidacji danych wejściowych.", ["dateRange.from/to: date-times"],
                              path=path) from None
+        # The high-water mark (hwm.md): nothing will appear later with a PermanentStorage date at or before it.
+        # `hwm_lag` keeps it that far behind now, so an invoice may still be numbered late inside (HWM, now].
+        hwm = self.now() - self.config.hwm_lag
+        permanent = date_range["dateType"] == "PermanentStorage"
+        if permanent and date_range.get("restrictToPermanentStorageHwmDate"):
+            end = min(end, hwm)
         nip = op["context"][1]
         found = []
         for inv in self.state.all("invoice"):
-            if not inv.get("ksef_number") or self.now() < inv["ready_at"]:
+            if not inv.get("ksef_number") or self.now() < inv.get("visible_at", inv["ready_at"]):
                 continue
             if (subject_type == "Subject1" and inv["seller"] != nip) or (
                     subject_type == "Subject2" and inv.get("buyer") != nip) or subject_type in (
@@ -813,8 +819,14 @@ class Simulator:
                     "Invoicing": inv["received"], "PermanentStorage": inv["ready_at"]}[date_range["dateType"]]
             if start <= when < end:
                 found.append((when, inv))
-        found.sort(key=lambda p: p[0], reverse=query.get("sortOrder", "Asc") == "Desc")
+        found.sort(key=lambda p: (p[0], p[1]["ksef_number"]), reverse=query.get("sortOrder", "Asc") == "Desc")
+        # the technical limit: at most `metadata_limit` records per set of filters, then isTruncated
+        truncated = len(found) > self.config.metadata_limit
+        found = found[:self.config.metadata_limit]
         size, offset = int(query.get("pageSize", 10)), int(query.get("pageOffset", 0))
+        if not 10 <= size <= 250 or offset < 0:
+            raise self.error(21405, "Błąd walidacji danych wejściowych.", ["pageSize 10..250, pageOffset >= 0"],
+                             path=path)
         page = found[offset * size:(offset + 1) * size]
         invoices = []
         for _when, inv in page:
@@ -829,13 +841,16 @@ class Simulator:
                 "currency": inv["currency"], "invoicingMode": inv["mode"], "invoiceType": inv["invoice_type"],
                 "formCode": FA3_FORM, "isSelfInvoicing": False, "hasAttachment": False,
                 "invoiceHash": inv["hash"]})
-        return Answer(200, {"hasMore": len(found) > (offset + 1) * size, "isTruncated": False,
-                            "permanentStorageHwmDate": _iso(self.now()), "invoices": invoices})
+        # the HWM answered: the query's upper bound, corrected down to the HWM for the newest period; none for
+        # Issue or Invoicing dates
+        answered = _iso(min(end, self.now(), hwm)) if permanent else None
+        return Answer(200, {"hasMore": len(found) > (offset + 1) * size or truncated, "isTruncated": truncated,
+                            "permanentStorageHwmDate": answered, "invoices": invoices})
 
     def get_invoice(self, op: dict[str, Any], number: str, path: str) -> Answer:
         nip = op["context"][1]
         for inv in self.state.all("invoice"):
-            if inv.get("ksef_number") == number and self.now() >= inv["ready_at"] and nip in (
+            if inv.get("ksef_number") == number and self.now() >= inv.get("visible_at", inv["ready_at"]) and nip in (
                     inv["seller"], inv.get("buyer")):
                 content = self.state.blob("invoice", inv["ref"])
                 assert content is not None
@@ -843,14 +858,19 @@ class Simulator:
         raise self.error(21165, "Faktura o podanym numerze KSeF nie jest jeszcze dostępna", [number], path=path)
 
     # ------------------------------------------------------------ control
-    def deliver(self, xml: bytes) -> dict[str, Any]:
-        """A received invoice: as if its seller had sent it (the buyer downloads it)."""
+    def deliver(self, xml: bytes, late: float = 0.0) -> dict[str, Any]:
+        """A received invoice: as if its seller had sent it (the buyer downloads it). `late` seconds: numbered
+        late, its PermanentStorage date that far back while it shows only from now on. KSeF keeps its promise
+        (hwm.md) only inside (HWM, now]: a `late` of `hwm_lag` or more is refused."""
+        if late and not 0 < late < self.config.hwm_lag:
+            raise InvalidInput.one("late", f"{late} s: a late invoice must fall after the HWM already published "
+                                           f"(0 < late < hwm_lag, {self.config.hwm_lag} s)")
         root = parse_untrusted(xml, "invoice", MAX_INVOICE_BYTES, utf8_only=True)
         seller = (root.findtext(f"{{{FA3_NS}}}Podmiot1/{{{FA3_NS}}}DaneIdentyfikacyjne/{{{FA3_NS}}}NIP") or "").strip()
         ref = self.reference("EE")
-        record: dict[str, Any] = {"ref": ref, "session": "", "ordinal": 1, "received": self.now(),
-                                  "ready_at": self.now(), "hash": _sha_b64(xml), "mode": "Online",
-                                  "context": ["Nip", seller], "auth_hash": _sha_b64(b"")}
+        record: dict[str, Any] = {"ref": ref, "session": "", "ordinal": 1, "received": self.now() - late,
+                                  "ready_at": self.now() - late, "visible_at": self.now(), "hash": _sha_b64(xml),
+                                  "mode": "Online", "context": ["Nip", seller], "auth_hash": _sha_b64(b"")}
         record.update(self._check_invoice(xml, ["Nip", seller], ref, ""))
         self.state.put("invoice", ref, record, xml)
         return {"referenceNumber": ref, "status": record["outcome"], "ksefNumber": record.get("ksef_number")}
@@ -1003,7 +1023,8 @@ def create_app(sim: Simulator) -> Starlette:
     async def deliver(request: Request) -> Response:
         data = await request.json()
         try:
-            return JSONResponse(await run_in_threadpool(sim.deliver, base64.b64decode(data["invoice_b64"])))
+            return JSONResponse(await run_in_threadpool(sim.deliver, base64.b64decode(data["invoice_b64"]),
+                                                        float(data.get("late", 0))))
         except InvalidInput as err:
             return JSONResponse({"error": str(err)}, 400)
 

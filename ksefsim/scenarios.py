@@ -11,6 +11,8 @@
 | 429 storm | `{"storm": {"count": N, "retry_after": S}}`: the next N requests answer 429, Retry-After S |
 | service down | `{"down": true}`: every request answers 503 |
 | limits | limity-api.md's times `limits_multiplier` (10, as on the test environment; 0: none) |
+| an invoice numbered late | `hwm_lag` seconds between the HWM and now; `POST /control/invoices` with `late` (< `hwm_lag`) seconds: its PermanentStorage date that far back, shown only from now on |
+| a truncated metadata query | `metadata_limit` records per set of filters (10,000 in KSeF), then `isTruncated` |
 """
 
 from __future__ import annotations
@@ -54,3 +56,5 @@ class SimConfig:
     storm: dict[str, float] = field(default_factory=dict)  # {"count": N, "retry_after": S}
     down: bool = False
     limits_multiplier: float = 10.0
+    hwm_lag: float = 0.0  # seconds the PermanentStorage high-water mark stays behind now (hwm.md)
+    metadata_limit: int = 10_000  # records per set of metadata filters before isTruncated
