@@ -7,6 +7,11 @@ Each is idempotent, and says how:
 - `cert_revoke`   the CA ignores a serial already revoked; the row keeps its first revocation;
 - `cert_compose_email`  pure rendering; the send itself is `send_email`, keyed by workflow id + step.
 
+Which authority: a Polish customer's certificates are KSeF's (`adapters/ksef_authority.py`, authenticated
+with the customer's own seal from the key store: the workflow carries no credential, only the operation id
+from which the activity reads the customer and the kind), every other customer's the built-in CA's
+(`core.ca`). The workflow is the same for both.
+
 The authority's answers become Temporal's: unavailable raises (retried by RETRY_EXTERNAL), a refusal is a
 non-retryable `AuthorityRefused`, and "not decided yet" is an ordinary answer (None) on which the workflow
 sleeps on a durable timer and asks again.
@@ -23,6 +28,7 @@ from cryptography.hazmat.primitives import serialization
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from adapters.ksef_authority import KsefAuthorities
 from core.ca import authority_from_settings
 from core.db import session_scope
 from core.settings import Settings
@@ -34,6 +40,7 @@ from domain.authority import (
     IssueRequest,
 )
 from domain.certificates import file_name, reason_code
+from domain.identifiers import parse_vat_number
 from models.certificates import delete_certificate as delete_row
 from models.certificates import get_certificate, set_expired, set_issued, set_revoked, set_state
 from models.certificates_io import (
@@ -69,23 +76,39 @@ def _authority_call(fn: Callable[..., T], *args: object) -> T:
 
 
 class CertificateActivities:
-    def __init__(self, settings: Settings, authority: Authority | None = None):
+    def __init__(self, settings: Settings, authority: Authority | None = None,
+                 ksef: Callable[[str], Authority] | None = None):
         self.settings = settings
-        self.authority = authority or authority_from_settings(settings)
+        self.authority = authority or authority_from_settings(settings)  # the built-in CA (or a test's)
+        self.ksef = ksef or KsefAuthorities(settings)  # a Polish customer's KSeF, by VAT number; lazy
         ensure = getattr(self.authority, "ensure", None)
         if callable(ensure):  # the built-in CA makes its key and certificate at the worker's first start
             ensure()
 
+    def _authority_of(self, operation_id: str) -> tuple[Authority, str]:
+        """The authority of this certificate's customer, and the certificate's kind. A row deleted meanwhile
+        (the workflow is ending) leaves nothing to route by: the built-in CA answers, as before KSeF."""
+        with session_scope(self.settings.database_url) as session:
+            try:
+                cert = get_certificate(session, operation_id)
+            except LookupError:
+                return self.authority, "authentication"
+        if parse_vat_number(cert.vat_number).country == "PL":
+            return self.ksef(cert.vat_number), cert.kind
+        return self.authority, cert.kind
+
     @activity.defn(name="cert_submit")
     def submit(self, inp: SubmitInput) -> str:
-        return str(_authority_call(self.authority.submit, IssueRequest(inp.operation_id, inp.csr_pem)))
+        authority, kind = self._authority_of(inp.operation_id)
+        return str(_authority_call(authority.submit, IssueRequest(inp.operation_id, inp.csr_pem, kind)))
 
     @activity.defn(name="cert_collect")
     def collect(self, inp: RecordIssued) -> IssuedInfo | None:
         """The authority's decision: the issued certificate (recorded, state active), or None while it is
         still deliberating (the workflow asks again after a durable timer)."""
+        authority, _ = self._authority_of(inp.operation_id)
         try:
-            issued = _authority_call(self.authority.issue, inp.reference)
+            issued = _authority_call(authority.issue, inp.reference)
         except ApplicationError as err:
             if err.type == PENDING:
                 return None
@@ -110,8 +133,9 @@ class CertificateActivities:
     @activity.defn(name="cert_revoke")
     def revoke(self, inp: RevokeInput) -> int:
         """Revoke at the authority, then record it; returns the RFC 5280 reason code."""
-        code = reason_code(inp.reason)
-        _authority_call(self.authority.revoke, inp.serial, code)
+        code = reason_code(inp.reason)  # KSeF's reason is read from it (domain.ksef.certificates)
+        authority, _ = self._authority_of(inp.operation_id)
+        _authority_call(authority.revoke, inp.serial, code)
         with session_scope(self.settings.database_url) as session:
             set_revoked(session, inp.operation_id, inp.reason, inp.actor)
         return code
@@ -164,6 +188,15 @@ class CertificateActivities:
                 "new certificate at any time.",
             ),
         }
+        if inp.kind == "cert-authorization-failed" and tenant.country == "PL":  # seed 004, KSeF's reason in it
+            kind_pl = "uwierzytelniający" if cert.kind == "authentication" else "offline"
+            subjects_bodies[inp.kind] = (
+                f"Certyfikat KSeF {inp.operation_id}: wystąpił błąd - Uwierzytelnianie zakończone niepowodzeniem",
+                f"Certyfikat {kind_pl} {inp.operation_id} został wgrany nieprawidłowo: wystąpił błąd "
+                f"(Uwierzytelnianie zakończone niepowodzeniem).\nPowód: {inp.error or 'odrzucony przez KSeF'}\n"
+                "Certyfikat nie został wystawiony; sprawdź wniosek (CSR) i złóż nowy.\n\n"
+                + subjects_bodies[inp.kind][1],
+            )
         if inp.kind not in subjects_bodies:
             raise ApplicationError(f"no certificate e-mail of kind {inp.kind!r}", non_retryable=True)
         subject, body = subjects_bodies[inp.kind]

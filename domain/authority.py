@@ -13,8 +13,8 @@ status until issued or refused), an authority takes a request and decides later:
 `BuiltinCA` keeps its key and certificate under `DATA_DIR/ca/` (created at first start, key mode 0600),
 and its requests, issued certificates and revocations there too; a file lock serialises processes (worker
 and API). Its decisions can be made slow (`decision_delay`) and a subject pattern can be refused
-(`deny_subject_pattern`), so the same adapter drives the demo, the tests and real use. Another authority
-(KSeF's enrollment API) implements the same protocol.
+(`deny_subject_pattern`), so the same adapter drives the demo, the tests and real use. Another authority,
+KSeF's enrollment API (`adapters/ksef_authority.py`), implements the same protocol for Polish customers.
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ class AuthorityRefused(AuthorityError):
 class IssueRequest:
     reference: str  # our operation id: the idempotency key of the submission
     csr_pem: str
+    kind: str = "authentication"  # domain.certificates.KINDS: an authority that issues both keeps them apart
 
 
 @dataclass(frozen=True)

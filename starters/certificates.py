@@ -4,7 +4,8 @@ Each function a customer's side calls takes the acting user (`as_user`) and asks
 (`starters.acting`); the user is recorded as who requested, added, revoked or deleted (`added_by`, the
 workflow input's `actor`). Each takes an optional Temporal `Client` (tests hand in their environment's) and
 an optional task queue. Input is checked before anything is written or started: a refused CSR leaves no row and no
-workflow. Workflow ids are `cert-<operation id>` and never reused, so the same request twice starts one
+workflow; a Polish customer's CSR is also checked against what KSeF dictates for its subject. Workflow ids
+are `cert-<operation id>` and never reused, so the same request twice starts one
 workflow.
 """
 
@@ -25,11 +26,13 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
+from adapters.ksef_authority import KsefAuthorities
 from core.ca import authority_from_settings, reminder_days
 from core.db import session_scope
 from core.search_keys import SearchKeys
 from core.settings import Settings
 from core.temporal import RPC_TIMEOUT, connect
+from domain.authority import AuthorityRefused, AuthorityUnavailable
 from domain.certificates import (
     ACTIVE,
     ADDED,
@@ -145,6 +148,8 @@ async def _request(settings: Settings, vat_number: str, csr: bytes, kind: str, o
     with session_scope(settings.database_url) as session:
         get_tenant_row(session, vat_number)  # NotFound before the CSR is even read
     checked = check_csr(csr, vat_number)
+    if parse_vat_number(vat_number).country == "PL":
+        await asyncio.to_thread(_check_with_ksef, settings, vat_number, checked.pem)
     with session_scope(settings.database_url) as session:
         view, inserted = insert_request(session, vat_number, op, kind, checked.subject, checked.pem, checked.sha256,
                                         actor)
@@ -168,6 +173,20 @@ async def _request(settings: Settings, vat_number: str, csr: bytes, kind: str, o
         view = get_certificate(session, op)
     # Of identical requests at once exactly one starts the workflow, whichever wrote the row: that one is new.
     return RequestResult(view, duplicate=not started)
+
+
+def _check_with_ksef(settings: Settings, vat_number: str, csr_pem: str) -> None:
+    """A Polish customer's CSR against what KSeF's /certificates/enrollments/data dictates for it: refused
+    before anything is written or sent (`InvalidInput` naming each differing attribute). KSeF unreachable or
+    not letting us in now is no refusal of the CSR: the request goes on, and the workflow's submission checks
+    again before sending (a refusal there is the certificate's error, with KSeF's reason, and its e-mail)."""
+    authorities = KsefAuthorities(settings)
+    try:
+        authorities(vat_number).check_csr(csr_pem)
+    except (AuthorityUnavailable, AuthorityRefused):
+        pass
+    finally:
+        authorities.close()
 
 
 def _vat_of(settings: Settings, operation_id: str) -> str:
