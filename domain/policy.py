@@ -48,6 +48,8 @@ ACTIONS: dict[str, Action] = dict([
     _a("tenant.create", scoped=False, operator_only=True),
     _a("tenant.list", scoped=False),
     _a("tenant.read"),
+    # the profile (seed 001): confirming the data and accepting the conditions is the customer's own act
+    _a("tenant.confirm", permission=None),
     _a("signing.grant", permission=None),  # delegated signing (firma delegata): the customer's own decision
     # contracts: the intermediary opens and cancels the order; the customer's side sees it and can ask again
     _a("contract.start", operator_only=True),

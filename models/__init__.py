@@ -16,6 +16,7 @@ from models import (  # noqa: F401
     preferences,
     sync_targets,
     tenant,
+    tenant_profile,
 )
 from models.base import Base
 

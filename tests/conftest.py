@@ -23,6 +23,9 @@ from devstack.smtp_sink import Mailbox, start_sink
 from models.base import Base
 from tests.helpers import free_port
 
+# the panel's browser fixtures (`served`, `browser`: one of each per module that asks), for every browser module
+pytest_plugins = ("tests.panel_browser_support",)
+
 PG_ADMIN_URL = os.environ.get("EINVOICE_TEST_PG_ADMIN", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 
 

@@ -1,5 +1,6 @@
 """The web panel in a real browser (#16): Debian's chromium driven by Playwright against the API served by
-uvicorn, a certificate worker on the real dev server with the built-in CA. One browser for the module.
+uvicorn, a certificate worker on the real dev server with the built-in CA. One browser for the module
+(tests/panel_browser_support.py).
 
 - a customer logs in, requests a certificate (a PKCS#10 file, "Richiedi certificato"), sees it ATTIVATO in
   the seed's list, downloads it, and revokes it with a reason after the cumulative warning; logout ends the
@@ -10,19 +11,14 @@ uvicorn, a certificate worker on the real dev server with the built-in CA. One b
 
 from __future__ import annotations
 
-import os
-import threading
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from cryptography import x509
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser
 from temporalio.testing import WorkflowEnvironment
 
-from api.main import create_app
 from api.panel.session import COOKIE
 from core.ca import authority_from_settings
 from core.settings import Settings
@@ -30,66 +26,13 @@ from domain.permissions import READ
 from starters.contracts import start_contract
 from tests.certificates_support import certificate_activities, make_csr, terminate_leftovers
 from tests.contracts_helpers import contract_worker
-from tests.helpers import free_port, new_worker, wait_until
+from tests.helpers import new_worker
 from tests.identity_support import PASSWORD, add_user, operator
+from tests.panel_browser_support import needs_chromium, shoot
 from tests.panel_support import ACCOUNTANT_EMAIL, CUSTOMER_EMAIL, VAT, csrf_of, customers
 from workflows.certificate_authorization import CertificateAuthorizationWorkflow
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu", "--disable-component-update",
-                 "--no-first-run"]
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "panel"
-
-
-async def shoot(page: Page, name: str) -> None:
-    """The README's screenshots, docs/panel/<name>.png, taken by this test when a developer asks
-    (EINVOICE_RECORD_SCREENSHOTS=1, never under CI), so they show what the panel really renders."""
-    if not os.environ.get("EINVOICE_RECORD_SCREENSHOTS"):
-        return
-    if os.environ.get("CI"):
-        raise RuntimeError("EINVOICE_RECORD_SCREENSHOTS is refused under CI: screenshots are a developer's")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
-
-
-needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason="run scripts/ensure-chromium.sh (make test does)")
-
-
-@pytest.fixture(scope="module")
-def served(settings: Settings, dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory,
-           ) -> Iterator[Settings]:
-    """The API (and so the panel) on a free port, on the dev server, with its own CA and task queue."""
-    port = free_port()
-    local = settings.model_copy(update={
-        "data_dir": tmp_path_factory.mktemp("panel") / "data",
-        "temporal_address": dev_env.client.service_client.config.target_host,
-        "temporal_task_queue": f"panel-browser-{os.urandom(4).hex()}",
-        "public_base_url": f"http://127.0.0.1:{port}",
-        "http_wait_seconds": 20.0,
-    })
-    app = create_app(local, run_migrations=False)
-    app.state.temporal = dev_env.client
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_until(lambda: server.started, timeout=20, message="uvicorn to start")
-    yield local
-    server.should_exit = True
-    thread.join(timeout=20)
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip("run scripts/ensure-chromium.sh (make test does)")
-    async with async_playwright() as pw:
-        launched = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 @needs_chromium

@@ -17,10 +17,12 @@ def install(app: FastAPI) -> None:
         invoices,
         orders,
         preferences,
+        profile,
         sync,
     )
 
     app.include_router(base.router)
+    app.include_router(profile.router)
     app.include_router(certificates.router)
     app.include_router(invoices.router)
     app.include_router(delegations.router)

@@ -39,7 +39,8 @@ HEADERS = {
 }
 
 # The menu: each entry is shown only where the user may do its action for the chosen customer.
-MENU = (("certificates", "menu_certificates", "certificate.read"),
+MENU = (("profile", "menu_profile", "tenant.read"),
+        ("certificates", "menu_certificates", "certificate.read"),
         ("invoices", "menu_invoices", "invoice.list"),
         ("delegations", "menu_delegations", "delegation.read"),
         ("archive", "menu_archive", "archive.read"),

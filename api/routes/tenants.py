@@ -1,4 +1,4 @@
-"""Customers (titolari): add and list."""
+"""Customers (titolari): add and list; the profile the customer confirms, with the conditions (seed 001)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from api.access import AccessDep
-from api.deps import SessionDep
+from api.deps import SessionDep, SettingsDep
+from domain.profile import CONDITIONS_VERSION, ProfileForm
 from models.tenant import (
     TenantView,
     add_tenant,
@@ -17,6 +18,8 @@ from models.tenant import (
     set_delegated_signing,
     set_strict_warnings,
 )
+from starters.acting import HTTP
+from starters.tenants import confirm_profile, customer_profile
 
 router = APIRouter(prefix="/tenants", tags=["tenants"])
 
@@ -86,3 +89,35 @@ def put_strict_warnings(vat: str, body: StrictWarnings, session: SessionDep, acc
     access.target = f"strict warnings {','.join(body.codes)[:100] or 'none'}"
     set_strict_warnings(session, vat, ",".join(body.codes))
     return TenantPublic.of(get_tenant(session, vat))
+
+
+class ProfileConfirmation(BaseModel):
+    """The customer confirms its data and accepts the conditions (seed 001). Every field is checked by
+    `domain.profile.check_profile`: a wrong one is a 422 naming it, and nothing is written."""
+
+    name: str = Field(default="", description="Company name (denominazione)")
+    pec: str = Field(default="", description="PEC address (Italy) or ordinary e-mail (Poland)")
+    sdi_code: str = Field(default="", description="codice destinatario (Italy; empty: 0000000, by PEC)")
+    street: str = Field(default="", description="address: street and number (indirizzo), at most 60")
+    postcode: str = Field(default="", description="CAP (5 digits) or Polish postcode NN-NNN")
+    city: str = Field(default="", description="town (comune), at most 60")
+    province: str = Field(default="", description="provincia, two letters (Italy only)")
+    accept: bool = Field(default=False, description="true: the conditions are accepted (Accetto le condizioni)")
+    conditions_version: str = Field(default="", description="the version of the conditions accepted: "
+                                                            "GET .../profile names the current one")
+
+
+@router.get("/{vat}/profile")
+def read_profile(vat: str, settings: SettingsDep, access: AccessDep) -> dict[str, object]:
+    """The customer, its latest confirmation (who, when, which conditions version, the data) or null, and the
+    version of the conditions a confirmation must accept now."""
+    found = customer_profile(settings, vat, as_user=access.user, surface=HTTP)
+    return {**found.to_json(), "conditions_version": CONDITIONS_VERSION}
+
+
+@router.post("/{vat}/profile/confirmations", status_code=201)
+def post_confirmation(vat: str, body: ProfileConfirmation, settings: SettingsDep,
+                      access: AccessDep) -> dict[str, object]:
+    access.target = f"profile {vat[:20]}, conditions {body.conditions_version[:20]}"
+    done = confirm_profile(settings, vat, ProfileForm(**body.model_dump()), as_user=access.user, surface=HTTP)
+    return done.to_json()
