@@ -84,6 +84,9 @@ def list_(vat: VatOpt, as_json: JsonOpt = False, url: UrlOpt = None) -> None:
           it_date(_when(c["expires_at"])), c["added_by"], _when(c["added_at"]).strftime("%d/%m/%Y %H:%M")]  # type: ignore[union-attr]
          for c in certs],
     )
+    for c in certs:  # why a request failed: the authority's own reason (KSeF's code and details)
+        if c["state"] == ERROR and c.get("error"):
+            typer.echo(f"error {c['operation_id']}: {c['error']}")
     typer.echo(f"offline certificate: {listing['offline_certificate']}")
 
 

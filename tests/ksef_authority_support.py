@@ -27,11 +27,12 @@ from domain.signatures.keystore import PASSWORD_ENV, Signer
 from ksefsim.app import Simulator, create_app
 from ksefsim.keys import load_keys
 from ksefsim.scenarios import SimConfig
+from tests.invoices_support import KEY_PASSWORD
 
 NIP = "5265877635"  # the KSeF documentation's example seller
 PL_VAT = f"PL{NIP}"
 COMPANY = "Firma Testowa sp. z o.o."
-KEYSTORE_PASSWORD = "test-keystore-password"
+KEYSTORE_PASSWORD = KEY_PASSWORD  # the one every test key store of the session is opened with
 
 
 @dataclass

@@ -1,0 +1,146 @@
+"""A Polish customer's certificate through the one certificate workflow with KSeF as its authority (#14.2), on
+the real dev server: requested (with its kind) through the starter, which checks the CSR with KSeF first;
+the worker's activities log in to the local KSeF with the customer's seal from the key store, enroll, and the
+certificate ends active — or, when KSeF refuses the enrollment, error with KSeF's reason stored and e-mailed
+(seed 004)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from temporalio.api.enums.v1 import EventType
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from api.main import create_app
+from core.db import session_scope
+from core.settings import Settings
+from devstack.smtp_sink import Mailbox
+from domain.authority import BuiltinCA
+from domain.certificates import workflow_id
+from models.certificates import certificate_file, get_certificate
+from models.tenant import add_tenant
+from starters.certificates import request_certificate
+from starters.cli import app as cli_app
+from tests.certificates_support import certificate_activities, terminate_leftovers
+from tests.cli_support import flat, in_process_api, login, runner
+from tests.helpers import new_worker, wait_until
+from tests.identity_support import operator
+from tests.ksef_authority_support import (
+    KEYSTORE_PASSWORD,
+    PASSWORD_VARIABLE,
+    PL_VAT,
+    Sim,
+    deposit_seal,
+    ksef_csr,
+    ksef_settings,
+    seal,
+    serve_sim,
+)
+from workflows.certificate_authorization import CertificateAuthorizationWorkflow
+
+pytestmark = pytest.mark.integration
+EMAIL = "biuro@firma.example.pl"
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
+    with serve_sim(tmp_path_factory.mktemp("ksefsim")) as served:
+        yield served
+
+
+@dataclass
+class Rig:
+    env: WorkflowEnvironment
+    settings: Settings
+    worker: Worker
+    sim: Sim
+
+    async def request(self, op: str, kind: str) -> str:
+        result = await request_certificate(self.settings, PL_VAT, ksef_csr(), kind, op, as_user=operator(self.settings),
+                                           client=self.env.client, task_queue=self.worker.task_queue, wait=True,
+                                           wait_seconds=60)
+        return result.certificate.state
+
+    async def activities_run(self, op: str) -> list[str]:
+        latest = self.env.client.get_workflow_handle(workflow_id(op))
+        first = (await latest.describe()).raw_description.workflow_execution_info.first_run_id
+        handle = self.env.client.get_workflow_handle(workflow_id(op), run_id=first)  # before continue-as-new
+        return [e.activity_task_scheduled_event_attributes.activity_type.name
+                async for e in handle.fetch_history_events()
+                if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
+
+
+@pytest.fixture
+async def rig(dev_env: WorkflowEnvironment, settings: Settings, db: str, tmp_path: Path, sim: Sim,
+              monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Rig]:
+    sim.configure()
+    local = ksef_settings(settings, sim, tmp_path / "data").model_copy(
+        update={"temporal_task_queue": f"ksef-certs-{uuid.uuid4().hex[:8]}"})
+    monkeypatch.setenv(PASSWORD_VARIABLE, KEYSTORE_PASSWORD)
+    deposit_seal(local, seal())  # the worker and the starter find it by KSEF_KEY_ALIAS: nothing in the history
+    with session_scope(db) as session:
+        add_tenant(session, PL_VAT, "Firma Testowa", EMAIL, None)
+    async with new_worker(dev_env.client, local, workflows=[CertificateAuthorizationWorkflow],
+                          activities=certificate_activities(local, BuiltinCA(tmp_path / "ca")),
+                          task_queue=local.temporal_task_queue) as worker:
+        try:
+            yield Rig(dev_env, local, worker, sim)
+        finally:
+            await terminate_leftovers(dev_env.client, db)
+            sim.configure()
+
+
+async def test_a_polish_customer_orders_an_offline_certificate_from_ksef_and_it_becomes_active(
+        rig: Rig, mailbox: Mailbox) -> None:
+    before = len(rig.sim.enrollments())
+    assert await rig.request("ksef-e2e-ok", "offline") == "active"
+    with session_scope(rig.settings.database_url) as session:
+        row = get_certificate(session, "ksef-e2e-ok")
+        cert = x509.load_der_x509_certificate(certificate_file(session, "ksef-e2e-ok"))
+    assert row.kind == "offline" and row.serial is not None
+    at_ksef = rig.sim.certificate(f"{int(row.serial, 16):016X}")
+    assert (at_ksef["type"], at_ksef["name"]) == ("Offline", "einvoice ksef-e2e-ok")
+    assert cert.extensions.get_extension_for_class(x509.KeyUsage).value.content_commitment
+    assert len(rig.sim.enrollments()) == before + 1
+    await asyncio.to_thread(wait_until, lambda: len(mailbox.find(to=EMAIL, kind="cert-issued")) == 1, 30, 0.2,
+                            "the cert-issued e-mail")
+    # ordered → (submitted) accepted → (collected) active, then its e-mail: the same workflow as the CA's
+    assert (await rig.activities_run("ksef-e2e-ok"))[:5] == [
+        "cert_submit", "cert_record_state", "cert_collect", "cert_compose_email", "send_email"]
+
+
+async def test_an_enrollment_ksef_refuses_ends_in_error_with_its_reason_e_mailed_and_listed(
+        rig: Rig, mailbox: Mailbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through the CLI (a client of the HTTP API), the kind named: `einvoice cert request --kind ... --wait`."""
+    rig.sim.configure(enrollments=["refuse"])
+    csr = tmp_path / "firma.csr"
+    csr.write_bytes(ksef_csr())
+    reason = "KSeF 400 Wniosek odrzucony: Klucz publiczny został już certyfikowany przez inny podmiot."
+    app = create_app(rig.settings, run_migrations=False)
+    app.state.temporal = rig.env.client
+    with in_process_api(rig.settings, monkeypatch, tmp_path / "config", app):
+        login(rig.settings)
+        asked = await asyncio.to_thread(runner.invoke, cli_app, [
+            "cert", "request", "--vat", PL_VAT, "--csr", str(csr), "--kind", "authentication",
+            "--operation-id", "ksef-e2e-refused", "--wait"], env={"COLUMNS": "250"})
+        assert asked.exit_code == 1, asked.output  # failed authorization: exit 1, KSeF's reason printed
+        assert reason in flat(asked.output)
+        listed = await asyncio.to_thread(runner.invoke, cli_app, ["cert", "list", "--vat", PL_VAT],
+                                         env={"COLUMNS": "250"})
+    assert listed.exit_code == 0, listed.output
+    assert "error ksef-e2e-refused: enrollment " in flat(listed.output) and reason in flat(listed.output)
+    with session_scope(rig.settings.database_url) as session:
+        got = get_certificate(session, "ksef-e2e-refused")
+    assert (got.state, got.kind) == ("error", "authentication") and str(got.error).endswith(reason)
+    await asyncio.to_thread(wait_until, lambda: len(mailbox.find(to=EMAIL, kind="cert-authorization-failed")) == 1,
+                            30, 0.2, "the cert-authorization-failed e-mail")
+    [mail] = mailbox.find(to=EMAIL, kind="cert-authorization-failed")
+    text = Mailbox.text_of(mail)
+    assert "wystąpił błąd" in str(mail["Subject"]) and "został wgrany nieprawidłowo" in text and reason in text
