@@ -1,6 +1,7 @@
-"""The customer's profile confirmation (seed 001) below the panel: the checks name every wrong field, and the
+"""The customer's profile confirmation (seed 001) below the browser: the checks name every wrong field, and the
 HTTP route records who confirmed, when and which conditions version, corrects the customer's PEC, and is
-audited; a bad field or an old conditions version writes nothing; an accountant is refused."""
+audited; a bad field or an old conditions version writes nothing; an accountant is refused. The panel's form
+for a Polish customer, in Polish (no codice destinatario, the KSeF conditions), and the labels' catalogue."""
 
 from __future__ import annotations
 
@@ -16,10 +17,10 @@ from domain.identifiers import parse_vat_number
 from domain.permissions import ALL
 from domain.profile import CONDITIONS_VERSION, ProfileForm, check_profile
 from models import audit
-from models.tenant import get_tenant
+from models.tenant import add_tenant, get_tenant
 from models.tenant_profile import TenantConfirmation
-from tests.identity_support import bearer, issue_token
-from tests.panel_support import ACCOUNTANT_EMAIL, CUSTOMER_EMAIL, VAT, customers
+from tests.identity_support import add_user, bearer, issue_token
+from tests.panel_support import ACCOUNTANT_EMAIL, CUSTOMER_EMAIL, VAT, csrf_of, customers, login, message_of
 
 GOOD = {"name": "Computers Center S.r.l.", "pec": "amministratore@pec.computerscenter.com", "sdi_code": "qpqrms",
         "street": "Via Roma 1", "postcode": "37069", "city": "Villafranca di Verona", "province": "vr",
@@ -95,3 +96,38 @@ def test_the_route_records_the_confirmation_and_refuses_without_writing(settings
     assert tenant.enabled is False  # enabled only by the accepted contract
     assert [o.split(":")[0] for _, o in trail] == ["failed", "failed", "refused", "ok", "ok"]
     assert "pec" in trail[0][1] and "tenant.confirm" in trail[2][1]
+
+
+def test_a_polish_customer_confirms_in_polish_without_an_sdi_code(settings: Settings, db: str) -> None:
+    nip, email = "PL5261040828", "wlasciciel@firma.test"
+    with session_scope(settings.database_url) as session:
+        add_tenant(session, nip, "Firma Sp. z o.o.", "biuro@firma.pl", None)
+    add_user(settings, "customer", email, nip)
+    with TestClient(create_app(settings, run_migrations=False), headers={"Accept-Language": "pl"}) as http:
+        assert login(http, email).status_code == 303
+        page = http.get(f"/panel/c/{nip}/profile")
+        assert page.status_code == 200 and "POTWIERDZAM MOJE DANE" in page.text and ">NIP <" in page.text
+        assert 'name="sdi_code"' not in page.text and 'name="province"' not in page.text
+        assert "KSeF" in page.text and "Agenzia delle Entrate" not in page.text  # the Polish conditions
+        form = {"csrf": csrf_of(page.text), "name": "Firma Sp. z o.o.", "pec": "biuro@firma.pl",
+                "street": "ul. Długa 5", "postcode": "00950", "city": "Warszawa", "accept": "yes",
+                "conditions_version": CONDITIONS_VERSION}
+        bad = http.post(f"/panel/c/{nip}/profile", data=form)
+        assert bad.status_code == 422 and 'id="error-postcode"' in bad.text
+        assert "Nic nie zostało zmienione" in message_of(bad.text) and _count(settings) == 0
+        done = http.post(f"/panel/c/{nip}/profile", data=form | {"postcode": "00-950"})
+        assert done.status_code == 200 and message_of(done.text).startswith("Dane potwierdzone (potwierdzenie nr 1")
+    assert _count(settings) == 1
+
+
+def test_every_label_is_in_three_languages_and_every_template_key_exists() -> None:
+    import re
+    from pathlib import Path
+
+    from api.panel.i18n import CATALOGUE, LANGUAGES
+
+    assert [k for k, v in CATALOGUE.items() if set(v) != set(LANGUAGES) or not all(v.values())] == []
+    used: set[str] = set()
+    for template in (Path(__file__).resolve().parent.parent / "api" / "templates" / "panel").glob("*.j2"):
+        used |= set(re.findall(r"t\('([a-z0-9_]+)'\)", template.read_text()))
+    assert "profile_confirm" in used and sorted(used - set(CATALOGUE)) == []
