@@ -82,6 +82,11 @@ ACTIONS: dict[str, Action] = dict([
     _a("sync.read"),
     _a("sync.schedule", operator_only=True),
     _a("sync.pause", permission=CONFIG_MANAGE),
+    # the download from KSeF (#14.4): taking the customer's received invoices is reading them; keeping a
+    # schedule of it (create, pause, resume, remove) is the customer's service configuration
+    _a("ksef.download"),
+    _a("ksef.read"),
+    _a("ksef.schedule", permission=CONFIG_MANAGE),
     # users and delegation
     _a("user.create", operator_only=True),
     _a("user.self", scoped=False),  # one's own tokens, profile and links

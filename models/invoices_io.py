@@ -30,6 +30,9 @@ SDI_SILENT = "sdi-silent"
 # Received invoices (passive cycle)
 INBOX = "received-from-sdi"
 OUTCOME_SENT = "outcome-sent"
+# Where a received invoice came from (InvoiceReceiveInput.channel)
+SDI = "sdi"
+KSEF = "ksef"
 
 SENT_FINAL = frozenset({REJECTED, ACCEPTED, REFUSED, DEADLINE_PASSED, FAILED})
 
@@ -168,10 +171,10 @@ class InvoiceStatusView:
 
 @dataclass
 class InvoiceReceiveInput:
-    invoice_id: str  # in-<identificativo SdI>
+    invoice_id: str  # in-<identificativo SdI>, or ksef-<tenant>-<KSeF number>
     vat: str  # the customer (cessionario/committente)
     file_name: str
-    sdi_id: int
+    sdi_id: int | None  # None for an invoice downloaded from KSeF
     pa: bool  # the customer is a public administration: it may answer EC01/EC02 within 15 days
     customer_email: str
     number: str = ""
@@ -183,6 +186,8 @@ class InvoiceReceiveInput:
     recipient_name: str = ""
     conserve: bool = True
     outcome_wait_seconds: int = 15 * 24 * 3600
+    channel: str = "sdi"  # where it came from: sdi (RicezioneFatture) | ksef (downloaded, #14.4)
+    ksef_number: str = ""
 
 
 @dataclass

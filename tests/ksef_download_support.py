@@ -20,12 +20,36 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from adapters import ksef
+from core.db import session_scope
+from core.settings import Settings
 from domain.signatures.keystore import Signer
 from ksefsim.app import FA3_NS, PREFIX, Simulator
 from ksefsim.keys import load_keys
 from ksefsim.scenarios import SimConfig
+from models.ksef_download import KsefDownload
+from models.tenant import add_tenant, get_tenant_row
+from tests.identity_support import principal
 
 SUPPLIER = "1111111111"
+VAT, NIP = "PL5265877635", "5265877635"  # the customer (the buyer) of these tests
+USER = "anna@nabywca.example.pl"
+
+
+def add_customer(settings: Settings) -> None:
+    with session_scope(settings.database_url) as session:
+        add_tenant(session, VAT, "Nabywca sp. z o.o.", "ksiegowosc@nabywca.example.pl", None)
+
+
+def add_download(settings: Settings, name: str, since: datetime, range_to: datetime | None = None) -> int:
+    """A download row as the starters make it, for the customer's user USER."""
+    user = principal(settings, "customer", USER, VAT)
+    with session_scope(settings.database_url) as session:
+        row = KsefDownload(tenant_id=get_tenant_row(session, VAT).id, name=name, subject_type="Subject2",
+                           key_alias="intermediary", requested_by=user.user_id, range_to=range_to, date_from=since,
+                           page_offset=0, at_hwm=False, taken=0, last_taken=0)
+        session.add(row)
+        session.flush()
+        return row.id
 
 
 def seal(nip: str, name: str = "Firma Testowa sp. z o.o.") -> Signer:

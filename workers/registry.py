@@ -43,6 +43,10 @@ def workflows() -> list[type]:
     from workflows.customer_sync import CustomerSyncWorkflow
 
     found.append(CustomerSyncWorkflow)
+    # the download from KSeF
+    from workflows.ksef_download import KsefDownloadWorkflow
+
+    found.append(KsefDownloadWorkflow)
     return found
 
 
@@ -86,4 +90,9 @@ def activities(settings: Settings, client: Client | None = None) -> Sequence[Cal
     from activities.customer_sync import CustomerSyncActivities
 
     found.append(CustomerSyncActivities(settings).apply_feed)
+    # the download from KSeF
+    from activities.ksef_download import KsefDownloadActivities
+
+    download = KsefDownloadActivities(settings)
+    found += [download.take, download.pending, download.handed_over]
     return found

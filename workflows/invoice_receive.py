@@ -1,4 +1,6 @@
-"""A received invoice (passive cycle), from the SDI's RicezioneFatture call to the customer's outcome.
+"""A received invoice (passive cycle), from the SDI's RicezioneFatture call to the customer's outcome; or
+downloaded from KSeF (#14.4: `channel` ksef, stored and verified by the download's activity; no outcome to give
+in KSeF, so it closes at once, as a B2B invoice does).
 
     received-from-sdi (verified and stored by the endpoint) ──e-mail invoice-received──►
       B2B (FPR12): closed
@@ -31,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         ACCEPTED,
         DEADLINE_PASSED,
         INBOX,
+        KSEF,
         OUTCOME_UPDATE,
         REFUSED,
         STATUS_QUERY,
@@ -48,7 +51,6 @@ with workflow.unsafe.imports_passed_through():
 def workflow_id_for(customer_key: str, sdi_id: int) -> str:
     """`invoice-in-<customer key>-<identificativo SdI>` (the key, never the VAT number: core/search_keys)."""
     return f"invoice-in-{customer_key}-{sdi_id}"
-
 
 @workflow.defn(name="InvoiceReceiveWorkflow")
 class InvoiceReceiveWorkflow:
@@ -96,8 +98,11 @@ class InvoiceReceiveWorkflow:
         self._inp = inp
         self._note(INBOX)
         number = f" n. {inp.number}" if inp.number else ""
-        body = (f"You received invoice{number} from {inp.sender_name} (file {inp.file_name}, identificativo SdI "
-                f"{inp.sdi_id}).\n")
+        if inp.channel == KSEF:
+            body = f"You received invoice{number} from {inp.sender_name} in KSeF (KSeF number {inp.ksef_number}).\n"
+        else:
+            body = (f"You received invoice{number} from {inp.sender_name} (file {inp.file_name}, identificativo "
+                    f"SdI {inp.sdi_id}).\n")
         if inp.pa:
             body += "\nAs a public administration you may accept (EC01) or refuse (EC02) it within 15 days.\n"
         email = EmailRequest(idempotency_key=f"{workflow.info().workflow_id}/received", to=inp.customer_email,
@@ -114,6 +119,7 @@ class InvoiceReceiveWorkflow:
                 publish_status(DEADLINE_PASSED)
                 await self._record(DEADLINE_PASSED, None, "no outcome given within 15 days (decorrenza termini)")
             if self._outcome is not None:
+                assert inp.sdi_id is not None  # a PA outcome only for an invoice the SDI delivered
                 outcome = self._outcome
                 await workflow.execute_activity_method(
                     SdiChannelActivities.send_outcome,
@@ -130,6 +136,6 @@ class InvoiceReceiveWorkflow:
         if inp.conserve:
             await hand_over_to_conservation(ConservationHandover(
                 "invoice", inp.invoice_id, inp.vat, inp.file_name, inp.sdi_id, inp.number, inp.doc_date, inp.doc_type,
-                inp.sender_vat, inp.sender_name, inp.recipient_id, inp.recipient_name, "sdi"))
+                inp.sender_vat, inp.sender_name, inp.recipient_id, inp.recipient_name, inp.channel))
         await asyncio.sleep(0)  # let a finished update handler return before the run does
         return self.status()

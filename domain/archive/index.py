@@ -37,7 +37,8 @@ MAX_INDEX_BYTES = 2 * 1024 * 1024
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 _KIND = re.compile(r"^[a-z0-9]{1,40}$")
 _ID_FISCALE = re.compile(r"^[A-Z0-9]{2,30}$")
-_TIPO_DOCUMENTO = re.compile(r"^TD[0-9]{2}$")
+# FatturaPA's TipoDocumento (TD01 ...), or FA(3)'s RodzajFaktury for an invoice of KSeF (VAT, KOR ...)
+_TIPO_DOCUMENTO = re.compile(r"^(TD[0-9]{2}|VAT|KOR|ZAL|ROZ|UPR|KOR_ZAL|KOR_ROZ)$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -77,7 +78,7 @@ class Party:
 class DocumentMetadata:
     owner_kind: str
     owner_id: str
-    document_type: str  # TipoDocumento
+    document_type: str  # TipoDocumento (FA(3): RodzajFaktury)
     number: str
     date: date
     sender: Party  # CedentePrestatore
@@ -116,7 +117,7 @@ def check_metadata(doc: DocumentMetadata) -> None:
     """Every problem of the metadata at once, each naming its field."""
     found = ProblemCollector()
     if not _TIPO_DOCUMENTO.match(doc.document_type):
-        found.add("metadata.document_type", "a TipoDocumento such as TD01")
+        found.add("metadata.document_type", "a TipoDocumento such as TD01 (or an FA(3) RodzajFaktury such as VAT)")
     if not 1 <= len(doc.number) <= 40:
         found.add("metadata.document_number", "1 to 40 characters")
     for name, party in (("sender", doc.sender), ("recipient", doc.recipient)):

@@ -37,6 +37,12 @@ from datetime import datetime, timedelta
 MAX_SPAN = timedelta(days=90)
 
 
+def to_ms(when: datetime) -> datetime:
+    """KSeF's precision: its dates carry milliseconds. A range's end is taken at it, so that the HWM KSeF
+    answers for an older period (the range's own end) is that end exactly."""
+    return when.replace(microsecond=when.microsecond // 1000 * 1000)
+
+
 class WindowError(ValueError):
     """KSeF answered something the window cannot advance on (no HWM, a truncated page that does not move)."""
 
@@ -90,12 +96,14 @@ def next_query(cursor: Cursor, range_to: datetime | None) -> Query:
     one (as far as KSeF's HWM)."""
     if cursor.window_to is not None:
         return Query(cursor.date_from, cursor.window_to, cursor.page_offset)
+    range_to = to_ms(range_to) if range_to is not None else None
     cap = cursor.date_from + MAX_SPAN
     return Query(cursor.date_from, cap if range_to is None else min(range_to, cap), 0)
 
 
 def advance(cursor: Cursor, query: Query, page: PageSeen, range_to: datetime | None) -> Step:
     """The cursor after `page`, the answer to `query` (made with `next_query(cursor, range_to)`)."""
+    range_to = to_ms(range_to) if range_to is not None else None
     if page.hwm is None:
         raise WindowError("KSeF answered no permanentStorageHwmDate to a PermanentStorage query: the window "
                           "cannot be closed on it")
@@ -127,5 +135,5 @@ def advance(cursor: Cursor, query: Query, page: PageSeen, range_to: datetime | N
 
 def finished(cursor: Cursor, range_to: datetime | None) -> bool:
     """A range download is finished once its cursor reaches the range's end (the incremental one never is)."""
-    return range_to is not None and cursor.window_to is None and cursor.date_from >= range_to
+    return range_to is not None and cursor.window_to is None and cursor.date_from >= to_ms(range_to)
 
