@@ -21,7 +21,6 @@ from activities import ksef_download as acts_module
 from activities.ksef_download import KsefDownloadActivities
 from core.db import session_scope
 from core.settings import Settings
-from domain.errors import Problem
 from domain.ksef.download import to_ms
 from domain.ksef.received import CorruptDownload, sha256_b64, verify_received
 from models import audit
@@ -33,6 +32,7 @@ from models.ksef_download_io import HandedOver, KsefDownloadInput, KsefRoundRepo
 from tests.ksef_download_support import NIP, SUPPLIER, USER, VAT, InProcessKsef, add_customer, add_download, fa3, seal
 
 SEAL = seal(NIP)
+CORPUS = Path(__file__).parent / "corpus" / "fa3"
 
 
 class Killed(BaseException):
@@ -90,6 +90,7 @@ def test_a_range_is_taken_once_shown_and_handed_over_and_a_second_round_takes_no
         one = next(i for i in shown if i.number == "FV/R/3")
         assert (one.format, one.counterparty_vat, one.total, one.state, one.created_by) == (
             "FA(3)", f"PL{SUPPLIER}", "103.00", "received-from-sdi", "ksef")
+        assert one.warnings and all(w["code"] == "430" for w in one.warnings)  # kept as KSeF took it, with them
         stored = files_of(session, "invoice", one.id)
         assert [f.role for f in stored] == ["received"]
         assert stored[0].sha256 and stored[0].name == f"{numbers[3]}.xml"
@@ -253,14 +254,15 @@ def test_a_user_no_longer_active_stops_the_round_before_ksef_is_asked(
 
 
 def test_verification_of_a_downloaded_invoice() -> None:
-    xml = fa3("FV/V/1", SUPPLIER, NIP)
-    assert verify_received(xml, sha256_b64(xml), "n") == ()
+    valid = (CORPUS / "valid-vat-two-rates.xml").read_bytes()
+    assert verify_received(valid, sha256_b64(valid), "n") == ()
     with pytest.raises(CorruptDownload, match="differs"):
-        verify_received(xml, sha256_b64(b"other"), "n")
+        verify_received(valid, sha256_b64(b"other"), "n")
+    # KSeF took it, so it is legally received: what the hub finds is kept as warnings, never a refusal
+    wrong_total = (CORPUS / "invalid-total-p15.xml").read_bytes()
+    assert verify_received(wrong_total, sha256_b64(wrong_total), "n")
     hostile = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e "x">]><Faktura>&e;</Faktura>'
-    found = verify_received(hostile, sha256_b64(hostile), "n")
-    assert [p.code for p in found] == ["hub:xml"]  # kept as a warning: legally received all the same
+    assert [("DOCTYPE" in p.message, p.code) for p in verify_received(hostile, sha256_b64(hostile), "n")] == [
+        (True, "430")]
     other = b"<Invoice xmlns='urn:other'/>"
-    assert verify_received(other, sha256_b64(other), "n") == (
-        Problem("/", "the root is {urn:other}Invoice, not Faktura of FA(3) (http://crd.gov.pl/wzor/2025/06/25/13775/)",
-                "hub:fa3"),)
+    assert [p.field for p in verify_received(other, sha256_b64(other), "n")] == ["/Invoice"]

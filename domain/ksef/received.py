@@ -2,8 +2,9 @@
 
 First that the bytes are the ones KSeF numbered: their SHA-256 must be the `invoiceHash` of its metadata, or
 the download is corrupt and is fetched again (`CorruptDownload`, never stored). Then what the hub checks of any
-received invoice: well-formed and safe (`domain.xmlsafe`: size bounded, no DOCTYPE, no entity), an FA(3)
-`Faktura`, valid against the FA(3) schema. An invoice KSeF holds is legally received whatever we think of it,
+received invoice (`domain.ksef.fa3.check_received_fa3`): well-formed and safe (`domain.xmlsafe`: size
+bounded, no DOCTYPE, no entity), an FA(3) `Faktura`, valid against the vendored FA(3) schema, KSeF's checks
+beyond it and the totals. An invoice KSeF holds is legally received whatever we think of it,
 so those findings never refuse it: they are kept as the invoice's warnings, as for an invoice the SDI delivers.
 """
 
@@ -13,11 +14,7 @@ import base64
 import hashlib
 
 from domain.errors import InvalidInput, Problem
-from domain.xmlsafe import parse_untrusted
-
-FA3_NS = "http://crd.gov.pl/wzor/2025/06/25/13775/"
-# KSeF takes an invoice of up to 1 MB, or 3 MB with attachments (limity.md); room to spare, still bounded
-MAX_RECEIVED_BYTES = 10 * 1024 * 1024
+from domain.ksef.fa3 import check_received_fa3
 
 
 class CorruptDownload(ValueError):
@@ -35,9 +32,8 @@ def verify_received(xml: bytes, invoice_hash: str, ksef_number: str) -> tuple[Pr
         raise CorruptDownload(f"invoice {ksef_number}: SHA-256 {got} of the bytes downloaded differs from "
                               f"{invoice_hash} that KSeF's metadata names")
     try:
-        root = parse_untrusted(xml, "invoice", MAX_RECEIVED_BYTES)
-    except InvalidInput as err:
-        return tuple(Problem(p.field, f"not read as XML: {p.message}", "hub:xml") for p in err.problems)
-    if root.tag != f"{{{FA3_NS}}}Faktura":
-        return (Problem("/", f"the root is {root.tag}, not Faktura of FA(3) ({FA3_NS})", "hub:fa3"),)
-    return ()
+        summary = check_received_fa3(xml)
+    except InvalidInput as err:  # not read as FA(3) at all: kept, with why
+        return tuple(Problem(p.field, f"not read as an FA(3) invoice: {p.message}", p.code or "hub:xml")
+                     for p in err.problems)
+    return summary.warnings
