@@ -16,6 +16,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from cryptography import x509
 from temporalio.client import (
     Client,
     WorkflowHandle,
@@ -45,8 +46,9 @@ from domain.certificates import (
     workflow_id,
 )
 from domain.csr import check_csr
-from domain.errors import Conflict
+from domain.errors import Conflict, InvalidInput
 from domain.identifiers import parse_vat_number
+from domain.ksef.certificates import key_usage_problem
 from domain.policy import Principal
 from models.certificates import (
     CertificateView,
@@ -243,6 +245,10 @@ async def _upload(settings: Settings, vat_number: str, data: bytes, kind: str, a
     with session_scope(settings.database_url) as session:
         get_tenant_row(session, vat_number)
     checked = check_uploaded_certificate(data, vat_number)
+    if parse_vat_number(vat_number).country == "PL":  # a KSeF certificate: its key usage says which kind it is
+        problem = key_usage_problem(x509.load_der_x509_certificate(checked.der), kind)
+        if problem is not None:
+            raise InvalidInput.one("certificate.key_usage", f"not a KSeF {kind} certificate: {problem}")
     with session_scope(settings.database_url) as session:
         view = insert_upload(session, vat_number, op, kind, checked.subject, checked.issuer, checked.serial,
                              checked.not_before, checked.not_after, checked.der, actor)

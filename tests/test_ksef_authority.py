@@ -231,3 +231,32 @@ async def test_the_starter_refuses_a_polish_csr_ksef_would_refuse_with_nothing_w
     with session_scope(db) as session:
         assert session.query(Certificate).count() == 0
     assert len(sim.enrollments()) == before
+
+
+async def test_an_uploaded_ksef_certificate_must_have_the_key_usage_of_its_kind(
+        settings: Settings, db: str) -> None:
+    """Seed 004's two upload windows kept apart: an authentication certificate offered as the offline one (and
+    the other way round) is refused naming certificate.key_usage, nothing written."""
+    from cryptography.hazmat.primitives import serialization
+
+    from starters.certificates import upload_certificate
+
+    with session_scope(db) as session:
+        add_tenant(session, PL_VAT, "Firma Testowa", "biuro@firma.example.pl", None)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.ObjectIdentifier("2.5.4.97"), f"VATPL-{PL_VAT[2:]}")])
+    now = datetime.now(UTC)
+    for signs, offered in ((True, "offline"), (False, "authentication")):
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                .serial_number(7).not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=9))
+                .add_extension(x509.KeyUsage(digital_signature=signs, content_commitment=not signs,
+                                             key_encipherment=False, data_encipherment=False, key_agreement=False,
+                                             key_cert_sign=False, crl_sign=False, encipher_only=False,
+                                             decipher_only=False), critical=True)
+                .sign(key, hashes.SHA256()))
+        with pytest.raises(InvalidInput) as err:
+            await upload_certificate(settings, PL_VAT, cert.public_bytes(serialization.Encoding.PEM), offered,
+                                     as_user=operator(settings))
+        assert [p.field for p in err.value.problems] == ["certificate.key_usage"]
+    with session_scope(db) as session:
+        assert session.query(Certificate).count() == 0

@@ -9,6 +9,7 @@ chains of the different workflows run at the same time, on their own task queues
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import uuid
@@ -195,9 +196,65 @@ async def invoice_chain(stack: FaultStack, mailbox: Mailbox) -> None:
     assert verify_runs.run_id != verify_runs.raw_description.workflow_execution_info.first_run_id  # continued
 
 
+KSEF_CERTIFICATE_POINTS = kill_points("cert_submit", "cert_collect", "cert_revoke")
+
+
+async def ksef_certificate_chain(stack: FaultStack, mailbox: Mailbox) -> None:
+    """A Polish customer's certificate, KSeF its authority (the local KSeF in this process): the worker dies
+    right after KSeF took the enrollment, after the certificate was collected and after KSeF revoked it; still
+    one enrollment at KSeF, active once, revoked there with KSeF's reason for ours, each e-mail once."""
+    from models.tenant import add_tenant
+    from tests.ksef_authority_support import (
+        KEYSTORE_PASSWORD,
+        PASSWORD_VARIABLE,
+        PL_VAT,
+        deposit_seal,
+        ksef_csr,
+        seal,
+        serve_sim,
+    )
+
+    email = "biuro@firma-faults.example.pl"
+    with serve_sim(stack.work_dir / f"ksefsim-{uuid.uuid4().hex[:8]}") as sim:
+        settings = stack.settings(new_task_queue()).model_copy(update={"ksef_url": sim.api})
+        os.environ[PASSWORD_VARIABLE] = KEYSTORE_PASSWORD  # the worker processes inherit it (as install_key's)
+        deposit_seal(settings, seal())
+        with session_scope(settings.database_url) as session:
+            add_tenant(session, PL_VAT, "Firma Testowa", email, None)
+        op = f"pl{uuid.uuid4().hex[:12]}"
+        async with Supervisor(stack, settings, KSEF_CERTIFICATE_POINTS) as supervisor:
+            client = await stack.client(settings)
+            await request_certificate(settings, PL_VAT, ksef_csr(), "authentication", op, as_user=operator(settings),
+                                      client=client)
+
+            async def reached(state: str) -> None:
+                while (await certificate_status(settings, op, client=client,
+                                                as_user=operator(settings))).state != state:
+                    await asyncio.sleep(0.5)
+
+            await asyncio.wait_for(reached("active"), 150)
+            revoked = await asyncio.wait_for(revoke_certificates(settings, PL_VAT, "stolen", client=client,
+                                                                 as_user=operator(settings)), 150)
+            await asyncio.wait_for(reached("revoked"), 150)
+            await asyncio.to_thread(wait_until, lambda: len(mailbox.find(to=email, kind="cert-revoked")) == 1, 60,
+                                    0.3, "the revocation e-mail")
+        enrollments = sim.enrollments()
+        with session_scope(settings.database_url) as session:
+            row = session.scalars(select(Certificate).where(Certificate.operation_id == op)).one()
+        at_ksef = sim.certificate(f"{int(str(row.serial), 16):016X}")
+    assert supervisor.fired == sorted(p.replace(":", ".") for p in KSEF_CERTIFICATE_POINTS.split(","))
+    assert supervisor.deaths == [-9] * len(supervisor.fired)
+    assert revoked.revoked == [op] and row.state == "revoked"
+    assert len(enrollments) == 1  # cert_submit ran twice, KSeF was asked once
+    assert (at_ksef["name"], at_ksef["status"], at_ksef["revocation_reason"]) == (
+        f"einvoice {op}", "Revoked", "KeyCompromise")
+    assert len(mailbox.find(to=email, kind="cert-issued")) == 1
+    assert len(mailbox.find(to=email, kind="cert-revoked")) == 1
+
+
 async def test_workers_killed_at_every_activity_boundary(stack: FaultStack, db: str, mailbox: Mailbox) -> None:
     await asyncio.gather(contract_chain(stack, mailbox), certificate_chain(stack, mailbox),
-                         invoice_chain(stack, mailbox))
+                         invoice_chain(stack, mailbox), ksef_certificate_chain(stack, mailbox))
 
 
 async def test_database_down_while_an_invoice_is_prepared_in_its_local_activity(
