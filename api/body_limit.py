@@ -51,6 +51,7 @@ ROUTES: list[tuple[re.Pattern[str], Limit]] = [
     (re.compile(r"/invoices/?"), Limit(MAX_INVOICE_BODY, "invoice")),
     (re.compile(r"/tenants/[^/]+/certificates(/uploads)?/?"), Limit(MAX_CERTIFICATE_BODY, "json")),
     (re.compile(r"/panel/c/[^/]+/certificates(/uploads)?/?"), Limit(MAX_CERTIFICATE_BODY, "html")),
+    (re.compile(r"/panel/c/[^/]+/ksef/(authentication|offline)/?"), Limit(MAX_CERTIFICATE_BODY, "html")),
     (re.compile(r"/panel/c/[^/]+/invoices/?"), Limit(MAX_INVOICE_BODY, "html")),
     (re.compile(r"/sdi/(TrasmissioneFatture|RicezioneFatture)/?"), Limit(MAX_ENVELOPE_SIZE, "soap")),
     (re.compile(r"/codec/(encode|decode)/?"), Limit(MAX_CODEC_BODY, "json")),

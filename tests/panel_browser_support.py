@@ -8,6 +8,7 @@ import os
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -18,7 +19,7 @@ from api.main import create_app
 from core.settings import Settings
 from tests.helpers import free_port, wait_until
 
-__all__ = ["CHROMIUM", "browser", "needs_chromium", "served", "shoot"]
+__all__ = ["CHROMIUM", "browser", "needs_chromium", "served", "served_overrides", "shoot"]
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu", "--disable-component-update",
@@ -41,8 +42,15 @@ needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason="run scripts/e
 
 
 @pytest.fixture(scope="module")
+def served_overrides() -> dict[str, Any]:
+    """Settings a module's served API needs beyond the session's (a module overrides this fixture, e.g. the
+    KSeF screen's with KSEF_URL at its local KSeF)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
 def served(settings: Settings, dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory,
-           ) -> Iterator[Settings]:
+           served_overrides: dict[str, Any]) -> Iterator[Settings]:
     """The API (and so the panel) on a free port, on the dev server, with its own CA and task queue."""
     port = free_port()
     local = settings.model_copy(update={
@@ -51,7 +59,7 @@ def served(settings: Settings, dev_env: WorkflowEnvironment, tmp_path_factory: p
         "temporal_task_queue": f"panel-browser-{os.urandom(4).hex()}",
         "public_base_url": f"http://127.0.0.1:{port}",
         "http_wait_seconds": 20.0,
-    })
+    } | served_overrides)
     app = create_app(local, run_migrations=False)
     app.state.temporal = dev_env.client
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))

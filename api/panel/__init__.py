@@ -15,6 +15,7 @@ def install(app: FastAPI) -> None:
         certificates,
         delegations,
         invoices,
+        ksef,
         orders,
         preferences,
         profile,
@@ -24,6 +25,7 @@ def install(app: FastAPI) -> None:
     app.include_router(base.router)
     app.include_router(profile.router)
     app.include_router(certificates.router)
+    app.include_router(ksef.router)
     app.include_router(invoices.router)
     app.include_router(delegations.router)
     app.include_router(orders.router)

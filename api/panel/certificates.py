@@ -74,7 +74,7 @@ async def certificates(vat: str, request: Request, requested: str | None = None)
     return await _screen(request, user, customer_of(vat), message=message, ok=bool(requested))
 
 
-async def _bounded(upload: Any, field: str, limit: int) -> bytes:
+async def bounded_upload(upload: Any, field: str, limit: int) -> bytes:
     if not isinstance(upload, UploadFile):
         raise InvalidInput.one(field, "choose a file to upload")
     data = await upload.read(limit + 1)
@@ -97,7 +97,7 @@ async def request_new(vat: str, request: Request) -> Response:
     settings = settings_of(request)
     try:
         await run_in_threadpool(precheck, settings, user, "certificate.request", vat)
-        data = await _bounded(form.get("csr"), "csr.format", MAX_CSR_BYTES)
+        data = await bounded_upload(form.get("csr"), "csr.format", MAX_CSR_BYTES)
         result = await request_certificate(settings, vat, data, "authentication", None, as_user=user.principal,
                                            surface=PANEL, client=await get_temporal(request), wait=True,
                                            wait_seconds=settings.http_wait_seconds)
@@ -123,7 +123,7 @@ async def upload_offline(vat: str, request: Request) -> Response:
     settings = settings_of(request)
     try:
         await run_in_threadpool(precheck, settings, user, "certificate.upload", vat)
-        data = await _bounded(form.get("certificate"), "certificate.format", MAX_CERTIFICATE_BYTES)
+        data = await bounded_upload(form.get("certificate"), "certificate.format", MAX_CERTIFICATE_BYTES)
         view = await upload_certificate(settings, vat, data, OFFLINE, as_user=user.principal, surface=PANEL,
                                         client=await get_temporal(request))
     except REFUSALS as err:

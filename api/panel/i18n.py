@@ -393,6 +393,67 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "state_expired": {"it": "Scaduto", "pl": "Wygasły", "en": "Expired (scaduto)"},
     "state_revoked": {"it": "Revocato", "pl": "Unieważniony", "en": "Revoked (revocato)"},
     "state_added": {"it": "Aggiunto", "pl": "Certyfikat poprawnie dodany", "en": "Correctly added"},
+    # the KSeF settings screen (seed 004: "Ustawienia / KSeF"), a Polish customer's
+    "menu_ksef": {"it": "KSeF", "pl": "KSeF", "en": "KSeF"},
+    "ksef_title": {"it": "Impostazioni / KSeF", "pl": "Ustawienia / KSeF", "en": "Settings / KSeF"},
+    "ksef_only_polish": {"it": "KSeF è il sistema polacco: solo per i clienti con un NIP polacco",
+                         "pl": "KSeF jest dostępny tylko dla klientów z polskim NIP",
+                         "en": "KSeF is the Polish exchange: only for customers with a Polish NIP"},
+    "ksef_certificates": {"it": "Certificati", "pl": "Certyfikaty", "en": "Certificates"},
+    "ksef_certificates_intro": {"it": "Qui si gestiscono i certificati usati in KSeF: ogni tipo di certificato "
+                                      "si aggiunge dalla propria finestra.",
+                                "pl": "W sekcji Certyfikaty możliwe jest zarządzanie certyfikatami wykorzystywanymi "
+                                      "w KSeF. Każdy typ certyfikatu dodawany jest za pomocą oddzielnego okna.",
+                                "en": "Manage the certificates used in KSeF here: each type of certificate is added "
+                                      "in its own window."},
+    "ksef_auth_title": {"it": "Certificato di autenticazione", "pl": "Certyfikat uwierzytelniający",
+                        "en": "Authentication certificate"},
+    "ksef_auth_hint": {"it": "Carica la richiesta di certificato (CSR, PKCS#10) con i dati che KSeF richiede per "
+                             "il tuo NIP: viene inviata a KSeF per l'autorizzazione.",
+                       "pl": "Wgraj wniosek certyfikacyjny (CSR, PKCS#10) z danymi, których KSeF wymaga dla "
+                             "Twojego NIP: zostanie zlecony do autoryzacji w KSeF.",
+                       "en": "Upload the certificate signing request (CSR, PKCS#10) with the data KSeF requires "
+                             "for your NIP: it is sent to KSeF for authorization."},
+    "ksef_csr": {"it": "File della richiesta (CSR)", "pl": "Plik wniosku (CSR)", "en": "Request file (CSR)"},
+    "ksef_enroll": {"it": "Carica e invia a KSeF", "pl": "Wgraj i zleć autoryzację",
+                    "en": "Upload and send to KSeF"},
+    "ksef_enrolled": {"it": "Richiesta inviata a KSeF", "pl": "Wniosek wysłany do KSeF",
+                      "en": "Request sent to KSeF"},
+    "ksef_offline_title": {"it": "Certificato offline", "pl": "Certyfikat offline", "en": "Offline certificate"},
+    "ksef_status": {"it": "Stato", "pl": "Status", "en": "Status"},
+    "ksef_no_certificate": {"it": "Nessun certificato (brak certyfikatu)", "pl": "brak certyfikatu",
+                            "en": "No certificate (brak certyfikatu)"},
+    "ksef_col_id": {"it": "Id", "pl": "Id", "en": "Id"},
+    "ksef_col_added_by": {"it": "Aggiunto da", "pl": "Dodał", "en": "Added by"},
+    "ksef_col_uploaded": {"it": "Data di caricamento", "pl": "Data wgrania", "en": "Uploaded on"},
+    "ksef_col_expires": {"it": "Data di scadenza", "pl": "Data ważności", "en": "Valid until"},
+    "ksef_reason": {"it": "Motivo indicato da KSeF", "pl": "Powód podany przez KSeF", "en": "KSeF's reason"},
+    "ksef_notifications": {"it": "Notifiche e-mail", "pl": "Powiadomienia e-mail", "en": "E-mail notifications"},
+    "ksef_notifications_hint": {"it": "Scegli quali notifiche ricevere: di norma sono tutte attive; una casella "
+                                      "non spuntata vuol dire che quella notifica non viene inviata.",
+                                "pl": "Możesz samodzielnie zdecydować, które powiadomienia chcesz otrzymywać. "
+                                      "Domyślnie wszystkie powiadomienia są włączone. Odznaczenie checkboxa "
+                                      "powoduje, że powiadomienie danego typu nie będzie wysyłane.",
+                                "en": "Choose which notifications you receive: all are on by default; an "
+                                      "unchecked box means that kind of notification is not sent."},
+    # a KSeF certificate's states, the seed's own words
+    "ksef_state_ordered": {"it": "Richiesto per l'autorizzazione (zlecony do autoryzacji)",
+                           "pl": "zlecony do autoryzacji",
+                           "en": "Ordered for authorization (zlecony do autoryzacji)"},
+    "ksef_state_accepted": {"it": "Accettato, autorizzazione in corso (zaakceptowany w trakcie autoryzacji)",
+                            "pl": "zaakceptowany w trakcie autoryzacji",
+                            "en": "Accepted, authorization in progress (zaakceptowany w trakcie autoryzacji)"},
+    "ksef_state_active": {"it": "Autorizzazione riuscita (przeszedł autoryzację pomyślnie)",
+                          "pl": "przeszedł autoryzację pomyślnie",
+                          "en": "Authorized successfully (przeszedł autoryzację pomyślnie)"},
+    "ksef_state_error": {"it": "Errore: autenticazione non riuscita (Uwierzytelnianie zakończone niepowodzeniem)",
+                         "pl": "wystąpił błąd: Uwierzytelnianie zakończone niepowodzeniem",
+                         "en": "Error: authentication failed (Uwierzytelnianie zakończone niepowodzeniem)"},
+    "ksef_state_expired": {"it": "Scaduto", "pl": "certyfikat wygasł", "en": "Expired"},
+    "ksef_state_revoked": {"it": "Revocato", "pl": "certyfikat unieważniony", "en": "Revoked"},
+    "ksef_state_added": {"it": "Aggiunto correttamente (certyfikat poprawnie dodany)",
+                         "pl": "certyfikat poprawnie dodany",
+                         "en": "Correctly added (certyfikat poprawnie dodany)"},
     # invoices
     "inv_title": {"it": "Fatture inviate", "pl": "Faktury wysłane", "en": "Invoices sent"},
     "inv_file": {"it": "File FatturaPA (XML o .p7m)", "pl": "Plik FatturaPA (XML lub .p7m)",

@@ -41,6 +41,7 @@ HEADERS = {
 # The menu: each entry is shown only where the user may do its action for the chosen customer.
 MENU = (("profile", "menu_profile", "tenant.read"),
         ("certificates", "menu_certificates", "certificate.read"),
+        ("ksef", "menu_ksef", "certificate.read"),
         ("invoices", "menu_invoices", "invoice.list"),
         ("delegations", "menu_delegations", "delegation.read"),
         ("archive", "menu_archive", "archive.read"),
@@ -48,6 +49,18 @@ MENU = (("profile", "menu_profile", "tenant.read"),
         ("orders", "menu_orders", "contract.read"),
         ("sync", "menu_sync", "sync.read"),
         ("audit", "menu_audit", "audit.read"))
+# Entries only a customer of one country has: KSeF is the Polish exchange (seed 004).
+COUNTRY_ONLY = {"ksef": "PL"}
+
+
+def is_polish(vat: str) -> bool:
+    """A customer identified by a Polish NIP (stored as PL + 10 digits)."""
+    return vat.upper().startswith("PL")
+
+
+def _in_country(path: str, vat: str) -> bool:
+    country = COUNTRY_ONLY.get(path)
+    return country is None or vat.upper().startswith(country)
 
 
 def language(request: Request) -> str:
@@ -73,7 +86,7 @@ def render(request: Request, template: str, *, user: PanelUser | None = None, va
     menu = []
     if user is not None and vat is not None:
         menu = [(f"/panel/c/{vat}/{path}", t(label), request.url.path.startswith(f"/panel/c/{vat}/{path}"))
-                for path, label, action in MENU if allowed(user.principal, action, vat)]
+                for path, label, action in MENU if _in_country(path, vat) and allowed(user.principal, action, vat)]
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     html = _env.get_template(f"panel/{template}").render(
         t=t, lang=lang, languages=i18n.LANGUAGE_NAMES, here=quote(here, safe=""), user=user, vat=vat, menu=menu,
