@@ -24,7 +24,7 @@ from core.settings import Settings
 from devstack.smtp_sink import Mailbox
 from domain.authority import BuiltinCA
 from domain.certificates import workflow_id
-from models.certificates import certificate_file, get_certificate
+from models.certificates import Certificate, certificate_file, get_certificate
 from models.tenant import add_tenant
 from starters.certificates import request_certificate
 from starters.cli import app as cli_app
@@ -144,3 +144,41 @@ async def test_an_enrollment_ksef_refuses_ends_in_error_with_its_reason_e_mailed
     [mail] = mailbox.find(to=EMAIL, kind="cert-authorization-failed")
     text = Mailbox.text_of(mail)
     assert "wystąpił błąd" in str(mail["Subject"]) and "został wgrany nieprawidłowo" in text and reason in text
+
+
+async def test_the_demo_step_enrolls_an_offline_certificate_at_ksef(rig: Rig) -> None:
+    """`make demo`'s KSeF certificate step against the app served over HTTP, the worker and the local KSeF: its
+    seal made in the key store, the wrong CSR refused (nothing written), the offline certificate active."""
+    import threading
+
+    import uvicorn
+    from pydantic import SecretStr
+
+    from devstack import demo_http
+    from devstack.demo_ksef_certificates import DEMO_PL_VAT, step_ksef_certificates
+    from tests.helpers import free_port
+    from tests.identity_support import operator_headers
+
+    assert DEMO_PL_VAT == PL_VAT  # the rig's customer, so the step finds it there (409) and its worker
+    (rig.settings.data_dir / "keys" / f"ksef-{PL_VAT[2:]}.p12").unlink()  # the step makes the demo's own seal
+    port = free_port()
+    served = rig.settings.model_copy(update={
+        "temporal_address": rig.env.client.service_client.config.target_host,
+        "payload_codec_key": SecretStr("off"), "public_base_url": f"http://127.0.0.1:{port}"})
+    server = uvicorn.Server(uvicorn.Config(create_app(served, run_migrations=False), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        await asyncio.to_thread(wait_until, lambda: server.started, 30, 0.05, "the API to start")
+        demo_http.act_as(operator_headers(served)["Authorization"].removeprefix("Bearer "))
+        ctx: dict[str, object] = {}
+        await asyncio.to_thread(step_ksef_certificates, served, ctx)
+    finally:
+        demo_http.act_as(None)
+        server.should_exit = True
+        thread.join(10)
+    with session_scope(rig.settings.database_url) as session:
+        view = get_certificate(session, str(ctx["ksef_certificate"]))
+        assert session.query(Certificate).count() == 1  # the refused CSR left nothing
+    assert (view.state, view.kind) == ("active", "offline")
