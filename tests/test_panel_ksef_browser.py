@@ -14,11 +14,16 @@ KSeF, and a certificate worker whose activities enroll there with the customer's
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from playwright.async_api import Browser, BrowserContext, Page
 from temporalio.testing import WorkflowEnvironment
 
@@ -32,7 +37,7 @@ from models.certificates import list_certificates
 from models.preferences import get_preferences
 from models.tenant import add_tenant
 from starters.certificates import upload_certificate
-from tests.certificates_support import certificate_activities, make_certificate, subject, terminate_leftovers
+from tests.certificates_support import certificate_activities, subject, terminate_leftovers
 from tests.helpers import new_worker
 from tests.identity_support import PASSWORD, add_user, operator
 from tests.ksef_authority_support import (
@@ -88,6 +93,22 @@ def polish(served: Settings, db: str, sim: Sim, monkeypatch: pytest.MonkeyPatch)
             ident.accept_link(session, ident.get_link(session, view.id), "test")
     yield served
     sim.configure()
+
+
+def ksef_certificate(offline: bool = True) -> bytes:
+    """A certificate KSeF issued to the customer (made here by a throw-away CA), with the key usage of its kind:
+    Non-Repudiation for an offline one, Digital Signature for an authentication one."""
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    now = datetime.now(UTC)
+    usage = x509.KeyUsage(digital_signature=not offline, content_commitment=offline, key_encipherment=False,
+                          data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
+                          encipher_only=False, decipher_only=False)
+    cert = (x509.CertificateBuilder().subject_name(subject(PL_VAT, "organizationIdentifier"))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "KSeF test CA")]))
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=60))
+            .add_extension(usage, critical=True).sign(ca_key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM)
 
 
 async def _login(context: BrowserContext, api: str, email: str) -> Page:
@@ -165,10 +186,16 @@ async def test_a_polish_customer_enrolls_and_adds_its_ksef_certificates_and_choo
                 REFUSED_REASON in state
             assert await _text(page, "#authentication-status") == "przeszedł autoryzację pomyślnie"
 
-            # the offline certificate: added, then deleted
-            offline = make_certificate(subject(PL_VAT, "organizationIdentifier"))
+            # the offline window takes no authentication certificate; then an offline one is added, and deleted
             await page.set_input_files("#offline-file", files=[
-                {"name": "offline.crt", "mimeType": "application/pkix-cert", "buffer": offline}])
+                {"name": "auth.crt", "mimeType": "application/pkix-cert", "buffer": ksef_certificate(False)}])
+            await page.click("#offline-upload")
+            await page.wait_for_selector("#message.refused")
+            refused = await _text(page, "#message")
+            assert "certificate.key_usage" in refused and "Nic nie zostało zmienione" in refused
+            assert await _text(page, "#offline-status") == "brak certyfikatu" and len(_certificates(polish)) == 2
+            await page.set_input_files("#offline-file", files=[
+                {"name": "offline.crt", "mimeType": "application/pkix-cert", "buffer": ksef_certificate()}])
             await page.click("#offline-upload")
             await page.wait_for_selector('#offline-certificates tr[data-state="added"]')
             assert await _text(page, "#offline-status") == "certyfikat poprawnie dodany"
@@ -200,8 +227,8 @@ async def test_a_polish_customer_enrolls_and_adds_its_ksef_certificates_and_choo
 async def test_a_read_only_accountant_sees_the_ksef_states_but_cannot_change_them(
         polish: Settings, browser: Browser, dev_env: WorkflowEnvironment) -> None:
     api = polish.public_base_url
-    added = await upload_certificate(polish, PL_VAT, make_certificate(subject(PL_VAT, "organizationIdentifier")),
-                                     "offline", as_user=operator(polish), client=dev_env.client,
+    added = await upload_certificate(polish, PL_VAT, ksef_certificate(), "offline", as_user=operator(polish),
+                                     client=dev_env.client,
                                      task_queue=f"{polish.temporal_task_queue}-none")  # watched by no worker
     context = await browser.new_context(**POLISH)
     try:
@@ -223,8 +250,8 @@ async def test_a_read_only_accountant_sees_the_ksef_states_but_cannot_change_the
         async with httpx.AsyncClient(base_url=api, cookies={COOKIE: cookie},
                                      headers={"Accept-Language": "en"}) as http:
             upload = await http.post(f"/panel/c/{PL_VAT}/ksef/offline", data={"csrf": token},
-                                     files={"certificate": ("offline.crt", make_certificate(
-                                         subject(PL_VAT, "organizationIdentifier")), "application/pkix-cert")})
+                                     files={"certificate": ("offline.crt", ksef_certificate(),
+                                                            "application/pkix-cert")})
             delete = await http.post(f"/panel/c/{PL_VAT}/ksef/{added.operation_id}/delete", data={"csrf": token})
             enroll = await http.post(f"/panel/c/{PL_VAT}/ksef/authentication", data={"csrf": token},
                                      files={"csr": ("wniosek.csr", ksef_csr(), "application/pkcs10")})
