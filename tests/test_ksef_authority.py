@@ -260,3 +260,19 @@ async def test_an_uploaded_ksef_certificate_must_have_the_key_usage_of_its_kind(
         assert [p.field for p in err.value.problems] == ["certificate.key_usage"]
     with session_scope(db) as session:
         assert session.query(Certificate).count() == 0
+
+
+def test_a_customer_without_a_seal_in_the_key_store_is_refused_naming_the_alias(
+        settings: Settings, db: str, tmp_path: Path, sim: Sim) -> None:
+    """The real key store, empty: the submission is refused (final: no retry for days), naming the alias."""
+    from adapters.ksef_authority import KsefAuthorities
+
+    local = ksef_settings(settings, sim, tmp_path / "data")
+    with session_scope(db) as session:
+        add_tenant(session, PL_VAT, "Firma Testowa", "biuro@firma.example.pl", None)
+    acts = CertificateActivities(local, BuiltinCA(tmp_path / "ca"), ksef=KsefAuthorities(local))
+    pem = _order(local, "ksef-nokey-1", ksef_csr())
+    with pytest.raises(ApplicationError) as err:
+        _run(acts.submit, SubmitInput("ksef-nokey-1", pem))
+    assert err.value.type == REFUSED and err.value.non_retryable
+    assert f"ksef-{PL_VAT[2:]}" in err.value.message and "no KSeF signing certificate" in err.value.message

@@ -18,6 +18,9 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.certificates import CertificateActivities
+from activities.mail import MailActivities
+from adapters.ksef_authority import KsefAuthorities
 from api.main import create_app
 from core.db import session_scope
 from core.settings import Settings
@@ -28,7 +31,7 @@ from models.certificates import Certificate, certificate_file, get_certificate
 from models.tenant import add_tenant
 from starters.certificates import request_certificate
 from starters.cli import app as cli_app
-from tests.certificates_support import certificate_activities, terminate_leftovers
+from tests.certificates_support import terminate_leftovers
 from tests.cli_support import flat, in_process_api, login, runner
 from tests.helpers import new_worker, wait_until
 from tests.identity_support import operator
@@ -61,6 +64,7 @@ class Rig:
     settings: Settings
     worker: Worker
     sim: Sim
+    ksef: KsefAuthorities
 
     async def request(self, op: str, kind: str) -> str:
         result = await request_certificate(self.settings, PL_VAT, ksef_csr(), kind, op, as_user=operator(self.settings),
@@ -87,13 +91,18 @@ async def rig(dev_env: WorkflowEnvironment, settings: Settings, db: str, tmp_pat
     deposit_seal(local, seal())  # the worker and the starter find it by KSEF_KEY_ALIAS: nothing in the history
     with session_scope(db) as session:
         add_tenant(session, PL_VAT, "Firma Testowa", EMAIL, None)
+    ksef = KsefAuthorities(local)  # as the worker builds it: the seal from the key store, KSEF_URL
+    acts = CertificateActivities(local, BuiltinCA(tmp_path / "ca"), ksef=ksef)
+    mail = MailActivities(local)
     async with new_worker(dev_env.client, local, workflows=[CertificateAuthorizationWorkflow],
-                          activities=certificate_activities(local, BuiltinCA(tmp_path / "ca")),
+                          activities=[mail.send_email, acts.submit, acts.collect, acts.record_state,
+                                      acts.mark_expired, acts.revoke, acts.delete_record, acts.compose_email],
                           task_queue=local.temporal_task_queue) as worker:
         try:
-            yield Rig(dev_env, local, worker, sim)
+            yield Rig(dev_env, local, worker, sim, ksef)
         finally:
             await terminate_leftovers(dev_env.client, db)
+            ksef.close()
             sim.configure()
 
 
@@ -114,6 +123,11 @@ async def test_a_polish_customer_orders_an_offline_certificate_from_ksef_and_it_
     # ordered → (submitted) accepted → (collected) active, then its e-mail: the same workflow as the CA's
     assert (await rig.activities_run("ksef-e2e-ok"))[:5] == [
         "cert_submit", "cert_record_state", "cert_collect", "cert_compose_email", "send_email"]
+    # the worker's KSeF session (its access token) and the seal's key stayed in the worker: not in the history
+    client = rig.ksef(PL_VAT)._client
+    assert client is not None and client._access is not None
+    history = (await rig.env.client.get_workflow_handle(workflow_id("ksef-e2e-ok")).fetch_history()).to_json()
+    assert "ksef-e2e-ok" in history and client._access.token not in history and "PRIVATE KEY" not in history
 
 
 async def test_an_enrollment_ksef_refuses_ends_in_error_with_its_reason_e_mailed_and_listed(
