@@ -144,6 +144,22 @@ async def bench_domain(args: argparse.Namespace) -> dict[str, Any]:
     return await asyncio.to_thread(run, log=lambda line: print(line, flush=True))
 
 
+@benchmark("ksef")
+async def bench_ksef(args: argparse.Namespace) -> dict[str, Any]:
+    """FA(3) validation against raw lxml; the KSeF path per invoice against bare cryptography and httpx."""
+    from bench.ksef import run
+
+    data = await asyncio.to_thread(run, log=lambda line: print(line, flush=True))
+    r, ms = data["ratios"], data["ms_per_invoice"]
+    missed = [name for name, ok in data["met"].items() if not ok]
+    data["summary"] = (
+        f"FA(3) validation {r['validation_vs_lxml']}× raw lxml; session crypto {r['crypto_vs_cryptography']}× "
+        f"raw cryptography; send + status + UPO through the local KSeF {ms['path.ours']} ms per invoice = "
+        f"{r['path_vs_bare']}× bare httpx + cryptography ({ms['path.bare_httpx']} ms); goals "
+        + (f"missed: {', '.join(missed)}" if missed else "met"))
+    return data
+
+
 @benchmark("pipeline")
 async def bench_pipeline(args: argparse.Namespace) -> dict[str, Any]:
     """Invoices per second end to end on the embedded stack, against a bare workflow of the same shape."""

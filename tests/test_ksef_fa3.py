@@ -115,6 +115,33 @@ def test_document_rules_of_ksef(mutate: Any, where: str, what: str, code: str) -
     assert any(f == where and what in m and c == code for f, m, c in found), found
 
 
+def test_a_discouraged_character_in_an_ascii_file_is_found_too() -> None:
+    """The scan is skipped for ASCII files without DEL (U+007F, the one discouraged ASCII character): a DEL in
+    an otherwise ASCII invoice is still refused, and the same file without it passes."""
+    ascii_only = VALID.decode("utf-8").encode("ascii", "replace")
+    assert ascii_only.isascii()
+    fa3.validate_fa3(ascii_only, sender_nip=SELLER, today=TODAY)
+    found = problems(ascii_only.replace(b"<P_2>", b"<P_2>\x7f", 1))
+    assert any(f.startswith("line ") and "U+007F" in m and c == "430" for f, m, c in found), found
+
+
+def test_the_byte_search_finds_exactly_the_discouraged_characters() -> None:
+    """The UTF-8 byte pattern the check runs is the character class of the recommendation, code point for code
+    point: the whole BMP and, in every astral plane, its last 256 code points and a few from its start."""
+    points = list(range(0xD800)) + list(range(0xE000, 0x10000))
+    for plane in range(1, 17):
+        points += list(range(plane * 0x10000, plane * 0x10000 + 4)) + list(range(plane * 0x10000 + 0xFF00,
+                                                                                 plane * 0x10000 + 0x10000))
+    wrong = [hex(p) for p in points
+             if bool(fa3._DISCOURAGED.match(chr(p))) != bool(fa3._DISCOURAGED_UTF8.fullmatch(chr(p).encode()))]
+    assert wrong == []
+    assert sum(1 for p in points if fa3._DISCOURAGED.match(chr(p))) == 1 + 5 + 26 + 32 + 2 * 16
+    # and the markers that decide whether the pattern runs at all are in every one of them
+    missed = [hex(p) for p in points if fa3._DISCOURAGED.match(chr(p))
+              and not any(m in chr(p).encode() for m in fa3._DISCOURAGED_MARKERS)]
+    assert missed == []
+
+
 def test_an_attachment_is_refused_for_an_interactive_session() -> None:
     attached = VALID.replace(b"</Faktura>", b"<Zalacznik><BlokDanych/></Zalacznik></Faktura>")
     found = problems(attached)
