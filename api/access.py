@@ -132,6 +132,14 @@ RULES: dict[tuple[str, str], Rule | Public] = {
     ("POST", "/customers/{vat}/sync-schedule/pause"): Rule("sync.pause"),
     ("POST", "/customers/{vat}/sync-schedule/resume"): Rule("sync.pause"),
     ("DELETE", "/customers/{vat}/sync-schedule"): Rule("sync.schedule"),
+    # the download from KSeF (#14.4)
+    ("POST", "/customers/{vat}/ksef/downloads"): Rule("ksef.download"),
+    ("GET", "/customers/{vat}/ksef/downloads"): Rule("ksef.read"),
+    ("PUT", "/customers/{vat}/ksef/schedule"): Rule("ksef.schedule"),
+    ("GET", "/customers/{vat}/ksef/schedule"): Rule("ksef.read"),
+    ("POST", "/customers/{vat}/ksef/schedule/pause"): Rule("ksef.schedule"),
+    ("POST", "/customers/{vat}/ksef/schedule/resume"): Rule("ksef.schedule"),
+    ("DELETE", "/customers/{vat}/ksef/schedule"): Rule("ksef.schedule"),
     # the archive
     ("GET", "/archive/usage"): Rule("archive.usage", NONE),
     ("GET", "/archive/packages"): Rule("archive.read", QUERY),

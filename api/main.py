@@ -9,7 +9,7 @@ from api import errors
 from api.access import guard
 from api.body_limit import BodyLimit
 from api.panel import install as install_panel
-from api.routes import archive, certificates, codec, contracts, feed, identity, invoices, tenants
+from api.routes import archive, certificates, codec, contracts, feed, identity, invoices, ksef, tenants
 from core.db import migrate
 from core.settings import Settings, get_settings
 
@@ -43,6 +43,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     invoices.install(app)
     app.include_router(archive.router)
     app.include_router(feed.router)
+    app.include_router(ksef.router)
     install_panel(app)
 
     @app.get("/healthz", tags=["health"])

@@ -35,8 +35,9 @@ class KsefDownload(Base):
     subject_type: Mapped[str] = mapped_column(String(20))  # Subject2: the customer as buyer
     key_alias: Mapped[str] = mapped_column(String(128))  # the key store's alias the rounds authenticate with
     requested_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    range_from: Mapped[datetime | None] = mapped_column(Timestamp(), nullable=True)  # where it began
     range_to: Mapped[datetime | None] = mapped_column(Timestamp(), nullable=True)  # None: incremental
-    every_minutes: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    every_minutes: Mapped[int | None] = mapped_column(Integer, nullable=True)  # scheduled; None: not (any more)
     date_from: Mapped[datetime] = mapped_column(Timestamp())
     window_to: Mapped[datetime | None] = mapped_column(Timestamp(), nullable=True)
     page_offset: Mapped[int] = mapped_column(Integer, default=0)

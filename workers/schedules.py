@@ -102,3 +102,38 @@ def customer_sync_schedule(settings: Settings, target_id: int, customer_key: str
 
 
 MIN_SYNC_MINUTES = 5
+
+
+# KSeF asks for at least 15 minutes between incremental downloads of one subject type
+# (przyrostowe-pobieranie-faktur.md, "Minimalny interwał")
+MIN_KSEF_MINUTES = 15
+
+
+def ksef_download_schedule_id(customer_key: str) -> str:
+    """`ksef-download-<customer key>`: no VAT number in an id."""
+    return f"ksef-download-{customer_key}"
+
+
+def ksef_download_schedule(settings: Settings, download_id: int, customer_key: str, every_minutes: int,
+                           paused: bool = False, note: str = "") -> Schedule:
+    """A customer's incremental KSeF download (#14.4): a round every `every_minutes`; a round still running
+    makes the next one skipped, and rounds missed while Temporal or the worker was down are made only within one
+    interval (a round catches up from the cursor, so one late round takes everything)."""
+    from temporalio.client import ScheduleState
+    from temporalio.common import SearchAttributePair, TypedSearchAttributes
+
+    from core.search_attributes import CUSTOMER_KEY
+    from models.ksef_download_io import KsefDownloadInput
+    from workflows.ksef_download import KsefDownloadWorkflow
+
+    if every_minutes < MIN_KSEF_MINUTES:
+        raise InvalidInput.one("every", f"at least {MIN_KSEF_MINUTES} minutes between rounds")
+    every = timedelta(minutes=every_minutes)
+    action = ScheduleActionStartWorkflow(
+        KsefDownloadWorkflow.run, KsefDownloadInput(download_id), id=f"ksef-download-{customer_key}-round",
+        task_queue=settings.temporal_task_queue,
+        typed_search_attributes=TypedSearchAttributes([SearchAttributePair(CUSTOMER_KEY, customer_key)]),
+    )
+    return Schedule(action=action, spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
+                    policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=every),
+                    state=ScheduleState(paused=paused, note=note))
