@@ -29,11 +29,18 @@ from sqlalchemy.exc import IntegrityError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from adapters.ksef import InvoiceMetadata, KsefClient, KsefRateLimited, KsefRejected, client_from_settings
+from adapters.ksef import (
+    InvoiceMetadata,
+    KsefAuthFailed,
+    KsefClient,
+    KsefRateLimited,
+    KsefRejected,
+    client_from_settings,
+)
 from core.db import session_scope
 from core.search_keys import SearchKeys
 from core.settings import Settings
-from domain.errors import Conflict, Problem
+from domain.errors import Conflict, InvalidInput, NotFound, Problem
 from domain.ksef.download import Cursor, PageSeen, WindowError, advance, finished, next_query
 from domain.ksef.received import CorruptDownload, verify_received
 from domain.policy import may
@@ -164,7 +171,9 @@ class KsefDownloadActivities:
             # KSeF's (or our budget's) wait, not our backoff: the cursor keeps what this attempt took
             raise ApplicationError(str(err), type="KsefRateLimited",
                                    next_retry_delay=timedelta(seconds=max(1.0, err.retry_after))) from None
-        except (KsefRejected, WindowError) as err:
+        except (KsefRejected, KsefAuthFailed, WindowError, NotFound, InvalidInput) as err:
+            # never as it is: KSeF refused the request or the login, the window cannot move, or the customer's
+            # key is not in the key store (named); the next round, or a fixed configuration, tries again
             self._finish(rnd, report, str(err))
             raise ApplicationError(str(err), type="KsefDownloadRefused", non_retryable=True) from None
         except Exception as err:

@@ -266,3 +266,16 @@ def test_verification_of_a_downloaded_invoice() -> None:
         (True, "430")]
     other = b"<Invoice xmlns='urn:other'/>"
     assert [p.field for p in verify_received(other, sha256_b64(other), "n")] == ["/Invoice"]
+
+
+def test_a_customer_key_missing_from_the_key_store_is_a_final_refusal_naming_it(
+        settings: Settings, db: str, ksef: InProcessKsef) -> None:
+    from activities.invoices import key_store
+
+    add_customer(settings)
+    acts = KsefDownloadActivities(settings, client=ksef.client,
+                                  signer=lambda alias: key_store(settings).signer(alias))
+    sid = add_download(settings, "schedule", ksef.now())
+    with pytest.raises(ApplicationError) as err:
+        _take(acts, sid)
+    assert err.value.non_retryable and "'intermediary'" in str(err.value) and _taken(settings) == []
