@@ -196,13 +196,13 @@ async def invoice_chain(stack: FaultStack, mailbox: Mailbox) -> None:
     assert verify_runs.run_id != verify_runs.raw_description.workflow_execution_info.first_run_id  # continued
 
 
-KSEF_CERTIFICATE_POINTS = kill_points("cert_submit", "cert_collect", "cert_revoke")
+KSEF_CERTIFICATE_POINTS = kill_points("cert_submit", "cert_revoke")  # the two whose retry meets KSeF again
 
 
 async def ksef_certificate_chain(stack: FaultStack, mailbox: Mailbox) -> None:
     """A Polish customer's certificate, KSeF its authority (the local KSeF in this process): the worker dies
-    right after KSeF took the enrollment, after the certificate was collected and after KSeF revoked it; still
-    one enrollment at KSeF, active once, revoked there with KSeF's reason for ours, each e-mail once."""
+    right after KSeF took the enrollment and right after KSeF revoked it; still one enrollment at KSeF, active
+    once, revoked there with KSeF's reason for ours, each e-mail once."""
     from models.tenant import add_tenant
     from tests.ksef_authority_support import (
         KEYSTORE_PASSWORD,
@@ -227,15 +227,18 @@ async def ksef_certificate_chain(stack: FaultStack, mailbox: Mailbox) -> None:
             await request_certificate(settings, PL_VAT, ksef_csr(), "authentication", op, as_user=operator(settings),
                                       client=client)
 
-            async def reached(state: str) -> None:
-                while (await certificate_status(settings, op, client=client,
-                                                as_user=operator(settings))).state != state:
-                    await asyncio.sleep(0.5)
+            def row_state() -> str:  # read from the database: a query would wait on a worker being restarted
+                with session_scope(settings.database_url) as session:
+                    return session.scalars(select(Certificate.state).where(Certificate.operation_id == op)).one()
 
-            await asyncio.wait_for(reached("active"), 150)
+            # the issued e-mail: the restarted worker has taken the collected certificate (a revocation sent in
+            # the moment the worker is down would wait on it), and it is active for the workflow too
+            await asyncio.to_thread(wait_until, lambda: len(mailbox.find(to=email, kind="cert-issued")) == 1, 150,
+                                    0.5, "the cert-issued e-mail")
+            assert row_state() == "active"
             revoked = await asyncio.wait_for(revoke_certificates(settings, PL_VAT, "stolen", client=client,
                                                                  as_user=operator(settings)), 150)
-            await asyncio.wait_for(reached("revoked"), 150)
+            await asyncio.to_thread(wait_until, lambda: row_state() == "revoked", 150, 0.5, "it revoked")
             await asyncio.to_thread(wait_until, lambda: len(mailbox.find(to=email, kind="cert-revoked")) == 1, 60,
                                     0.3, "the revocation e-mail")
         enrollments = sim.enrollments()
@@ -244,7 +247,7 @@ async def ksef_certificate_chain(stack: FaultStack, mailbox: Mailbox) -> None:
         at_ksef = sim.certificate(f"{int(str(row.serial), 16):016X}")
     assert supervisor.fired == sorted(p.replace(":", ".") for p in KSEF_CERTIFICATE_POINTS.split(","))
     assert supervisor.deaths == [-9] * len(supervisor.fired)
-    assert revoked.revoked == [op] and row.state == "revoked"
+    assert revoked.revoked + revoked.pending == [op] and row.state == "revoked"  # pending: KSeF not confirmed yet
     assert len(enrollments) == 1  # cert_submit ran twice, KSeF was asked once
     assert (at_ksef["name"], at_ksef["status"], at_ksef["revocation_reason"]) == (
         f"einvoice {op}", "Revoked", "KeyCompromise")
