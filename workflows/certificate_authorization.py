@@ -236,14 +236,16 @@ class CertificateAuthorizationWorkflow:
         return await self._stopped()
 
     async def _set_state(self, state: str, error: str | None = None) -> None:
-        self._status.state = state
-        if error is not None:
-            self._status.error = error
         publish_status(state)
         await workflow.execute_activity_method(
             CertificateActivities.record_state, RecordState(self._inp.operation_id, state, error),
             start_to_close_timeout=LOCAL_ATTEMPT_TIMEOUT, schedule_to_close_timeout=LOCAL_TOTAL_TIMEOUT,
             retry_policy=RETRY_FAST)
+        # The query and `await_decision` show a state only once it is recorded: a caller that reads the
+        # certificate's row right after the update answered (the starter's wait) reads the same state.
+        self._status.state = state
+        if error is not None:
+            self._status.error = error
 
     async def _fail(self, message: str) -> None:
         await self._set_state(ERROR, message)
