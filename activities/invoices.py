@@ -18,6 +18,7 @@ from domain.errors import InvalidInput
 from models.files import read_file
 from models.invoices import get_invoice_row, invoice_files, set_state, store_invoice_file
 from models.invoices_io import SIGNED, VALIDATED, InvoiceSendInput, OutcomeRequest, PreparedInvoice
+from models.ksef_io import CHANNEL_KSEF
 
 # An opened signing key is kept this long by a worker's key store (opening a PKCS#12 bundle costs tens of ms).
 KEY_KEEP_SECONDS = 300.0
@@ -53,6 +54,8 @@ class InvoiceActivities:
             if original is None:
                 raise ApplicationError(f"invoice {inp.invoice_id} has no original file", non_retryable=True)
             _, content = read_file(session, original.id)
+        if inp.channel == CHANNEL_KSEF:
+            return self._prepare_fa3(inp, content)
         try:
             loaded = load_invoice(content, original.name, verify=True)
             check_loaded_invoice(loaded, inp.vat)
@@ -78,6 +81,22 @@ class InvoiceActivities:
             stored = store_invoice_file(session, inp.invoice_id, "transmitted", inp.file_name, mime, outgoing)
             set_state(session, inp.invoice_id, state)
         return PreparedInvoice(stored.name, stored.id, stored.sha256, stored.size, state)
+
+    def _prepare_fa3(self, inp: InvoiceSendInput, content: bytes) -> PreparedInvoice:
+        """An FA(3) invoice for KSeF: checked again (the schema and the rules, the seller the customer), stored
+        as it goes out. KSeF takes it unsigned (the session's authentication is the signature)."""
+        from domain.ksef.fa3 import validate_fa3
+
+        try:
+            validate_fa3(content, inp.vat)
+        except InvalidInput as err:  # checked at upload; only a changed rule can get here
+            raise ApplicationError(f"invoice no longer valid: {err}", type="InvalidInvoice",
+                                   non_retryable=True) from err
+        with session_scope(self.settings.database_url) as session:
+            stored = store_invoice_file(session, inp.invoice_id, "transmitted", inp.file_name, "application/xml",
+                                        content)
+            set_state(session, inp.invoice_id, VALIDATED)
+        return PreparedInvoice(stored.name, stored.id, stored.sha256, stored.size, VALIDATED)
 
     @activity.defn(name="invoice_apply_outcome")
     def apply_outcome(self, req: OutcomeRequest) -> str:

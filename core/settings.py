@@ -135,6 +135,10 @@ class Settings(BaseSettings):
     # worker authenticates to KSeF with, by XAdES, to enroll and revoke that customer's KSeF certificates
     # (KSeF enrolls only in the authenticated subject's own name and never after a KSeF-token login).
     ksef_key_alias: str = Field(default="ksef-{nip}", alias="KSEF_KEY_ALIAS")
+    # A customer's KSeF interactive session is closed this long after its last invoice was sent or answered
+    # (a burst shares one session), and this long before KSeF's validUntil whatever is going on.
+    ksef_session_idle_seconds: int = Field(default=300, gt=0, alias="KSEF_SESSION_IDLE_SECONDS")
+    ksef_session_margin_seconds: int = Field(default=600, ge=0, alias="KSEF_SESSION_MARGIN_SECONDS")
     # How long one SDICoop call may take (connect, send, answer) before it counts as failed and is retried.
     sdi_timeout_seconds: float = Field(default=20.0, gt=0, alias="SDI_TIMEOUT_SECONDS")
     # The notification sweep (a Temporal Schedule) runs this often, and signals again every stored notification

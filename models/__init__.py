@@ -12,6 +12,7 @@ from models import (  # noqa: F401
     files,
     identity,
     invoices,
+    ksef_channel,
     ksef_download,
     outbox,
     preferences,

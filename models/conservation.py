@@ -31,7 +31,7 @@ class ArchivePackage(Base):
     bucket: Mapped[str] = mapped_column(String(63))
     prefix: Mapped[str] = mapped_column(String(300))
     year: Mapped[int] = mapped_column()
-    document_type: Mapped[str] = mapped_column(String(4))
+    document_type: Mapped[str] = mapped_column(String(12))  # TD01, or FA(3)'s RodzajFaktury (KOR_ZAL: 0013)
     document_number: Mapped[str] = mapped_column(String(40))
     document_date: Mapped[date] = mapped_column(Date, index=True)
     sender_vat: Mapped[str] = mapped_column(String(30))

@@ -67,6 +67,7 @@ class InvoiceSendInput:
     sdi_silence_seconds: int = 5 * 24 * 3600
     operator_email: str = ""  # who is told (PARTNER_EMAIL, the intermediary's own address)
     actor: str = ""  # who sent it for the customer `vat` ("customer:anna@example.it"); "" before #12.6
+    channel: str = "sdi"  # sdi | ksef (models.ksef_io: a Polish customer's FA(3) invoice, #14.3)
 
 
 @dataclass
@@ -167,6 +168,7 @@ class InvoiceStatusView:
     notifications: list[str]
     ignored: list[str]
     history: list[str]  # "<ISO time> <state>"
+    ksef_number: str | None = None  # the KSeF channel: the number KSeF gave the accepted invoice
 
 
 @dataclass

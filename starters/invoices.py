@@ -75,8 +75,81 @@ async def send_invoice(settings: Settings, vat: str, data: bytes, filename: str,
     start its workflow. A refusal raises InvalidInput listing every problem; nothing is written then. The
     invoice row and the workflow's input record who sent it (`as_user`) for which customer."""
     with acting(settings, as_user, "invoice.send", f"invoice {filename[:150]}", surface) as act:
-        act.check(str(parse_vat_number(vat)))
+        parsed = parse_vat_number(vat)
+        act.check(str(parsed))
+        if parsed.country == "PL":  # KSeF: an FA(3) invoice (#14.3)
+            return await _send_ksef(settings, act, str(parsed), data, filename, sign, key_alias, client,
+                                    task_queue, conserve)
         return await _send(settings, act, vat, data, filename, sign, key_alias, client, task_queue, conserve)
+
+
+async def _send_ksef(settings: Settings, act: Acting, vat: str, data: bytes, filename: str, sign: str,
+                     key_alias: str | None, client: Client | None, task_queue: str | None,
+                     conserve: bool) -> db.InvoiceView:
+    """A Polish customer's FA(3) invoice: checked (domain/ksef/fa3.py, the seller the customer, not a number it
+    sent already: KSeF's uniqueness is seller, RodzajFaktury and P_2), recorded, its workflow started on the
+    KSeF channel. A refusal raises InvalidInput; nothing is written then."""
+    from datetime import date
+
+    from domain.ksef.fa3 import validate_fa3
+    from models.invoices import InvoiceDocument
+    from models.ksef_io import CHANNEL_KSEF
+    from workflows.invoice_send import InvoiceSendWorkflow, workflow_id_for
+
+    if sign != "none" or key_alias:
+        raise InvalidInput.one("sign", "a KSeF invoice is sent unsigned (the session's authentication signs "
+                                       f"it): send it with sign none, not {sign!r}")
+    with session_scope(settings.database_url) as session:
+        tenant = get_tenant_row(session, vat)
+        email, enabled, tenant_id = tenant.pec, tenant.enabled, tenant.id
+    if not enabled:
+        raise Conflict(f"customer {vat} is not enabled: its intermediation contract is not accepted yet")
+    summary = validate_fa3(data, vat, today=date.today())
+    number_key = summary.number if len(summary.number) <= 100 else hashlib.sha256(summary.number.encode()).hexdigest()
+    key = f"FA3/{summary.invoice_type}/{number_key}"
+    with session_scope(settings.database_url) as session:
+        from sqlalchemy import select
+
+        if session.scalar(select(InvoiceDocument.id).where(InvoiceDocument.tenant_id == tenant_id,
+                                                           InvoiceDocument.key == key)) is not None:
+            raise InvalidInput.one("/Faktura/Fa/P_2", f"invoice {summary.number} ({summary.invoice_type}) was "
+                                                      "already sent by this customer: KSeF would refuse it as a "
+                                                      "duplicate", "440")
+        progressive = db.next_file_progressive(session, vat)
+        invoice_id = f"{vat}_{progressive}"
+        file_name = f"{invoice_id}.xml"
+        opaque = SearchKeys(settings)
+        customer_key, document_key = opaque.customer(vat), opaque.document(invoice_id)
+        wf_id = workflow_id_for(customer_key, document_key)
+        view = db.add_invoice(session, vat, db.NewInvoice(
+            id=invoice_id, direction="out", file_name=file_name, transmitter_id=vat, sign_mode="none",
+            key_alias=None, format="FA(3)", counterparty_name=(summary.buyer_name or "")[:200] or None,
+            counterparty_vat=f"PL{summary.buyer_nip}" if summary.buyer_nip else None, recipient_code=None,
+            number=summary.number[:20], doc_date=summary.issue_date.isoformat(), total=str(summary.gross),
+            currency=summary.currency, documents=1, workflow_id=wf_id, created_by=act.user.label,
+        ), [key], [("original", "original-" + PurePath(filename).name[-150:], "application/xml", data)])
+    inp = InvoiceSendInput(
+        invoice_id=invoice_id, vat=vat, file_name=file_name, sign_mode="none", key_alias=None, pa=False,
+        customer_email=email, number=summary.number, doc_type=summary.invoice_type,
+        doc_date=summary.issue_date.isoformat(), sender_name=summary.seller_name,
+        recipient_id=f"PL{summary.buyer_nip}" if summary.buyer_nip else "", recipient_name=summary.buyer_name or "",
+        conserve=conserve, actor=act.user.label, sdi_silence_seconds=0, channel=CHANNEL_KSEF,
+    )
+    c: Client | None = None
+    try:
+        c = await _client(settings, client)
+        await c.start_workflow(
+            InvoiceSendWorkflow.run, inp, id=wf_id, task_queue=task_queue or settings.temporal_task_queue,
+            search_attributes=initial_search_attributes(customer_key, document_key, RECEIVED),
+            rpc_timeout=RPC_TIMEOUT,
+        )
+    except BaseException:
+        if c is not None and await _started(c, wf_id):
+            return view
+        with session_scope(settings.database_url) as session:
+            db.delete_invoice(session, invoice_id)
+        raise
+    return view
 
 
 async def _send(settings: Settings, act: Acting, vat: str, data: bytes, filename: str, sign: str,

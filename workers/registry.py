@@ -47,6 +47,10 @@ def workflows() -> list[type]:
     from workflows.ksef_download import KsefDownloadWorkflow
 
     found.append(KsefDownloadWorkflow)
+    # KSeF as an invoice channel: one interactive session per customer
+    from workflows.ksef_session import KsefSessionWorkflow
+
+    found.append(KsefSessionWorkflow)
     return found
 
 
@@ -95,4 +99,9 @@ def activities(settings: Settings, client: Client | None = None) -> Sequence[Cal
 
     download = KsefDownloadActivities(settings)
     found += [download.take, download.pending, download.handed_over]
+    # KSeF as an invoice channel
+    from activities.ksef_channel import KsefChannelActivities
+
+    ksef = KsefChannelActivities(settings, client)
+    found += [ksef.enqueue, ksef.open_session, ksef.send_invoice, ksef.await_invoice, ksef.close_session]
     return found

@@ -16,6 +16,16 @@ the file is still being transmitted waits in the workflow (Temporal keeps it) un
 is known. Each outcome updates the database, the query and BusinessStatus, and e-mails the customer. When
 the cycle closes the invoice with its receipts is handed over to conservation (a child workflow).
 
+The same workflow carries a Polish customer's FA(3) invoice to KSeF (`channel` "ksef", #14.3):
+
+    received ──prepare: FA(3) checked again, stored──► validated ──ksef_enqueue──► (the customer's session
+    workflow, workflows/ksef_session.py: one interactive session for a burst) sent ──► accepted (the KSeF
+    number and the UPO stored) | rejected (KSeF's code and description) | failed (KSeF refused the session or
+    the request itself)
+
+The outcome comes back as the `ksef_outcome` signal; it is e-mailed like an SDI outcome (the customer's
+"invoice-outcome" preference) and an accepted invoice is conserved with its UPO in the package.
+
 History on the delivered path: prepare, a local activity (a marker: it touches only our database, CPU and
 key store); transmit, the one activity that reaches outside (the SDI); one wait, under the silence timer
 (started and cancelled: two events); the outcome, a local activity beside the child's start. Local activities
@@ -46,6 +56,7 @@ from workflows.common import (
 
 with workflow.unsafe.imports_passed_through():
     from activities.invoices import InvoiceActivities
+    from activities.ksef_channel import KsefChannelActivities
     from activities.mail import MailActivities
     from activities.sdi_channel import SdiChannelActivities
     from models.invoices_io import (
@@ -68,6 +79,7 @@ with workflow.unsafe.imports_passed_through():
         OutcomeRequest,
         TransmitRequest,
     )
+    from models.ksef_io import CHANNEL_KSEF, KSEF_OUTCOME_SIGNAL, KsefEnqueueRequest, KsefOutcome, KsefSendRequest
     from models.mail import EmailRequest
 
 # Prepare signs and reads the file: give it more than a DB write.
@@ -84,6 +96,11 @@ SUBJECTS = {
     REFUSED: "refused by the public administration (NE esito EC02)",
     DEADLINE_PASSED: "no outcome from the public administration within 15 days (DT decorrenza termini)",
     FAILED: "not accepted for transmission by the SDI",
+}
+KSEF_SUBJECTS = {
+    ACCEPTED: "accepted by KSeF",
+    REJECTED: "rejected by KSeF",
+    FAILED: "not sent: KSeF refused the request",
 }
 
 
@@ -108,6 +125,7 @@ class InvoiceSendWorkflow:
         self._may_have_twin = False
         self._silent_at: datetime | None = None  # when an SDI still silent is flagged to the operator
         self._silence_flagged = False
+        self._ksef: KsefOutcome | None = None
 
     # ------------------------------------------------------------ interface
     @workflow.signal(name=NOTIFICATION_SIGNAL)
@@ -117,11 +135,17 @@ class InvoiceSendWorkflow:
         self._seen.add(ref.name)
         self._pending.append(ref)
 
+    @workflow.signal(name=KSEF_OUTCOME_SIGNAL)
+    def ksef_outcome(self, outcome: KsefOutcome) -> None:
+        if self._ksef is None and self._inp is not None and outcome.invoice_id == self._inp.invoice_id:
+            self._ksef = outcome
+
     @workflow.query(name=STATUS_QUERY)
     def status(self) -> InvoiceStatusView:
         inp = self._inp
         return InvoiceStatusView(inp.invoice_id if inp else "", inp.file_name if inp else "", self._state,
-                                 self._sdi_id, list(self._applied), list(self._ignored), list(self._history))
+                                 self._sdi_id, list(self._applied), list(self._ignored), list(self._history),
+                                 self._ksef.ksef_number if self._ksef else None)
 
     # ------------------------------------------------------------ the cycle
     @workflow.run
@@ -137,6 +161,9 @@ class InvoiceSendWorkflow:
         )
         self._state = prepared.state
         self._note(prepared.state)
+        if inp.channel == CHANNEL_KSEF:
+            await self._through_ksef(prepared.file_id)
+            return self.status()
         try:
             sent = await workflow.execute_activity_method(
                 SdiChannelActivities.transmit, TransmitRequest(inp.invoice_id, prepared.file_name, prepared.file_id),
@@ -183,6 +210,30 @@ class InvoiceSendWorkflow:
                 break
             timeout = self._next_timeout()
         return self.status()
+
+    async def _through_ksef(self, file_id: int) -> None:
+        """Hand the invoice to the customer's KSeF session workflow and wait, durably, for its outcome."""
+        inp = self._inp
+        assert inp is not None
+        await workflow.execute_activity_method(
+            KsefChannelActivities.enqueue,
+            KsefEnqueueRequest(inp.vat, KsefSendRequest(inp.invoice_id, file_id, workflow.info().workflow_id)),
+            start_to_close_timeout=LOCAL_ATTEMPT_TIMEOUT, schedule_to_close_timeout=LOCAL_TOTAL_TIMEOUT,
+            retry_policy=RETRY_FAST,
+        )
+        self._state = SENT
+        self._note(f"{SENT} (KSeF session workflow)")
+        publish_status(SENT)
+        await workflow.wait_condition(lambda: self._ksef is not None)
+        outcome = self._ksef
+        assert outcome is not None
+        if outcome.accepted:
+            self._note(f"KSeF number {outcome.ksef_number}, UPO stored")
+            await self._outcome(ACCEPTED, "UPO", f"numer KSeF {outcome.ksef_number}")
+        elif outcome.failed:
+            await self._outcome(FAILED, None, outcome.description)
+        else:
+            await self._outcome(REJECTED, None, f"KSeF {outcome.code}: {outcome.description}")
 
     # ------------------------------------------------------------ helpers
     def _note(self, what: str) -> None:
@@ -297,6 +348,16 @@ class InvoiceSendWorkflow:
         inp = self._inp
         assert inp is not None
         number = f" n. {inp.number}" if inp.number else ""
+        if inp.channel == CHANNEL_KSEF:
+            body = f"Your invoice{number} (file {inp.file_name}) was {KSEF_SUBJECTS[state]}.\n"
+            if detail:
+                body += f"\nDetails: {detail}\n"
+            body += f"\nState: {state}\n"
+            return EmailRequest(
+                idempotency_key=f"{workflow.info().workflow_id}/{state}/{notification or '-'}",
+                to=inp.customer_email, subject=f"Invoice{number} {inp.file_name}: {KSEF_SUBJECTS[state]}"[:300],
+                body_text=body, kind="invoice-outcome", tenant_vat=inp.vat,
+            )
         body = (f"Your invoice{number} (file {inp.file_name}, identificativo SdI {self._sdi_id or '-'}) was "
                 f"{SUBJECTS[state]}.\n")
         if detail:
@@ -340,6 +401,8 @@ class InvoiceSendWorkflow:
     def _closed_after(self, state: str) -> bool:
         inp = self._inp
         assert inp is not None
+        if inp.channel == CHANNEL_KSEF:
+            return state == ACCEPTED  # in KSeF: accepted is the end of the cycle (a rejected one is not issued)
         if state in (ACCEPTED, REFUSED, DEADLINE_PASSED):
             return True
         if state in (DELIVERED, NOT_DELIVERED):

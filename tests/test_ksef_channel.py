@@ -1,0 +1,187 @@
+"""KSeF as a channel of the invoice workflow (#14.3), on the time-skipping server against the local KSeF (real
+HTTP, one uvicorn for the module): a Polish customer's burst of three FA(3) invoices goes through one
+interactive session, one of them rejected by KSeF; the KSeF numbers and UPOs are stored, each outcome e-mailed,
+the accepted ones conserved with their UPO in the package, and the session closed once idle. Then KSeF down:
+the invoice waits and goes through once KSeF is back, sent once. A bad FA(3) invoice is refused at submission
+with nothing written."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from lxml import etree
+from sqlalchemy import func, select
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.testing import WorkflowEnvironment
+
+from core.db import session_scope
+from core.search_keys import SearchKeys
+from core.settings import Settings
+from devstack.smtp_sink import Mailbox
+from domain.errors import InvalidInput
+from domain.ksef.numbers import parse_ksef_number
+from models import ksef_channel as kdb
+from models.conservation import package_of_owner
+from models.invoices import Invoice, get_invoice, invoice_files
+from models.invoices_io import InvoiceStatusView
+from models.ksef_io import KsefSessionView
+from models.tenant import add_tenant, set_enabled
+from starters.invoices import send_invoice
+from tests.conservation_support import bucket_settings
+from tests.helpers import assert_eventually, new_worker, record_history
+from tests.identity_support import operator
+from tests.ksef_authority_support import (
+    KEYSTORE_PASSWORD,
+    PASSWORD_VARIABLE,
+    PL_VAT,
+    Sim,
+    deposit_seal,
+    ksef_settings,
+    seal,
+    serve_sim,
+)
+from workflows.invoice_send import InvoiceSendWorkflow
+from workflows.ksef_session import KsefSessionWorkflow
+
+SAMPLE = (Path(__file__).resolve().parent / "corpus" / "fa3" / "valid-vat-two-rates.xml").read_bytes()
+UPO_NS = "http://upo.schematy.mf.gov.pl/KSeF/v4-3"
+
+
+def fa3(number: str) -> bytes:
+    return SAMPLE.replace(b"<P_2>FV/2026/12/001</P_2>", f"<P_2>{number}</P_2>".encode())
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
+    with serve_sim(tmp_path_factory.mktemp("ksefsim")) as served:
+        yield served
+
+
+@pytest.fixture
+def pl(sim: Sim, settings: Settings, db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    sim.configure(limits_multiplier=0)
+    local = bucket_settings(ksef_settings(settings, sim, tmp_path / "data"), ksef_session_idle_seconds=300)
+    monkeypatch.setenv(PASSWORD_VARIABLE, KEYSTORE_PASSWORD)
+    deposit_seal(local, seal())
+    with session_scope(local.database_url) as session:
+        add_tenant(session, PL_VAT, "Firma Testowa sp. z o.o.", "biuro@firma.example.pl", None)
+        set_enabled(session, PL_VAT, True)
+    yield local
+    sim.configure()
+
+
+def _session_id(settings: Settings) -> str:
+    return f"ksef-session-{SearchKeys(settings).customer(PL_VAT)}"
+
+
+async def test_a_burst_of_three_in_one_session_one_rejected_numbers_and_upos_stored_closed_when_idle(
+        time_env: WorkflowEnvironment, pl: Settings, mailbox: Mailbox) -> None:
+    client = time_env.client
+    async with new_worker(client, pl) as worker:
+        tq = worker.task_queue
+        views = [await send_invoice(pl, PL_VAT, fa3(n), f"{n}.xml", client=client, task_queue=tq, conserve=False,
+                                    as_user=operator(pl))
+                 for n in ("FV/1/2026", "ODRZUC-450-FV/2/2026", "FV/3/2026")]
+        handles = [client.get_workflow_handle_for(InvoiceSendWorkflow.run, v.workflow_id) for v in views]
+        results: list[InvoiceStatusView] = await asyncio.gather(*(h.result() for h in handles))
+        assert [r.state for r in results] == ["accepted", "rejected", "accepted"]
+        session = client.get_workflow_handle_for(KsefSessionWorkflow.run, _session_id(pl))
+        await time_env.sleep(400)  # idle for 300 s: the session is closed and the run ends
+        ended: KsefSessionView = await session.result()
+        await record_history(client, session.id, "ksef_session")
+        await record_history(client, views[0].workflow_id, "invoice_send.ksef_accepted")
+
+    assert ended.opened == 1 and ended.session_reference is None, ended
+    assert any("closed: idle" in line for line in ended.history), ended.history
+    with session_scope(pl.database_url) as s:
+        sessions = s.scalars(select(kdb.KsefSession)).all()
+        assert [(x.state, x.key_sealed) for x in sessions] == [("closed", None)]  # one session, its key erased
+        rows = {r.invoice_id: r for r in s.scalars(select(kdb.KsefInvoice))}
+        for view, result in zip(views, results, strict=True):
+            row, inv = rows[view.id], get_invoice(s, view.id)
+            assert row.session_reference == sessions[0].reference_number
+            roles = {f.role: f for f in invoice_files(s, view.id)}
+            if result.state == "accepted":
+                number = parse_ksef_number(row.ksef_number or "")
+                assert number.seller_nip == "5265877635" and result.ksef_number == row.ksef_number
+                assert inv.detail == f"numer KSeF {row.ksef_number}"
+                upo = etree.fromstring(_content(s, roles["upo"].id))
+                assert etree.QName(upo).namespace == UPO_NS
+                assert row.ksef_number and row.ksef_number.encode() in _content(s, roles["upo"].id)
+            else:
+                assert (row.state, row.status_code, row.ksef_number) == ("rejected", 450, None)
+                assert inv.detail is not None and inv.detail.startswith("KSeF 450: ")
+                assert "upo" not in roles
+    subjects = sorted(m["Subject"] for m in mailbox.messages())
+    assert sum("accepted by KSeF" in x for x in subjects) == 2 and sum("rejected by KSeF" in x for x in subjects) == 1
+
+
+def _content(session: object, file_id: int) -> bytes:
+    from models.files import read_file
+
+    return read_file(session, file_id)[1]  # type: ignore[arg-type]
+
+
+async def test_ksef_down_then_back_the_invoice_waits_and_is_sent_once(
+        time_env: WorkflowEnvironment, pl: Settings, sim: Sim) -> None:
+    client = time_env.client
+    sim.configure(limits_multiplier=0, down=True)
+    async with new_worker(client, pl) as worker:
+        view = await send_invoice(pl, PL_VAT, fa3("FV/9/2026"), "9.xml", client=client, task_queue=worker.task_queue,
+                                  conserve=False, as_user=operator(pl))
+        session = client.get_workflow_handle_for(KsefSessionWorkflow.run, _session_id(pl))
+
+        async def retried() -> None:
+            desc = await session.describe()
+            assert desc.raw_description.pending_activities, "no pending open yet"
+            assert desc.raw_description.pending_activities[0].attempt >= 2
+
+        await assert_eventually(retried, timeout=30)
+        sim.configure(limits_multiplier=0)  # back
+        result = await client.get_workflow_handle_for(InvoiceSendWorkflow.run, view.workflow_id).result()
+        assert result.state == "accepted"
+        await time_env.sleep(400)  # idle: closed, the run ends
+        assert (await session.describe()).status == WorkflowExecutionStatus.COMPLETED
+        assert (await session.result()).opened == 1
+    with session_scope(pl.database_url) as s:
+        assert s.scalar(select(func.count()).select_from(kdb.KsefInvoice)) == 1
+        assert s.get(kdb.KsefInvoice, view.id).attempts == 1  # type: ignore[union-attr]
+    assert len([i for i in sim.sim.state.all("invoice") if i.get("number") == "FV/9/2026"]) == 1
+
+
+async def test_a_bad_fa3_invoice_is_refused_at_submission_with_nothing_written(pl: Settings) -> None:
+    bad = SAMPLE.replace(b"<P_15>2061.00", b"<P_15>2161.00")
+    with pytest.raises(InvalidInput) as err:
+        await send_invoice(pl, PL_VAT, bad, "bad.xml", as_user=operator(pl))
+    assert [p.field for p in err.value.problems] == ["/Faktura/Fa/P_15"]
+    with pytest.raises(InvalidInput, match="sent unsigned"):
+        await send_invoice(pl, PL_VAT, SAMPLE, "x.xml", sign="xades", as_user=operator(pl))
+    with session_scope(pl.database_url) as s:
+        assert s.scalar(select(func.count()).select_from(Invoice)) == 0
+    assert os.environ[PASSWORD_VARIABLE]  # the seal is there: the refusal was the invoice's
+
+
+async def test_an_accepted_invoice_is_conserved_with_its_upo_in_the_package(
+        time_env: WorkflowEnvironment, pl: Settings) -> None:
+    """Last in the module: the time-skipping server stops moving its clock once a conservation ran, so the idle
+    close is not waited for here (the burst test above proves it); the session workflow is terminated at the
+    end instead."""
+    from starters.archive import conservation_workflow_id
+
+    client = time_env.client
+    async with new_worker(client, pl) as worker:
+        view = await send_invoice(pl, PL_VAT, fa3("FV/7/2026"), "7.xml", client=client,
+                                  task_queue=worker.task_queue, as_user=operator(pl))
+        result = await client.get_workflow_handle_for(InvoiceSendWorkflow.run, view.workflow_id).result()
+        assert result.state == "accepted"
+        await client.get_workflow_handle(conservation_workflow_id(pl, "invoice", view.id)).result()
+    with session_scope(pl.database_url) as s:
+        package = package_of_owner(s, "invoice", view.id)
+        assert package is not None and package.document_type == "VAT"
+        names = {o.name for o in package.objects}
+        assert {f"{view.id}_UPO.xml", view.file_name} <= names, names
+    await client.get_workflow_handle(_session_id(pl)).terminate("end of the test module")
