@@ -13,6 +13,7 @@ KSeF, and a certificate worker whose activities enroll there with the customer's
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -126,6 +127,18 @@ def _certificates(settings: Settings) -> list[tuple[str, str, str]]:
         return [(c.operation_id, c.kind, c.state) for c in list_certificates(session, PL_VAT)]
 
 
+async def _decided(page: Page, api: str, state: str) -> None:
+    """The enrollment's row in `state`. The page answers once KSeF decided or after HTTP_WAIT_SECONDS with the
+    state so far (a loaded machine); then the screen is opened again until the workflow has written it."""
+    row = f'#authentication-certificates tr[data-state="{state}"]'
+    for _ in range(30):
+        if await page.query_selector(row) is not None:
+            return
+        await asyncio.sleep(1)
+        await page.goto(f"{api}/panel/c/{PL_VAT}/ksef")
+    raise AssertionError(f"no enrollment reached {state}: {await _text(page, '#ksef-authentication')}")
+
+
 async def _text(page: Page, selector: str) -> str:
     return " ".join((await page.text_content(selector) or "").split())
 
@@ -166,7 +179,7 @@ async def test_a_polish_customer_enrolls_and_adds_its_ksef_certificates_and_choo
             await page.set_input_files("#authentication-csr", files=[
                 {"name": "wniosek.csr", "mimeType": "application/pkcs10", "buffer": ksef_csr()}])
             await page.click("#authentication-upload")
-            await page.wait_for_selector('#authentication-certificates tr[data-state="active"]')
+            await _decided(page, api, "active")
             assert await _text(page, "#authentication-status") == "przeszedł autoryzację pomyślnie"
             row = page.locator('#authentication-certificates tr[data-state="active"]')
             cells = [" ".join((await row.locator(f".{c}").text_content() or "").split())
@@ -180,7 +193,7 @@ async def test_a_polish_customer_enrolls_and_adds_its_ksef_certificates_and_choo
             await page.set_input_files("#authentication-csr", files=[
                 {"name": "wniosek2.csr", "mimeType": "application/pkcs10", "buffer": ksef_csr()}])
             await page.click("#authentication-upload")
-            await page.wait_for_selector('#authentication-certificates tr[data-state="error"]')
+            await _decided(page, api, "error")
             state = await _text(page, '#authentication-certificates tr[data-state="error"] .state')
             assert state.startswith("wystąpił błąd: Uwierzytelnianie zakończone niepowodzeniem") and \
                 REFUSED_REASON in state
