@@ -20,6 +20,7 @@ starts nothing twice).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -74,6 +75,15 @@ RODZAJ_FAKTURY = {"Vat": "VAT", "Kor": "KOR", "Zal": "ZAL", "Roz": "ROZ", "Upr":
                   "KorRoz": "KOR_ROZ"}
 
 
+def _sleep_heartbeating(seconds: float) -> None:
+    """The client's waits (a Retry-After, our shared budget) inside a round: heartbeating meanwhile, so a wait
+    is never taken for a dead worker."""
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        activity.heartbeat("waiting for KSeF")
+        time.sleep(min(5.0, left))
+
+
 def invoice_id_for(tenant_id: int, ksef_number: str) -> str:
     return f"ksef-{tenant_id}-{ksef_number}"
 
@@ -97,7 +107,7 @@ class KsefDownloadActivities:
         """`client`, `signer`: how a round gets its KSeF client and the signer of a key alias (default: the
         settings' KSEF_URL with the machine's rate budget, and the key store in DATA_DIR/keys)."""
         self.settings = settings
-        self._client = client or (lambda: client_from_settings(settings))
+        self._client = client or (lambda: client_from_settings(settings, sleep=_sleep_heartbeating))
         self._signer = signer
 
     def signer(self, alias: str) -> Signer:

@@ -26,6 +26,7 @@ from core.search_keys import SearchKeys
 from core.settings import Settings
 from core.temporal import RPC_TIMEOUT, connect
 from domain.errors import InvalidInput, NotFound, ProblemCollector
+from domain.ksef.download import to_ms
 from domain.policy import Principal
 from models.base import as_utc, utcnow
 from models.ksef_download import SCHEDULE, KsefDownload
@@ -117,7 +118,8 @@ async def download_range(settings: Settings, vat: str, date_from: datetime, date
         act.check(vat)
         # a range ends now at the latest (today "to the end of the day" is today so far): what KSeF stores later
         # is the schedule's
-        start, end = _aware(date_from, "from"), min(_aware(date_to, "to"), utcnow())
+        # at KSeF's precision (milliseconds), so the cursor reaches the end exactly
+        start, end = to_ms(_aware(date_from, "from")), to_ms(min(_aware(date_to, "to"), utcnow()))
         found = ProblemCollector()
         if end <= start:
             found.add("to", "after from (and from not in the future)")

@@ -199,3 +199,46 @@ async def test_the_cli_downloads_a_range_and_shows_it(dev_env: WorkflowEnvironme
         trail = session.scalars(select(audit.AuditEntry).where(audit.AuditEntry.action == "ksef.download")
                                 .order_by(audit.AuditEntry.id)).all()
         assert trail[0].surface == "cli" and trail[0].outcome == "ok"
+
+
+async def test_the_demo_step_downloads_a_received_invoice_and_schedules_the_rest(
+        dev_env: WorkflowEnvironment, settings: Settings, db: str, tmp_path: Path) -> None:
+    """`make demo`'s download step against the app served over HTTP, the real worker's activities (the
+    customer's seal from the key store, the client from KSEF_URL) and the local KSeF served over HTTP."""
+    import threading
+
+    import uvicorn
+
+    from api.main import create_app
+    from devstack import demo_http
+    from devstack.demo_ksef_download import step_ksef_download
+    from tests.helpers import free_port, wait_until
+    from tests.identity_support import operator_headers
+    from tests.ksef_authority_support import serve_sim
+
+    port = free_port()
+    with serve_sim(tmp_path / "ksefsim") as sim:
+        served = bucket_settings(settings, temporal_address=dev_env.client.service_client.config.target_host,
+                                 temporal_task_queue=f"tq-{uuid.uuid4()}", payload_codec_key=SecretStr("off"),
+                                 public_base_url=f"http://127.0.0.1:{port}", ksef_url=sim.api,
+                                 data_dir=tmp_path / "data")
+        add_customer(served)  # the demo's Polish customer (step 3b adds it)
+        server = uvicorn.Server(uvicorn.Config(create_app(served, run_migrations=False), host="127.0.0.1",
+                                               port=port, log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        ctx: dict[str, object] = {}
+        try:
+            async with new_worker(dev_env.client, served, task_queue=served.temporal_task_queue):
+                await asyncio.to_thread(wait_until, lambda: server.started, 30, 0.05, "the API to start")
+                demo_http.act_as(operator_headers(served)["Authorization"].removeprefix("Bearer "))
+                await asyncio.to_thread(step_ksef_download, served, ctx)
+        finally:
+            demo_http.act_as(None)
+            server.should_exit = True
+            thread.join(10)
+            await unschedule_download(served, VAT, dev_env.client, as_user=principal(served))
+    with session_scope(served.database_url) as session:
+        row = session.get(KsefDownload, ctx["ksef_download"])
+        assert row is not None and row.taken == 1 and row.last_error is None
+        assert len(session.scalars(select(KsefReceived)).all()) == 1
