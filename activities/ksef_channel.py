@@ -175,7 +175,7 @@ class KsefChannelActivities:
             _, content = read_file(session, item.file_id)
         online = self._online(item.session_reference)
         reference = self._call(
-            item.vat, "invoice", lambda c: c.send_invoice(online, content))
+            item.vat, "invoice", lambda c: c.send_invoice(online, content, offline_mode=item.offline))
         with session_scope(url) as session:
             db.complete_send(session, item.invoice_id, reference)
             set_state(session, item.invoice_id, "sent")

@@ -68,6 +68,8 @@ class InvoiceSendInput:
     operator_email: str = ""  # who is told (PARTNER_EMAIL, the intermediary's own address)
     actor: str = ""  # who sent it for the customer `vat` ("customer:anna@example.it"); "" before #12.6
     channel: str = "sdi"  # sdi | ksef (models.ksef_io: a Polish customer's FA(3) invoice, #14.3)
+    ksef_offline_mode: str = ""  # "" online, or the offline mode it was issued in (domain.ksef.offline)
+    ksef_send_by: str = ""  # an offline invoice: the last day (ISO) it may reach KSeF
 
 
 @dataclass

@@ -24,6 +24,7 @@ class KsefSendRequest:
     invoice_id: str
     file_id: int  # the stored FA(3) file (role "transmitted")
     reply_to: str  # the invoice workflow's id: the outcome is signalled there
+    offline: bool = False  # issued in an offline mode: sent with offlineMode true (tryby-offline.md)
 
 
 @dataclass
@@ -70,6 +71,7 @@ class KsefSendItem:
     session_reference: str
     invoice_id: str
     file_id: int
+    offline: bool = False
 
 
 @dataclass

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from dataclasses import dataclass
+from datetime import date as date_type
 from pathlib import PurePath
 from typing import TYPE_CHECKING
 
@@ -70,7 +71,7 @@ def _key(parts: tuple[object, ...]) -> str:
 async def send_invoice(settings: Settings, vat: str, data: bytes, filename: str, sign: str = "none",
                        key_alias: str | None = None, *, as_user: Principal, surface: str = STARTER,
                        client: Client | None = None, task_queue: str | None = None,
-                       conserve: bool = True) -> db.InvoiceView:
+                       conserve: bool = True, ksef_offline: str | None = None) -> db.InvoiceView:
     """Check the invoice (schema, SDI rules, sender = the customer, not a duplicate), name it, record it and
     start its workflow. A refusal raises InvalidInput listing every problem; nothing is written then. The
     invoice row and the workflow's input record who sent it (`as_user`) for which customer."""
@@ -79,13 +80,15 @@ async def send_invoice(settings: Settings, vat: str, data: bytes, filename: str,
         act.check(str(parsed))
         if parsed.country == "PL":  # KSeF: an FA(3) invoice (#14.3)
             return await _send_ksef(settings, act, str(parsed), data, filename, sign, key_alias, client,
-                                    task_queue, conserve)
+                                    task_queue, conserve, ksef_offline)
+        if ksef_offline:
+            raise InvalidInput.one("ksef_offline", "the offline modes are KSeF's: for a Polish customer only")
         return await _send(settings, act, vat, data, filename, sign, key_alias, client, task_queue, conserve)
 
 
 async def _send_ksef(settings: Settings, act: Acting, vat: str, data: bytes, filename: str, sign: str,
                      key_alias: str | None, client: Client | None, task_queue: str | None,
-                     conserve: bool) -> db.InvoiceView:
+                     conserve: bool, offline_mode: str | None = None) -> db.InvoiceView:
     """A Polish customer's FA(3) invoice: checked (domain/ksef/fa3.py, the seller the customer, not a number it
     sent already: KSeF's uniqueness is seller, RodzajFaktury and P_2), recorded, its workflow started on the
     KSeF channel. A refusal raises InvalidInput; nothing is written then."""
@@ -105,6 +108,7 @@ async def _send_ksef(settings: Settings, act: Acting, vat: str, data: bytes, fil
     if not enabled:
         raise Conflict(f"customer {vat} is not enabled: its intermediation contract is not accepted yet")
     summary = validate_fa3(data, vat, today=date.today())
+    offline_files, send_by = _offline_codes(settings, vat, data, summary.issue_date, offline_mode)
     number_key = summary.number if len(summary.number) <= 100 else hashlib.sha256(summary.number.encode()).hexdigest()
     key = f"FA3/{summary.invoice_type}/{number_key}"
     with session_scope(settings.database_url) as session:
@@ -127,13 +131,15 @@ async def _send_ksef(settings: Settings, act: Acting, vat: str, data: bytes, fil
             counterparty_vat=f"PL{summary.buyer_nip}" if summary.buyer_nip else None, recipient_code=None,
             number=summary.number[:20], doc_date=summary.issue_date.isoformat(), total=str(summary.gross),
             currency=summary.currency, documents=1, workflow_id=wf_id, created_by=act.user.label,
-        ), [key], [("original", "original-" + PurePath(filename).name[-150:], "application/xml", data)])
+        ), [key], [("original", "original-" + PurePath(filename).name[-150:], "application/xml", data),
+                   *[(role, f"{invoice_id}_{name}", mime, content) for role, name, mime, content in offline_files]])
     inp = InvoiceSendInput(
         invoice_id=invoice_id, vat=vat, file_name=file_name, sign_mode="none", key_alias=None, pa=False,
         customer_email=email, number=summary.number, doc_type=summary.invoice_type,
         doc_date=summary.issue_date.isoformat(), sender_name=summary.seller_name,
         recipient_id=f"PL{summary.buyer_nip}" if summary.buyer_nip else "", recipient_name=summary.buyer_name or "",
         conserve=conserve, actor=act.user.label, sdi_silence_seconds=0, channel=CHANNEL_KSEF,
+        ksef_offline_mode=offline_mode or "", ksef_send_by=send_by,
     )
     c: Client | None = None
     try:
@@ -221,6 +227,43 @@ async def _send(settings: Settings, act: Acting, vat: str, data: bytes, filename
             db.delete_invoice(session, invoice_id)
         raise
     return view
+
+
+def _offline_codes(settings: Settings, vat: str, data: bytes, issue_date: date_type,
+                   mode: str | None) -> tuple[list[tuple[str, str, str, bytes]], str]:
+    """An invoice issued offline (tryby-offline.md): its deadline, and its two QR codes as a file of the invoice
+    (`<id>_QR.txt`, role `qr`): KOD I and KOD II, signed with the customer's offline certificate from the key
+    store (KSEF_OFFLINE_KEY_ALIAS). Only offline24 is taken here: the other modes hang on the dates of an
+    announced unavailability, which nothing records yet."""
+    from datetime import date
+
+    from domain.ksef.numbers import qr_invoice_link
+    from domain.ksef.offline import OFFLINE24, qr_certificate_link, send_deadline
+    from domain.signatures.keystore import FileKeyStore
+
+    if not mode:
+        return [], ""
+    if mode != OFFLINE24:
+        raise InvalidInput.one("ksef_offline", f"only {OFFLINE24} can be chosen when sending (the other modes "
+                                               f"follow an unavailability KSeF announces), got {mode!r}")
+    deadline = send_deadline(mode, issue_date)
+    assert deadline is not None
+    if deadline < date.today():
+        raise InvalidInput.one("/Faktura/Fa/P_1", f"an {mode} invoice issued {issue_date.isoformat()} had to reach "
+                                                  f"KSeF by {deadline.isoformat()}")
+    nip = vat.removeprefix("PL")
+    alias = settings.ksef_offline_key_alias.format(nip=nip)
+    try:
+        signer = FileKeyStore(settings.data_dir / "keys").signer(alias)
+    except (NotFound, InvalidInput) as err:
+        raise InvalidInput.one("ksef_offline", f"no KSeF offline certificate of {vat} in the key store ({alias}): "
+                                               f"{err}") from None
+    kod_i = qr_invoice_link(nip, issue_date, data, settings.ksef_qr_environment)
+    kod_ii = qr_certificate_link("Nip", nip, nip, signer.certificate, signer.private_key,
+                                 data, settings.ksef_qr_environment)
+    text = (f"mode: {mode}\nsend to KSeF by: {deadline.isoformat()} (end of day, Europe/Warsaw)\n"
+            f"KOD I (label OFFLINE until KSeF numbers it): {kod_i}\nKOD II (CERTYFIKAT): {kod_ii.url}\n")
+    return [("qr", "QR.txt", "text/plain", text.encode())], deadline.isoformat()
 
 
 async def _started(client: Client, workflow_id: str) -> bool:

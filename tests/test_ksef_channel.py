@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 from lxml import etree
 from sqlalchemy import func, select
 from temporalio.client import WorkflowExecutionStatus
@@ -163,6 +164,75 @@ async def test_a_bad_fa3_invoice_is_refused_at_submission_with_nothing_written(p
     with session_scope(pl.database_url) as s:
         assert s.scalar(select(func.count()).select_from(Invoice)) == 0
     assert os.environ[PASSWORD_VARIABLE]  # the seal is there: the refusal was the invoice's
+
+
+def _deposit_offline_certificate(settings: Settings) -> x509.Certificate:
+    """The customer's KSeF certificate of type Offline (Non-Repudiation) with its key, where the starter reads it."""
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from domain.signatures.devcert import to_pkcs12
+    from domain.signatures.keystore import Signer
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "Firma Testowa offline")])
+    now = datetime.now(UTC)
+    usage = x509.KeyUsage(digital_signature=False, content_commitment=True, key_encipherment=False,
+                          data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
+                          encipher_only=False, decipher_only=False)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(0x01F20A5D352AE590).not_valid_before(now - timedelta(days=1))
+            .not_valid_after(now + timedelta(days=30)).add_extension(usage, critical=True).sign(key, hashes.SHA256()))
+    alias = settings.ksef_offline_key_alias.format(nip="5265877635")
+    path = settings.data_dir / "keys" / f"{alias}.p12"
+    path.write_bytes(to_pkcs12(Signer(key, cert), alias, KEYSTORE_PASSWORD.encode()))
+    path.chmod(0o600)
+    return cert
+
+
+async def test_an_offline24_invoice_gets_its_qr_codes_and_is_sent_later_with_offline_mode(
+        time_env: WorkflowEnvironment, pl: Settings, sim: Sim) -> None:
+    from datetime import date
+
+    from domain.ksef.numbers import invoice_hash
+    from domain.ksef.offline import send_deadline, verify_certificate_link
+
+    cert = _deposit_offline_certificate(pl)
+    xml = fa3("FV/OFF/1/2026").replace(b"<P_1>2026-12-07</P_1>", f"<P_1>{date.today().isoformat()}</P_1>".encode())
+    with pytest.raises(InvalidInput, match="only offline24"):
+        await send_invoice(pl, PL_VAT, xml, "off.xml", ksef_offline="awaryjny", as_user=operator(pl))
+    client = time_env.client
+    sim.configure(limits_multiplier=0, down=True)  # issued while KSeF is unreachable
+    async with new_worker(client, pl) as worker:
+        view = await send_invoice(pl, PL_VAT, xml, "off.xml", client=client, task_queue=worker.task_queue,
+                                  conserve=False, ksef_offline="offline24", as_user=operator(pl))
+        with session_scope(pl.database_url) as s:
+            qr = {f.role: f for f in invoice_files(s, view.id)}["qr"]
+            text = _content(s, qr.id).decode()
+        kod_i, kod_ii = (line.split(": ", 1)[1] for line in text.splitlines() if line.startswith("KOD"))
+        assert kod_i.endswith(f"/{date.today().strftime('%d-%m-%Y')}/{invoice_hash(xml)}")
+        assert kod_ii.startswith("https://qr-test.ksef.mf.gov.pl/certificate/Nip/5265877635/5265877635/"
+                                 "01F20A5D352AE590/") and verify_certificate_link(kod_ii, cert)
+        deadline = send_deadline("offline24", date.today())
+        assert f"send to KSeF by: {deadline}" in text
+        session = client.get_workflow_handle_for(KsefSessionWorkflow.run, _session_id(pl))
+
+        async def retried() -> None:
+            pending = (await session.describe()).raw_description.pending_activities
+            assert pending and pending[0].attempt >= 2
+
+        await assert_eventually(retried, timeout=30)
+        sim.configure(limits_multiplier=0)  # KSeF back: the same workflow sends it now
+        handle = client.get_workflow_handle_for(InvoiceSendWorkflow.run, view.workflow_id)
+        result = await handle.result()
+        assert result.state == "accepted"
+        assert any(f"issued offline24: to KSeF with offlineMode by {deadline}" in h for h in result.history)
+        await time_env.sleep(400)
+        assert (await session.describe()).status == WorkflowExecutionStatus.COMPLETED
+    [sent] = [i for i in sim.sim.state.all("invoice") if i.get("number") == "FV/OFF/1/2026"]
+    assert sent["mode"] == "Offline"  # offlineMode: true reached KSeF
 
 
 async def test_an_accepted_invoice_is_conserved_with_its_upo_in_the_package(

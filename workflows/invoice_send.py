@@ -217,11 +217,14 @@ class InvoiceSendWorkflow:
         assert inp is not None
         await workflow.execute_activity_method(
             KsefChannelActivities.enqueue,
-            KsefEnqueueRequest(inp.vat, KsefSendRequest(inp.invoice_id, file_id, workflow.info().workflow_id)),
+            KsefEnqueueRequest(inp.vat, KsefSendRequest(inp.invoice_id, file_id, workflow.info().workflow_id,
+                                                         offline=bool(inp.ksef_offline_mode))),
             start_to_close_timeout=LOCAL_ATTEMPT_TIMEOUT, schedule_to_close_timeout=LOCAL_TOTAL_TIMEOUT,
             retry_policy=RETRY_FAST,
         )
         self._state = SENT
+        if inp.ksef_offline_mode:
+            self._note(f"issued {inp.ksef_offline_mode}: to KSeF with offlineMode by {inp.ksef_send_by}")
         self._note(f"{SENT} (KSeF session workflow)")
         publish_status(SENT)
         await workflow.wait_condition(lambda: self._ksef is not None)

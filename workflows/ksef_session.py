@@ -152,7 +152,7 @@ class KsefSessionWorkflow:
         try:
             sent = await workflow.execute_activity_method(
                 KsefChannelActivities.send_invoice,
-                KsefSendItem(inp.vat, self._session, req.invoice_id, req.file_id),
+                KsefSendItem(inp.vat, self._session, req.invoice_id, req.file_id, req.offline),
                 start_to_close_timeout=EXTERNAL_ATTEMPT_TIMEOUT, schedule_to_close_timeout=EXTERNAL_TOTAL_TIMEOUT,
                 retry_policy=RETRY_EXTERNAL,
             )
