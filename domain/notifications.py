@@ -18,12 +18,13 @@ NOTIFICATION_KINDS: dict[str, str] = {
     "invoice-received": "an invoice addressed to you was received",
 }
 
-# What KSeF sends a Polish customer today, each a real e-mail of the certificate workflow (seed 004's
-# "Powiadomienia e-mail" on the KSeF screen): a certificate enrolled, an enrollment KSeF refused (the seed's
-# "wystąpił błąd"), expiry ahead, expired, revoked. The same kinds as the preferences screen's, so one
-# switch turns a kind off everywhere.
+# What KSeF sends a Polish customer today, each a real e-mail (seed 004's "Powiadomienia e-mail" on the KSeF
+# screen): from the certificate workflow, a certificate enrolled, an enrollment KSeF refused (the seed's
+# "wystąpił błąd"), expiry ahead, expired, revoked; from the invoice workflow on channel ksef, an invoice
+# accepted (its UPO) or rejected by KSeF. The download from KSeF sends none. The same kinds as the preferences
+# screen's, so one switch turns a kind off everywhere.
 KSEF_NOTIFICATION_KINDS: tuple[str, ...] = ("cert-issued", "cert-authorization-failed", "cert-expiry-reminder",
-                                            "cert-expired", "cert-revoked")
+                                            "cert-expired", "cert-revoked", "invoice-outcome")
 
 # Always sent, whatever the preferences.
 TRANSACTIONAL_KINDS: frozenset[str] = frozenset(

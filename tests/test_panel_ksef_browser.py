@@ -35,7 +35,7 @@ from domain.authority import BuiltinCA
 from domain.permissions import READ
 from models import identity as ident
 from models.certificates import list_certificates
-from models.preferences import get_preferences
+from models.preferences import get_preferences, set_preference
 from models.tenant import add_tenant
 from starters.certificates import upload_certificate
 from tests.certificates_support import certificate_activities, subject, terminate_leftovers
@@ -221,16 +221,18 @@ async def test_a_polish_customer_enrolls_and_adds_its_ksef_certificates_and_choo
             assert await page.query_selector("#offline-certificates") is None
             assert [k for _, k, _ in _certificates(polish)] == ["authentication", "authentication"]
 
-            # Powiadomienia e-mail: every KSeF kind on by default; one turned off
+            # Powiadomienia e-mail: every KSeF kind on by default; one turned off, a kind not KSeF's left as it is
+            with session_scope(polish.database_url) as session:
+                set_preference(session, PL_VAT, "invoice-received", False)
             boxes = page.locator("#ksef-notifications input[type=checkbox]")
-            assert await boxes.count() == 5 and all([await boxes.nth(i).is_checked() for i in range(5)])
+            assert await boxes.count() == 6 and all([await boxes.nth(i).is_checked() for i in range(6)])
             await page.uncheck("#notify-cert-expiry-reminder")
             await page.click("#save-notifications")
             await page.wait_for_selector("#message.ok")
             assert not await page.is_checked("#notify-cert-expiry-reminder")
             with session_scope(polish.database_url) as session:
                 prefs = get_preferences(session, PL_VAT)
-            assert [k for k, on in prefs.items() if not on] == ["cert-expiry-reminder"]
+            assert [k for k, on in prefs.items() if not on] == ["cert-expiry-reminder", "invoice-received"]
         finally:
             await context.close()
             await terminate_leftovers(dev_env.client, polish.database_url)

@@ -9,8 +9,9 @@ certificate (certyfikat offline), generated in MCU or the Aplikacja Podatnika, i
 status is certyfikat poprawnie dodany or brak certyfikatu. Each certificate shows who added it, when it was
 uploaded and when it expires, and can be deleted.
 
-Section Powiadomienia e-mail: a checkbox per kind of e-mail KSeF's certificates send
-(`domain.notifications.KSEF_NOTIFICATION_KINDS`), all on by default; saving sets only those kinds.
+Section Powiadomienia e-mail: a checkbox per kind of e-mail a Polish customer gets from KSeF's certificates and
+its invoices' outcomes (`domain.notifications.KSEF_NOTIFICATION_KINDS`), all on by default; saving sets only
+those kinds.
 
 Every action is the starters' own, after the policy is asked (`precheck`, a refusal audited, surface panel)."""
 
