@@ -282,3 +282,16 @@ async def test_a_read_only_accountant_sees_the_ksef_states_but_cannot_change_the
     finally:
         await context.close()
         await terminate_leftovers(dev_env.client, polish.database_url)
+
+
+def test_every_certificate_state_has_its_ksef_label_in_the_seeds_words() -> None:
+    """The KSeF screen names a row's state by `ksef_state_<state>` (a key the label check cannot see in the
+    template): each state has one in the three languages, the Polish ones as seed 004 writes them."""
+    from api.panel.i18n import CATALOGUE, LANGUAGES
+    from domain.certificates import STATES
+
+    assert sorted(s for s in STATES if set(CATALOGUE.get(f"ksef_state_{s}", {})) != set(LANGUAGES)) == []
+    assert [CATALOGUE[f"ksef_state_{s}"]["pl"] for s in ("ordered", "accepted", "active", "error", "added")] == [
+        "zlecony do autoryzacji", "zaakceptowany w trakcie autoryzacji", "przeszedł autoryzację pomyślnie",
+        "wystąpił błąd: Uwierzytelnianie zakończone niepowodzeniem", "certyfikat poprawnie dodany"]
+    assert CATALOGUE["ksef_no_certificate"]["pl"] == "brak certyfikatu"
