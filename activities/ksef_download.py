@@ -232,7 +232,7 @@ class KsefDownloadActivities:
                     id=invoice_id, direction="in", file_name=f"{meta.ksef_number}.xml", transmitter_id="KSeF",
                     sign_mode="none", key_alias=None, format="FA(3)",
                     counterparty_name=(meta.seller_name or "")[:200] or None,
-                    counterparty_vat=f"PL{meta.seller_nip}", recipient_code=None, number=meta.invoice_number[:20],
+                    counterparty_vat=f"PL{meta.seller_nip}", recipient_code=None, number=meta.invoice_number[:256],
                     doc_date=meta.issue_date.isoformat(), total=f"{meta.gross_amount:.2f}",
                     currency=meta.currency, documents=1,
                     workflow_id=ksef_workflow_id_for(customer_key, document_key), state=INBOX, created_by=KSEF,

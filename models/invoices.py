@@ -47,7 +47,7 @@ class Invoice(Base):
     counterparty_name: Mapped[str | None] = mapped_column(String(200))
     counterparty_vat: Mapped[str | None] = mapped_column(String(30))
     recipient_code: Mapped[str | None] = mapped_column(String(7))
-    number: Mapped[str] = mapped_column(String(20))
+    number: Mapped[str] = mapped_column(String(256))  # FA(3) P_2: up to 256; FatturaPA Numero: 20
     doc_date: Mapped[str] = mapped_column(String(10))
     total: Mapped[str | None] = mapped_column(String(20))
     currency: Mapped[str] = mapped_column(String(3))

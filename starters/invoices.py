@@ -129,7 +129,7 @@ async def _send_ksef(settings: Settings, act: Acting, vat: str, data: bytes, fil
             id=invoice_id, direction="out", file_name=file_name, transmitter_id=vat, sign_mode="none",
             key_alias=None, format="FA(3)", counterparty_name=(summary.buyer_name or "")[:200] or None,
             counterparty_vat=f"PL{summary.buyer_nip}" if summary.buyer_nip else None, recipient_code=None,
-            number=summary.number[:20], doc_date=summary.issue_date.isoformat(), total=str(summary.gross),
+            number=summary.number, doc_date=summary.issue_date.isoformat(), total=str(summary.gross),
             currency=summary.currency, documents=1, workflow_id=wf_id, created_by=act.user.label,
         ), [key], [("original", "original-" + PurePath(filename).name[-150:], "application/xml", data),
                    *[(role, f"{invoice_id}_{name}", mime, content) for role, name, mime, content in offline_files]])
