@@ -140,6 +140,9 @@ RULES: dict[tuple[str, str], Rule | Public] = {
     ("POST", "/customers/{vat}/ksef/schedule/pause"): Rule("ksef.schedule"),
     ("POST", "/customers/{vat}/ksef/schedule/resume"): Rule("ksef.schedule"),
     ("DELETE", "/customers/{vat}/ksef/schedule"): Rule("ksef.schedule"),
+    ("PUT", "/customers/{vat}/ksef-token"): Rule("ksef.token"),
+    ("GET", "/customers/{vat}/ksef-token"): Rule("ksef.read"),
+    ("DELETE", "/customers/{vat}/ksef-token"): Rule("ksef.token"),
     # the archive
     ("GET", "/archive/usage"): Rule("archive.usage", NONE),
     ("GET", "/archive/packages"): Rule("archive.read", QUERY),

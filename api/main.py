@@ -9,7 +9,18 @@ from api import errors
 from api.access import guard
 from api.body_limit import BodyLimit
 from api.panel import install as install_panel
-from api.routes import archive, certificates, codec, contracts, feed, identity, invoices, ksef, tenants
+from api.routes import (
+    archive,
+    certificates,
+    codec,
+    contracts,
+    feed,
+    identity,
+    invoices,
+    ksef,
+    ksef_credentials,
+    tenants,
+)
 from core.db import migrate
 from core.settings import Settings, get_settings
 
@@ -44,6 +55,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     app.include_router(archive.router)
     app.include_router(feed.router)
     app.include_router(ksef.router)
+    app.include_router(ksef_credentials.router)
     install_panel(app)
 
     @app.get("/healthz", tags=["health"])

@@ -87,6 +87,9 @@ ACTIONS: dict[str, Action] = dict([
     _a("ksef.download"),
     _a("ksef.read"),
     _a("ksef.schedule", permission=CONFIG_MANAGE),
+    # the customer's KSeF token (the credential our worker logs in to KSeF with for it): setting or removing it
+    # is the customer's service configuration; whether one is set is `ksef.read`
+    _a("ksef.token", permission=CONFIG_MANAGE),
     # users and delegation
     _a("user.create", operator_only=True),
     _a("user.self", scoped=False),  # one's own tokens, profile and links

@@ -13,6 +13,7 @@ from models import (  # noqa: F401
     identity,
     invoices,
     ksef_channel,
+    ksef_credentials,
     ksef_download,
     outbox,
     preferences,

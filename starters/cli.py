@@ -17,6 +17,7 @@ from starters import (
     identity_cli,
     invoices_cli,
     ksef_cli,
+    ksef_credentials_cli,
     ksef_download_cli,
     login_cli,
     ops_cli,
@@ -42,6 +43,7 @@ app.add_typer(delegations_cli.app, name="delegation")
 app.add_typer(tls_cli.app, name="tls")
 app.add_typer(sync_cli.app, name="sync")
 app.add_typer(ksef_download_cli.app, name="ksef")
+ksef_download_cli.app.add_typer(ksef_credentials_cli.app, name="token")  # einvoice ksef token ...
 app.command("login")(login_cli.login)
 app.command("logout")(login_cli.logout)
 app.command("whoami")(login_cli.whoami)
