@@ -47,10 +47,11 @@ def steps() -> list[Step]:
     from devstack.demo_invoices import step_invoices
     from devstack.demo_ksef_certificates import step_ksef_certificates
     from devstack.demo_ksef_download import step_ksef_download
+    from devstack.demo_ksef_invoice import step_ksef_invoice
     from devstack.demo_sync import step_sync
 
     return [step_operator, step_add_customer, step_contract, step_certificates, step_ksef_certificates,
-            step_ksef_download, step_invoices, step_conservation, step_delegation, step_sync]
+            step_ksef_invoice, step_ksef_download, step_invoices, step_conservation, step_delegation, step_sync]
 
 
 def run_demo(settings: Settings) -> int:

@@ -309,6 +309,27 @@ def invoice_files(settings: Settings, invoice_id: str, *, as_user: Principal,
             return db.invoice_files(session, invoice_id)
 
 
+def ksef_status(settings: Settings, invoice_id: str, *, as_user: Principal,
+                surface: str = STARTER) -> tuple[str | None, str | None]:
+    """An FA(3) invoice's numer KSeF (KSeF number) and KSeF's status ("200 Sukces", "450 ..."): of a sent
+    invoice once KSeF answered, of a received one as downloaded; (None, None) for an SDI invoice."""
+    from models.ksef_channel import ksef_invoice
+    from models.ksef_download import KsefReceived
+
+    with acting(settings, as_user, "invoice.read", f"invoice {invoice_id} ksef", surface) as act:
+        _checked(settings, act, invoice_id)
+        with session_scope(settings.database_url) as session:
+            sent = ksef_invoice(session, invoice_id)
+            if sent is not None:
+                status = (f"{sent.status_code} {sent.status_description or ''}".strip()
+                          if sent.status_code is not None else None)
+                return sent.ksef_number, status
+            from sqlalchemy import select
+
+            received = session.scalar(select(KsefReceived.ksef_number).where(KsefReceived.invoice_id == invoice_id))
+            return (received, "200 Sukces") if received is not None else (None, None)
+
+
 @dataclass(frozen=True)
 class Download:
     name: str
@@ -319,7 +340,7 @@ class Download:
 def download(settings: Settings, invoice_id: str, what: str, *, as_user: Principal,
              surface: str = STARTER) -> list[Download]:
     """original | signed (what went to the SDI) | notifications | html (the AdE stylesheet's rendering) |
-    pdf (that rendering printed by headless Chromium)."""
+    pdf (that rendering printed by headless Chromium) | upo (KSeF's receipt, UPO, of an FA(3) invoice)."""
     with acting(settings, as_user, "invoice.read", f"invoice {invoice_id} {what[:20]}", surface) as act:
         return _download(settings, act, invoice_id, what)
 
@@ -329,7 +350,7 @@ def _download(settings: Settings, act: Acting, invoice_id: str, what: str) -> li
 
     roles = {"original": ("original", "received"), "signed": ("transmitted", "received"),
              "notifications": ("notification", "metadata", "outcome"), "html": ("transmitted", "received"),
-             "pdf": ("transmitted", "received")}
+             "pdf": ("transmitted", "received"), "upo": ("upo",)}
     chromium = None
     if what == "pdf":  # before reading anything: a machine without a browser says so at once
         from core.pdf import find_chromium

@@ -69,6 +69,10 @@ class FilePublic(BaseModel):
 
 class InvoiceDetail(InvoicePublic):
     files: list[FilePublic]
+    ksef_number: str | None = Field(default=None, description="numer KSeF (KSeF number) of a Polish customer's "
+                                                               "FA(3) invoice, once KSeF accepted it")
+    ksef_status: str | None = Field(default=None, description="KSeF's status of the invoice: its code and "
+                                                               "description (200 accepted; 4xx/5xx rejected)")
 
 
 class OutcomeBody(BaseModel):
@@ -118,12 +122,13 @@ def read_invoice(settings: SettingsDep, invoice_id: str, access: AccessDep) -> I
     access.check(view.vat)
     files = [FilePublic(name=f.name, role=f.role, mime_type=f.mime_type, size=f.size, sha256=f.sha256)
              for f in starter.invoice_files(settings, invoice_id, as_user=access.user, surface=HTTP)]
-    return InvoiceDetail(**InvoicePublic.of(view).model_dump(), files=files)
+    number, status = starter.ksef_status(settings, invoice_id, as_user=access.user, surface=HTTP)
+    return InvoiceDetail(**InvoicePublic.of(view).model_dump(), files=files, ksef_number=number, ksef_status=status)
 
 
 @router.get("/invoices/{invoice_id}/download/{what}")
 def download(settings: SettingsDep, invoice_id: str, what: str, access: AccessDep) -> Response:
-    """original | signed | html | pdf: the file itself; notifications: a zip of every notification."""
+    """original | signed | html | pdf | upo: the file itself; notifications: a zip of every notification."""
     if what == "pdf":  # a machine without a browser says so before anything is read
         from core.pdf import find_chromium
 
