@@ -9,8 +9,8 @@ challenge). The operation's status (100, then 200 or 415/450/460), the tokens re
 refreshed. Certificates: limits, enrollment data (the signer's subject), enrollments checked with
 `domain.ksef.enrollment` and issued by the simulator's own test CA, retrieve, query, revoke. The interactive
 session: opened with the AES key unwrapped by the ministry's key, invoices decrypted (`domain.ksef.session_crypto`),
-their hashes and sizes checked, then checked as an FA(3) invoice (well-formed, safe, the FA(3) root, the
-seller's NIP and its check digit, the seller the context, the number, the issue date, no duplicate), a KSeF
+their hashes and sizes checked, then checked as an FA(3) invoice (well-formed, safe, the FA(3) root, the FA(3)
+schema, the seller's NIP and its check digit, the seller the context, the number, the issue date, no duplicate), a KSeF
 number given to each accepted one; the UPO of each invoice and of the session, XAdES-signed, UPO 4.3.
 Download: the metadata query and the invoice by KSeF number. Scenarios (`scenarios.py`) and the limits of
 limity-api.md (429 with Retry-After). Control endpoints under `/control/` for tests and the demo.
@@ -48,6 +48,7 @@ from domain.errors import InvalidInput
 from domain.identifiers import parse_vat_number
 from domain.ksef.auth import AUTH_NS, CHALLENGE, CONTEXT_PATTERNS
 from domain.ksef.enrollment import SUBJECT_FIELDS, check_enrollment_csr
+from domain.ksef.fa3 import schema as fa3_schema
 from domain.ksef.limits import limit_of
 from domain.ksef.numbers import crc8
 from domain.ksef.session_crypto import MAX_INVOICE_BYTES, SessionKey, unwrap_key
@@ -599,8 +600,12 @@ class Simulator:
         self.state.put("session", ref, {**s, "invoices": [*s["invoices"], inv_ref], "updated": self.now()})
         return Answer(202, {"referenceNumber": inv_ref})
 
-    def _check_invoice(self, xml: bytes, context: list[str], inv_ref: str, session_ref: str) -> dict[str, Any]:
-        """FA(3) checks the schema does not need for its answer here (the schema itself: #14.3)."""
+    def _check_invoice(self, xml: bytes, context: list[str], inv_ref: str, session_ref: str,
+                       schema: bool = True) -> dict[str, Any]:
+        """KSeF's checks of an FA(3) invoice: the document, the FA(3) schema (the vendored XSD, as KSeF validates
+        against its own copy: 430 with the schema's first messages), then what the answer needs. `schema` False
+        for a supplier's invoice the control route delivers: it stands for one KSeF took from another system,
+        and the download must cope with whatever KSeF hands out (its findings are warnings there)."""
         def rejected(code: int, *details: str) -> dict[str, Any]:
             return {"outcome": {"code": code, "description": INVOICE_CODES[code], "details": list(details)}}
 
@@ -612,6 +617,9 @@ class Simulator:
             return rejected(430, str(err))
         if root.tag != f"{{{FA3_NS}}}Faktura":
             return rejected(430, f"the root is {root.tag}, not Faktura of FA(3) ({FA3_NS})")
+        xsd = fa3_schema() if schema else None
+        if xsd is not None and not xsd.validate(root):
+            return rejected(430, *[f"line {e.line}: {e.message}" for e in list(xsd.error_log)[:5]])
         n = {"f": FA3_NS}
 
         def text(xpath: str) -> str:
@@ -871,7 +879,7 @@ class Simulator:
         record: dict[str, Any] = {"ref": ref, "session": "", "ordinal": 1, "received": self.now() - late,
                                   "ready_at": self.now() - late, "visible_at": self.now(), "hash": _sha_b64(xml),
                                   "mode": "Online", "context": ["Nip", seller], "auth_hash": _sha_b64(b"")}
-        record.update(self._check_invoice(xml, ["Nip", seller], ref, ""))
+        record.update(self._check_invoice(xml, ["Nip", seller], ref, "", schema=False))
         self.state.put("invoice", ref, record, xml)
         return {"referenceNumber": ref, "status": record["outcome"], "ksefNumber": record.get("ksef_number")}
 

@@ -31,7 +31,7 @@ from domain.ksef.numbers import parse_ksef_number
 from domain.ksef.session_crypto import send_invoice_request
 from domain.signatures.keystore import Signer
 from domain.signatures.xades import verify_xades
-from ksefsim.app import FA3_NS, Simulator, create_app
+from ksefsim.app import Simulator, create_app
 from ksefsim.keys import load_keys
 from ksefsim.scenarios import SimConfig
 from tests import ksef_support as contract
@@ -109,16 +109,13 @@ def seal(nip: str, name: str = "Firma Testowa sp. z o.o.") -> Signer:
     return Signer(key, cert)
 
 
-def fa3(number: str, seller: str = NIP, buyer: str = BUYER, gross: str = "123.00") -> bytes:
-    return f"""<?xml version="1.0" encoding="UTF-8"?>
-<Faktura xmlns="{FA3_NS}">
-  <Naglowek><KodFormularza kodSystemowy="FA (3)" wersjaSchemy="1-0E">FA</KodFormularza>
-    <WariantFormularza>3</WariantFormularza><DataWytworzeniaFa>2026-12-07T09:00:00Z</DataWytworzeniaFa></Naglowek>
-  <Podmiot1><DaneIdentyfikacyjne><NIP>{seller}</NIP><Nazwa>Firma Testowa</Nazwa></DaneIdentyfikacyjne></Podmiot1>
-  <Podmiot2><DaneIdentyfikacyjne><NIP>{buyer}</NIP><Nazwa>Nabywca</Nazwa></DaneIdentyfikacyjne></Podmiot2>
-  <Fa><KodWaluty>PLN</KodWaluty><P_1>2026-12-07</P_1><P_2>{number}</P_2><P_13_1>100.00</P_13_1>
-    <P_14_1>23.00</P_14_1><P_15>{gross}</P_15><RodzajFaktury>VAT</RodzajFaktury></Fa>
-</Faktura>""".encode()
+def fa3(number: str, seller: str = NIP, buyer: str = BUYER) -> bytes:
+    """A schema-valid FA(3) invoice (the corpus' two-rate VAT invoice) with its own number, seller and buyer."""
+    xml = (Path(__file__).parent / "corpus" / "fa3" / "valid-vat-two-rates.xml").read_bytes()
+    xml = xml.replace(b"<NIP>5265877635</NIP>", b"<NIP>@SELLER@</NIP>").replace(b"<NIP>1234563218</NIP>",
+                                                                              b"<NIP>@BUYER@</NIP>")
+    xml = xml.replace(b"@SELLER@", seller.encode()).replace(b"@BUYER@", buyer.encode())
+    return xml.replace(b"<P_2>FV/2026/12/001</P_2>", f"<P_2>{number}</P_2>".encode())
 
 
 def csr_for(data: dict[str, object], key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -377,6 +374,20 @@ def test_a_state_file_it_cannot_read_is_refused_naming_it(tmp_path: Path) -> Non
     assert garbage.read_bytes() == b"not a database" * 100  # left as it is
 
 
+def test_an_invoice_the_fa3_schema_refuses_is_430_naming_the_schemas_complaint(rig: Rig) -> None:
+    """The local KSeF validates against the FA(3) schema as KSeF does (#14.5): an unknown VAT rate is 430."""
+    client = rig.client()
+    client.login_xades("Nip", NIP, seal(NIP))
+    bad = (Path(__file__).parent / "corpus" / "fa3" / "invalid-schema-unknown-rate.xml").read_bytes()
+    bad = bad.replace(b"<P_2>FV/2026/12/001</P_2>", f"<P_2>FV/{int(rig.clock[0])}/S</P_2>".encode())
+    session = client.open_online_session()
+    ref = client.send_invoice(session, bad)
+    status = client.invoice_status(session.reference_number, ref).status
+    client.close_online_session(session)
+    assert status.code == 430, status
+    assert any("P_12" in d for d in status.details), status.details
+
+
 def test_every_answer_was_the_contracts(rig: Rig) -> None:
     """The independent check of #14.5 (last in the module: it reads what the tests above were answered; run
     alone it fails on too few answers): each JSON answer above against open-api.json's response schema (the
@@ -395,4 +406,3 @@ def test_every_answer_was_the_contracts(rig: Rig) -> None:
     statuses = {s for _m, _t, s in seen}
     assert {200, 201, 202, 204, 400, 401, 429} <= statuses
     assert {e.path for e in ksef.ENDPOINTS.values()} <= {t for _m, t, _s in seen}
-
