@@ -532,8 +532,15 @@ class KsefClient:
                     subject_type: str = "certificateSubject", verify_chain: bool = False) -> AuthInit:
         ch = self.challenge()
         body = ksef_auth.signed_auth_token_request(ch.challenge, context_kind, context_value, signer, subject_type)
+        return self.start_xades_signed(context_kind, context_value, body, verify_chain)
+
+    def start_xades_signed(self, context_kind: str, context_value: str, signed_xml: bytes,
+                           verify_chain: bool = False) -> AuthInit:
+        """Start the XAdES authentication with an AuthTokenRequest someone else signed (the customer, on its
+        own machine, for a challenge it got from us: `domain.ksef.credentials.check_signed_auth_request`),
+        posted exactly as signed. Its challenge is spent by this call, whatever KSeF answers."""
         self.context = (context_kind, context_value)
-        d = self._call("xades", content=body, content_type="application/xml",
+        d = self._call("xades", content=signed_xml, content_type="application/xml",
                        params={"verifyCertificateChain": "true" if verify_chain else "false"}).json()
         return AuthInit(d["referenceNumber"], TokenInfo.of(d["authenticationToken"]))
 
@@ -575,6 +582,11 @@ class KsefClient:
     def login_xades(self, context_kind: str, context_value: str, signer: Signer,
                     subject_type: str = "certificateSubject") -> datetime:
         init = self.start_xades(context_kind, context_value, signer, subject_type)
+        self.wait_authenticated(init)
+        return self.redeem(init)
+
+    def login_xades_signed(self, context_kind: str, context_value: str, signed_xml: bytes) -> datetime:
+        init = self.start_xades_signed(context_kind, context_value, signed_xml)
         self.wait_authenticated(init)
         return self.redeem(init)
 

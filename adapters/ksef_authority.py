@@ -53,6 +53,7 @@ from adapters.ksef import (
     KsefUnavailable,
     client_from_settings,
 )
+from adapters.ksef_credentials import forget_signed_request, signed_request
 from core.settings import Settings
 from domain.authority import (
     AuthorityPending,
@@ -91,10 +92,12 @@ class KsefAuthority:
     Thread-safe: one call at a time (the client is not)."""
 
     def __init__(self, nip: str, make_client: Callable[[], KsefClient], signer: Callable[[], Signer],
-                 records: Path):
+                 records: Path, signed_request: Callable[[str], bytes | None] = lambda _: None,
+                 forget_signed: Callable[[str], None] = lambda _: None):
         self.nip = nip
         self._make_client = make_client
         self._signer = signer
+        self._signed_request, self._forget_signed = signed_request, forget_signed
         self.records = Path(records)
         self._client: KsefClient | None = None
         self._lock = threading.RLock()
@@ -126,6 +129,31 @@ class KsefAuthority:
                 raise
             self._client = client
         return self._client
+
+    def _login_signed(self, operation_id: str, signed_xml: bytes) -> None:
+        """Log in with the AuthTokenRequest the customer signed for this request (KSeF then enrolls in the
+        signer's name), replacing any session held. Its challenge is spent whatever KSeF answers, so the
+        signed request is deleted; a refusal (a challenge lapsed or used) says to sign again."""
+        with self._lock:
+            self.close()
+            client = self._make_client()
+            try:
+                client.login_xades_signed("Nip", self.nip, signed_xml)
+            except (KsefAuthFailed, KsefRejected) as err:
+                client.close()
+                self._forget_signed(operation_id)
+                raise AuthorityRefused(
+                    f"KSeF refused the login the customer signed for request {operation_id} ({err}): a signed "
+                    "request logs in once, within 10 minutes of its challenge; request the certificate again "
+                    "and sign again") from None
+            except (KsefUnavailable, KsefRateLimited) as err:
+                client.close()
+                raise AuthorityUnavailable(f"KSeF login with the customer's signed request: {err}") from None
+            except BaseException:
+                client.close()
+                raise
+            self._forget_signed(operation_id)
+            self._client = client
 
     def _call(self, what: str, fn: Callable[[KsefClient], T]) -> T:
         """Run `fn` with a logged-in client; KSeF's answers become the protocol's. A 401 (the session gone at
@@ -195,6 +223,9 @@ class KsefAuthority:
                 if record["csr_sha256"] != digest or record["kind"] != request.kind:
                     raise AuthorityRefused(f"reference {request.reference} was submitted with another CSR")
                 return str(record["ksef_reference"])
+            signed = self._signed_request(request.reference)
+            if signed is not None:
+                self._login_signed(request.reference, signed)
             limits = self._call("certificate limits", lambda c: c.certificate_limits())
             if not limits.can_request:
                 raise AuthorityRefused(
@@ -295,7 +326,9 @@ class KsefAuthorities:
             found = self._by_nip.get(nip)
             if found is None:
                 found = KsefAuthority(nip, self._make_client, lambda: self._signer_for(nip),
-                                      self.settings.data_dir / "ksef" / "enrollments")
+                                      self.settings.data_dir / "ksef" / "enrollments",
+                                      lambda op: signed_request(self.settings, op),
+                                      lambda op: forget_signed_request(self.settings, op))
                 self._by_nip[nip] = found
             return found
 

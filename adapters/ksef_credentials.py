@@ -9,6 +9,7 @@ or history, log line or answer holds it. `logged_in_client` is the one function 
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 
 from cryptography.fernet import InvalidToken
@@ -65,3 +66,25 @@ def logged_in_client(settings: Settings, vat: str,
         client.close()
         raise
     return client
+
+
+def signed_request(settings: Settings, operation_id: str) -> bytes | None:
+    """The AuthTokenRequest the customer signed for certificate request `operation_id` (None: none kept, or
+    used already)."""
+    with session_scope(settings.database_url) as session:
+        row = creds.signed_request_of(session, operation_id)
+        sealed = row.signed_sealed if row is not None else None
+    if sealed is None:
+        return None
+    try:
+        return base64.b64decode(unseal(settings, sealed))
+    except InvalidToken:
+        return None  # sealed under a SECRET_KEY no longer listed: as good as gone (the customer signs again)
+
+
+def forget_signed_request(settings: Settings, operation_id: str) -> None:
+    """Delete the signed request once it is used (its challenge logs in once: kept, it is only a liability)."""
+    with session_scope(settings.database_url) as session:
+        row = creds.signed_request_of(session, operation_id)
+        if row is not None:
+            session.delete(row)

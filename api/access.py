@@ -143,6 +143,7 @@ RULES: dict[tuple[str, str], Rule | Public] = {
     ("PUT", "/customers/{vat}/ksef-token"): Rule("ksef.token"),
     ("GET", "/customers/{vat}/ksef-token"): Rule("ksef.read"),
     ("DELETE", "/customers/{vat}/ksef-token"): Rule("ksef.token"),
+    ("POST", "/customers/{vat}/ksef/auth-requests"): Rule("certificate.request"),
     # the archive
     ("GET", "/archive/usage"): Rule("archive.usage", NONE),
     ("GET", "/archive/packages"): Rule("archive.read", QUERY),

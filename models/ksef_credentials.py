@@ -72,3 +72,23 @@ def status(vat: str, row: KsefCredential | None) -> KsefTokenStatus:
     if row is None:
         return KsefTokenStatus(vat, False)
     return KsefTokenStatus(vat, True, row.set_by, as_utc(row.set_at).isoformat())
+
+
+class KsefAuthRequest(Base):
+    """A challenge we fetched from KSeF for a customer's certificate request, and, once the customer signed
+    the AuthTokenRequest for it on its own machine, that signed XML (sealed) under the request's operation id.
+    Used once: the submission posts it to KSeF and deletes it. KSeF's challenge lapses after 10 minutes."""
+
+    __tablename__ = "ksef_auth_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    challenge: Mapped[str] = mapped_column(String(36), unique=True)
+    challenge_at: Mapped[datetime] = mapped_column(Timestamp())  # KSeF's timestamp of the challenge
+    requested_by: Mapped[str] = mapped_column(String(320))
+    operation_id: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    signed_sealed: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+def signed_request_of(session: Session, operation_id: str) -> KsefAuthRequest | None:
+    return session.scalar(select(KsefAuthRequest).where(KsefAuthRequest.operation_id == operation_id))

@@ -49,6 +49,8 @@ from domain.csr import check_csr
 from domain.errors import Conflict, InvalidInput
 from domain.identifiers import parse_vat_number
 from domain.ksef.certificates import key_usage_problem
+from domain.ksef.credentials import enrollment_data_of
+from domain.ksef.enrollment import check_enrollment_csr
 from domain.policy import Principal
 from models.certificates import (
     CertificateView,
@@ -70,9 +72,11 @@ from models.certificates_io import (
     DeleteRequest,
     RevokeRequest,
 )
+from models.ksef_credentials import signed_request_of
 from models.preferences import get_preferences, set_preference
 from models.tenant import get_tenant_row
 from starters.acting import STARTER, acting
+from starters.ksef_credentials import attach_signed_request
 from starters.updates import update_wait
 from workflows.certificate_authorization import CertificateAuthorizationWorkflow
 from workflows.common import initial_search_attributes
@@ -130,40 +134,56 @@ async def _start(client: Client, settings: Settings, inp: CertificateWorkflowInp
 async def request_certificate(settings: Settings, vat: str, csr: bytes, kind: str = AUTHENTICATION,
                               operation_id: str | None = None, *, as_user: Principal, surface: str = STARTER,
                               client: Client | None = None, task_queue: str | None = None, wait: bool = False,
-                              wait_seconds: float | None = None) -> RequestResult:
+                              wait_seconds: float | None = None,
+                              ksef_auth_request: bytes | None = None) -> RequestResult:
     """Check the CSR, record the request (state ordered) and start its authorization workflow. With `wait`,
     return once the authority decided (active or error), or after `wait_seconds` with the state so far (an
-    HTTP request must not wait days for a slow authority; the caller follows the certificate's status)."""
+    HTTP request must not wait days for a slow authority; the caller follows the certificate's status).
+    `ksef_auth_request`: for a Polish customer, the AuthTokenRequest the customer signed itself for a
+    challenge we handed out (`starters.ksef_credentials.new_auth_request`): KSeF enrolls in its signer's name,
+    so the submission logs in with it (once); kept sealed by the operation id until then."""
     vat_number = str(parse_vat_number(vat))
     with acting(settings, as_user, "certificate.request", f"certificate request {operation_id or ''}",
                 surface) as act:
         act.check(vat_number)
         return await _request(settings, vat_number, csr, kind, operation_id, act.user.label, client, task_queue,
-                              wait, wait_seconds)
+                              wait, wait_seconds, ksef_auth_request)
 
 
 async def _request(settings: Settings, vat_number: str, csr: bytes, kind: str, operation_id: str | None,
                    actor: str, client: Client | None, task_queue: str | None, wait: bool,
-                   wait_seconds: float | None) -> RequestResult:
+                   wait_seconds: float | None, ksef_auth_request: bytes | None = None) -> RequestResult:
     kind = check_kind(kind)
     op = check_operation_id(operation_id) if operation_id else new_operation_id()
     with session_scope(settings.database_url) as session:
         get_tenant_row(session, vat_number)  # NotFound before the CSR is even read
     checked = check_csr(csr, vat_number)
-    if parse_vat_number(vat_number).country == "PL":
+    polish = parse_vat_number(vat_number).country == "PL"
+    if ksef_auth_request is not None and not polish:
+        raise InvalidInput.one("ksef_auth_request", f"{vat_number} is not a Polish customer: only KSeF takes one")
+    if polish and ksef_auth_request is None:
         await asyncio.to_thread(_check_with_ksef, settings, vat_number, checked.pem)
     with session_scope(settings.database_url) as session:
         view, inserted = insert_request(session, vat_number, op, kind, checked.subject, checked.pem, checked.sha256,
                                         actor)
+        if ksef_auth_request is not None and inserted:
+            signed = attach_signed_request(session, settings, get_tenant_row(session, vat_number).id, vat_number,
+                                           op, ksef_auth_request)
+            # KSeF dictates the CSR's subject from the certificate that signed the login: checked now, before
+            # the one-time login is spent (the submission checks again against /enrollments/data)
+            check_enrollment_csr(checked.pem.encode(), enrollment_data_of(signed.certificate))
     client = await _client(settings, client)
     inp = CertificateWorkflowInput(operation_id=op, vat=vat_number, kind=kind, actor=actor, csr_pem=checked.pem,
                                    phase="authorize", state=ORDERED, reminder_days=reminder_days(settings))
     try:
         started = await _start(client, settings, inp, task_queue)
     except BaseException:
-        if inserted:  # no workflow: leave no row either
+        if inserted:  # no workflow: leave no row either (nor the customer's signed login for it)
             with session_scope(settings.database_url) as session:
                 delete_certificate(session, op)
+                unused = signed_request_of(session, op)
+                if unused is not None:
+                    session.delete(unused)
         raise
     if wait:
         bound = timedelta(seconds=wait_seconds) if wait_seconds else None

@@ -12,6 +12,7 @@ import typer
 
 from domain.certificates import ACCEPTED, ERROR, ORDERED, REVOCATION_REASONS
 from starters.http_client import connect, connect_public
+from starters.ksef_credentials_cli import local_signer, signed_auth_request
 from starters.login_cli import UrlOpt
 from starters.output import domain_errors, fail, it_date, print_json, print_table
 
@@ -42,16 +43,29 @@ def request(
                                                      "(default: a new one); the same id twice starts one "
                                                      "workflow")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until the certificate is active or failed")] = False,
+    ksef_seal: Annotated[Path | None, typer.Option("--ksef-seal", help="A Polish customer's: its seal or "
+                                                   "qualified certificate (PKCS#12) that signs the KSeF login "
+                                                   "here, on this machine (never sent)")] = None,
+    ksef_key: Annotated[Path | None, typer.Option("--ksef-key", help="…or its private key (PEM)")] = None,
+    ksef_cert: Annotated[Path | None, typer.Option("--ksef-cert", help="…with its certificate (PEM)")] = None,
+    ksef_password_stdin: Annotated[bool, typer.Option("--ksef-password-stdin", help="Read the seal's "
+                                                      "password from stdin instead of prompting")] = False,
     as_json: JsonOpt = False,
     url: UrlOpt = None,
 ) -> None:
-    """Request a certificate: the CSR is checked, then its authorization workflow starts."""
+    """Request a certificate: the CSR is checked, then its authorization workflow starts. For a Polish
+    customer KSeF issues it in the name of whoever signs the login: the customer signs it here with
+    --ksef-seal (or --ksef-key and --ksef-cert), for a challenge the API hands out; only the signed login is
+    sent, used once within 10 minutes."""
     data = _read(csr, "CSR")
     form = {"kind": kind, "wait": "true" if wait else "false", **({"operation_id": operation_id} if operation_id
                                                                     else {})}
+    signer = local_signer(ksef_seal, ksef_key, ksef_cert, ksef_password_stdin)
     with domain_errors(), connect(url) as api:
-        cert: dict[str, Any] = api.post(f"/tenants/{vat}/certificates", data=form,
-                                        files={"csr": (csr.name, data)})
+        files = {"csr": (csr.name, data)}
+        if signer is not None:
+            files["ksef_auth_request"] = ("auth-request.xml", signed_auth_request(api, vat, signer))
+        cert: dict[str, Any] = api.post(f"/tenants/{vat}/certificates", data=form, files=files)
         duplicate = cert.get("duplicate")
         while wait and cert["state"] in IN_GENERATION:  # the API answers after HTTP_WAIT_SECONDS at most
             time.sleep(1.0)

@@ -11,11 +11,17 @@ histories): `set` reads it from a hidden prompt or from stdin, and no answer sho
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
-from starters.http_client import connect
+from domain.errors import InvalidInput
+from domain.signatures.keystore import Signer
+from domain.signatures.xades import sign_xades
+from starters.http_client import Api, connect
 from starters.login_cli import UrlOpt
 from starters.output import console, domain_errors, fail, print_json
 
@@ -68,3 +74,58 @@ def remove(vat: VatOpt, url: UrlOpt = None) -> None:
     with domain_errors(), connect(url) as api:
         api.delete(f"/customers/{vat}/ksef-token")
     console.print(f"{vat}: KSeF token removed")
+
+
+# ---------------------------------------------------------------- signing the KSeF login on this machine
+
+def local_signer(seal: Path | None, key: Path | None, cert: Path | None, password_stdin: bool) -> Signer | None:
+    """The customer's own seal or qualified certificate, read on this machine for one signature and never sent:
+    a PKCS#12 bundle (`--ksef-seal`, its password prompted for, hidden, or the first line of stdin) or a PEM key
+    and certificate (`--ksef-key`, `--ksef-cert`; an encrypted key's password the same way). None: neither."""
+    if seal is None and key is None and cert is None:
+        return None
+    if seal is not None and (key is not None or cert is not None):
+        fail("give --ksef-seal, or --ksef-key with --ksef-cert, not both", 2)
+    if seal is None and (key is None or cert is None):
+        fail("--ksef-key and --ksef-cert go together (the key and its certificate, PEM)", 2)
+
+    def password() -> bytes:
+        if password_stdin:
+            return typer.get_text_stream("stdin").readline().rstrip("\r\n").encode()
+        return str(typer.prompt("Password of the KSeF seal", hide_input=True, default="",
+                                show_default=False)).encode()
+
+    try:
+        if seal is not None:
+            return Signer.from_pkcs12(_read(seal, "--ksef-seal"), password() or None)
+        assert key is not None and cert is not None
+        pem = _read(key, "--ksef-key")
+        try:
+            private = serialization.load_pem_private_key(pem, None)
+        except TypeError:  # encrypted
+            private = serialization.load_pem_private_key(pem, password() or None)
+        except ValueError:
+            fail(f"--ksef-key {key}: not a PEM private key", 2)
+        try:
+            certificate = x509.load_pem_x509_certificate(_read(cert, "--ksef-cert"))
+        except ValueError:
+            fail(f"--ksef-cert {cert}: not a PEM certificate", 2)
+        return Signer(private, certificate)  # type: ignore[arg-type]
+    except ValueError as err:
+        fail(f"the KSeF seal cannot be opened: {err}", 2)
+    except InvalidInput as err:
+        fail(f"the KSeF seal: {err}", 2)
+
+
+def _read(path: Path, option: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        fail(f"{option} {path}: {err.strerror}", 2)
+
+
+def signed_auth_request(api: Api, vat: str, signer: Signer) -> bytes:
+    """Ask our API for KSeF's challenge and the AuthTokenRequest of the customer's NIP, and sign it here (XAdES,
+    `domain.signatures.xades`): the signed XML, for the certificate request to carry."""
+    got = api.post(f"/customers/{vat}/ksef/auth-requests")
+    return sign_xades(str(got["xml"]).encode("utf-8"), signer)

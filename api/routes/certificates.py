@@ -16,6 +16,7 @@ from api.deps import SettingsDep, TemporalDep
 from domain.certificates import MAX_CERTIFICATE_BYTES
 from domain.csr import MAX_CSR_BYTES
 from domain.errors import InvalidInput
+from domain.ksef.credentials import MAX_SIGNED_REQUEST
 from models.certificates import CertificateView
 from starters.acting import HTTP
 from starters.certificates import (
@@ -99,10 +100,16 @@ async def create_certificate_request(
                                     "workflow"),
     wait: bool = Form(False, description="answer once the certificate is active or failed, or after "
                       "HTTP_WAIT_SECONDS with the state so far (then follow the Location)"),
+    ksef_auth_request: UploadFile | None = File(None, description="a Polish customer's: the AuthTokenRequest of "
+                                                "POST /customers/{vat}/ksef/auth-requests, XAdES-signed by the "
+                                                "customer (KSeF enrolls in the signer's name)"),
 ) -> CertificatePublic:
     data = await _read_bounded(csr, "csr.format", MAX_CSR_BYTES)
+    signed = (await _read_bounded(ksef_auth_request, "ksef_auth_request", MAX_SIGNED_REQUEST)
+              if ksef_auth_request is not None else None)
     result = await request_certificate(settings, vat, data, kind, operation_id, as_user=access.user, surface=HTTP,
-                                       client=client, wait=wait, wait_seconds=settings.http_wait_seconds)
+                                       client=client, wait=wait, wait_seconds=settings.http_wait_seconds,
+                                       ksef_auth_request=signed)
     response.headers["Location"] = f"/tenants/{result.certificate.vat_number}/certificates/" \
                                    f"{result.certificate.operation_id}"
     return CertificatePublic.of(result.certificate, result.duplicate)

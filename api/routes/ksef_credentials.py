@@ -1,5 +1,7 @@
 """A Polish customer's KSeF token (#14): `PUT /customers/{vat}/ksef-token {"token"}` sets (or replaces) it,
-`GET` says whether one is set, when and by whom (never the token), `DELETE` removes it. The routes only decode
+`GET` says whether one is set, when and by whom (never the token), `DELETE` removes it.
+`POST /customers/{vat}/ksef/auth-requests` hands out a challenge and the AuthTokenRequest the customer signs
+itself for a certificate request. The routes only decode
 and render: the starters (starters/ksef_credentials.py) ask the policy and do the work."""
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pydantic import BaseModel, Field, SecretStr
 from api.access import AccessDep
 from api.deps import SettingsDep
 from starters.acting import HTTP
-from starters.ksef_credentials import ksef_token_status, remove_ksef_token, set_ksef_token
+from starters.ksef_credentials import ksef_token_status, new_auth_request, remove_ksef_token, set_ksef_token
 
 router = APIRouter(prefix="/customers", tags=["ksef"])
 
@@ -40,3 +42,11 @@ def delete_token(vat: str, settings: SettingsDep, access: AccessDep) -> Response
     access.target = f"remove KSeF token of {vat}"
     remove_ksef_token(settings, vat, as_user=access.user, surface=HTTP)
     return Response(status_code=204)
+
+
+@router.post("/{vat}/ksef/auth-requests", status_code=201)
+def post_auth_request(vat: str, settings: SettingsDep, access: AccessDep) -> dict[str, Any]:
+    """KSeF's challenge and the AuthTokenRequest for the customer's NIP, to sign on the customer's machine
+    (XAdES) and send with a certificate request (`ksef_auth_request`) within 10 minutes."""
+    access.target = f"KSeF auth request of {vat}"
+    return new_auth_request(settings, vat, as_user=access.user, surface=HTTP).to_json()
