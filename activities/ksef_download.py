@@ -2,7 +2,8 @@
 the passive cycle.
 
 `ksef_download_take` — one round: ask the policy for the user the download acts for (`ksef.download`), log in
-to KSeF in the customer's context with the key alias of the download (the access token lives in this call's
+to KSeF in the customer's context with the KSeF token the customer gave us (`adapters/ksef_credentials.py`:
+never a key of the customer's; the token and the access token live in this call's
 client only: never returned, logged or put in a history), then page through the metadata as
 `domain/ksef/download.py` says, fetching each invoice not yet taken, verifying it (`domain/ksef/received.py`)
 and storing it. Idempotent by the KSeF number: an invoice is stored in one transaction with its
@@ -38,6 +39,7 @@ from adapters.ksef import (
     KsefRejected,
     client_from_settings,
 )
+from adapters.ksef_credentials import logged_in_client
 from core.db import session_scope
 from core.search_keys import SearchKeys
 from core.settings import Settings
@@ -45,7 +47,6 @@ from domain.errors import Conflict, InvalidInput, NotFound, Problem
 from domain.ksef.download import Cursor, PageSeen, WindowError, advance, finished, next_query
 from domain.ksef.received import CorruptDownload, verify_received
 from domain.policy import may
-from domain.signatures.keystore import Signer
 from models import audit
 from models import invoices as db
 from models.base import utcnow
@@ -102,20 +103,11 @@ class _Round:
 
 
 class KsefDownloadActivities:
-    def __init__(self, settings: Settings, client: Callable[[], KsefClient] | None = None,
-                 signer: Callable[[str], Signer] | None = None):
-        """`client`, `signer`: how a round gets its KSeF client and the signer of a key alias (default: the
-        settings' KSEF_URL with the machine's rate budget, and the key store in DATA_DIR/keys)."""
+    def __init__(self, settings: Settings, client: Callable[[], KsefClient] | None = None):
+        """`client`: how a round gets its KSeF client (default: the settings' KSEF_URL with the machine's rate
+        budget); it logs in with the customer's KSeF token (`adapters/ksef_credentials.py`)."""
         self.settings = settings
         self._client = client or (lambda: client_from_settings(settings, sleep=_sleep_heartbeating))
-        self._signer = signer
-
-    def signer(self, alias: str) -> Signer:
-        if self._signer is not None:
-            return self._signer(alias)
-        from activities.invoices import key_store
-
-        return key_store(self.settings).signer(alias)  # type: ignore[no-any-return]
 
     # ------------------------------------------------------------------ the round
     def _open(self, download_id: int) -> _Round:
@@ -155,8 +147,7 @@ class KsefDownloadActivities:
             self._finish(rnd, report, None)
             return report
         try:
-            with self._client() as client:
-                client.login_xades("Nip", rnd.nip, self.signer(rnd.key_alias))
+            with logged_in_client(self.settings, rnd.vat, self._client) as client:
                 cursor = rnd.cursor
                 while report.pages < MAX_PAGES_PER_CALL:
                     query = next_query(cursor, rnd.range_to)
@@ -182,8 +173,8 @@ class KsefDownloadActivities:
             raise ApplicationError(str(err), type="KsefRateLimited",
                                    next_retry_delay=timedelta(seconds=max(1.0, err.retry_after))) from None
         except (KsefRejected, KsefAuthFailed, WindowError, NotFound, InvalidInput) as err:
-            # never as it is: KSeF refused the request or the login, the window cannot move, or the customer's
-            # key is not in the key store (named); the next round, or a fixed configuration, tries again
+            # never as it is: KSeF refused the request or the login (the customer's token, named), the window
+            # cannot move, or the customer gave no KSeF token; the next round, once it is set, tries again
             self._finish(rnd, report, str(err))
             raise ApplicationError(str(err), type="KsefDownloadRefused", non_retryable=True) from None
         except Exception as err:

@@ -57,6 +57,20 @@ def ensure_demo_seal(settings: Settings) -> Path:
     return path
 
 
+def ensure_demo_token(settings: Settings) -> None:
+    """The demo customer's KSeF token, as a customer does it: generated in KSeF (here the local KSeF's control
+    endpoint stands for the customer's own login to KSeF) and given to us (`PUT /customers/{vat}/ksef-token`,
+    kept sealed): the worker sends and downloads with it, never with a key of the customer's."""
+    api, ksef = settings.public_base_url, settings.ksef_url.removesuffix("/v2")
+    if http.get(f"{api}/customers/{DEMO_PL_VAT}/ksef-token", timeout=10).json().get("set"):
+        return
+    made = http.post(f"{ksef}/control/ksef-tokens", timeout=10, json={"value": DEMO_NIP})
+    made.raise_for_status()
+    http.put(f"{api}/customers/{DEMO_PL_VAT}/ksef-token", timeout=10,
+             json={"token": made.json()["token"]}).raise_for_status()
+    console.print(f"{DEMO_PL_VAT} gave us its KSeF token (InvoiceWrite, InvoiceRead): kept sealed, never shown")
+
+
 def _csr(common_name: str = DEMO_COMPANY) -> bytes:
     return (x509.CertificateSigningRequestBuilder().subject_name(_subject(common_name))
             .sign(ec.generate_private_key(ec.SECP256R1()), hashes.SHA256()).public_bytes(serialization.Encoding.PEM))

@@ -1,6 +1,6 @@
 """The download step of `make demo` (#14.4, the download part of #14.6): a supplier's FA(3) invoice to the Polish
 demo customer of step 3b arrives in the local KSeF, `POST /customers/{vat}/ksef/downloads` takes it (logging in
-with the customer's seal), it is shown among the customer's invoices, then the incremental download is
+with the customer's KSeF token), it is shown among the customer's invoices, then the incremental download is
 scheduled."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from rich.console import Console
 
 from core.settings import Settings
 from devstack import demo_http as http
-from devstack.demo_ksef_certificates import DEMO_PL_VAT, ensure_demo_seal
+from devstack.demo_ksef_certificates import DEMO_PL_VAT, ensure_demo_token
 
 console = Console()
 SAMPLE = Path(__file__).parent / "samples" / "PL1234563218_FA3_to_PL5265877635.xml"
@@ -23,7 +23,7 @@ SAMPLE = Path(__file__).parent / "samples" / "PL1234563218_FA3_to_PL5265877635.x
 def step_ksef_download(settings: Settings, ctx: dict[str, object]) -> None:
     console.rule("[bold]3c. Download from KSeF (Pobierz z KSeF): a received FA(3) invoice into the passive cycle")
     api, ksef = settings.public_base_url, settings.ksef_url.removesuffix("/v2")
-    ensure_demo_seal(settings)
+    ensure_demo_token(settings)
     number = f"DOST/{datetime.now(UTC):%Y%m%d%H%M%S}"  # the local KSeF refuses a number it already has (440)
     xml = SAMPLE.read_bytes().replace(b"DOST/2026/12/017", number.encode())
     sent = http.post(f"{ksef}/control/invoices", timeout=30, json={"invoice_b64": base64.b64encode(xml).decode()})

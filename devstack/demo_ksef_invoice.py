@@ -14,7 +14,7 @@ from rich.console import Console
 from core.settings import Settings
 from devstack import demo_http as http
 from devstack.demo_contracts import step_contract
-from devstack.demo_ksef_certificates import DEMO_PL_VAT, ensure_demo_seal
+from devstack.demo_ksef_certificates import DEMO_PL_VAT, ensure_demo_token
 
 console = Console()
 SAMPLE = Path(__file__).parent / "samples" / "PL5265877635_FA3_to_PL1234563218.xml"
@@ -24,7 +24,7 @@ FINAL = ("accepted", "rejected", "failed")
 def step_ksef_invoice(settings: Settings, ctx: dict[str, object]) -> None:
     console.rule("[bold]3d. Send an FA(3) invoice to KSeF (Wyślij do KSeF): its KSeF number and UPO")
     api = settings.public_base_url
-    ensure_demo_seal(settings)
+    ensure_demo_token(settings)
     console.print(f"first {DEMO_PL_VAT}'s intermediation contract, accepted as in step 2:")
     step_contract(settings, {"vat": DEMO_PL_VAT})
     number = f"FV/DEMO/{datetime.now(UTC):%Y%m%d%H%M%S}"  # KSeF refuses a number a seller sent already (440)

@@ -7,6 +7,7 @@ user stops the round."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -29,9 +30,9 @@ from models.files import files_of
 from models.identity import User
 from models.ksef_download import KsefDownload, KsefReceived
 from models.ksef_download_io import HandedOver, KsefDownloadInput, KsefRoundReport
-from tests.ksef_download_support import NIP, SUPPLIER, USER, VAT, InProcessKsef, add_customer, add_download, fa3, seal
+from tests.ksef_credentials_support import give_ksef_token
+from tests.ksef_download_support import NIP, SUPPLIER, USER, VAT, InProcessKsef, add_customer, add_download, fa3
 
-SEAL = seal(NIP)
 CORPUS = Path(__file__).parent / "corpus" / "fa3"
 
 
@@ -50,7 +51,8 @@ def ksef(tmp_path: Path) -> Iterator[InProcessKsef]:
 def acts(settings: Settings, db: str, ksef: InProcessKsef, monkeypatch: pytest.MonkeyPatch) -> KsefDownloadActivities:
     monkeypatch.setattr(acts_module, "PAGE_SIZE", 10)
     add_customer(settings)
-    return KsefDownloadActivities(settings, client=ksef.client, signer=lambda alias: SEAL)
+    give_ksef_token(settings, ksef.sim, VAT)  # the customer's KSeF token: the login, never a key of its
+    return KsefDownloadActivities(settings, client=ksef.client)
 
 
 def _take(acts: KsefDownloadActivities, download_id: int, range_: bool = False) -> KsefRoundReport:
@@ -268,14 +270,18 @@ def test_verification_of_a_downloaded_invoice() -> None:
     assert [p.field for p in verify_received(other, sha256_b64(other), "n")] == ["/Invoice"]
 
 
-def test_a_customer_key_missing_from_the_key_store_is_a_final_refusal_naming_it(
+def test_a_customer_without_a_ksef_token_or_with_a_refused_one_is_a_final_refusal_naming_it(
         settings: Settings, db: str, ksef: InProcessKsef) -> None:
-    from activities.invoices import key_store
-
     add_customer(settings)
-    acts = KsefDownloadActivities(settings, client=ksef.client,
-                                  signer=lambda alias: key_store(settings).signer(alias))
+    acts = KsefDownloadActivities(settings, client=ksef.client)
     sid = add_download(settings, "schedule", ksef.now())
     with pytest.raises(ApplicationError) as err:
         _take(acts, sid)
-    assert err.value.non_retryable and "'intermediary'" in str(err.value) and _taken(settings) == []
+    assert err.value.non_retryable and "has given no KSeF token" in str(err.value) and _taken(settings) == []
+    token = give_ksef_token(settings, ksef.sim, VAT)
+    key = hashlib.sha256(token.encode()).hexdigest()  # the customer revokes it in KSeF
+    ksef.sim.state.put("ksef_token", key, {**ksef.sim.state.get("ksef_token", key), "revoked": True})
+    with pytest.raises(ApplicationError) as err:
+        _take(acts, sid)
+    assert err.value.non_retryable and "KSeF refused the KSeF token" in str(err.value)
+    assert "einvoice ksef token set" in str(err.value) and token not in str(err.value) and _taken(settings) == []

@@ -40,11 +40,10 @@ from tests.cli_support import flat, in_process_api, login, runner
 from tests.conservation_support import bucket_settings
 from tests.helpers import assert_eventually, new_worker
 from tests.identity_support import principal
-from tests.ksef_download_support import NIP, SUPPLIER, USER, VAT, InProcessKsef, add_customer, fa3, seal
+from tests.ksef_credentials_support import give_ksef_token
+from tests.ksef_download_support import NIP, SUPPLIER, USER, VAT, InProcessKsef, add_customer, fa3
 from workers import registry
 from workers.schedules import ksef_download_schedule_id
-
-SEAL = seal(NIP)
 
 
 @pytest.fixture
@@ -57,8 +56,8 @@ def ksef(tmp_path: Path) -> Iterator[InProcessKsef]:
 @asynccontextmanager
 async def _worker(client: Client, settings: Settings, ksef: InProcessKsef) -> AsyncIterator[None]:
     """Every workflow and activity of the worker (the passive cycle and conservation run too), the download's
-    activities on the in-process KSeF with the customer's seal."""
-    acts = KsefDownloadActivities(settings, client=ksef.client, signer=lambda alias: SEAL)
+    activities on the in-process KSeF with the customer's KSeF token."""
+    acts = KsefDownloadActivities(settings, client=ksef.client)
     others = [a for a in registry.activities(settings, client)
               if not isinstance(getattr(a, "__self__", None), KsefDownloadActivities)]
     async with new_worker(client, settings, activities=[*others, acts.take, acts.pending, acts.handed_over],
@@ -91,6 +90,7 @@ async def test_a_scheduled_download_takes_what_ksef_closes_round_after_round_pau
     own = bucket_settings(settings, temporal_task_queue=f"tq-{uuid.uuid4()}")
     client = dev_env.client
     add_customer(own)
+    give_ksef_token(own, ksef.sim, VAT)
     user = principal(own, "customer", USER, VAT)
     since = ksef.now() - timedelta(minutes=5)
     sched = await schedule_download(own, VAT, 30, since, client, as_user=user)
@@ -164,6 +164,7 @@ async def test_the_cli_downloads_a_range_and_shows_it(dev_env: WorkflowEnvironme
                           temporal_task_queue=f"tq-{uuid.uuid4()}",
                           payload_codec_key=SecretStr("off"))  # the test's worker has no codec
     add_customer(own)
+    give_ksef_token(own, ksef.sim, VAT)
     numbers = [ksef.deliver(fa3(f"FV/CLI/{i}", SUPPLIER, NIP)) for i in range(2)]
     day = ksef.now().date()
     ksef.advance(2 * 86400)  # the HWM is past the end of that day
@@ -204,7 +205,7 @@ async def test_the_cli_downloads_a_range_and_shows_it(dev_env: WorkflowEnvironme
 async def test_the_demo_step_downloads_a_received_invoice_and_schedules_the_rest(
         dev_env: WorkflowEnvironment, settings: Settings, db: str, tmp_path: Path) -> None:
     """`make demo`'s download step against the app served over HTTP, the real worker's activities (the
-    customer's seal from the key store, the client from KSEF_URL) and the local KSeF served over HTTP."""
+    customer's KSeF token, the client from KSEF_URL) and the local KSeF served over HTTP."""
     import threading
 
     import uvicorn

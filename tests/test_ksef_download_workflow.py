@@ -25,12 +25,11 @@ from models.ksef_download import KsefReceived
 from models.ksef_download_io import KsefDownloadInput
 from tests.conservation_support import bucket_settings
 from tests.helpers import assert_eventually, new_worker, record_history
-from tests.ksef_download_support import NIP, SUPPLIER, VAT, InProcessKsef, add_customer, add_download, fa3, seal
+from tests.ksef_credentials_support import give_ksef_token
+from tests.ksef_download_support import NIP, SUPPLIER, VAT, InProcessKsef, add_customer, add_download, fa3
 from workers import registry
 from workflows.common import initial_search_attributes
 from workflows.ksef_download import KsefDownloadWorkflow
-
-SEAL = seal(NIP)
 
 
 @pytest.fixture
@@ -41,7 +40,7 @@ def ksef(tmp_path: Path) -> Iterator[InProcessKsef]:
 
 
 def _activities(settings: Settings, ksef: InProcessKsef, client: object) -> list[object]:
-    mine = KsefDownloadActivities(settings, client=ksef.client, signer=lambda alias: SEAL)
+    mine = KsefDownloadActivities(settings, client=ksef.client)
     others = [a for a in registry.activities(settings, client)  # type: ignore[arg-type]
               if not isinstance(getattr(a, "__self__", None), KsefDownloadActivities)]
     return [*others, mine.take, mine.pending, mine.handed_over]
@@ -51,6 +50,7 @@ async def test_a_range_is_downloaded_into_the_passive_cycle_and_conserved(
         time_env: WorkflowEnvironment, settings: Settings, db: str, mailbox: Mailbox, ksef: InProcessKsef) -> None:
     settings = bucket_settings(settings)
     add_customer(settings)
+    give_ksef_token(settings, ksef.sim, VAT)
     start = ksef.now() - timedelta(minutes=1)
     numbers = [ksef.deliver(fa3(f"FV/W/{i}", SUPPLIER, NIP)) for i in range(3)]
     ksef.advance(1)  # the range ends after them (its end is not in it)
