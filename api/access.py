@@ -174,6 +174,8 @@ RULES: dict[tuple[str, str], Rule | Public] = {
     ("POST", "/panel/c/{vat}/ksef/notifications"): PANEL,
     ("GET", "/panel/c/{vat}/invoices"): PANEL,
     ("POST", "/panel/c/{vat}/invoices"): PANEL,
+    ("POST", "/panel/c/{vat}/invoices/ksef/download"): PANEL,
+    ("POST", "/panel/c/{vat}/invoices/ksef/token"): PANEL,
     ("GET", "/panel/c/{vat}/invoices/{invoice_id}"): PANEL,
     ("GET", "/panel/c/{vat}/invoices/{invoice_id}/download/{what}"): PANEL,
     ("GET", "/panel/c/{vat}/delegations"): PANEL,

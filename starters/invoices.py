@@ -330,6 +330,28 @@ def ksef_status(settings: Settings, invoice_id: str, *, as_user: Principal,
             return (received, "200 Sukces") if received is not None else (None, None)
 
 
+def ksef_numbers(settings: Settings, vat: str, *, as_user: Principal, surface: str = STARTER) -> dict[str, str]:
+    """The numer KSeF of each of a Polish customer's FA(3) invoices that has one (sent and accepted, or
+    downloaded), by invoice id: the list's column, in one query and one audit entry (`invoice.list`)."""
+    from sqlalchemy import select
+
+    from models.invoices import Invoice
+    from models.ksef_channel import KsefInvoice
+    from models.ksef_download import KsefReceived
+
+    with acting(settings, as_user, "invoice.list", f"KSeF numbers of {vat}", surface) as act:
+        vat_number = str(parse_vat_number(vat))
+        act.check(vat_number)
+        with session_scope(settings.database_url) as session:
+            tenant = get_tenant_row(session, vat_number)
+            ids = select(Invoice.id).where(Invoice.tenant_id == tenant.id)
+            sent = session.execute(select(KsefInvoice.invoice_id, KsefInvoice.ksef_number).where(
+                KsefInvoice.invoice_id.in_(ids), KsefInvoice.ksef_number.is_not(None))).all()
+            received = session.execute(select(KsefReceived.invoice_id, KsefReceived.ksef_number).where(
+                KsefReceived.tenant_id == tenant.id)).all()
+            return {str(i): str(n) for i, n in [*received, *sent] if n}
+
+
 @dataclass(frozen=True)
 class Download:
     name: str

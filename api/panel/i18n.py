@@ -455,6 +455,47 @@ CATALOGUE: dict[str, dict[str, str]] = {
                          "pl": "certyfikat poprawnie dodany",
                          "en": "Correctly added (certyfikat poprawnie dodany)"},
     # invoices
+    # the KSeF actions of a Polish customer's invoices screen (seed 004: Wyślij do KSeF, Pobierz z KSeF)
+    "ksef_fa3_file": {"it": "File della fattura FA(3) (XML)", "pl": "Plik faktury FA(3) (XML)",
+                      "en": "FA(3) invoice file (XML)"},
+    "ksef_send": {"it": "Invia a KSeF", "pl": "Wyślij do KSeF", "en": "Send to KSeF"},
+    "ksef_download": {"it": "Scarica da KSeF", "pl": "Pobierz z KSeF", "en": "Download from KSeF"},
+    "ksef_from": {"it": "Dal", "pl": "Od", "en": "From"},
+    "ksef_to": {"it": "Al", "pl": "Do", "en": "To"},
+    "ksef_covered_until": {"it": "Completato fino al", "pl": "Pobrano do", "en": "Covered until"},
+    "ksef_taken": {"it": "Fatture scaricate", "pl": "Pobrane faktury", "en": "Invoices taken"},
+    "ksef_download_done": {"it": "Completato", "pl": "Zakończone", "en": "Done"},
+    "ksef_download_running": {"it": "In corso", "pl": "W toku", "en": "In progress"},
+    "ksef_download_started": {"it": "Download da KSeF avviato", "pl": "Rozpoczęto pobieranie z KSeF",
+                              "en": "Download from KSeF started"},
+    "ksef_number": {"it": "Numero KSeF", "pl": "Numer KSeF", "en": "KSeF number"},
+    "dl_upo": {"it": "UPO", "pl": "UPO", "en": "UPO"},
+    "ksef_token_title": {"it": "Aggiungi il token KSeF", "pl": "Dodaj token KSeF", "en": "Add your KSeF token"},
+    "ksef_token_hint": {"it": "Per inviare e scaricare fatture in KSeF serve il token KSeF generato in KSeF "
+                              "(permessi InvoiceWrite e InvoiceRead). Una volta salvato non viene più mostrato; "
+                              "poi l'operazione prosegue.",
+                        "pl": "Do wysyłki i pobierania faktur w KSeF potrzebny jest token KSeF wygenerowany w KSeF "
+                              "(uprawnienia InvoiceWrite i InvoiceRead). Po zapisaniu nie jest już wyświetlany; "
+                              "następnie możesz kontynuować rozpoczętą akcję.",
+                        "en": "Sending and downloading invoices in KSeF needs the KSeF token you generated in KSeF "
+                              "(InvoiceWrite and InvoiceRead). Once saved it is never shown again; then the action "
+                              "goes on."},
+    "ksef_token": {"it": "Token KSeF", "pl": "Token KSeF", "en": "KSeF token"},
+    "ksef_token_save": {"it": "Salva e continua", "pl": "Zapisz i kontynuuj", "en": "Save and continue"},
+    "ksef_token_first": {"it": "Manca il token KSeF: aggiungilo per continuare",
+                         "pl": "Brak tokenu KSeF: dodaj go, aby kontynuować",
+                         "en": "No KSeF token yet: add it to continue"},
+    "ksef_token_ask_customer": {"it": "Manca il token KSeF del cliente: può aggiungerlo il cliente (o chi gestisce "
+                                      "la sua configurazione).",
+                                "pl": "Brak tokenu KSeF klienta: może go dodać klient (lub osoba zarządzająca "
+                                      "jego konfiguracją).",
+                                "en": "The customer's KSeF token is not set: the customer (or whoever manages its "
+                                      "configuration) can add it."},
+    "ksef_token_saved": {"it": "Token KSeF salvato", "pl": "Token KSeF zapisany", "en": "KSeF token saved"},
+    "ksef_token_saved_send": {"it": "Token KSeF salvato: scegli il file e invialo a KSeF",
+                              "pl": "Token KSeF zapisany: wybierz plik i wyślij go do KSeF",
+                              "en": "KSeF token saved: choose the file and send it to KSeF"},
+    "cancel": {"it": "Annulla", "pl": "Anuluj", "en": "Cancel"},
     "inv_title": {"it": "Fatture inviate", "pl": "Faktury wysłane", "en": "Invoices sent"},
     "inv_file": {"it": "File FatturaPA (XML o .p7m)", "pl": "Plik FatturaPA (XML lub .p7m)",
                  "en": "FatturaPA file (XML or .p7m)"},
