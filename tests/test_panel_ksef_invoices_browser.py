@@ -10,8 +10,8 @@ the real worker (the invoice workflow's KSeF channel, the customer's KSeF sessio
 - an accountant granted read only sees the list but no send form and no token window, and its forced send and
   token are refused naming the permission, nothing written.
 
-The KSeF channel and the download still log in with the customer's seal (adapters/ksef_logins.py,
-activities/ksef_download.py), so the seal is deposited as tests/test_ksef_invoice_demo.py's demo step does."""
+The token pasted in the window is one generated at the local KSeF for the customer's NIP (as the customer does
+in KSeF): the channel and the download log in with it (adapters/ksef_credentials.py), no seal of the customer's."""
 
 from __future__ import annotations
 
@@ -42,15 +42,7 @@ from models.tenant import add_tenant, get_tenant_row, set_enabled
 from tests.conservation_support import bucket_settings
 from tests.helpers import new_worker
 from tests.identity_support import PASSWORD, add_user
-from tests.ksef_authority_support import (
-    KEYSTORE_PASSWORD,
-    PASSWORD_VARIABLE,
-    PL_VAT,
-    Sim,
-    deposit_seal,
-    seal,
-    serve_sim,
-)
+from tests.ksef_authority_support import PL_VAT, Sim, serve_sim
 from tests.panel_browser_support import needs_chromium
 from tests.panel_support import csrf_of
 
@@ -63,7 +55,6 @@ POLISH = {"locale": "pl-PL", "extra_http_headers": {"Accept-Language": "pl-PL,pl
 CORPUS = Path(__file__).parent / "corpus" / "fa3" / "valid-vat-two-rates.xml"
 RECEIVED = Path(__file__).parent.parent / "devstack" / "samples" / "PL1234563218_FA3_to_PL5265877635.xml"
 UPO_NS = "http://upo.schematy.mf.gov.pl/KSeF/v4-3"
-TOKEN = f"20261207-EC-{uuid.uuid4().hex.upper()}"  # what a KSeF token looks like; never to be shown back
 
 
 @pytest.fixture(scope="module")
@@ -78,12 +69,10 @@ def served_overrides(sim: Sim) -> dict[str, Any]:
 
 
 @pytest.fixture
-def polish(served: Settings, db: str, sim: Sim, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """The Polish customer, enabled (its contract accepted), with its user and its seal in the key store, and
-    an accountant linked to it with read only."""
+def polish(served: Settings, db: str, sim: Sim) -> Settings:
+    """The Polish customer, enabled (its contract accepted), with its user, and an accountant linked to it with
+    read only."""
     sim.configure()
-    monkeypatch.setenv(PASSWORD_VARIABLE, KEYSTORE_PASSWORD)
-    deposit_seal(served, seal())
     with session_scope(served.database_url) as session:
         add_tenant(session, PL_VAT, "Firma Testowa sp. z o.o.", CUSTOMER, None)
         set_enabled(session, PL_VAT, True)
@@ -138,6 +127,7 @@ def _fa3(number: str) -> bytes:
 async def test_a_polish_customer_adds_its_token_in_the_window_then_sends_to_and_downloads_from_ksef(
         polish: Settings, browser: Browser, dev_env: WorkflowEnvironment, sim: Sim) -> None:
     api = polish.public_base_url
+    token = sim.sim.add_ksef_token("Nip", PL_VAT.removeprefix("PL"))  # the customer's, generated in KSeF
     number = f"FV/PANEL/{uuid.uuid4().hex[:12]}"  # KSeF refuses a number the seller sent already (440)
     async with new_worker(dev_env.client, bucket_settings(polish), task_queue=polish.temporal_task_queue):
         context = await browser.new_context(**POLISH)
@@ -163,13 +153,13 @@ async def test_a_polish_customer_adds_its_token_in_the_window_then_sends_to_and_
             assert _invoices(polish) == [] and _token_sealed(polish) is None
 
             # the token saved in the window: kept sealed, never shown back; the send goes on
-            await page.fill("#ksef-token", TOKEN)
+            await page.fill("#ksef-token", token)
             await page.click("#ksef-token-save")
             await page.wait_for_selector("#message.ok")
             assert await _text(page, "#message") == "Token KSeF zapisany: wybierz plik i wyślij go do KSeF"
-            assert await page.query_selector("#ksef-token-window") is None and TOKEN not in await page.content()
+            assert await page.query_selector("#ksef-token-window") is None and token not in await page.content()
             sealed = _token_sealed(polish)
-            assert sealed is not None and TOKEN not in sealed
+            assert sealed is not None and token not in sealed
             await page.set_input_files("#file", files=[
                 {"name": "faktura.xml", "mimeType": "application/xml", "buffer": _fa3(number)}])
             await page.click("#send")
@@ -205,7 +195,7 @@ async def test_a_polish_customer_adds_its_token_in_the_window_then_sends_to_and_
             received_row = page.locator("#invoices tr", has_text=received)
             assert (await received_row.locator(".ksef-number").text_content() or "").strip() == \
                 delivered.json()["ksefNumber"]
-            assert TOKEN not in await page.content()
+            assert token not in await page.content()
         finally:
             await context.close()
 
@@ -214,6 +204,7 @@ async def test_a_polish_customer_adds_its_token_in_the_window_then_sends_to_and_
 async def test_a_read_only_accountant_sees_the_list_but_cannot_send_or_set_the_token(
         polish: Settings, browser: Browser) -> None:
     api = polish.public_base_url
+    token = "20261207-EC-0123456789ABCDEF"  # KSeF's shape; not to be kept, nor shown back
     context = await browser.new_context(**POLISH)
     try:
         page = await _login(context, api, ACCOUNTANT)
@@ -228,11 +219,12 @@ async def test_a_read_only_accountant_sees_the_list_but_cannot_send_or_set_the_t
                                      headers={"Accept-Language": "en"}) as http:
             send = await http.post(f"/panel/c/{PL_VAT}/invoices", data={"csrf": csrf},
                                    files={"file": ("faktura.xml", _fa3("FV/RO/1"), "application/xml")})
-            token = await http.post(f"/panel/c/{PL_VAT}/invoices/ksef/token",
-                                    data={"csrf": csrf, "token": TOKEN, "then": "send"})
+            refused = await http.post(f"/panel/c/{PL_VAT}/invoices/ksef/token",
+                                    data={"csrf": csrf, "token": token, "then": "send"})
         assert send.status_code == 403 and "(invoices.send)" in send.text and "Nothing was changed" in send.text
-        assert token.status_code == 403 and "(config.manage)" in token.text and "Nothing was changed" in token.text
-        assert TOKEN not in token.text
+        assert refused.status_code == 403 and "(config.manage)" in refused.text
+        assert "Nothing was changed" in refused.text
+        assert token not in refused.text
         assert _invoices(polish) == [] and _token_sealed(polish) is None
     finally:
         await context.close()
