@@ -3,12 +3,14 @@ browser and stack fixtures (tests/panel_browser_support.py) with the served API'
 the real worker (the invoice workflow's KSeF channel, the customer's KSeF session, the KSeF download):
 
 - the customer's form says "Wyślij do KSeF" (no signature to choose) and "Pobierz z KSeF" asks for the last 7
-  days; with no KSeF token set, sending shows the window "Dodaj token KSeF" (nothing written); the token saved
-  there is never shown back and the send goes on: the FA(3) invoice ends accepted, with its numer KSeF in the
-  list and its UPO (whose NumerKSeFDokumentu is that number) downloaded from there; an invoice a supplier sent
-  to the customer in the local KSeF is taken by "Pobierz z KSeF", the download shown done with one taken;
+  days; with no KSeF token set, sending shows the window "Dodaj token KSeF" (nothing written), and so does
+  downloading, carrying the days asked; the token saved there is never shown back and the download goes on: an
+  invoice a supplier sent the customer in the local KSeF is taken, the download shown done with one taken and
+  the invoice listed with its numer KSeF; then an FA(3) invoice sent ends accepted, with its numer KSeF in the
+  list and its UPO (whose NumerKSeFDokumentu is that number) downloaded from there;
 - an accountant granted read only sees the list but no send form and no token window, and its forced send and
-  token are refused naming the permission, nothing written.
+  token are refused naming the permission, nothing written; "Pobierz z KSeF" is reading (`ksef.download`, as
+  over HTTP) and is there, but with no token it only says the customer has to add one, nothing started.
 
 The token pasted in the window is one generated at the local KSeF for the customer's NIP (as the customer does
 in KSeF): the channel and the download log in with it (adapters/ksef_credentials.py), no seal of the customer's."""
@@ -152,22 +154,39 @@ async def test_a_polish_customer_adds_its_token_in_the_window_then_sends_to_and_
             assert (await _text(page, "#message")).startswith("Brak tokenu KSeF")
             assert _invoices(polish) == [] and _token_sealed(polish) is None
 
-            # the token saved in the window: kept sealed, never shown back; the send goes on
+            # Pobierz z KSeF with no token: the window again, the days asked carried; the token saved there is
+            # kept sealed, never shown back, and the download goes on: a supplier's invoice to the customer taken
+            received = f"DOST/{uuid.uuid4().hex[:12]}"
+            xml = RECEIVED.read_bytes().replace(b"DOST/2026/12/017", received.encode())
+            delivered = httpx.post(f"{sim.url}/control/invoices", timeout=30,
+                                   json={"invoice_b64": base64.b64encode(xml).decode()})
+            assert delivered.status_code == 200, delivered.text
+            await page.click("#ksef-download")
+            await page.wait_for_selector('#ksef-token-window[open][data-then="download"]')
+            assert await page.input_value('#ksef-token-form input[name="from"]') == \
+                (today - timedelta(days=7)).isoformat()
             await page.fill("#ksef-token", token)
             await page.click("#ksef-token-save")
             await page.wait_for_selector("#message.ok")
-            assert await _text(page, "#message") == "Token KSeF zapisany: wybierz plik i wyślij go do KSeF"
+            assert (await _text(page, "#message")).startswith("Rozpoczęto pobieranie z KSeF")
             assert await page.query_selector("#ksef-token-window") is None and token not in await page.content()
             sealed = _token_sealed(polish)
             assert sealed is not None and token not in sealed
+            await _reloaded_until(page, '#ksef-downloads tr[data-done="yes"]', "the download did not end")
+            assert await _text(page, '#ksef-downloads tr[data-done="yes"] .taken') == "1"
+            assert await _text(page, '#ksef-downloads tr[data-done="yes"] .state') == "Zakończone"
+            assert ("in", received) in _invoices(polish)
+            received_row = page.locator("#invoices tr", has_text=received)
+            assert (await received_row.locator(".ksef-number").text_content() or "").strip() == \
+                delivered.json()["ksefNumber"]
+
+            # Wyślij do KSeF now that the token is there: accepted, its numer KSeF in the list, its UPO from there
             await page.set_input_files("#file", files=[
                 {"name": "faktura.xml", "mimeType": "application/xml", "buffer": _fa3(number)}])
             await page.click("#send")
             await page.wait_for_selector("#message")
             assert await page.query_selector("#message.ok") is not None, await _text(page, "#message")
             invoice_id = page.url.split("/invoices/")[1].split("?")[0]
-
-            # accepted by KSeF: its numer KSeF in the list, its UPO downloaded from there
             await page.goto(f"{api}/panel/c/{PL_VAT}/invoices")
             row = f'#invoices tr[data-invoice="{invoice_id}"]'
             await _reloaded_until(page, f'{row}[data-state="accepted"] a.upo', "the invoice was not accepted")
@@ -178,23 +197,11 @@ async def test_a_polish_customer_adds_its_token_in_the_window_then_sends_to_and_
                 await page.click(f"{row} a.upo")
             upo = etree.fromstring(Path(await (await info.value).path()).read_bytes())
             assert upo.findtext(f".//{{{UPO_NS}}}NumerKSeFDokumentu") == ksef_number
-
-            # Pobierz z KSeF: an invoice a supplier sent the customer is taken by the last 7 days' download
-            received = f"DOST/{uuid.uuid4().hex[:12]}"
-            xml = RECEIVED.read_bytes().replace(b"DOST/2026/12/017", received.encode())
-            delivered = httpx.post(f"{sim.url}/control/invoices", timeout=30,
-                                   json={"invoice_b64": base64.b64encode(xml).decode()})
-            assert delivered.status_code == 200, delivered.text
-            await page.click("#ksef-download")
-            await page.wait_for_selector("#message.ok")
-            assert (await _text(page, "#message")).startswith("Rozpoczęto pobieranie z KSeF")
-            await _reloaded_until(page, '#ksef-downloads tr[data-done="yes"]', "the download did not end")
-            assert await _text(page, '#ksef-downloads tr[data-done="yes"] .taken') == "1"
-            assert await _text(page, '#ksef-downloads tr[data-done="yes"] .state') == "Zakończone"
-            assert ("in", received) in _invoices(polish)
-            received_row = page.locator("#invoices tr", has_text=received)
-            assert (await received_row.locator(".ksef-number").text_content() or "").strip() == \
-                delivered.json()["ksefNumber"]
+            await page.click(f"{row} a[href$='/{invoice_id}']")  # its own page: the number, KSeF's status
+            await page.wait_for_selector("#ksef-number")
+            assert await _text(page, "#ksef-number") == ksef_number
+            assert (await _text(page, "#ksef-status")).startswith("200")
+            assert await page.query_selector('#downloads a[data-what="upo"]') is not None
             assert token not in await page.content()
         finally:
             await context.close()
@@ -212,6 +219,8 @@ async def test_a_read_only_accountant_sees_the_list_but_cannot_send_or_set_the_t
         await page.wait_for_selector("#invoices-screen")
         assert await page.query_selector("#send-form") is None
         assert await page.query_selector("#ksef-token-window") is None
+        # taking the received invoices is reading them (ksef.download, as over HTTP): its form is there
+        assert await page.query_selector("#ksef-download-form") is not None
 
         cookie = next(c["value"] for c in await context.cookies() if c["name"] == COOKIE)
         csrf = csrf_of(await page.content())
@@ -221,10 +230,15 @@ async def test_a_read_only_accountant_sees_the_list_but_cannot_send_or_set_the_t
                                    files={"file": ("faktura.xml", _fa3("FV/RO/1"), "application/xml")})
             refused = await http.post(f"/panel/c/{PL_VAT}/invoices/ksef/token",
                                     data={"csrf": csrf, "token": token, "then": "send"})
+            download = await http.post(f"/panel/c/{PL_VAT}/invoices/ksef/download",
+                                       data={"csrf": csrf, "from": "2026-12-01", "to": "2026-12-07"})
         assert send.status_code == 403 and "(invoices.send)" in send.text and "Nothing was changed" in send.text
         assert refused.status_code == 403 and "(config.manage)" in refused.text
         assert "Nothing was changed" in refused.text
         assert token not in refused.text
+        # no token, and this accountant may not set one: told who can, no window, nothing started
+        assert download.status_code == 409 and "KSeF token is not set" in download.text
+        assert 'id="ksef-token-window"' not in download.text and 'id="ksef-downloads"' not in download.text
         assert _invoices(polish) == [] and _token_sealed(polish) is None
     finally:
         await context.close()

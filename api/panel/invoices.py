@@ -225,6 +225,8 @@ async def detail(vat: str, invoice_id: str, request: Request, sent: int = 0) -> 
         _of_customer(view, vat, invoice_id)
         files = await run_in_threadpool(starter.invoice_files, settings, invoice_id, as_user=user.principal,
                                         surface=PANEL)
+        ksef = (await run_in_threadpool(starter.ksef_status, settings, invoice_id, as_user=user.principal,
+                                        surface=PANEL)) if view.format == "FA(3)" else None
     except REFUSALS as err:
         ref = refusal(request, err)
         return render(request, "message.html.j2", user=user, vat=vat, status_code=ref.status,
@@ -236,7 +238,7 @@ async def detail(vat: str, invoice_id: str, request: Request, sent: int = 0) -> 
     present["upo"] = "upo" in roles
     message = i18n.translate(language(request), "inv_sent") if sent else None
     return render(request, "invoice.html.j2", user=user, vat=vat, invoice=view, steps=timeline(view.created_at, files),
-                  downloads=[w for w in DOWNLOADS if present[w]], message=message, ok=bool(sent))
+                  downloads=[w for w in DOWNLOADS if present[w]], message=message, ok=bool(sent), ksef=ksef)
 
 
 @router.get("/{invoice_id}/download/{what}")
