@@ -20,12 +20,12 @@ customer's authority and the built-in CA for the others. The protocol reads on K
 **How we authenticate for the customer.** KSeF issues a certificate only "in one's own name": the subject is read
 from the certificate the request was authenticated with (`certyfikaty-KSeF.md`, section 3), enrollment data is
 given only after a XAdES authentication, and "authentication with a KSeF token does not allow a certificate
-request" (same page). So a KSeF token cannot enroll, and the intermediary's own seal would enroll a certificate
-of the intermediary, not of the customer. The worker signs the AuthTokenRequest with the customer's own seal or
-qualified certificate, deposited in our key store (`DATA_DIR/keys`, PKCS#12, password from
-EINVOICE_KEYSTORE_PASSWORD) under the alias `KSEF_KEY_ALIAS` names (`ksef-{nip}`), in the context of the
-customer's NIP. Only that alias is derived from the customer: no key, token or password crosses a workflow
-boundary; the access and refresh tokens stay in the client in the worker's memory (`adapters/ksef.py`).
+request" (same page). We hold no key of the customer's, so the customer signs that login itself, on its own
+machine, for a challenge our API handed out (`starters/ksef_credentials.py`, `einvoice cert request
+--ksef-seal`); `submit` posts exactly that signed AuthTokenRequest, kept sealed by the operation id, once, and
+deletes it. Following the enrollment, fetching the certificate and revoking it log in with the customer's KSeF
+token (`adapters/ksef_credentials.py`). No key, token or signed request crosses a workflow boundary; the access
+and refresh tokens stay in the client in the worker's memory (`adapters/ksef.py`).
 """
 
 from __future__ import annotations
@@ -53,7 +53,8 @@ from adapters.ksef import (
     KsefUnavailable,
     client_from_settings,
 )
-from adapters.ksef_credentials import forget_signed_request, signed_request
+from adapters.ksef_credentials import forget_signed_request, logged_in_client
+from adapters.ksef_credentials import signed_request as signed_request_of
 from core.settings import Settings
 from domain.authority import (
     AuthorityPending,
@@ -75,11 +76,9 @@ from domain.ksef.certificates import (
     state_of_enrollment,
 )
 from domain.ksef.enrollment import CheckedEnrollmentCsr, check_enrollment_csr, enrollment_request
-from domain.signatures.keystore import FileKeyStore, Signer
 
 _SAFE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 T = TypeVar("T")
-KEY_KEEP_SECONDS = 300.0
 
 
 def certificate_name(operation_id: str) -> str:
@@ -91,12 +90,12 @@ class KsefAuthority:
     """KSeF's certificate enrollment for one customer (its NIP, the context and the authenticated subject).
     Thread-safe: one call at a time (the client is not)."""
 
-    def __init__(self, nip: str, make_client: Callable[[], KsefClient], signer: Callable[[], Signer],
+    def __init__(self, nip: str, make_client: Callable[[], KsefClient], token_login: Callable[[], KsefClient],
                  records: Path, signed_request: Callable[[str], bytes | None] = lambda _: None,
                  forget_signed: Callable[[str], None] = lambda _: None):
         self.nip = nip
         self._make_client = make_client
-        self._signer = signer
+        self._token_login = token_login
         self._signed_request, self._forget_signed = signed_request, forget_signed
         self.records = Path(records)
         self._client: KsefClient | None = None
@@ -114,20 +113,13 @@ class KsefAuthority:
     # -- the session with KSeF ---------------------------------------------------------------------
 
     def _logged_in(self) -> KsefClient:
+        """The session held, or a login with the customer's KSeF token: enough to follow an enrollment, fetch
+        the certificate and revoke it (the token's subject is the customer's NIP), never to enroll."""
         if self._client is None:
-            client = self._make_client()
             try:
-                signer = self._signer()
-            except NotFound as err:
-                client.close()
-                raise AuthorityRefused(f"no KSeF signing certificate of {self.nip} in the key store: {err}; "
-                                       "deposit the customer's seal (PKCS#12) under that alias") from None
-            try:
-                client.login_xades("Nip", self.nip, signer)
-            except BaseException:
-                client.close()
-                raise
-            self._client = client
+                self._client = self._token_login()
+            except NotFound as err:  # no KSeF token given (adapters.ksef_credentials.NoKsefToken)
+                raise AuthorityRefused(str(err)) from None
         return self._client
 
     def _login_signed(self, operation_id: str, signed_xml: bytes) -> None:
@@ -224,8 +216,12 @@ class KsefAuthority:
                     raise AuthorityRefused(f"reference {request.reference} was submitted with another CSR")
                 return str(record["ksef_reference"])
             signed = self._signed_request(request.reference)
-            if signed is not None:
-                self._login_signed(request.reference, signed)
+            if signed is None:
+                raise AuthorityRefused(
+                    f"no login signed by the customer for request {request.reference} (KSeF enrolls only in the "
+                    "name of whoever signs it, and we hold no key of the customer's): request the certificate "
+                    "again with the login signed, `einvoice cert request --ksef-seal ...`")
+            self._login_signed(request.reference, signed)
             limits = self._call("certificate limits", lambda c: c.certificate_limits())
             if not limits.can_request:
                 raise AuthorityRefused(
@@ -301,21 +297,19 @@ def _refused(what: str, err: KsefError) -> AuthorityRefused:
 
 
 class KsefAuthorities:
-    """A Polish customer's `KsefAuthority`, one per NIP for the life of the process (its KSeF session kept)."""
+    """A Polish customer's `KsefAuthority`, one per NIP for the life of the process (its KSeF session kept).
+    `signed_request`, `forget_signed`: where a request's signed login is kept (default: sealed in our database,
+    `adapters/ksef_credentials.py`)."""
 
-    def __init__(self, settings: Settings, signer_for: Callable[[str], Signer] | None = None,
-                 make_client: Callable[[], KsefClient] | None = None):
+    def __init__(self, settings: Settings, make_client: Callable[[], KsefClient] | None = None,
+                 signed_request: Callable[[str], bytes | None] | None = None,
+                 forget_signed: Callable[[str], None] | None = None):
         self.settings = settings
-        self._signer_for = signer_for or self._key_store_signer
         self._make_client = make_client or (lambda: client_from_settings(settings))
-        self._keys: FileKeyStore | None = None
+        self._signed_request = signed_request or (lambda op: signed_request_of(settings, op))
+        self._forget_signed = forget_signed or (lambda op: forget_signed_request(settings, op))
         self._by_nip: dict[str, KsefAuthority] = {}
         self._lock = threading.Lock()
-
-    def _key_store_signer(self, nip: str) -> Signer:
-        if self._keys is None:
-            self._keys = FileKeyStore(self.settings.data_dir / "keys", keep_seconds=KEY_KEEP_SECONDS)
-        return self._keys.signer(self.settings.ksef_key_alias.format(nip=nip))
 
     def __call__(self, vat: str) -> KsefAuthority:
         parsed = parse_vat_number(vat)
@@ -325,10 +319,10 @@ class KsefAuthorities:
         with self._lock:
             found = self._by_nip.get(nip)
             if found is None:
-                found = KsefAuthority(nip, self._make_client, lambda: self._signer_for(nip),
-                                      self.settings.data_dir / "ksef" / "enrollments",
-                                      lambda op: signed_request(self.settings, op),
-                                      lambda op: forget_signed_request(self.settings, op))
+                found = KsefAuthority(nip, self._make_client,
+                                      lambda: logged_in_client(self.settings, f"PL{nip}", self._make_client),
+                                      self.settings.data_dir / "ksef" / "enrollments", self._signed_request,
+                                      self._forget_signed)
                 self._by_nip[nip] = found
             return found
 

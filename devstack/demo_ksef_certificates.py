@@ -1,7 +1,7 @@
-"""The KSeF certificate step of `make demo` (#14.2): a Polish customer, its seal deposited in the key store (a
-self-signed development seal, as KSeF's test environment takes them), a CSR whose subject is not what KSeF
-dictates refused naming each attribute, then an offline certificate enrolled at the local KSeF through the same
-certificate workflow, and the customer's list."""
+"""The KSeF certificate step of `make demo` (#14.2): a Polish customer whose seal (a self-signed development seal,
+as KSeF's test environment takes them) stays on its machine and signs the KSeF login of its requests there, its
+KSeF token given to us, a CSR whose subject is not the signer's refused naming each attribute, then an offline
+certificate enrolled at the local KSeF through the same certificate workflow, and the customer's list."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from rich.console import Console
 
 from core.settings import Settings
 from devstack import demo_http as http
-from domain.signatures.keystore import PASSWORD_ENV
+from domain.signatures.keystore import Signer
+from domain.signatures.xades import sign_xades
 
 console = Console()
 DEMO_NIP = "5265877635"  # the KSeF documentation's example seller
@@ -36,25 +37,29 @@ def _subject(common_name: str = DEMO_COMPANY) -> x509.Name:
 
 
 def ensure_demo_seal(settings: Settings) -> Path:
-    """The demo customer's company seal in DATA_DIR/keys under KSEF_KEY_ALIAS, made once (development only: a
-    real customer's seal is put there by the operator), protected by EINVOICE_KEYSTORE_PASSWORD when set."""
-    alias = settings.ksef_key_alias.format(nip=DEMO_NIP)
-    path = settings.data_dir.resolve() / "keys" / f"{alias}.p12"
+    """The demo customer's company seal, made once, on "the customer's machine" (`DATA_DIR/demo-customer`, never
+    our key store: we hold no key of a customer's); it signs the KSeF login of its certificate requests there."""
+    path = settings.data_dir.resolve() / "demo-customer" / "seal.p12"
     if path.exists():
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.now(UTC)
     cert = (x509.CertificateBuilder().subject_name(_subject()).issuer_name(_subject()).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
             .not_valid_after(now + timedelta(days=365)).sign(key, hashes.SHA256()))
-    password = os.environ.get(PASSWORD_ENV)
-    protection = (serialization.BestAvailableEncryption(password.encode()) if password
-                  else serialization.NoEncryption())
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as out:
-        out.write(pkcs12.serialize_key_and_certificates(alias.encode(), key, cert, None, protection))
+        out.write(pkcs12.serialize_key_and_certificates(b"seal", key, cert, None, serialization.NoEncryption()))
     return path
+
+
+def _signed_login(settings: Settings, signer: Signer) -> bytes:
+    """As `einvoice cert request --ksef-seal` does it: our API hands out KSeF's challenge and the AuthTokenRequest,
+    the customer signs it on its machine."""
+    todo = http.post(f"{settings.public_base_url}/customers/{DEMO_PL_VAT}/ksef/auth-requests", timeout=30)
+    todo.raise_for_status()
+    return sign_xades(todo.json()["xml"].encode(), signer)
 
 
 def ensure_demo_token(settings: Settings) -> None:
@@ -84,13 +89,18 @@ def step_ksef_certificates(settings: Settings, ctx: dict[str, object]) -> None:
     if added.status_code != 409:  # 409: there from an earlier run
         added.raise_for_status()
     seal = ensure_demo_seal(settings)
-    console.print(f"customer {DEMO_PL_VAT}; its seal for logging in to KSeF: {seal} (KSEF_KEY_ALIAS)")
+    signer = Signer.from_pkcs12(seal.read_bytes(), None)
+    console.print(f"customer {DEMO_PL_VAT}; its seal stays on its machine ({seal}): it signs the KSeF login of each "
+                  "certificate request there, we never see the key")
+    ensure_demo_token(settings)  # following the enrollment: the customer's KSeF token
     wrong = http.post(f"{api}/tenants/{DEMO_PL_VAT}/certificates", timeout=60, data={"kind": "offline"},
-                      files={"csr": ("wrong.csr", _csr("Ktos Inny"))})
-    console.print(f"a CSR whose subject is not what KSeF's /certificates/enrollments/data dictates is refused "
-                  f"before anything is written or sent: {wrong.status_code} {wrong.json()['detail']}")
+                      files={"csr": ("wrong.csr", _csr("Ktos Inny")),
+                             "ksef_auth_request": ("auth.xml", _signed_login(settings, signer))})
+    console.print(f"a CSR whose subject is not the signer's (what KSeF's /certificates/enrollments/data dictates) "
+                  f"is refused before anything is written or sent: {wrong.status_code} {wrong.json()['detail']}")
     resp = http.post(f"{api}/tenants/{DEMO_PL_VAT}/certificates", timeout=120, data={"kind": "offline", "wait": "true"},
-                     files={"csr": ("firma.csr", _csr())})
+                     files={"csr": ("firma.csr", _csr()),
+                            "ksef_auth_request": ("auth.xml", _signed_login(settings, signer))})
     resp.raise_for_status()
     cert = resp.json()
     console.print(f"POST {api}/tenants/{DEMO_PL_VAT}/certificates (kind offline) → {resp.status_code}: workflow "

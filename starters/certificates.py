@@ -27,13 +27,11 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from adapters.ksef_authority import KsefAuthorities
 from core.ca import authority_from_settings, reminder_days
 from core.db import session_scope
 from core.search_keys import SearchKeys
 from core.settings import Settings
 from core.temporal import RPC_TIMEOUT, connect
-from domain.authority import AuthorityRefused, AuthorityUnavailable
 from domain.certificates import (
     ACTIVE,
     ADDED,
@@ -162,7 +160,10 @@ async def _request(settings: Settings, vat_number: str, csr: bytes, kind: str, o
     if ksef_auth_request is not None and not polish:
         raise InvalidInput.one("ksef_auth_request", f"{vat_number} is not a Polish customer: only KSeF takes one")
     if polish and ksef_auth_request is None:
-        await asyncio.to_thread(_check_with_ksef, settings, vat_number, checked.pem)
+        raise InvalidInput.one("ksef_auth_request", f"KSeF issues {vat_number}'s certificate in the name of whoever "
+                               "signs the login, and we hold no key of the customer's: the customer signs it itself "
+                               f"(`einvoice cert request --vat {vat_number} --ksef-seal SEAL.p12 ...`, or POST "
+                               f"/customers/{vat_number}/ksef/auth-requests, sign, send as ksef_auth_request)")
     with session_scope(settings.database_url) as session:
         view, inserted = insert_request(session, vat_number, op, kind, checked.subject, checked.pem, checked.sha256,
                                         actor)
@@ -195,20 +196,6 @@ async def _request(settings: Settings, vat_number: str, csr: bytes, kind: str, o
         view = get_certificate(session, op)
     # Of identical requests at once exactly one starts the workflow, whichever wrote the row: that one is new.
     return RequestResult(view, duplicate=not started)
-
-
-def _check_with_ksef(settings: Settings, vat_number: str, csr_pem: str) -> None:
-    """A Polish customer's CSR against what KSeF's /certificates/enrollments/data dictates for it: refused
-    before anything is written or sent (`InvalidInput` naming each differing attribute). KSeF unreachable or
-    not letting us in now is no refusal of the CSR: the request goes on, and the workflow's submission checks
-    again before sending (a refusal there is the certificate's error, with KSeF's reason, and its e-mail)."""
-    authorities = KsefAuthorities(settings)
-    try:
-        authorities(vat_number).check_csr(csr_pem)
-    except (AuthorityUnavailable, AuthorityRefused):
-        pass
-    finally:
-        authorities.close()
 
 
 def _vat_of(settings: Settings, operation_id: str) -> str:

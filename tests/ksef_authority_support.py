@@ -21,9 +21,10 @@ from cryptography.x509.oid import NameOID
 
 from adapters.ksef_authority import KsefAuthorities
 from core.settings import Settings
+from domain.ksef.auth import signed_auth_token_request
 from domain.ksef.enrollment import SUBJECT_FIELDS
-from domain.signatures.devcert import to_pkcs12
 from domain.signatures.keystore import PASSWORD_ENV, Signer
+from domain.signatures.xades import sign_xades
 from ksefsim.app import Simulator, create_app
 from ksefsim.keys import load_keys
 from ksefsim.scenarios import SimConfig
@@ -108,20 +109,24 @@ def ksef_settings(settings: Settings, sim: Sim, data_dir: Path) -> Settings:
     return settings.model_copy(update={"ksef_url": sim.api, "data_dir": data_dir})
 
 
-def deposit_seal(settings: Settings, signer: Signer, nip: str = NIP) -> Path:
-    """The customer's seal in the key store where the worker reads it (KSEF_KEY_ALIAS); the store's password
-    is EINVOICE_KEYSTORE_PASSWORD, which the caller sets (monkeypatch)."""
-    alias = settings.ksef_key_alias.format(nip=nip)
-    path = settings.data_dir / "keys" / f"{alias}.p12"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(to_pkcs12(signer, alias, KEYSTORE_PASSWORD.encode()))
-    path.chmod(0o600)
-    return path
+def signed_login(settings: Settings, signer: Signer | None = None, vat: str = PL_VAT) -> bytes:
+    """What the customer sends with its certificate request: the AuthTokenRequest our API handed out (a
+    challenge of the local KSeF, recorded for the customer), signed on its machine with its seal."""
+    from starters.ksef_credentials import new_auth_request
+    from tests.identity_support import operator
+
+    todo = new_auth_request(settings, vat, as_user=operator(settings))
+    return sign_xades(todo.xml.encode(), signer or seal())
 
 
-PASSWORD_VARIABLE = PASSWORD_ENV
+def authorities(settings: Settings, signer: Signer, sim: Sim, nip: str = NIP) -> KsefAuthorities:
+    """KSeF authorities as the worker builds them (the customer's KSeF token from our database: give it first,
+    `give_ksef_token`), each submission's signed login made by the customer with `signer` for a fresh challenge
+    (as `signed_login` and the CLI do, without the request row that carries it)."""
+    def signed(_: str) -> bytes:  # signed before (a scenario of KSeF down meanwhile does not stop it)
+        challenge = str(sim.sim.challenge("127.0.0.1").body["challenge"])  # type: ignore[index]
+        return signed_auth_token_request(challenge, "Nip", nip, signer)
 
+    return KsefAuthorities(settings, signed_request=signed, forget_signed=lambda _: None)
 
-def authorities(settings: Settings, signer: Signer) -> KsefAuthorities:
-    """KSeF authorities whose client is fast to give up on a down KSeF (no minute-long budget waits)."""
-    return KsefAuthorities(settings, signer_for=lambda nip: signer)
+PASSWORD_VARIABLE = PASSWORD_ENV  # the key store of the offline certificates (KOD II), which stays

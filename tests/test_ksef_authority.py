@@ -38,18 +38,17 @@ from models.tenant import add_tenant
 from starters.certificates import request_certificate
 from tests.identity_support import operator
 from tests.ksef_authority_support import (
-    KEYSTORE_PASSWORD,
-    PASSWORD_VARIABLE,
     PL_VAT,
     Sim,
     authorities,
-    deposit_seal,
     dictated,
     ksef_csr,
     ksef_settings,
     seal,
     serve_sim,
+    signed_login,
 )
+from tests.ksef_credentials_support import give_ksef_token
 
 # ------------------------------------------------------------------ pure: the mapping
 
@@ -109,7 +108,8 @@ def pl(sim: Sim, settings: Settings, db: str, tmp_path: Path) -> Iterator[tuple[
     local = ksef_settings(settings, sim, tmp_path / "data")
     with session_scope(db) as session:
         add_tenant(session, PL_VAT, "Firma Testowa", "biuro@firma.example.pl", None)
-    ksef = authorities(local, seal())
+    give_ksef_token(local, sim.sim, PL_VAT)  # following and revoking: the customer's KSeF token
+    ksef = authorities(local, seal(), sim)  # enrolling: a login the customer signed, per request
     acts = CertificateActivities(local, BuiltinCA(tmp_path / "ca"), ksef=ksef)
     yield local, acts
     sim.configure()
@@ -217,17 +217,19 @@ async def test_the_starter_refuses_a_polish_csr_ksef_would_refuse_with_nothing_w
         sim: Sim, settings: Settings, db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     sim.configure()
     local = ksef_settings(settings, sim, tmp_path / "data")
-    monkeypatch.setenv(PASSWORD_VARIABLE, KEYSTORE_PASSWORD)
-    deposit_seal(local, seal())
     with session_scope(db) as session:
         add_tenant(session, PL_VAT, "Firma Testowa", "biuro@firma.example.pl", None)
     before = len(sim.enrollments())
     wrong = {**dictated(), "commonName": "Ktoś Inny"}
     with pytest.raises(InvalidInput) as err:
         await request_certificate(local, PL_VAT, ksef_csr(wrong), "offline", "ksef-starter-1",
-                                  as_user=operator(local))
+                                  as_user=operator(local), ksef_auth_request=signed_login(local))
     assert [p.field for p in err.value.problems] == ["csr.subject.commonName"]
     assert "Ktoś Inny" in str(err.value) and "Firma Testowa sp. z o.o." in str(err.value)
+    with pytest.raises(InvalidInput) as unsigned:  # no login signed by the customer: refused, naming how
+        await request_certificate(local, PL_VAT, ksef_csr(), "offline", "ksef-starter-2", as_user=operator(local))
+    assert [p.field for p in unsigned.value.problems] == ["ksef_auth_request"]
+    assert "--ksef-seal" in str(unsigned.value)
     with session_scope(db) as session:
         assert session.query(Certificate).count() == 0
     assert len(sim.enrollments()) == before
@@ -262,17 +264,21 @@ async def test_an_uploaded_ksef_certificate_must_have_the_key_usage_of_its_kind(
         assert session.query(Certificate).count() == 0
 
 
-def test_a_customer_without_a_seal_in_the_key_store_is_refused_naming_the_alias(
+def test_a_request_without_its_signed_login_or_a_customer_without_a_token_is_refused_naming_the_fix(
         settings: Settings, db: str, tmp_path: Path, sim: Sim) -> None:
-    """The real key store, empty: the submission is refused (final: no retry for days), naming the alias."""
+    """The worker's own authorities, nothing signed for the request and no KSeF token: the submission and the
+    collection are refused (final: no retry for days), each naming what the customer does; no key is read."""
     from adapters.ksef_authority import KsefAuthorities
 
     local = ksef_settings(settings, sim, tmp_path / "data")
     with session_scope(db) as session:
         add_tenant(session, PL_VAT, "Firma Testowa", "biuro@firma.example.pl", None)
     acts = CertificateActivities(local, BuiltinCA(tmp_path / "ca"), ksef=KsefAuthorities(local))
-    pem = _order(local, "ksef-nokey-1", ksef_csr())
+    pem = _order(local, "ksef-nologin-1", ksef_csr())
     with pytest.raises(ApplicationError) as err:
-        _run(acts.submit, SubmitInput("ksef-nokey-1", pem))
+        _run(acts.submit, SubmitInput("ksef-nologin-1", pem))
     assert err.value.type == REFUSED and err.value.non_retryable
-    assert f"ksef-{PL_VAT[2:]}" in err.value.message and "no KSeF signing certificate" in err.value.message
+    assert "no login signed by the customer" in err.value.message and "--ksef-seal" in err.value.message
+    with pytest.raises(ApplicationError) as err:
+        _run(acts.collect, RecordIssued("ksef-nologin-1", "20261207-CE-0000000000-0000000000-00"))
+    assert err.value.type == REFUSED and err.value.non_retryable and "has given no KSeF token" in err.value.message

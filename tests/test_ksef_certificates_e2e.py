@@ -21,12 +21,14 @@ from temporalio.worker import Worker
 from activities.certificates import CertificateActivities
 from activities.mail import MailActivities
 from adapters.ksef_authority import KsefAuthorities
+from adapters.ksef_credentials import signed_request
 from api.main import create_app
 from core.db import session_scope
 from core.settings import Settings
 from devstack.smtp_sink import Mailbox
 from domain.authority import BuiltinCA
 from domain.certificates import workflow_id
+from domain.signatures.devcert import to_pkcs12
 from models.certificates import Certificate, certificate_file, get_certificate
 from models.tenant import add_tenant
 from starters.certificates import request_certificate
@@ -36,16 +38,15 @@ from tests.cli_support import flat, in_process_api, login, runner
 from tests.helpers import new_worker, wait_until
 from tests.identity_support import operator
 from tests.ksef_authority_support import (
-    KEYSTORE_PASSWORD,
-    PASSWORD_VARIABLE,
     PL_VAT,
     Sim,
-    deposit_seal,
     ksef_csr,
     ksef_settings,
     seal,
     serve_sim,
+    signed_login,
 )
+from tests.ksef_credentials_support import give_ksef_token
 from workflows.certificate_authorization import CertificateAuthorizationWorkflow
 
 pytestmark = pytest.mark.integration
@@ -65,11 +66,14 @@ class Rig:
     worker: Worker
     sim: Sim
     ksef: KsefAuthorities
+    token: str
+    signed: bytes = b""
 
     async def request(self, op: str, kind: str) -> str:
+        self.signed = signed_login(self.settings)  # on the customer's machine
         result = await request_certificate(self.settings, PL_VAT, ksef_csr(), kind, op, as_user=operator(self.settings),
                                            client=self.env.client, task_queue=self.worker.task_queue, wait=True,
-                                           wait_seconds=60)
+                                           wait_seconds=60, ksef_auth_request=self.signed)
         return result.certificate.state
 
     async def activities_run(self, op: str) -> list[str]:
@@ -87,11 +91,10 @@ async def rig(dev_env: WorkflowEnvironment, settings: Settings, db: str, tmp_pat
     sim.configure()
     local = ksef_settings(settings, sim, tmp_path / "data").model_copy(
         update={"temporal_task_queue": f"ksef-certs-{uuid.uuid4().hex[:8]}"})
-    monkeypatch.setenv(PASSWORD_VARIABLE, KEYSTORE_PASSWORD)
-    deposit_seal(local, seal())  # the worker and the starter find it by KSEF_KEY_ALIAS: nothing in the history
     with session_scope(db) as session:
         add_tenant(session, PL_VAT, "Firma Testowa", EMAIL, None)
-    ksef = KsefAuthorities(local)  # as the worker builds it: the seal from the key store, KSEF_URL
+    token = give_ksef_token(local, sim.sim, PL_VAT)  # the worker follows the enrollment with it
+    ksef = KsefAuthorities(local)  # as the worker builds it: the signed login and the token from our database
     acts = CertificateActivities(local, BuiltinCA(tmp_path / "ca"), ksef=ksef)
     mail = MailActivities(local)
     async with new_worker(dev_env.client, local, workflows=[CertificateAuthorizationWorkflow],
@@ -99,7 +102,7 @@ async def rig(dev_env: WorkflowEnvironment, settings: Settings, db: str, tmp_pat
                                       acts.mark_expired, acts.revoke, acts.delete_record, acts.compose_email],
                           task_queue=local.temporal_task_queue) as worker:
         try:
-            yield Rig(dev_env, local, worker, sim, ksef)
+            yield Rig(dev_env, local, worker, sim, ksef, token)
         finally:
             await terminate_leftovers(dev_env.client, db)
             ksef.close()
@@ -123,11 +126,14 @@ async def test_a_polish_customer_orders_an_offline_certificate_from_ksef_and_it_
     # ordered → (submitted) accepted → (collected) active, then its e-mail: the same workflow as the CA's
     assert (await rig.activities_run("ksef-e2e-ok"))[:5] == [
         "cert_submit", "cert_record_state", "cert_collect", "cert_compose_email", "send_email"]
-    # the worker's KSeF session (its access token) and the seal's key stayed in the worker: not in the history
+    # the worker's KSeF session (its access token), the customer's token and its signed login stayed out of the
+    # history (passed by reference: the operation id), and the signed login was deleted once used
     client = rig.ksef(PL_VAT)._client
     assert client is not None and client._access is not None
     history = (await rig.env.client.get_workflow_handle(workflow_id("ksef-e2e-ok")).fetch_history()).to_json()
     assert "ksef-e2e-ok" in history and client._access.token not in history and "PRIVATE KEY" not in history
+    assert rig.token not in history and "AuthTokenRequest" not in history and "SignatureValue" not in history
+    assert signed_request(rig.settings, "ksef-e2e-ok") is None
 
 
 async def test_an_enrollment_ksef_refuses_ends_in_error_with_its_reason_e_mailed_and_listed(
@@ -136,6 +142,8 @@ async def test_an_enrollment_ksef_refuses_ends_in_error_with_its_reason_e_mailed
     rig.sim.configure(enrollments=["refuse"])
     csr = tmp_path / "firma.csr"
     csr.write_bytes(ksef_csr())
+    bundle = tmp_path / "pieczec.p12"  # the customer's seal, on its machine
+    bundle.write_bytes(to_pkcs12(seal(), "seal", b"haslo"))
     reason = "KSeF 400 Wniosek odrzucony: Klucz publiczny został już certyfikowany przez inny podmiot."
     app = create_app(rig.settings, run_migrations=False)
     app.state.temporal = rig.env.client
@@ -143,7 +151,8 @@ async def test_an_enrollment_ksef_refuses_ends_in_error_with_its_reason_e_mailed
         login(rig.settings)
         asked = await asyncio.to_thread(runner.invoke, cli_app, [
             "cert", "request", "--vat", PL_VAT, "--csr", str(csr), "--kind", "authentication",
-            "--operation-id", "ksef-e2e-refused", "--wait"], env={"COLUMNS": "250"})
+            "--operation-id", "ksef-e2e-refused", "--wait", "--ksef-seal", str(bundle), "--ksef-password-stdin"],
+            input="haslo\n", env={"COLUMNS": "250"})
         assert asked.exit_code == 1, asked.output  # failed authorization: exit 1, KSeF's reason printed
         assert reason in flat(asked.output)
         listed = await asyncio.to_thread(runner.invoke, cli_app, ["cert", "list", "--vat", PL_VAT],
@@ -161,8 +170,9 @@ async def test_an_enrollment_ksef_refuses_ends_in_error_with_its_reason_e_mailed
 
 
 async def test_the_demo_step_enrolls_an_offline_certificate_at_ksef(rig: Rig) -> None:
-    """`make demo`'s KSeF certificate step against the app served over HTTP, the worker and the local KSeF: its
-    seal made in the key store, the wrong CSR refused (nothing written), the offline certificate active."""
+    """`make demo`'s KSeF certificate step against the app served over HTTP, the worker and the local KSeF: the
+    customer's seal made on its side, each login signed there, the wrong CSR refused (nothing written), the
+    offline certificate active."""
     import threading
 
     import uvicorn
@@ -174,7 +184,6 @@ async def test_the_demo_step_enrolls_an_offline_certificate_at_ksef(rig: Rig) ->
     from tests.identity_support import operator_headers
 
     assert DEMO_PL_VAT == PL_VAT  # the rig's customer, so the step finds it there (409) and its worker
-    (rig.settings.data_dir / "keys" / f"ksef-{PL_VAT[2:]}.p12").unlink()  # the step makes the demo's own seal
     port = free_port()
     served = rig.settings.model_copy(update={
         "temporal_address": rig.env.client.service_client.config.target_host,

@@ -42,16 +42,14 @@ from tests.certificates_support import certificate_activities, subject, terminat
 from tests.helpers import new_worker
 from tests.identity_support import PASSWORD, add_user, operator
 from tests.ksef_authority_support import (
-    KEYSTORE_PASSWORD,
-    PASSWORD_VARIABLE,
     PL_VAT,
     Sim,
-    deposit_seal,
     dictated,
     ksef_csr,
-    seal,
     serve_sim,
+    signed_login,
 )
+from tests.ksef_credentials_support import give_ksef_token
 from tests.panel_browser_support import needs_chromium, shoot
 from tests.panel_support import VAT, csrf_of
 from workflows.certificate_authorization import CertificateAuthorizationWorkflow
@@ -78,14 +76,13 @@ def served_overrides(sim: Sim) -> dict[str, Any]:
 
 @pytest.fixture
 def polish(served: Settings, db: str, sim: Sim, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    """The Polish customer with its user and its seal in the key store, an Italian one, and an accountant
-    linked to both with read only."""
+    """The Polish customer with its user and its KSeF token, an Italian one, and an accountant linked to both
+    with read only."""
     sim.configure()
-    monkeypatch.setenv(PASSWORD_VARIABLE, KEYSTORE_PASSWORD)
-    deposit_seal(served, seal())
     with session_scope(served.database_url) as session:
         add_tenant(session, PL_VAT, "Firma Testowa sp. z o.o.", CUSTOMER, None)
         add_tenant(session, VAT, "ACME S.p.A.", "acme@pec.example.it", None)
+    give_ksef_token(served, sim.sim, PL_VAT)  # the worker follows the enrollments with the customer's token
     add_user(served, "customer", CUSTOMER, PL_VAT)
     add_user(served, "accountant", ACCOUNTANT)
     with session_scope(served.database_url) as session:
@@ -144,6 +141,13 @@ async def _text(page: Page, selector: str) -> str:
 
 
 @needs_chromium
+
+def _signed_login(settings: Settings) -> dict[str, Any]:
+    """The KSeF login the customer signed on its machine for this request (`einvoice cert request --ksef-seal`
+    makes it: a challenge our API handed out, signed with its seal), as a file for the form."""
+    return {"name": "logowanie.xml", "mimeType": "application/xml", "buffer": signed_login(settings)}
+
+
 async def test_a_polish_customer_enrolls_and_adds_its_ksef_certificates_and_chooses_its_e_mails(
         polish: Settings, browser: Browser, dev_env: WorkflowEnvironment, sim: Sim, tmp_path: Path) -> None:
     api = polish.public_base_url
@@ -162,6 +166,7 @@ async def test_a_polish_customer_enrolls_and_adds_its_ksef_certificates_and_choo
             # not a CSR, then a CSR whose subject is not what KSeF dictates: each a message, nothing written
             await page.set_input_files("#authentication-csr", files=[
                 {"name": "wniosek.csr", "mimeType": "application/pkcs10", "buffer": b"not a certificate request"}])
+            await page.set_input_files("#authentication-login", files=[_signed_login(polish)])
             await page.click("#authentication-upload")
             await page.wait_for_selector("#message.refused")
             refused = await _text(page, "#message")
@@ -169,6 +174,7 @@ async def test_a_polish_customer_enrolls_and_adds_its_ksef_certificates_and_choo
             other = ksef_csr(dictated() | {"commonName": "Inna Firma sp. z o.o."})
             await page.set_input_files("#authentication-csr", files=[
                 {"name": "wniosek.csr", "mimeType": "application/pkcs10", "buffer": other}])
+            await page.set_input_files("#authentication-login", files=[_signed_login(polish)])
             await page.click("#authentication-upload")
             await page.wait_for_selector("#message.refused")
             refused = await _text(page, "#message")
@@ -178,6 +184,7 @@ async def test_a_polish_customer_enrolls_and_adds_its_ksef_certificates_and_choo
             # the authentication certificate, enrolled at KSeF: the page answers once KSeF decided
             await page.set_input_files("#authentication-csr", files=[
                 {"name": "wniosek.csr", "mimeType": "application/pkcs10", "buffer": ksef_csr()}])
+            await page.set_input_files("#authentication-login", files=[_signed_login(polish)])
             await page.click("#authentication-upload")
             await _decided(page, api, "active")
             assert await _text(page, "#authentication-status") == "przeszedł autoryzację pomyślnie"
@@ -192,6 +199,7 @@ async def test_a_polish_customer_enrolls_and_adds_its_ksef_certificates_and_choo
             sim.configure(enrollments=["refuse"])  # KSeF's rule: the key certified for another
             await page.set_input_files("#authentication-csr", files=[
                 {"name": "wniosek2.csr", "mimeType": "application/pkcs10", "buffer": ksef_csr()}])
+            await page.set_input_files("#authentication-login", files=[_signed_login(polish)])
             await page.click("#authentication-upload")
             await _decided(page, api, "error")
             state = await _text(page, '#authentication-certificates tr[data-state="error"] .state')

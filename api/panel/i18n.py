@@ -415,6 +415,10 @@ CATALOGUE: dict[str, dict[str, str]] = {
                        "en": "Upload the certificate signing request (CSR, PKCS#10) with the data KSeF requires "
                              "for your NIP: it is sent to KSeF for authorization."},
     "ksef_csr": {"it": "File della richiesta (CSR)", "pl": "Plik wniosku (CSR)", "en": "Request file (CSR)"},
+    "ksef_signed_login": {"it": "Accesso a KSeF firmato da te (einvoice cert request --ksef-seal lo prepara)",
+                          "pl": "Logowanie do KSeF podpisane przez Ciebie (przygotowuje je einvoice cert request "
+                                "--ksef-seal)",
+                          "en": "The KSeF login you signed (einvoice cert request --ksef-seal makes it)"},
     "ksef_enroll": {"it": "Carica e invia a KSeF", "pl": "Wgraj i zleć autoryzację",
                     "en": "Upload and send to KSeF"},
     "ksef_enrolled": {"it": "Richiesta inviata a KSeF", "pl": "Wniosek wysłany do KSeF",

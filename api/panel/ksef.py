@@ -20,6 +20,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 
 from api.deps import get_temporal
 from api.panel import i18n
@@ -40,6 +41,7 @@ from api.panel.session import PanelUser
 from domain.certificates import ACTIVE, AUTHENTICATION, MAX_CERTIFICATE_BYTES, NO_CERTIFICATE, OFFLINE
 from domain.csr import MAX_CSR_BYTES
 from domain.errors import InvalidInput
+from domain.ksef.credentials import MAX_SIGNED_REQUEST
 from domain.notifications import KSEF_NOTIFICATION_KINDS
 from starters.certificates import (
     delete_customer_certificate,
@@ -112,8 +114,9 @@ async def _posted(request: Request, vat: str) -> tuple[PanelUser, str, dict[str,
 
 @router.post("/authentication")
 async def enroll(vat: str, request: Request) -> Response:
-    """The authentication certificate's window: a CSR, enrolled at KSeF (the page answers once KSeF decided,
-    or after HTTP_WAIT_SECONDS with the state so far)."""
+    """The authentication certificate's window: a CSR and the KSeF login the customer signed for it (we hold
+    no key of the customer's), enrolled at KSeF (the page answers once KSeF decided, or after
+    HTTP_WAIT_SECONDS with the state so far)."""
     posted = await _posted(request, vat)
     if isinstance(posted, Response):
         return posted
@@ -122,9 +125,12 @@ async def enroll(vat: str, request: Request) -> Response:
     try:
         await run_in_threadpool(precheck, settings, user, "certificate.request", vat)
         data = await bounded_upload(form.get("csr"), "csr.format", MAX_CSR_BYTES)
+        login = form.get("ksef_auth_request")  # KSeF enrolls in the name of whoever signed it: the customer
+        signed = (await bounded_upload(login, "ksef_auth_request", MAX_SIGNED_REQUEST)
+                  if isinstance(login, UploadFile) and login.filename else None)
         result = await request_certificate(settings, vat, data, AUTHENTICATION, None, as_user=user.principal,
                                            surface=PANEL, client=await get_temporal(request), wait=True,
-                                           wait_seconds=settings.http_wait_seconds)
+                                           wait_seconds=settings.http_wait_seconds, ksef_auth_request=signed)
     except REFUSALS as err:
         ref = refusal(request, err)
         return await _screen(request, user, vat, ref.status, attempt_message(ref, language(request)))

@@ -9,7 +9,6 @@ chains of the different workflows run at the same time, on their own task queues
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 import uuid
@@ -204,28 +203,20 @@ async def ksef_certificate_chain(stack: FaultStack, mailbox: Mailbox) -> None:
     right after KSeF took the enrollment and right after KSeF revoked it; still one enrollment at KSeF, active
     once, revoked there with KSeF's reason for ours, each e-mail once."""
     from models.tenant import add_tenant
-    from tests.ksef_authority_support import (
-        KEYSTORE_PASSWORD,
-        PASSWORD_VARIABLE,
-        PL_VAT,
-        deposit_seal,
-        ksef_csr,
-        seal,
-        serve_sim,
-    )
+    from tests.ksef_authority_support import PL_VAT, ksef_csr, serve_sim, signed_login
+    from tests.ksef_credentials_support import give_ksef_token
 
     email = "biuro@firma-faults.example.pl"
     with serve_sim(stack.work_dir / f"ksefsim-{uuid.uuid4().hex[:8]}") as sim:
         settings = stack.settings(new_task_queue()).model_copy(update={"ksef_url": sim.api})
-        os.environ[PASSWORD_VARIABLE] = KEYSTORE_PASSWORD  # the worker processes inherit it (as install_key's)
-        deposit_seal(settings, seal())
         with session_scope(settings.database_url) as session:
             add_tenant(session, PL_VAT, "Firma Testowa", email, None)
+        give_ksef_token(settings, sim.sim, PL_VAT)  # the worker processes follow and revoke with it
         op = f"pl{uuid.uuid4().hex[:12]}"
         async with Supervisor(stack, settings, KSEF_CERTIFICATE_POINTS) as supervisor:
             client = await stack.client(settings)
             await request_certificate(settings, PL_VAT, ksef_csr(), "authentication", op, as_user=operator(settings),
-                                      client=client)
+                                      client=client, ksef_auth_request=signed_login(settings))
 
             def row_state() -> str:  # read from the database: a query would wait on a worker being restarted
                 with session_scope(settings.database_url) as session:
