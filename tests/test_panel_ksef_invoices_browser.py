@@ -45,7 +45,7 @@ from tests.conservation_support import bucket_settings
 from tests.helpers import new_worker
 from tests.identity_support import PASSWORD, add_user
 from tests.ksef_authority_support import PL_VAT, Sim, serve_sim
-from tests.panel_browser_support import needs_chromium
+from tests.panel_browser_support import needs_chromium, shoot
 from tests.panel_support import csrf_of
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -163,6 +163,7 @@ async def test_a_polish_customer_adds_its_token_in_the_window_then_sends_to_and_
             assert delivered.status_code == 200, delivered.text
             await page.click("#ksef-download")
             await page.wait_for_selector('#ksef-token-window[open][data-then="download"]')
+            await shoot(page, "ksef-token-window")
             assert await page.input_value('#ksef-token-form input[name="from"]') == \
                 (today - timedelta(days=7)).isoformat()
             await page.fill("#ksef-token", token)
