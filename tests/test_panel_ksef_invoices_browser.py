@@ -166,6 +166,12 @@ async def test_a_polish_customer_adds_its_token_in_the_window_then_sends_to_and_
             await shoot(page, "ksef-token-window")
             assert await page.input_value('#ksef-token-form input[name="from"]') == \
                 (today - timedelta(days=7)).isoformat()
+            await page.fill("#ksef-token", "nie token")  # a space: never a KSeF token; the window stays
+            await page.click("#ksef-token-save")
+            await page.wait_for_selector("#message.refused")
+            assert (await _text(page, "#message")).startswith("Nieprawidłowe dane: token")
+            assert await page.query_selector('#ksef-token-window[open][data-then="download"]') is not None
+            assert _token_sealed(polish) is None and "nie token" not in await _text(page, "#message")
             await page.fill("#ksef-token", token)
             await page.click("#ksef-token-save")
             await page.wait_for_selector("#message.ok")
@@ -204,6 +210,15 @@ async def test_a_polish_customer_adds_its_token_in_the_window_then_sends_to_and_
             assert (await _text(page, "#ksef-status")).startswith("200")
             assert await page.query_selector('#downloads a[data-what="upo"]') is not None
             assert token not in await page.content()
+
+            # the window's save on the way to a send: the token replaced, the send form shown to go on
+            cookie = next(c["value"] for c in await context.cookies() if c["name"] == COOKIE)
+            async with httpx.AsyncClient(base_url=api, cookies={COOKIE: cookie},
+                                         headers={"Accept-Language": "en"}) as http:
+                again = await http.post(f"/panel/c/{PL_VAT}/invoices/ksef/token",
+                                        data={"csrf": csrf_of(await page.content()), "token": token, "then": "send"})
+            assert again.status_code == 200 and 'id="send-form"' in again.text and token not in again.text
+            assert "KSeF token saved: choose the file and send it to KSeF" in again.text
         finally:
             await context.close()
 
