@@ -884,7 +884,9 @@ class Simulator:
         return {"referenceNumber": ref, "status": record["outcome"], "ksefNumber": record.get("ksef_number")}
 
     def add_ksef_token(self, context_kind: str, context_value: str) -> str:
-        token = f"{self.reference('EC')}|{secrets.token_hex(16)}".replace("|", "-")
+        # KSeF's own shape (open-api.json's GenerateTokenResponse example): reference|context-value|secret
+        kind = context_kind[:1].lower() + context_kind[1:]
+        token = f"{self.reference('EC')}|{kind}-{context_value}|{secrets.token_hex(32)}"
         self.state.put("ksef_token", hashlib.sha256(token.encode()).hexdigest(),
                        {"context": [context_kind, context_value], "revoked": False})
         return token

@@ -20,7 +20,8 @@ from domain.xmlsafe import parse_untrusted
 SPEC_DIR = Path(__file__).resolve().parent.parent / "domain" / "ksef" / "spec"
 XSD = etree.parse(str(SPEC_DIR / "schemat_auth_v2-0.xsd"))
 X = {"xsd": "http://www.w3.org/2001/XMLSchema"}
-SCHEMAS = json.loads((SPEC_DIR / "open-api.json").read_text("utf-8"))["components"]["schemas"]
+SPEC = json.loads((SPEC_DIR / "open-api.json").read_text("utf-8"))
+SCHEMAS = SPEC["components"]["schemas"]
 CHALLENGE = "20250604-CR-461EA5B000-537A6BA15D-D7"  # the documentation's example (auth/context-identifier-nip.md)
 
 
@@ -73,7 +74,19 @@ def test_the_ksef_token_goes_encrypted_with_the_timestamp_as_given() -> None:
     with pytest.raises(InvalidInput):
         auth.token_auth_request(CHALLENGE, 1749034800.5, "Nip", "5265877635", "t", ministry.public_key())  # type: ignore[arg-type]
     with pytest.raises(InvalidInput):
-        auth.token_auth_request(CHALLENGE, 1, "Nip", "5265877635", "a|b", ministry.public_key())
+        auth.token_auth_request(CHALLENGE, 1, "Nip", "5265877635", "", ministry.public_key())
+
+
+def test_a_ksef_token_as_ksef_issues_it_with_its_own_separators_goes_whole() -> None:
+    """open-api.json's example of a generated token holds '|' twice; KSeF reads the timestamp after the last."""
+    token = str(SPEC["paths"]["/tokens"]["post"]["responses"]["202"]["content"]["application/json"]["example"]
+                ["token"])
+    assert token.count("|") == 2
+    ministry = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    body = auth.token_auth_request(CHALLENGE, 1749034800123, "Nip", "5265877635", token, ministry.public_key())
+    oaep = OAEP(mgf=MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+    plain = ministry.decrypt(base64.b64decode(str(body["encryptedToken"])), oaep).decode()
+    assert plain.rsplit("|", 1) == [token, "1749034800123"]
 
 
 @pytest.mark.parametrize("key_type", ["ec", "rsa"])

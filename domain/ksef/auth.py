@@ -88,8 +88,10 @@ def token_auth_request(challenge: str, timestamp_ms: int, context_kind: str, con
     check_context(context_kind, context_value)
     if not isinstance(timestamp_ms, int) or isinstance(timestamp_ms, bool) or timestamp_ms <= 0:
         raise InvalidInput.one("timestampMs", "the challenge's timestampMs, an integer of milliseconds, as given")
-    if not ksef_token or "|" in ksef_token:
-        raise InvalidInput.one("ksef_token", "empty, or holds '|' (the separator of token|timestampMs)")
+    # A KSeF token holds '|' itself (open-api.json's GenerateTokenResponse example: "<reference>|internalId-
+    # <nip>-<id>|<secret>"); KSeF reads the timestamp after the last one, so only an empty token is refused.
+    if not ksef_token or ksef_token.strip() != ksef_token:
+        raise InvalidInput.one("ksef_token", "empty, or with spaces around it: the KSeF token as KSeF gave it")
     encrypted = ministry_key.encrypt(f"{ksef_token}|{timestamp_ms}".encode(), _OAEP)
     return {"challenge": challenge.strip(), "contextIdentifier": {"type": context_kind, "value": context_value},
             "encryptedToken": base64.b64encode(encrypted).decode("ascii")}
