@@ -200,6 +200,7 @@ async def test_a_polish_customer_adds_its_token_in_the_window_then_sends_to_and_
             ksef_number = await _text(page, f"{row} .ksef-number")
             assert ksef_number.startswith(PL_VAT.removeprefix("PL") + "-"), ksef_number
             assert await _text(page, f"{row} .number") == number
+            assert await _text(page, f"{row} .state") == "przyjęta przez KSeF (nadano numer KSeF)"
             async with page.expect_download() as info:
                 await page.click(f"{row} a.upo")
             upo = etree.fromstring(Path(await (await info.value).path()).read_bytes())
