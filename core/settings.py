@@ -138,9 +138,7 @@ class Settings(BaseSettings):
     ksef_key_alias: str = Field(default="ksef-{nip}", alias="KSEF_KEY_ALIAS")
     # A customer's KSeF interactive session is closed this long after its last invoice was sent or answered
     # (a burst shares one session), and this long before KSeF's validUntil whatever is going on.
-    # The key store alias of a Polish customer's KSeF certificate of type Offline (and its key) that signs KOD II
-    # of its offline invoices, and which QR host the codes name (test | demo | production: kody-qr.md).
-    ksef_offline_key_alias: str = Field(default="ksef-offline-{nip}", alias="KSEF_OFFLINE_KEY_ALIAS")
+    # Which QR host the codes of an offline invoice name (test | demo | production: kody-qr.md).
     ksef_qr_environment: Literal["test", "demo", "production"] = Field(default="test", alias="KSEF_QR_ENVIRONMENT")
     ksef_session_idle_seconds: int = Field(default=300, gt=0, alias="KSEF_SESSION_IDLE_SECONDS")
     ksef_session_margin_seconds: int = Field(default=600, ge=0, alias="KSEF_SESSION_MARGIN_SECONDS")

@@ -71,24 +71,31 @@ def _key(parts: tuple[object, ...]) -> str:
 async def send_invoice(settings: Settings, vat: str, data: bytes, filename: str, sign: str = "none",
                        key_alias: str | None = None, *, as_user: Principal, surface: str = STARTER,
                        client: Client | None = None, task_queue: str | None = None,
-                       conserve: bool = True, ksef_offline: str | None = None) -> db.InvoiceView:
+                       conserve: bool = True, ksef_offline: str | None = None,
+                       ksef_kod_ii: str | None = None) -> db.InvoiceView:
     """Check the invoice (schema, SDI rules, sender = the customer, not a duplicate), name it, record it and
     start its workflow. A refusal raises InvalidInput listing every problem; nothing is written then. The
-    invoice row and the workflow's input record who sent it (`as_user`) for which customer."""
+    invoice row and the workflow's input record who sent it (`as_user`) for which customer.
+
+    A Polish customer's invoice issued offline (`ksef_offline`, offline24) comes with its KOD II
+    (`ksef_kod_ii`): the link the customer signed with its own KSeF offline certificate's key on its own
+    machine (`domain.ksef.offline.qr_certificate_link`); we never hold that key, and check the link against
+    the customer's offline certificate we hold (its public part)."""
     with acting(settings, as_user, "invoice.send", f"invoice {filename[:150]}", surface) as act:
         parsed = parse_vat_number(vat)
         act.check(str(parsed))
         if parsed.country == "PL":  # KSeF: an FA(3) invoice (#14.3)
             return await _send_ksef(settings, act, str(parsed), data, filename, sign, key_alias, client,
-                                    task_queue, conserve, ksef_offline)
-        if ksef_offline:
+                                    task_queue, conserve, ksef_offline, ksef_kod_ii)
+        if ksef_offline or ksef_kod_ii:
             raise InvalidInput.one("ksef_offline", "the offline modes are KSeF's: for a Polish customer only")
         return await _send(settings, act, vat, data, filename, sign, key_alias, client, task_queue, conserve)
 
 
 async def _send_ksef(settings: Settings, act: Acting, vat: str, data: bytes, filename: str, sign: str,
                      key_alias: str | None, client: Client | None, task_queue: str | None,
-                     conserve: bool, offline_mode: str | None = None) -> db.InvoiceView:
+                     conserve: bool, offline_mode: str | None = None,
+                     kod_ii: str | None = None) -> db.InvoiceView:
     """A Polish customer's FA(3) invoice: checked (domain/ksef/fa3.py, the seller the customer, not a number it
     sent already: KSeF's uniqueness is seller, RodzajFaktury and P_2), recorded, its workflow started on the
     KSeF channel. A refusal raises InvalidInput; nothing is written then."""
@@ -108,7 +115,7 @@ async def _send_ksef(settings: Settings, act: Acting, vat: str, data: bytes, fil
     if not enabled:
         raise Conflict(f"customer {vat} is not enabled: its intermediation contract is not accepted yet")
     summary = validate_fa3(data, vat, today=date.today())
-    offline_files, send_by = _offline_codes(settings, vat, data, summary.issue_date, offline_mode)
+    offline_files, send_by = _offline_codes(settings, vat, data, summary.issue_date, offline_mode, kod_ii)
     number_key = summary.number if len(summary.number) <= 100 else hashlib.sha256(summary.number.encode()).hexdigest()
     key = f"FA3/{summary.invoice_type}/{number_key}"
     with session_scope(settings.database_url) as session:
@@ -229,19 +236,25 @@ async def _send(settings: Settings, act: Acting, vat: str, data: bytes, filename
     return view
 
 
-def _offline_codes(settings: Settings, vat: str, data: bytes, issue_date: date_type,
-                   mode: str | None) -> tuple[list[tuple[str, str, str, bytes]], str]:
+def _offline_codes(settings: Settings, vat: str, data: bytes, issue_date: date_type, mode: str | None,
+                   kod_ii: str | None) -> tuple[list[tuple[str, str, str, bytes]], str]:
     """An invoice issued offline (tryby-offline.md): its deadline, and its two QR codes as a file of the invoice
-    (`<id>_QR.txt`, role `qr`): KOD I and KOD II, signed with the customer's offline certificate from the key
-    store (KSEF_OFFLINE_KEY_ALIAS). Only offline24 is taken here: the other modes hang on the dates of an
-    announced unavailability, which nothing records yet."""
+    (`<id>_QR.txt`, role `qr`): KOD I, computed here, and KOD II as the customer signed it with its own KSeF
+    offline certificate (we hold only that certificate, never its key), checked here: signed by one of the
+    customer's offline certificates on record (added or active), for this invoice's hash and this seller. Only
+    offline24 is taken: the other modes hang on the dates of an announced unavailability, which nothing records
+    yet."""
     from datetime import date
 
-    from domain.ksef.numbers import qr_invoice_link
-    from domain.ksef.offline import OFFLINE24, qr_certificate_link, send_deadline
-    from domain.signatures.keystore import FileKeyStore
+    from cryptography import x509
+
+    from domain.ksef.numbers import invoice_hash, qr_invoice_link
+    from domain.ksef.offline import OFFLINE24, offline_certificate_serial, send_deadline, verify_certificate_link
+    from models.certificates import Certificate, certificate_file
 
     if not mode:
+        if kod_ii:
+            raise InvalidInput.one("ksef_kod_ii", "a KOD II belongs to an invoice issued offline: name its mode")
         return [], ""
     if mode != OFFLINE24:
         raise InvalidInput.one("ksef_offline", f"only {OFFLINE24} can be chosen when sending (the other modes "
@@ -252,17 +265,35 @@ def _offline_codes(settings: Settings, vat: str, data: bytes, issue_date: date_t
         raise InvalidInput.one("/Faktura/Fa/P_1", f"an {mode} invoice issued {issue_date.isoformat()} had to reach "
                                                   f"KSeF by {deadline.isoformat()}")
     nip = vat.removeprefix("PL")
-    alias = settings.ksef_offline_key_alias.format(nip=nip)
-    try:
-        signer = FileKeyStore(settings.data_dir / "keys").signer(alias)
-    except (NotFound, InvalidInput) as err:
-        raise InvalidInput.one("ksef_offline", f"no KSeF offline certificate of {vat} in the key store ({alias}): "
-                                               f"{err}") from None
+    if not kod_ii:
+        raise InvalidInput.one("ksef_kod_ii", "an invoice issued offline needs its KOD II, signed by the customer "
+                                              "with its KSeF offline certificate (domain.ksef.offline."
+                                              "qr_certificate_link): we never hold that key")
+    if len(kod_ii) > 2048 or not kod_ii.isascii():
+        raise InvalidInput.one("ksef_kod_ii", "not a KOD II link (ASCII, at most 2048 characters)")
+    xml_hash = invoice_hash(data)
+    parts = kod_ii.removeprefix("https://").split("/")
+    if len(parts) < 8 or parts[4] != nip or parts[-2] != xml_hash:
+        raise InvalidInput.one("ksef_kod_ii", f"not the KOD II of this invoice of NIP {nip}: its seller or its "
+                                              "invoice hash differs")
+    with session_scope(settings.database_url) as session:
+        tenant_id = get_tenant_row(session, vat).id
+        from sqlalchemy import select
+
+        ops = list(session.scalars(select(Certificate.operation_id).where(
+            Certificate.tenant_id == tenant_id, Certificate.kind == "offline",
+            Certificate.state.in_(("added", "active")))))
+        certificates = [x509.load_der_x509_certificate(certificate_file(session, op)) for op in ops]
+    if not certificates:
+        raise InvalidInput.one("ksef_kod_ii", f"{vat} has no KSeF offline certificate on record to check its KOD II "
+                                              "against: add it first (the KSeF screen's offline window)")
+    if not any(parts[5] == offline_certificate_serial(cert) and verify_certificate_link(kod_ii, cert)
+               for cert in certificates):
+        raise InvalidInput.one("ksef_kod_ii", f"KOD II is not signed by an offline certificate of {vat} on record "
+                                              f"({len(certificates)} checked)")
     kod_i = qr_invoice_link(nip, issue_date, data, settings.ksef_qr_environment)
-    kod_ii = qr_certificate_link("Nip", nip, nip, signer.certificate, signer.private_key,
-                                 data, settings.ksef_qr_environment)
     text = (f"mode: {mode}\nsend to KSeF by: {deadline.isoformat()} (end of day, Europe/Warsaw)\n"
-            f"KOD I (label OFFLINE until KSeF numbers it): {kod_i}\nKOD II (CERTYFIKAT): {kod_ii.url}\n")
+            f"KOD I (label OFFLINE until KSeF numbers it): {kod_i}\nKOD II (CERTYFIKAT): {kod_ii}\n")
     return [("qr", "QR.txt", "text/plain", text.encode())], deadline.isoformat()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -35,8 +36,6 @@ from tests.conservation_support import bucket_settings
 from tests.helpers import assert_eventually, new_worker, record_history
 from tests.identity_support import operator
 from tests.ksef_authority_support import (
-    KEYSTORE_PASSWORD,
-    PASSWORD_VARIABLE,
     PL_VAT,
     Sim,
     ksef_settings,
@@ -64,7 +63,6 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
 def pl(sim: Sim, settings: Settings, db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
     sim.configure(limits_multiplier=0)
     local = bucket_settings(ksef_settings(settings, sim, tmp_path / "data"), ksef_session_idle_seconds=300)
-    monkeypatch.setenv(PASSWORD_VARIABLE, KEYSTORE_PASSWORD)  # the offline certificate's key store (KOD II)
     with session_scope(local.database_url) as session:
         add_tenant(session, PL_VAT, "Firma Testowa sp. z o.o.", "biuro@firma.example.pl", None)
         set_enabled(session, PL_VAT, True)
@@ -163,15 +161,16 @@ async def test_a_bad_fa3_invoice_is_refused_at_submission_with_nothing_written(p
         assert s.scalar(select(func.count()).select_from(Invoice)) == 0
 
 
-def _deposit_offline_certificate(settings: Settings) -> x509.Certificate:
-    """The customer's KSeF certificate of type Offline (Non-Repudiation) with its key, where the starter reads it."""
+def _offline_certificate(settings: Settings, record: bool = True) -> tuple[x509.Certificate, Any]:
+    """The customer's KSeF certificate of type Offline (Non-Repudiation) and its key. The key stays on the
+    customer's side (here: the test); with `record` the certificate alone is on record with us, as the KSeF
+    screen's offline window uploads it."""
     from datetime import UTC, datetime, timedelta
 
-    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from domain.signatures.devcert import to_pkcs12
-    from domain.signatures.keystore import Signer
+    from models.certificates import insert_upload
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "Firma Testowa offline")])
@@ -180,14 +179,14 @@ def _deposit_offline_certificate(settings: Settings) -> x509.Certificate:
                           data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
                           encipher_only=False, decipher_only=False)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(0x01F20A5D352AE590).not_valid_before(now - timedelta(days=1))
+            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
             .not_valid_after(now + timedelta(days=30)).add_extension(usage, critical=True).sign(key, hashes.SHA256()))
-    alias = settings.ksef_offline_key_alias.format(nip="5265877635")
-    path = settings.data_dir / "keys" / f"{alias}.p12"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(to_pkcs12(Signer(key, cert), alias, KEYSTORE_PASSWORD.encode()))
-    path.chmod(0o600)
-    return cert
+    if record:
+        with session_scope(settings.database_url) as s:
+            insert_upload(s, PL_VAT, f"off-{cert.serial_number:x}"[:32], "offline", "CN=Firma Testowa offline",
+                          "CN=Firma Testowa offline", f"{cert.serial_number:X}", now - timedelta(days=1),
+                          now + timedelta(days=30), cert.public_bytes(serialization.Encoding.DER), "customer:test")
+    return cert, key
 
 
 async def test_an_offline24_invoice_gets_its_qr_codes_and_is_sent_later_with_offline_mode(
@@ -195,24 +194,40 @@ async def test_an_offline24_invoice_gets_its_qr_codes_and_is_sent_later_with_off
     from datetime import date
 
     from domain.ksef.numbers import invoice_hash
-    from domain.ksef.offline import send_deadline, verify_certificate_link
+    from domain.ksef.offline import qr_certificate_link, send_deadline, verify_certificate_link
 
-    cert = _deposit_offline_certificate(pl)
+    cert, key = _offline_certificate(pl)
     xml = fa3("FV/OFF/1/2026").replace(b"<P_1>2026-12-07</P_1>", f"<P_1>{date.today().isoformat()}</P_1>".encode())
+    # KOD II as the customer signs it on its own machine, with its own offline key: we never hold the key
+    signed = qr_certificate_link("Nip", "5265877635", "5265877635", cert, key, xml, pl.ksef_qr_environment).url
     with pytest.raises(InvalidInput, match="only offline24"):
-        await send_invoice(pl, PL_VAT, xml, "off.xml", ksef_offline="awaryjny", as_user=operator(pl))
+        await send_invoice(pl, PL_VAT, xml, "off.xml", ksef_offline="awaryjny", ksef_kod_ii=signed,
+                           as_user=operator(pl))
+    stranger, stranger_key = _offline_certificate(pl, record=False)
+    other_invoice = fa3("FV/OFF/2/2026").replace(b"<P_1>2026-12-07</P_1>",
+                                                 f"<P_1>{date.today().isoformat()}</P_1>".encode())
+    for kod_ii, said in ((None, "needs its KOD II"),
+                         (qr_certificate_link("Nip", "5265877635", "5265877635", cert, key, other_invoice,
+                                              pl.ksef_qr_environment).url, "invoice hash differs"),
+                         (qr_certificate_link("Nip", "5265877635", "5265877635", stranger, stranger_key, xml,
+                                              pl.ksef_qr_environment).url, "not signed by an offline certificate")):
+        with pytest.raises(InvalidInput, match=said):
+            await send_invoice(pl, PL_VAT, xml, "off.xml", ksef_offline="offline24", ksef_kod_ii=kod_ii,
+                               as_user=operator(pl))
+    with session_scope(pl.database_url) as s:
+        assert s.scalar(select(func.count()).select_from(Invoice)) == 0  # every refusal wrote nothing
     client = time_env.client
     sim.configure(limits_multiplier=0, down=True)  # issued while KSeF is unreachable
     async with new_worker(client, pl) as worker:
         view = await send_invoice(pl, PL_VAT, xml, "off.xml", client=client, task_queue=worker.task_queue,
-                                  conserve=False, ksef_offline="offline24", as_user=operator(pl))
+                                  conserve=False, ksef_offline="offline24", ksef_kod_ii=signed,
+                                  as_user=operator(pl))
         with session_scope(pl.database_url) as s:
             qr = {f.role: f for f in invoice_files(s, view.id)}["qr"]
             text = _content(s, qr.id).decode()
         kod_i, kod_ii = (line.split(": ", 1)[1] for line in text.splitlines() if line.startswith("KOD"))
         assert kod_i.endswith(f"/{date.today().strftime('%d-%m-%Y')}/{invoice_hash(xml)}")
-        assert kod_ii.startswith("https://qr-test.ksef.mf.gov.pl/certificate/Nip/5265877635/5265877635/"
-                                 "01F20A5D352AE590/") and verify_certificate_link(kod_ii, cert)
+        assert kod_ii == signed and verify_certificate_link(kod_ii, cert)
         deadline = send_deadline("offline24", date.today())
         assert f"send to KSeF by: {deadline}" in text
         session = client.get_workflow_handle_for(KsefSessionWorkflow.run, _session_id(pl))
