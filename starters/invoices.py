@@ -109,11 +109,17 @@ async def _send_ksef(settings: Settings, act: Acting, vat: str, data: bytes, fil
     if sign != "none" or key_alias:
         raise InvalidInput.one("sign", "a KSeF invoice is sent unsigned (the session's authentication signs "
                                        f"it): send it with sign none, not {sign!r}")
+    from models import ksef_credentials
+
     with session_scope(settings.database_url) as session:
         tenant = get_tenant_row(session, vat)
         email, enabled, tenant_id = tenant.pec, tenant.enabled, tenant.id
+        has_token = ksef_credentials.find(session, tenant_id) is not None
     if not enabled:
         raise Conflict(f"customer {vat} is not enabled: its intermediation contract is not accepted yet")
+    if not has_token:  # refused before anything is written, not a workflow that fails at its first login
+        raise Conflict(f"customer {vat} has no KSeF token to send with: set one (einvoice ksef token set, "
+                       f"PUT /customers/{vat}/ksef-token)")
     summary = validate_fa3(data, vat, today=date.today())
     offline_files, send_by = _offline_codes(settings, vat, data, summary.issue_date, offline_mode, kod_ii)
     number_key = summary.number if len(summary.number) <= 100 else hashlib.sha256(summary.number.encode()).hexdigest()

@@ -23,7 +23,7 @@ from core.db import session_scope
 from core.search_keys import SearchKeys
 from core.settings import Settings
 from devstack.smtp_sink import Mailbox
-from domain.errors import InvalidInput
+from domain.errors import Conflict, InvalidInput
 from domain.ksef.numbers import parse_ksef_number
 from models import ksef_channel as kdb
 from models.conservation import package_of_owner
@@ -157,6 +157,11 @@ async def test_a_bad_fa3_invoice_is_refused_at_submission_with_nothing_written(p
     assert [p.field for p in err.value.problems] == ["/Faktura/Fa/P_15"]
     with pytest.raises(InvalidInput, match="sent unsigned"):
         await send_invoice(pl, PL_VAT, SAMPLE, "x.xml", sign="xades", as_user=operator(pl))
+    from starters.ksef_credentials import remove_ksef_token
+
+    remove_ksef_token(pl, PL_VAT, as_user=operator(pl))  # no credential to send with: refused, not started
+    with pytest.raises(Conflict, match="no KSeF token"):
+        await send_invoice(pl, PL_VAT, SAMPLE, "x.xml", as_user=operator(pl))
     with session_scope(pl.database_url) as s:
         assert s.scalar(select(func.count()).select_from(Invoice)) == 0
 

@@ -5,6 +5,7 @@ FA(3) invoice ends accepted, and its numer KSeF and UPO are read back through th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import uuid
 from pathlib import Path
@@ -13,10 +14,13 @@ import pytest
 import uvicorn
 from lxml import etree
 from pydantic import SecretStr
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from activities.ksef_channel import session_workflow_id
 from api.main import create_app
 from core.db import session_scope
+from core.search_keys import SearchKeys
 from core.settings import Settings
 from devstack import demo_http
 from devstack.demo_ksef_certificates import DEMO_COMPANY, DEMO_PL_VAT
@@ -60,6 +64,12 @@ async def test_the_demo_step_sends_an_fa3_invoice_and_shows_its_ksef_number_and_
             demo_http.act_as(None)
             server.should_exit = True
             thread.join(10)
+            # the customer's session workflow would idle on this test's task queue, whose worker is gone, and
+            # take the next test's invoices of the same customer (one session workflow per customer)
+            session = dev_env.client.get_workflow_handle(
+                session_workflow_id(SearchKeys(served).customer(DEMO_PL_VAT)))
+            with contextlib.suppress(RPCError):
+                await session.terminate("test finished")
     assert detail["state"] == "accepted", detail
     assert detail["ksef_status"].startswith("200")
     assert parse_ksef_number(detail["ksef_number"]).seller_nip == DEMO_PL_VAT.removeprefix("PL")
