@@ -10,7 +10,8 @@ customer's logged-in client in this worker's memory).
   key (the session workflow's id and its counter): a retry finds the session the first attempt opened.
 - `ksef_send_invoice`: the invoice encrypted and sent in the session. A row is written before it goes out and
   completed with KSeF's invoice reference right after: a retry that finds the reference sends nothing. The one
-  window left (KSeF took it, we died before the row) resends it, and KSeF answers the copy as a duplicate (440).
+  window left (KSeF took it, we died before the row) resends it, and KSeF answers the copy as a duplicate (440)
+  naming the original: `ksef_await_invoice` adopts that one (its KSeF number and UPO) when it is this session's.
 - `ksef_await_invoice`: polls the invoice's status (heartbeating) until KSeF has decided: 200 stores the UPO as
   the invoice's file `<id>_UPO.xml` (role `upo`, so conservation packs it) and the KSeF number; 4xx/5xx statuses
   are the refusal with KSeF's code and description. Still processing after `AWAIT_SECONDS`: a retryable error,
@@ -72,6 +73,7 @@ from models.tenant import get_tenant_row
 T = TypeVar("T")
 AWAIT_SECONDS = 20.0  # one look at an invoice KSeF is still processing; then the retry policy spaces the next
 POLL_SECONDS = 0.5
+DUPLICATE = 440  # Duplikat faktury: its status names the original (extensions)
 PROCESSING = (100, 150)  # przyjęta, trwa przetwarzanie
 SESSION_CLOSED_ALREADY = 21180  # "Status sesji nie pozwala na wykonanie operacji"
 
@@ -191,14 +193,24 @@ class KsefChannelActivities:
             if row is not None and row.state in (db.ACCEPTED, db.REJECTED):
                 return KsefOutcome(item.invoice_id, row.state == db.ACCEPTED, row.ksef_number, row.upo_file_id,
                                    row.status_code, row.status_description or "")
+            resent = row is not None and row.attempts > 1
         deadline = time.monotonic() + AWAIT_SECONDS
 
         def look(c: KsefClient) -> tuple[int, str, tuple[str, ...], str | None, bytes | None]:
             status = c.invoice_status(item.session_reference, item.invoice_reference)
+            st = status.status
             upo = None
-            if status.status.code == 200:
+            if st.code == 200:
                 upo = c.invoice_upo(item.session_reference, item.invoice_reference)
-            return status.status.code, status.status.description, status.status.details, status.ksef_number, upo
+            elif (st.code == DUPLICATE and resent and st.extension("originalKsefNumber")
+                  and st.extension("originalSessionReferenceNumber") == item.session_reference):
+                # Our own first sending, whose answer was lost (we died before recording its reference): KSeF
+                # numbered it and answers the resent copy as its duplicate. The invoice is that one, accepted.
+                number = st.extension("originalKsefNumber")
+                assert number is not None
+                upo = c.invoice_upo_by_ksef_number(item.session_reference, number)
+                return 200, "Sukces (the first sending's: the resent copy was its duplicate, 440)", (), number, upo
+            return st.code, st.description, st.details, status.ksef_number, upo
 
         while True:
             code, description, details, number, upo = self._call(

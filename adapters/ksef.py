@@ -109,6 +109,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     "invoice_status": Endpoint("GET", "/sessions/{referenceNumber}/invoices/{invoiceReferenceNumber}", 200, None,
                                "SessionInvoiceStatusResponse"),
     "invoice_upo": Endpoint("GET", "/sessions/{referenceNumber}/invoices/{invoiceReferenceNumber}/upo", 200),
+    "invoice_upo_by_ksef_number": Endpoint("GET", "/sessions/{referenceNumber}/invoices/ksef/{ksefNumber}/upo", 200),
     "session_upo": Endpoint("GET", "/sessions/{referenceNumber}/upo/{upoReferenceNumber}", 200),
     "query_metadata": Endpoint("POST", "/invoices/query/metadata", 200, "InvoiceQueryFilters",
                                "QueryInvoicesMetadataResponse"),
@@ -248,10 +249,17 @@ class Status:
     code: int
     description: str
     details: tuple[str, ...] = ()
+    # e.g. a duplicate's (440) originalSessionReferenceNumber and originalKsefNumber
+    extensions: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def of(cls, d: dict[str, Any]) -> Status:
-        return cls(int(d["code"]), str(d["description"]), tuple(d.get("details") or ()))
+        extensions = d.get("extensions") or {}
+        return cls(int(d["code"]), str(d["description"]), tuple(d.get("details") or ()),
+                   tuple((str(k), str(v)) for k, v in extensions.items()) if isinstance(extensions, dict) else ())
+
+    def extension(self, name: str) -> str | None:
+        return dict(self.extensions).get(name)
 
 
 @dataclass(frozen=True)
@@ -696,6 +704,11 @@ class KsefClient:
     def invoice_upo(self, session_reference: str, invoice_reference: str) -> bytes:
         return self._call("invoice_upo", path={"referenceNumber": session_reference,
                                                "invoiceReferenceNumber": invoice_reference}).content
+
+    def invoice_upo_by_ksef_number(self, session_reference: str, ksef_number: str) -> bytes:
+        """The UPO of an invoice known by its KSeF number (a duplicate's original, whose reference we lost)."""
+        return self._call("invoice_upo_by_ksef_number", path={"referenceNumber": session_reference,
+                                                              "ksefNumber": ksef_number}).content
 
     def session_upo(self, session_reference: str, upo_reference: str) -> bytes:
         return self._call("session_upo", path={"referenceNumber": session_reference,

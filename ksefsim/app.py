@@ -743,6 +743,14 @@ class Simulator:
                               f"{self._invoice_status_code(inv)['code']}"], path=path)
         return Answer(200, self.upo(s, [inv]), "application/xml")
 
+    def invoice_upo_by_number(self, op: dict[str, Any], ref: str, ksef_number: str, path: str) -> Answer:
+        s = self._own_session(op, ref, path)
+        found = [i for i in self._session_invoices(s) if i.get("ksef_number") == ksef_number]
+        if not found or not self._invoice_upo_ready(found[0]):
+            raise self.error(21405, "Błąd walidacji danych wejściowych.",
+                             [f"no UPO of invoice {ksef_number} in {ref} (yet)"], path=path)
+        return Answer(200, self.upo(s, found[:1]), "application/xml")
+
     def session_upo(self, op: dict[str, Any], ref: str, upo_ref: str, path: str) -> Answer:
         s = self._own_session(op, ref, path)
         if s["upo"] != upo_ref:
@@ -980,6 +988,8 @@ _TABLE: list[tuple[str, str, _Handler]] = [
         _access(s, c), c.params["referenceNumber"], c.params["invoiceReferenceNumber"], c.base, c.path)),
     ("GET", "/sessions/{referenceNumber}/invoices/{invoiceReferenceNumber}/upo", lambda s, c: s.invoice_upo(
         _access(s, c), c.params["referenceNumber"], c.params["invoiceReferenceNumber"], c.path)),
+    ("GET", "/sessions/{referenceNumber}/invoices/ksef/{ksefNumber}/upo", lambda s, c: s.invoice_upo_by_number(
+        _access(s, c), c.params["referenceNumber"], c.params["ksefNumber"], c.path)),
     ("GET", "/sessions/{referenceNumber}/upo/{upoReferenceNumber}", lambda s, c: s.session_upo(
         _access(s, c), c.params["referenceNumber"], c.params["upoReferenceNumber"], c.path)),
     ("POST", "/invoices/query/metadata", lambda s, c: s.query_metadata(_access(s, c), c.json(s), c.query, c.path)),

@@ -166,6 +166,46 @@ async def test_a_bad_fa3_invoice_is_refused_at_submission_with_nothing_written(p
         assert s.scalar(select(func.count()).select_from(Invoice)) == 0
 
 
+def test_a_sending_whose_answer_was_lost_is_adopted_from_kseFs_duplicate_answer(
+        pl: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """KSeF took the invoice but the worker died before recording its reference: the retry sends it again,
+    KSeF answers the copy 440 naming the original in this session, and the outcome is the original's: accepted,
+    its KSeF number and UPO — not a rejection of an invoice KSeF holds."""
+    from activities.ksef_channel import KsefChannelActivities
+    from models import invoices as invoices_db
+    from models.ksef_io import KsefAwaitItem, KsefOpenRequest, KsefSendItem
+
+    xml = fa3("FV/LOST/1/2026")
+    with session_scope(pl.database_url) as s:
+        invoices_db.add_invoice(s, PL_VAT, invoices_db.NewInvoice(
+            id="PL5265877635_LOST1", direction="out", file_name="lost.xml", transmitter_id=PL_VAT, sign_mode="none",
+            key_alias=None, format="FA(3)", counterparty_name=None, counterparty_vat=None, recipient_code=None,
+            number="FV/LOST/1/2026", doc_date="2026-12-07", total="2061.00", currency="PLN", documents=1,
+            workflow_id="wf-lost-1"), ["FA3/VAT/FV/LOST/1/2026"], [("original", "lost.xml", "application/xml", xml)])
+        file_id = invoice_files(s, "PL5265877635_LOST1")[0].id
+    acts = KsefChannelActivities(pl)
+    opened = acts.open_session(KsefOpenRequest(PL_VAT, "lost-answer-test"))
+    item = KsefSendItem(PL_VAT, opened.reference_number, "PL5265877635_LOST1", file_id)
+    real_complete = kdb.complete_send
+
+    def died_before_recording(*args: Any, **kw: Any) -> None:
+        raise RuntimeError("worker killed after KSeF took the invoice")
+
+    monkeypatch.setattr(kdb, "complete_send", died_before_recording)
+    with pytest.raises(RuntimeError, match="worker killed"):
+        acts.send_invoice(item)
+    monkeypatch.setattr(kdb, "complete_send", real_complete)
+    resent = acts.send_invoice(item)  # the retry: no reference recorded, so it goes out again
+    outcome = acts.await_invoice(KsefAwaitItem(PL_VAT, opened.reference_number, resent.invoice_reference,
+                                               "PL5265877635_LOST1"))
+    assert outcome.accepted, outcome
+    assert outcome.ksef_number and parse_ksef_number(outcome.ksef_number).seller_nip == "5265877635"
+    with session_scope(pl.database_url) as s:
+        upo = {f.role for f in invoice_files(s, "PL5265877635_LOST1")}
+        row = kdb.ksef_invoice(s, "PL5265877635_LOST1")
+        assert "upo" in upo and row is not None and row.attempts == 2 and row.ksef_number == outcome.ksef_number
+
+
 def _offline_certificate(settings: Settings, record: bool = True) -> tuple[x509.Certificate, Any]:
     """The customer's KSeF certificate of type Offline (Non-Repudiation) and its key. The key stays on the
     customer's side (here: the test); with `record` the certificate alone is on record with us, as the KSeF

@@ -169,6 +169,8 @@ def test_what_the_client_sends_is_the_contracts_and_it_reads_the_contracts_answe
     assert inv_st.ksef_number == contract.example("/sessions/{referenceNumber}/invoices/{invoiceReferenceNumber}",
                                                   "GET", 200).get("ksefNumber")
     assert client.invoice_upo(session.reference_number, inv) == b"<UPO/>"
+    assert client.invoice_upo_by_ksef_number(session.reference_number, "5265877635-20250626-010080DD2B5E-26") == \
+        b"<UPO/>"
     assert st.upo_pages and client.session_upo(session.reference_number, st.upo_pages[0].reference_number)
     md = client.query_metadata("Subject2", NOW - timedelta(days=30), NOW)
     example = contract.example("/invoices/query/metadata", "POST", 200)

@@ -275,6 +275,9 @@ def test_a_session_of_several_invoices_with_rejected_ones_upos_and_the_download(
     upo = upo_is_valid(client.invoice_upo(session.reference_number, refs[f"FV/{stamp}/2"]))
     n = {"u": "http://upo.schematy.mf.gov.pl/KSeF/v4-3"}
     assert upo.findtext("u:Dokument/u:NumerKSeFDokumentu", namespaces=n) == statuses[f"FV/{stamp}/2"].ksef_number
+    by_number = upo_is_valid(client.invoice_upo_by_ksef_number(session.reference_number,
+                                                               str(statuses[f"FV/{stamp}/2"].ksef_number)))
+    assert by_number.findtext("u:Dokument/u:NumerKSeFDokumentu", namespaces=n) == statuses[f"FV/{stamp}/2"].ksef_number
     st = client.session_status(session.reference_number)
     assert (st.status.code, st.invoice_count, st.successful_invoice_count, st.failed_invoice_count) == (200, 8, 4, 4)
     whole = upo_is_valid(client.session_upo(session.reference_number, st.upo_pages[0].reference_number))
