@@ -214,21 +214,25 @@ def _find(el: etree._Element | None, *names: str) -> etree._Element | None:
     return el
 
 
-def _text(el: etree._Element | None, *names: str) -> str | None:
-    found = _find(el, *names)
-    if found is None or found.text is None:
-        return None
-    return str(found.text).strip()
+def _text_of(el: etree._Element | None) -> str | None:
+    return None if el is None or el.text is None else str(el.text).strip()
 
 
-def _amount(el: etree._Element | None, name: str) -> Decimal | None:
-    value = _text(el, name)
+def _decimal(value: str | None) -> Decimal | None:
     if value is None:
         return None
     try:
         return Decimal(value)
     except InvalidOperation:
         return None  # the schema has said so already
+
+
+def _text(el: etree._Element | None, *names: str) -> str | None:
+    return _text_of(_find(el, *names))
+
+
+def _amount(el: etree._Element | None, name: str) -> Decimal | None:
+    return _decimal(_text(el, name))
 
 
 _NS_PREFIX = f"{{{FA3_NS}}}"
@@ -246,19 +250,12 @@ def _fields(el: etree._Element | None) -> dict[str, etree._Element]:
     return found
 
 
-def _field_amount(fields: dict[str, etree._Element], name: str) -> Decimal | None:
-    el = fields.get(name)
-    if el is None or el.text is None:
-        return None
-    try:
-        return Decimal(str(el.text).strip())
-    except InvalidOperation:
-        return None  # the schema has said so already
-
-
 def _field_text(fields: dict[str, etree._Element], name: str) -> str | None:
-    el = fields.get(name)
-    return None if el is None or el.text is None else str(el.text).strip()
+    return _text_of(fields.get(name))
+
+
+def _field_amount(fields: dict[str, etree._Element], name: str) -> Decimal | None:
+    return _decimal(_field_text(fields, name))
 
 
 def _cents(value: Decimal) -> Decimal:
