@@ -33,7 +33,14 @@ from models.ksef_download import SCHEDULE, KsefDownload
 from models.ksef_download_io import KsefDownloadInput
 from models.tenant import get_tenant_row
 from starters.acting import STARTER, acting
-from workers.schedules import MIN_KSEF_MINUTES, ensure_schedule, ksef_download_schedule, ksef_download_schedule_id
+from workers.schedules import (
+    MIN_KSEF_MINUTES,
+    delete_schedule,
+    ensure_schedule,
+    ksef_download_schedule,
+    ksef_download_schedule_id,
+    set_paused,
+)
 from workflows.common import initial_search_attributes
 from workflows.ksef_download import KsefDownloadWorkflow
 
@@ -243,12 +250,7 @@ async def pause_download_schedule(settings: Settings, vat: str, paused: bool, no
         with session_scope(settings.database_url) as session:
             vat_number, row = _scheduled(session, vat)
         client = client or await connect(settings)
-        handle = _handle(client, settings, vat_number)
-        text = f"{verb}d by {as_user.label}" + (f": {note[:200]}" if note else "")
-        if paused:
-            await handle.pause(note=text, rpc_timeout=RPC_TIMEOUT)
-        else:
-            await handle.unpause(note=text, rpc_timeout=RPC_TIMEOUT)
+        await set_paused(_handle(client, settings, vat_number), paused, as_user.label, note)
         return await _describe(settings, client, vat_number, row)
 
 
@@ -260,9 +262,5 @@ async def unschedule_download(settings: Settings, vat: str, client: Client | Non
         client = client or await connect(settings)
         with session_scope(settings.database_url) as session:
             vat_number, row = _scheduled(session, vat)
-            try:
-                await _handle(client, settings, vat_number).delete(rpc_timeout=RPC_TIMEOUT)
-            except RPCError as err:
-                if err.status != RPCStatusCode.NOT_FOUND:
-                    raise
+            await delete_schedule(_handle(client, settings, vat_number))
             row.every_minutes = None

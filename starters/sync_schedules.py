@@ -32,7 +32,14 @@ from models.sync_targets import SyncTarget
 from models.tenant import get_tenant_row
 from starters.acting import STARTER, acting
 from sync.urls import BadDatabaseUrl, check_database_url, label_of
-from workers.schedules import MIN_SYNC_MINUTES, customer_sync_schedule, customer_sync_schedule_id, ensure_schedule
+from workers.schedules import (
+    MIN_SYNC_MINUTES,
+    customer_sync_schedule,
+    customer_sync_schedule_id,
+    delete_schedule,
+    ensure_schedule,
+    set_paused,
+)
 
 
 @dataclass
@@ -142,12 +149,7 @@ async def pause_sync(settings: Settings, vat: str, paused: bool, note: str = "",
         with session_scope(settings.database_url) as session:
             vat_number, target = _target(session, vat)
         client = client or await connect(settings)
-        handle = _handle(client, settings, vat_number)
-        text = f"{verb}d by {as_user.label}" + (f": {note[:200]}" if note else "")
-        if paused:
-            await handle.pause(note=text, rpc_timeout=RPC_TIMEOUT)
-        else:
-            await handle.unpause(note=text, rpc_timeout=RPC_TIMEOUT)
+        await set_paused(_handle(client, settings, vat_number), paused, as_user.label, note)
         return await _describe(settings, client, vat_number, target)
 
 
@@ -159,9 +161,5 @@ async def unschedule_sync(settings: Settings, vat: str, client: Client | None = 
         client = client or await connect(settings)
         with session_scope(settings.database_url) as session:
             vat_number, target = _target(session, vat)
-            try:
-                await _handle(client, settings, vat_number).delete(rpc_timeout=RPC_TIMEOUT)
-            except RPCError as err:
-                if err.status != RPCStatusCode.NOT_FOUND:
-                    raise
+            await delete_schedule(_handle(client, settings, vat_number))
             session.delete(target)

@@ -13,6 +13,7 @@ from temporalio.client import (
     Schedule,
     ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
+    ScheduleHandle,
     ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
@@ -20,8 +21,10 @@ from temporalio.client import (
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
+from temporalio.service import RPCError, RPCStatusCode
 
 from core.settings import Settings
+from core.temporal import RPC_TIMEOUT
 from domain.errors import InvalidInput
 from models.conservation_io import VerifyInput
 from models.invoices_io import NotificationSweepInput
@@ -39,6 +42,24 @@ async def ensure_schedule(client: Client, schedule_id: str, schedule: Schedule) 
 
         await client.get_schedule_handle(schedule_id).update(update)
         return "updated"
+
+
+async def set_paused(handle: ScheduleHandle, paused: bool, by: str, note: str = "") -> None:
+    """Pause or resume a schedule, the note (who, and why) shown in the Temporal UI."""
+    text = f"{'pause' if paused else 'resume'}d by {by}" + (f": {note[:200]}" if note else "")
+    if paused:
+        await handle.pause(note=text, rpc_timeout=RPC_TIMEOUT)
+    else:
+        await handle.unpause(note=text, rpc_timeout=RPC_TIMEOUT)
+
+
+async def delete_schedule(handle: ScheduleHandle) -> None:
+    """Delete a schedule; one already gone is no error (a removal retried, or one deleted in the UI)."""
+    try:
+        await handle.delete(rpc_timeout=RPC_TIMEOUT)
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
 
 
 def _every(interval: timedelta, action: ScheduleActionStartWorkflow) -> Schedule:
