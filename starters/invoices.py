@@ -298,9 +298,9 @@ def _offline_codes(settings: Settings, vat: str, data: bytes, issue_date: date_t
         raise InvalidInput.one("ksef_kod_ii", f"KOD II is not signed by an offline certificate of {vat} on record "
                                               f"({len(certificates)} checked)")
     kod_i = qr_invoice_link(nip, issue_date, data, settings.ksef_qr_environment)
-    text = (f"mode: {mode}\nsend to KSeF by: {deadline.isoformat()} (end of day, Europe/Warsaw)\n"
-            f"KOD I (label OFFLINE until KSeF numbers it): {kod_i}\nKOD II (CERTYFIKAT): {kod_ii}\n")
-    return [("qr", "QR.txt", "text/plain", text.encode())], deadline.isoformat()
+    from domain.ksef.qr import offline_qr_files  # QR.txt and each code as SVG and PNG with its label
+
+    return offline_qr_files(mode, deadline, kod_i, kod_ii), deadline.isoformat()
 
 
 async def _started(client: Client, workflow_id: str) -> bool:

@@ -268,8 +268,10 @@ async def test_an_offline24_invoice_gets_its_qr_codes_and_is_sent_later_with_off
                                   conserve=False, ksef_offline="offline24", ksef_kod_ii=signed,
                                   as_user=operator(pl))
         with session_scope(pl.database_url) as s:
-            qr = {f.role: f for f in invoice_files(s, view.id)}["qr"]
-            text = _content(s, qr.id).decode()
+            qr = {f.name: f for f in invoice_files(s, view.id) if f.role == "qr"}
+            text = _content(s, qr[f"{view.id}_QR.txt"].id).decode()
+        assert sorted(qr) == sorted(f"{view.id}_{n}" for n in ("QR.txt", "KOD_I.svg", "KOD_I.png", "KOD_II.svg",
+                                                               "KOD_II.png"))  # the images: tests/test_ksef_qr.py
         kod_i, kod_ii = (line.split(": ", 1)[1] for line in text.splitlines() if line.startswith("KOD"))
         assert kod_i.endswith(f"/{date.today().strftime('%d-%m-%Y')}/{invoice_hash(xml)}")
         assert kod_ii == signed and verify_certificate_link(kod_ii, cert)
