@@ -96,7 +96,6 @@ class _Round:
     vat: str
     nip: str
     subject_type: str
-    key_alias: str
     range_to: datetime | None
     cursor: Cursor
     actor: str
@@ -129,8 +128,8 @@ class KsefDownloadActivities:
                 decision = may(principal, "ksef.download", vat)
                 if not decision.allowed:
                     reason = f"{principal.label} may no longer download the invoices of {vat}: {decision.reason}"
-            rnd = _Round(row.id, tenant.id, vat, vat.removeprefix("PL"), row.subject_type, row.key_alias,
-                         row.range_to, row.cursor, actor)
+            rnd = _Round(row.id, tenant.id, vat, vat.removeprefix("PL"), row.subject_type, row.range_to,
+                         row.cursor, actor)
         if reason is not None:
             self._finish(rnd, None, reason, refused=True)
             raise ApplicationError(reason, type="KsefDownloadRefused", non_retryable=True)

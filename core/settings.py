@@ -132,10 +132,6 @@ class Settings(BaseSettings):
     # https://api-test.ksef.mf.gov.pl/v2) and the local simulator's port.
     ksef_url: str = Field(default="http://127.0.0.1:8011/v2", alias="KSEF_URL")
     ksef_sim_port: int = Field(default=8011, alias="KSEF_SIM_PORT")
-    # The key store alias (DATA_DIR/keys/<alias>.p12) of the customer's own seal or qualified certificate the
-    # worker authenticates to KSeF with, by XAdES, to enroll and revoke that customer's KSeF certificates
-    # (KSeF enrolls only in the authenticated subject's own name and never after a KSeF-token login).
-    ksef_key_alias: str = Field(default="ksef-{nip}", alias="KSEF_KEY_ALIAS")
     # A customer's KSeF interactive session is closed this long after its last invoice was sent or answered
     # (a burst shares one session), and this long before KSeF's validUntil whatever is going on.
     # Which QR host the codes of an offline invoice name (test | demo | production: kody-qr.md).
@@ -184,12 +180,6 @@ class Settings(BaseSettings):
         if not self.temporal_ui_url:
             host = self.temporal_address.rsplit(":", 1)[0]
             self.temporal_ui_url = f"http://{host}:{self.temporal_ui_port}"
-        try:
-            alias = self.ksef_key_alias.format(nip="5261040828")
-        except (KeyError, IndexError, ValueError):
-            raise ValueError("KSEF_KEY_ALIAS: a key alias with {nip} as its only placeholder") from None
-        if "{nip}" not in self.ksef_key_alias or not alias.replace("-", "").replace("_", "").replace(".", "").isalnum():
-            raise ValueError("KSEF_KEY_ALIAS: letters, digits, '.', '_' or '-' around {nip}, e.g. ksef-{nip}")
         return self
 
     @property

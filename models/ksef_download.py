@@ -33,7 +33,6 @@ class KsefDownload(Base):
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(40))  # "schedule" | "range-<n>"
     subject_type: Mapped[str] = mapped_column(String(20))  # Subject2: the customer as buyer
-    key_alias: Mapped[str] = mapped_column(String(128))  # the key store's alias the rounds authenticate with
     requested_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     range_from: Mapped[datetime | None] = mapped_column(Timestamp(), nullable=True)  # where it began
     range_to: Mapped[datetime | None] = mapped_column(Timestamp(), nullable=True)  # None: incremental

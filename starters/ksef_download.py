@@ -6,9 +6,8 @@ read); keeping a schedule of it is the customer's service configuration (`ksef.s
 and the schedule is `ksef.read`. Every round acts for the user who asked and asks the policy again
 (activities/ksef_download.py), so a deactivated user or a withdrawn grant stops the next round.
 
-The rounds authenticate in KSeF with the customer's key alias (`KSEF_KEY_ALIAS`, `ksef-{nip}` by default: the
-customer's seal or KSeF certificate in the key store, or an intermediary's key KSeF lets act in the customer's
-context); the alias is all the database and Temporal ever hold.
+The rounds log in to KSeF with the KSeF token the customer gave us (activities/ksef_download.py): a download row
+holds no credential.
 """
 
 from __future__ import annotations
@@ -136,12 +135,11 @@ async def download_range(settings: Settings, vat: str, date_from: datetime, date
         client = client or await connect(settings)
         with session_scope(settings.database_url) as session:
             tenant = get_tenant_row(session, vat)
-            nip = _polish(tenant.vat_number)
+            _polish(tenant.vat_number)
             count = len(session.scalars(select(KsefDownload.id).where(KsefDownload.tenant_id == tenant.id)).all())
             row = KsefDownload(tenant_id=tenant.id, name=f"range-{count + 1}", subject_type=SUBJECT,
-                               key_alias=settings.ksef_key_alias.format(nip=nip), requested_by=as_user.user_id,
-                               range_to=end, date_from=start, range_from=start, page_offset=0, at_hwm=False,
-                               taken=0, last_taken=0)
+                               requested_by=as_user.user_id, range_to=end, date_from=start, range_from=start,
+                               page_offset=0, at_hwm=False, taken=0, last_taken=0)
             session.add(row)
             session.flush()
             keys = SearchKeys(settings)
@@ -197,14 +195,13 @@ async def schedule_download(settings: Settings, vat: str, every_minutes: int = 3
         client = client or await connect(settings)
         with session_scope(settings.database_url) as session:
             tenant = get_tenant_row(session, vat)
-            nip = _polish(tenant.vat_number)
+            _polish(tenant.vat_number)
             row = session.scalar(select(KsefDownload).where(KsefDownload.tenant_id == tenant.id,
                                                             KsefDownload.name == SCHEDULE))
             if row is None:
                 row = KsefDownload(tenant_id=tenant.id, name=SCHEDULE, subject_type=SUBJECT, date_from=start,
                                    range_from=start, page_offset=0, at_hwm=False, taken=0, last_taken=0)
                 session.add(row)
-            row.key_alias = settings.ksef_key_alias.format(nip=nip)
             row.requested_by = as_user.user_id
             row.every_minutes = every_minutes
             session.flush()

@@ -45,8 +45,7 @@ def add_download(settings: Settings, name: str, since: datetime, range_to: datet
     user = principal(settings, "customer", USER, VAT)
     with session_scope(settings.database_url) as session:
         row = KsefDownload(tenant_id=get_tenant_row(session, VAT).id, name=name, subject_type="Subject2",
-                           key_alias="intermediary", requested_by=user.user_id, range_from=since, range_to=range_to,
-                           date_from=since,
+                           requested_by=user.user_id, range_from=since, range_to=range_to, date_from=since,
                            page_offset=0, at_hwm=False, taken=0, last_taken=0)
         session.add(row)
         session.flush()
