@@ -144,6 +144,9 @@ RULES: dict[tuple[str, str], Rule | Public] = {
     ("GET", "/customers/{vat}/ksef-token"): Rule("ksef.read"),
     ("DELETE", "/customers/{vat}/ksef-token"): Rule("ksef.token"),
     ("POST", "/customers/{vat}/ksef/auth-requests"): Rule("certificate.request"),
+    ("POST", "/ksef/outages"): Rule("ksef.outage.record", NONE),
+    ("POST", "/ksef/outages/{outage_id}/end"): Rule("ksef.outage.record", NONE),
+    ("GET", "/ksef/outages"): Rule("ksef.outage.read", NONE),
     # the archive
     ("GET", "/archive/usage"): Rule("archive.usage", NONE),
     ("GET", "/archive/packages"): Rule("archive.read", QUERY),

@@ -19,6 +19,7 @@ from api.routes import (
     invoices,
     ksef,
     ksef_credentials,
+    ksef_outages,
     tenants,
 )
 from core.db import migrate
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     app.include_router(feed.router)
     app.include_router(ksef.router)
     app.include_router(ksef_credentials.router)
+    app.include_router(ksef_outages.router)
     install_panel(app)
 
     @app.get("/healthz", tags=["health"])

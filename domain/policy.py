@@ -90,6 +90,10 @@ ACTIONS: dict[str, Action] = dict([
     # the customer's KSeF token (the credential our worker logs in to KSeF with for it): setting or removing it
     # is the customer's service configuration; whether one is set is `ksef.read`
     _a("ksef.token", permission=CONFIG_MANAGE),
+    # KSeF's announcements of unavailability and failure (BIP): KSeF's, not a customer's; the intermediary's
+    # operator records and ends them, every logged-in user may read them (the offline modes hang on them)
+    _a("ksef.outage.record", scoped=False, operator_only=True),
+    _a("ksef.outage.read", scoped=False),
     # users and delegation
     _a("user.create", operator_only=True),
     _a("user.self", scoped=False),  # one's own tokens, profile and links

@@ -15,6 +15,7 @@ from models import (  # noqa: F401
     ksef_channel,
     ksef_credentials,
     ksef_download,
+    ksef_outages,
     outbox,
     preferences,
     sync_targets,

@@ -19,6 +19,7 @@ from starters import (
     ksef_cli,
     ksef_credentials_cli,
     ksef_download_cli,
+    ksef_outages_cli,
     login_cli,
     ops_cli,
     preferences_cli,
@@ -44,6 +45,7 @@ app.add_typer(tls_cli.app, name="tls")
 app.add_typer(sync_cli.app, name="sync")
 app.add_typer(ksef_download_cli.app, name="ksef")
 ksef_download_cli.app.add_typer(ksef_credentials_cli.app, name="token")  # einvoice ksef token ...
+ksef_download_cli.app.add_typer(ksef_outages_cli.app, name="outage")  # einvoice ksef outage add|end|list
 app.command("login")(login_cli.login)
 app.command("logout")(login_cli.logout)
 app.command("whoami")(login_cli.whoami)

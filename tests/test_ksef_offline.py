@@ -92,3 +92,66 @@ def test_kod_ii_refuses_an_authentication_certificate_and_weak_keys() -> None:
         offline.qr_certificate_link("Nip", "5265877635", "5265877636", _certificate(key), key, XML)
     with pytest.raises(InvalidInput, match="context_type"):
         offline.qr_certificate_link("Pesel", "5265877635", "5265877635", _certificate(key), key, XML)
+
+
+# ------------------------------------------------------------------ deadlines off the recorded announcements
+
+W = offline.WARSAW
+
+
+def _at(day: date, hour: int = 10) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, tzinfo=W)
+
+
+def _announced(kind: str, start: date, end: date | None) -> offline.Announcement:
+    return offline.Announcement(kind, _at(start, 9), _at(end, 15) if end else None)
+
+
+def test_offline_and_awaryjny_take_their_deadline_from_the_announcement_covering_p1() -> None:
+    friday, monday = date(2026, 12, 18), date(2026, 12, 21)
+    unavailable = _announced(offline.OFFLINE, friday, monday)
+    failure = _announced(offline.EMERGENCY, friday, monday)
+    # as send_deadline computes it from the announcement's end
+    assert offline.announced_deadline(offline.OFFLINE, friday, [unavailable]).send_by == date(2026, 12, 22)
+    assert offline.announced_deadline(offline.EMERGENCY, friday, [failure]).send_by == date(2027, 1, 4)
+    assert offline.announced_deadline(offline.OFFLINE24, friday, []).send_by == monday
+    # ongoing: not known yet, and said why
+    ongoing = offline.announced_deadline(offline.EMERGENCY, friday, [_announced(offline.EMERGENCY, friday, None)])
+    assert ongoing.send_by is None and "has not ended" in ongoing.pending
+    # the end of the deadline day in Warsaw (winter: UTC+1)
+    assert offline.deadline_end(date(2026, 12, 22)) == datetime(2026, 12, 22, 23, 0, tzinfo=UTC)
+    assert offline.deadline_end(date(2026, 7, 1)) == datetime(2026, 7, 1, 22, 0, tzinfo=UTC)
+
+
+def test_no_announcement_of_that_kind_covering_p1_is_refused_naming_p1() -> None:
+    friday = date(2026, 12, 18)
+    for mode, records in ((offline.OFFLINE, []),
+                          (offline.OFFLINE, [_announced(offline.EMERGENCY, friday, friday)]),  # another kind
+                          (offline.EMERGENCY, [_announced(offline.EMERGENCY, date(2026, 12, 21), None)])):  # later
+        with pytest.raises(InvalidInput) as err:
+            offline.announced_deadline(mode, friday, records)
+        [problem] = err.value.problems
+        assert problem.field == "/Faktura/Fa/P_1" and "P_1 2026-12-18" in problem.message
+        assert "no announced KSeF" in problem.message and "offline24 is the customer's own choice" in problem.message
+    with pytest.raises(InvalidInput, match="no duty to send the invoice to KSeF"):
+        offline.announced_deadline(offline.TOTAL_FAILURE, friday, [_announced(offline.TOTAL_FAILURE, friday, None)])
+
+
+def test_a_failure_announced_meanwhile_moves_the_deadline_and_a_total_failure_lifts_it() -> None:
+    # the documentation's example: offline24 on 2025-07-08, a failure announced 07-09, ended Saturday 07-12
+    wednesday = date(2025, 7, 8)
+    failure = _announced(offline.EMERGENCY, date(2025, 7, 9), date(2025, 7, 12))
+    assert offline.announced_deadline(offline.OFFLINE24, wednesday, [failure]).send_by == date(2025, 7, 22)
+    # a failure that began after the deadline had passed moves nothing
+    late = _announced(offline.EMERGENCY, date(2025, 7, 14), date(2025, 7, 15))
+    assert offline.announced_deadline(offline.OFFLINE24, wednesday, [late]).send_by == date(2025, 7, 9)
+    # ... unless an earlier failure had moved the deadline past its start: the count restarts from its end
+    assert offline.announced_deadline(offline.OFFLINE24, wednesday, [failure, late]).send_by == date(2025, 7, 24)
+    # still going on: not known yet
+    ongoing = offline.announced_deadline(offline.OFFLINE24, wednesday,
+                                         [_announced(offline.EMERGENCY, date(2025, 7, 9), None)])
+    assert ongoing.send_by is None and "7 business days after its end" in ongoing.pending
+    # a total failure announced meanwhile: no duty any more
+    lifted = offline.announced_deadline(offline.OFFLINE24, wednesday,
+                                        [_announced(offline.TOTAL_FAILURE, date(2025, 7, 9), None)])
+    assert lifted.send_by is None and "no duty" in lifted.lifted

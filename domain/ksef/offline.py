@@ -10,6 +10,13 @@ end of the last failure ("Termin przesłania faktury do KSeF przy kolejnych zdar
 an emergency's 7 days restarts the count from its end. `send_deadline` takes the failures' end dates for that.
 A total failure (awaria całkowita) lifts the duty to send: no deadline (None).
 
+**Announcements** (`Announcement`): KSeF 2.0's API publishes none; the ministry announces an unavailability
+(`offline`), a failure (`awaryjny`) or a total failure (`awaria-calkowita`) in BIP and the interface software,
+and the intermediary's operator records them (models/ksef_outages.py). `announced_deadline` reads an invoice's
+deadline off them: an `offline`/`awaryjny` invoice's P_1 must fall within an announcement of its kind (its end
+gives the deadline; not ended yet: the deadline is not known yet), failures announced while it waits move it,
+and a total failure announced meanwhile lifts the duty. Days are Europe/Warsaw's.
+
 Business days (dni robocze): Monday to Friday except Poland's public holidays (ustawa z 18 stycznia 1951 r. o
 dniach wolnych od pracy, with 24 December since 2025): 1 and 6 January, Easter Sunday and Monday, 1 and 3 May,
 Pentecost Sunday, Corpus Christi, 15 August, 1 and 11 November, 24 (from 2025), 25 and 26 December. The
@@ -26,9 +33,11 @@ form (r || s, 32 bytes each; the recommended one). An Authentication certificate
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
+from zoneinfo import ZoneInfo
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -46,6 +55,9 @@ EMERGENCY_BUSINESS_DAYS = 7
 CONTEXT_TYPES = ("Nip", "InternalId", "NipVatUe", "PeppolId")
 PSS_SALT = 32
 P256_FIELD = 32
+WARSAW = ZoneInfo("Europe/Warsaw")
+ANNOUNCED = {OFFLINE: "unavailability (niedostępność, art. 106nh)", EMERGENCY: "failure (awaria, art. 106nf)",
+             TOTAL_FAILURE: "total failure (awaria całkowita)"}
 
 
 # ------------------------------------------------------------------ business days
@@ -116,6 +128,98 @@ def send_deadline(mode: str, issue_date: date, unavailable_until: date | None = 
     if later:  # a failure announced meanwhile: 7 business days from the end of the last one
         deadline = add_business_days(max(later), EMERGENCY_BUSINESS_DAYS)
     return deadline
+
+
+def deadline_end(day: date) -> datetime:
+    """The instant a deadline day ends (the next day's midnight in Europe/Warsaw), in UTC."""
+    return datetime.combine(day + timedelta(days=1), time(), WARSAW).astimezone(UTC)
+
+
+# ------------------------------------------------------------------ announcements
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """One announcement of KSeF's (kind `offline`, `awaryjny` or `awaria-calkowita`): from `started` to
+    `ended` (None while it goes on)."""
+
+    kind: str
+    started: datetime
+    ended: datetime | None = None
+    ref: str = ""  # how the operator names it (its id and BIP note), for messages
+
+    @property
+    def started_day(self) -> date:
+        return self.started.astimezone(WARSAW).date()
+
+    @property
+    def ended_day(self) -> date | None:
+        return None if self.ended is None else self.ended.astimezone(WARSAW).date()
+
+    def covers(self, day: date) -> bool:
+        end = self.ended_day
+        return self.started_day <= day and (end is None or day <= end)
+
+    def __str__(self) -> str:
+        until = self.ended.isoformat(timespec="minutes") if self.ended else "ongoing"
+        return f"{self.kind} {self.started.isoformat(timespec='minutes')} → {until}" + \
+            (f" ({self.ref})" if self.ref else "")
+
+
+@dataclass(frozen=True)
+class OfflineDeadline:
+    """An offline invoice's deadline as the announcements on record give it: `send_by`, or None with `pending`
+    (an announcement it hangs on has not ended: not known yet) or `lifted` (a total failure: no duty)."""
+
+    send_by: date | None
+    pending: str = ""
+    lifted: str = ""
+
+
+def announced_deadline(mode: str, issue_date: date, announcements: Sequence[Announcement]) -> OfflineDeadline:
+    """The deadline of an invoice issued (P_1 `issue_date`) in `mode`, read off the announcements on record.
+    `offline`/`awaryjny` with no announcement of that kind covering P_1, or `awaria-calkowita`: InvalidInput."""
+    if mode not in MODES:
+        raise InvalidInput.one("ksef_offline", f"one of {', '.join(MODES)}, got {mode!r}")
+    if mode == TOTAL_FAILURE:
+        raise InvalidInput.one("ksef_offline", "during a total failure (awaria całkowita) there is no duty to send "
+                                               "the invoice to KSeF: it is issued and kept outside KSeF, without "
+                                               "FA(3) or QR codes (tryby-offline.md, 'Tryb awarii całkowitej')")
+    basis: Announcement | None = None
+    until: date | None = None
+    if mode in (OFFLINE, EMERGENCY):
+        covering = [a for a in announcements if a.kind == mode and a.covers(issue_date)]
+        if not covering:
+            raise InvalidInput.one("/Faktura/Fa/P_1", f"P_1 {issue_date.isoformat()}: no announced KSeF "
+                                                      f"{ANNOUNCED[mode]} covering that day is on record, so mode "
+                                                      f"{mode} cannot be used (offline24 is the customer's own "
+                                                      "choice; the operator records KSeF's announcements: einvoice "
+                                                      "ksef outage add)")
+        basis = max(covering, key=lambda a: a.started)
+        if basis.ended is None:
+            return OfflineDeadline(None, pending=f"the {ANNOUNCED[mode]} announced {basis} has not ended: the "
+                                                 "deadline is known once it ends")
+        until = basis.ended_day
+    deadline = send_deadline(mode, issue_date, until)
+    assert deadline is not None
+    while True:  # what was announced while the invoice waits: each failure may move the deadline further
+        window = [a for a in announcements if a is not basis and a.started_day <= deadline
+                  and (a.ended_day is None or a.ended_day >= issue_date)]
+        total = [a for a in window if a.kind == TOTAL_FAILURE]
+        if total:
+            return OfflineDeadline(None, lifted=f"a total failure was announced ({total[0]}): no duty to send it "
+                                                "to KSeF any more")
+        failures = [a for a in window if a.kind == EMERGENCY]
+        ongoing = [a for a in failures if a.ended is None]
+        if ongoing:
+            return OfflineDeadline(None, pending=f"a KSeF failure announced meanwhile ({ongoing[0]}) has not ended: "
+                                                 "the deadline is 7 business days after its end")
+        ends = tuple(a.ended_day for a in failures if a.ended_day is not None)
+        moved = send_deadline(mode, issue_date, until, ends)
+        assert moved is not None
+        if moved <= deadline:
+            return OfflineDeadline(deadline)
+        deadline = moved
 
 
 # ------------------------------------------------------------------ KOD II
