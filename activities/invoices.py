@@ -2,7 +2,9 @@
 
 Idempotency: `prepare_invoice` is keyed by the invoice id — the signed file is stored under the SDI file
 name once, and a retry finds it instead of signing again; `apply_outcome` sets a state (the same state twice
-is a no-op) and sends its e-mail with a key derived from the invoice and the notification.
+is a no-op) and sends its e-mail with a key derived from the invoice and the notification;
+`ksef_offline_deadline` only reads (KSeF's announcements on record, and the deadline they give an offline
+invoice now).
 """
 
 from __future__ import annotations
@@ -17,7 +19,15 @@ from core.settings import Settings
 from domain.errors import InvalidInput
 from models.files import read_file
 from models.invoices import get_invoice_row, invoice_files, set_state, store_invoice_file
-from models.invoices_io import SIGNED, VALIDATED, InvoiceSendInput, OutcomeRequest, PreparedInvoice
+from models.invoices_io import (
+    SIGNED,
+    VALIDATED,
+    InvoiceSendInput,
+    OfflineDeadlineAnswer,
+    OfflineDeadlineRequest,
+    OutcomeRequest,
+    PreparedInvoice,
+)
 from models.ksef_io import CHANNEL_KSEF
 
 # An opened signing key is kept this long by a worker's key store (opening a PKCS#12 bundle costs tens of ms).
@@ -107,3 +117,22 @@ class InvoiceActivities:
         if req.email is None:
             return "none"
         return self.mail.send_email(req.email).status
+
+    @activity.defn(name="ksef_offline_deadline")
+    def ksef_offline_deadline(self, req: OfflineDeadlineRequest) -> OfflineDeadlineAnswer:
+        """An offline invoice's deadline as KSeF's announcements on record give it now (a failure announced
+        meanwhile moves it; an announcement that has ended gives it), and the instant its day ends."""
+        from datetime import date
+
+        from domain.ksef.offline import announced_deadline, deadline_end
+        from models import ksef_outages
+
+        with session_scope(self.settings.database_url) as session:
+            announced = ksef_outages.announcements(session)
+        try:
+            found = announced_deadline(req.mode, date.fromisoformat(req.issue_date), announced)
+        except InvalidInput as err:  # its announcement is no longer on record as it was: look again later
+            return OfflineDeadlineAnswer("", "", pending=str(err))
+        if found.send_by is None:
+            return OfflineDeadlineAnswer("", "", found.pending, found.lifted)
+        return OfflineDeadlineAnswer(found.send_by.isoformat(), deadline_end(found.send_by).isoformat())

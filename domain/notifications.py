@@ -29,7 +29,8 @@ KSEF_NOTIFICATION_KINDS: tuple[str, ...] = ("cert-issued", "cert-authorization-f
 # Always sent, whatever the preferences.
 TRANSACTIONAL_KINDS: frozenset[str] = frozenset(
     {"contract-invitation", "contract-activation", "contract-expired", "conservation-access",
-     "archive-fault", "sdi-silent", "generic", "account-confirmation", "delegation-invitation", "delegation-request"}
+     "archive-fault", "sdi-silent", "ksef-deadline-passed", "generic", "account-confirmation",
+     "delegation-invitation", "delegation-request"}
 )
 
 

@@ -27,6 +27,9 @@ DEADLINE_PASSED = "deadline-passed"  # DT decorrenza termini (15 days with no ou
 FAILED = "failed"  # the SDI refused the transmission itself (EI01/EI03)
 # BusinessStatus only (the invoice stays "sent"): no answer from the SDI within INVOICE_SDI_SILENCE_HOURS.
 SDI_SILENT = "sdi-silent"
+# BusinessStatus only (the invoice stays "sent"): an invoice issued offline still without KSeF's answer when
+# its deadline day ended (tryby-offline.md); the customer and the operator are e-mailed once.
+KSEF_DEADLINE_PASSED = "ksef-deadline-passed"
 # Received invoices (passive cycle)
 INBOX = "received-from-sdi"
 OUTCOME_SENT = "outcome-sent"
@@ -69,7 +72,8 @@ class InvoiceSendInput:
     actor: str = ""  # who sent it for the customer `vat` ("customer:anna@example.it"); "" before #12.6
     channel: str = "sdi"  # sdi | ksef (models.ksef_io: a Polish customer's FA(3) invoice, #14.3)
     ksef_offline_mode: str = ""  # "" online, or the offline mode it was issued in (domain.ksef.offline)
-    ksef_send_by: str = ""  # an offline invoice: the last day (ISO) it may reach KSeF
+    ksef_send_by: str = ""  # an offline invoice: the last day (ISO) it may reach KSeF ("" not known yet)
+    ksef_send_by_end: str = ""  # the instant that day ends (ISO 8601, the end of the day in Europe/Warsaw)
 
 
 @dataclass
@@ -171,6 +175,28 @@ class InvoiceStatusView:
     ignored: list[str]
     history: list[str]  # "<ISO time> <state>"
     ksef_number: str | None = None  # the KSeF channel: the number KSeF gave the accepted invoice
+    ksef_send_by: str | None = None  # an offline invoice: its deadline as last read ("" not known yet)
+    ksef_deadline_passed: bool = False  # its deadline day ended without KSeF's answer (KSEF_DEADLINE_PASSED)
+
+
+@dataclass
+class OfflineDeadlineRequest:
+    """The deadline watch asks again what an offline invoice's deadline is (the announcements may have moved it)."""
+
+    invoice_id: str
+    mode: str
+    issue_date: str  # P_1 (ISO)
+
+
+@dataclass
+class OfflineDeadlineAnswer:
+    """`send_by` (ISO day) and `ends_at` (ISO instant, the end of that day in Europe/Warsaw); both "" when not
+    known yet (`pending` says why: look again later) or when a total failure lifted the duty (`lifted`)."""
+
+    send_by: str
+    ends_at: str
+    pending: str = ""
+    lifted: str = ""
 
 
 @dataclass

@@ -77,7 +77,7 @@ async def send_invoice(settings: Settings, vat: str, data: bytes, filename: str,
     start its workflow. A refusal raises InvalidInput listing every problem; nothing is written then. The
     invoice row and the workflow's input record who sent it (`as_user`) for which customer.
 
-    A Polish customer's invoice issued offline (`ksef_offline`, offline24) comes with its KOD II
+    A Polish customer's invoice issued offline (`ksef_offline`: offline24, offline, awaryjny) comes with its KOD II
     (`ksef_kod_ii`): the link the customer signed with its own KSeF offline certificate's key on its own
     machine (`domain.ksef.offline.qr_certificate_link`); we never hold that key, and check the link against
     the customer's offline certificate we hold (its public part)."""
@@ -102,6 +102,7 @@ async def _send_ksef(settings: Settings, act: Acting, vat: str, data: bytes, fil
     from datetime import date
 
     from domain.ksef.fa3 import validate_fa3
+    from domain.ksef.offline import deadline_end
     from models.invoices import InvoiceDocument
     from models.ksef_io import CHANNEL_KSEF
     from workflows.invoice_send import InvoiceSendWorkflow, workflow_id_for
@@ -153,6 +154,8 @@ async def _send_ksef(settings: Settings, act: Acting, vat: str, data: bytes, fil
         recipient_id=f"PL{summary.buyer_nip}" if summary.buyer_nip else "", recipient_name=summary.buyer_name or "",
         conserve=conserve, actor=act.user.label, sdi_silence_seconds=0, channel=CHANNEL_KSEF,
         ksef_offline_mode=offline_mode or "", ksef_send_by=send_by,
+        ksef_send_by_end=deadline_end(date.fromisoformat(send_by)).isoformat() if send_by else "",
+        operator_email=settings.partner_email,
     )
     c: Client | None = None
     try:
@@ -247,27 +250,29 @@ def _offline_codes(settings: Settings, vat: str, data: bytes, issue_date: date_t
     """An invoice issued offline (tryby-offline.md): its deadline, and its two QR codes as a file of the invoice
     (`<id>_QR.txt`, role `qr`): KOD I, computed here, and KOD II as the customer signed it with its own KSeF
     offline certificate (we hold only that certificate, never its key), checked here: signed by one of the
-    customer's offline certificates on record (added or active), for this invoice's hash and this seller. Only
-    offline24 is taken: the other modes hang on the dates of an announced unavailability, which nothing records
-    yet."""
+    customer's offline certificates on record (added or active), for this invoice's hash and this seller.
+
+    offline24 is the customer's own choice; `offline` and `awaryjny` need P_1 within an announcement of that kind
+    the operator recorded (models/ksef_outages.py), whose end gives the deadline (not ended yet: the deadline is
+    not known yet, and the deadline "" then); `awaria-calkowita` is refused: no duty to send to KSeF."""
     from datetime import date
 
     from cryptography import x509
 
     from domain.ksef.numbers import invoice_hash, qr_invoice_link
-    from domain.ksef.offline import OFFLINE24, offline_certificate_serial, send_deadline, verify_certificate_link
+    from domain.ksef.offline import announced_deadline, offline_certificate_serial, verify_certificate_link
+    from models import ksef_outages
     from models.certificates import Certificate, certificate_file
 
     if not mode:
         if kod_ii:
             raise InvalidInput.one("ksef_kod_ii", "a KOD II belongs to an invoice issued offline: name its mode")
         return [], ""
-    if mode != OFFLINE24:
-        raise InvalidInput.one("ksef_offline", f"only {OFFLINE24} can be chosen when sending (the other modes "
-                                               f"follow an unavailability KSeF announces), got {mode!r}")
-    deadline = send_deadline(mode, issue_date)
-    assert deadline is not None
-    if deadline < date.today():
+    with session_scope(settings.database_url) as session:
+        announced = ksef_outages.announcements(session)
+    found = announced_deadline(mode, issue_date, announced)
+    deadline = found.send_by
+    if deadline is not None and deadline < date.today():
         raise InvalidInput.one("/Faktura/Fa/P_1", f"an {mode} invoice issued {issue_date.isoformat()} had to reach "
                                                   f"KSeF by {deadline.isoformat()}")
     nip = vat.removeprefix("PL")
@@ -300,7 +305,8 @@ def _offline_codes(settings: Settings, vat: str, data: bytes, issue_date: date_t
     kod_i = qr_invoice_link(nip, issue_date, data, settings.ksef_qr_environment)
     from domain.ksef.qr import offline_qr_files  # QR.txt and each code as SVG and PNG with its label
 
-    return offline_qr_files(mode, deadline, kod_i, kod_ii), deadline.isoformat()
+    return (offline_qr_files(mode, deadline, kod_i, kod_ii, found.pending or found.lifted),
+            deadline.isoformat() if deadline is not None else "")
 
 
 async def _started(client: Client, workflow_id: str) -> bool:

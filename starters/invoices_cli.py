@@ -44,6 +44,11 @@ def send(
     vat: Annotated[str, typer.Option(help="the customer's VAT number (the invoice's sender)")],
     sign: Annotated[str, typer.Option(help="cades | xades | none")] = "none",
     key_alias: Annotated[str | None, typer.Option(help="key store alias (default: the intermediary's)")] = None,
+    ksef_offline: Annotated[str | None, typer.Option(
+        "--ksef-offline", metavar="MODE", help="KSeF: issued offline, offline24 | offline | awaryjny")] = None,
+    ksef_kod_ii: Annotated[str | None, typer.Option(
+        "--ksef-kod-ii", metavar="URL", help="KSeF: the offline invoice's KOD II, signed with your offline "
+                                             "certificate")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="wait for the SDI's outcome")] = False,
     timeout: Annotated[float, typer.Option(help="seconds --wait waits at most")] = 300.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
@@ -55,7 +60,9 @@ def send(
 
     if file.stat().st_size > MAX_FILE_SIZE:
         fail(f"{file} is larger than the SDI limit of {MAX_FILE_SIZE} bytes [00003]", 2)
-    form = {"vat": vat, "sign": sign, **({"key_alias": key_alias} if key_alias else {})}
+    form = {"vat": vat, "sign": sign, **({"key_alias": key_alias} if key_alias else {}),
+            **({"ksef_offline": ksef_offline} if ksef_offline else {}),
+            **({"ksef_kod_ii": ksef_kod_ii} if ksef_kod_ii else {})}
     with domain_errors(), connect(url) as api:
         view = api.post("/invoices", data=form, files={"file": (file.name, file.read_bytes())})
         if wait:

@@ -79,7 +79,8 @@ def activities(settings: Settings, client: Client | None = None) -> Sequence[Cal
 
     invoices = InvoiceActivities(settings)
     channel = SdiChannelActivities(settings)
-    found += [invoices.prepare_invoice, invoices.apply_outcome, channel.transmit, channel.send_outcome]
+    found += [invoices.prepare_invoice, invoices.apply_outcome, invoices.ksef_offline_deadline, channel.transmit,
+              channel.send_outcome]
     # conservation
     from activities.archive import ArchiveActivities
 

@@ -26,6 +26,14 @@ The same workflow carries a Polish customer's FA(3) invoice to KSeF (`channel` "
 The outcome comes back as the `ksef_outcome` signal; it is e-mailed like an SDI outcome (the customer's
 "invoice-outcome" preference) and an accepted invoice is conserved with its UPO in the package.
 
+An invoice issued offline (offline24, offline, awaryjny: tryby-offline.md) has a deadline to reach KSeF. While
+KSeF has not answered, a durable timer waits until its deadline day ends (Europe/Warsaw; the instant comes in
+the input, computed by the starter): then a local activity reads KSeF's announcements again (a failure
+announced meanwhile moves the deadline: wait again; an unknown deadline, its announcement still going on, is
+looked at again a day later). Passed: BusinessStatus and the query say ksef-deadline-passed, the customer (its
+"invoice-outcome" preference) and the operator are e-mailed once, and the wait for KSeF's answer goes on (the
+invoice is still sent). Guarded by the patch `ksef-deadline-watch`: histories recorded before it replay.
+
 History on the delivered path: prepare, a local activity (a marker: it touches only our database, CPU and
 key store); transmit, the one activity that reaches outside (the SDI); one wait, under the silence timer
 (started and cancelled: two events); the outcome, a local activity beside the child's start. Local activities
@@ -64,6 +72,7 @@ with workflow.unsafe.imports_passed_through():
         DEADLINE_PASSED,
         DELIVERED,
         FAILED,
+        KSEF_DEADLINE_PASSED,
         NOT_DELIVERED,
         NOTIFICATION_SIGNAL,
         RECEIVED,
@@ -76,11 +85,17 @@ with workflow.unsafe.imports_passed_through():
         InvoiceSendInput,
         InvoiceStatusView,
         NotificationRef,
+        OfflineDeadlineRequest,
         OutcomeRequest,
         TransmitRequest,
     )
     from models.ksef_io import CHANNEL_KSEF, KSEF_OUTCOME_SIGNAL, KsefEnqueueRequest, KsefOutcome, KsefSendRequest
     from models.mail import EmailRequest
+
+# The deadline watch of an invoice issued offline (#14.3): a workflow.patched id, so older histories replay.
+DEADLINE_WATCH_PATCH = "ksef-deadline-watch"
+# An offline invoice's deadline not known yet (its announcement goes on): looked at again this often.
+DEADLINE_UNKNOWN_RECHECK = timedelta(days=1)
 
 # Prepare signs and reads the file: give it more than a DB write.
 PREPARE_ATTEMPT_TIMEOUT = timedelta(seconds=30)
@@ -126,6 +141,8 @@ class InvoiceSendWorkflow:
         self._silent_at: datetime | None = None  # when an SDI still silent is flagged to the operator
         self._silence_flagged = False
         self._ksef: KsefOutcome | None = None
+        self._send_by: str | None = None  # an offline invoice's deadline as last read ("" not known yet)
+        self._deadline_flagged = False
 
     # ------------------------------------------------------------ interface
     @workflow.signal(name=NOTIFICATION_SIGNAL)
@@ -145,7 +162,8 @@ class InvoiceSendWorkflow:
         inp = self._inp
         return InvoiceStatusView(inp.invoice_id if inp else "", inp.file_name if inp else "", self._state,
                                  self._sdi_id, list(self._applied), list(self._ignored), list(self._history),
-                                 self._ksef.ksef_number if self._ksef else None)
+                                 self._ksef.ksef_number if self._ksef else None, self._send_by,
+                                 self._deadline_flagged)
 
     # ------------------------------------------------------------ the cycle
     @workflow.run
@@ -224,9 +242,12 @@ class InvoiceSendWorkflow:
         )
         self._state = SENT
         if inp.ksef_offline_mode:
-            self._note(f"issued {inp.ksef_offline_mode}: to KSeF with offlineMode by {inp.ksef_send_by}")
+            self._note(f"issued {inp.ksef_offline_mode}: to KSeF with offlineMode by "
+                       f"{inp.ksef_send_by or 'a deadline not known yet (its announcement goes on)'}")
         self._note(f"{SENT} (KSeF session workflow)")
         publish_status(SENT)
+        if inp.ksef_offline_mode and workflow.patched(DEADLINE_WATCH_PATCH):
+            await self._watch_deadline()
         await workflow.wait_condition(lambda: self._ksef is not None)
         outcome = self._ksef
         assert outcome is not None
@@ -237,6 +258,73 @@ class InvoiceSendWorkflow:
             await self._outcome(FAILED, None, outcome.description)
         else:
             await self._outcome(REJECTED, None, f"KSeF {outcome.code}: {outcome.description}")
+
+    async def _watch_deadline(self) -> None:
+        """Until KSeF answers: a timer to the end of the deadline day, then the deadline read again from the
+        announcements; moved: wait again; not known: again a day later; passed: flagged once, and return (the
+        caller goes on waiting for KSeF's answer)."""
+        inp = self._inp
+        assert inp is not None
+        self._send_by = inp.ksef_send_by
+        ends_at = inp.ksef_send_by_end
+        while self._ksef is None:
+            wait = datetime.fromisoformat(ends_at) - workflow.now() if ends_at else DEADLINE_UNKNOWN_RECHECK
+            try:
+                await workflow.wait_condition(lambda: self._ksef is not None, timeout=max(wait, timedelta(seconds=1)))
+                return
+            except TimeoutError:
+                pass
+            answer = await workflow.execute_local_activity_method(
+                InvoiceActivities.ksef_offline_deadline,
+                OfflineDeadlineRequest(inp.invoice_id, inp.ksef_offline_mode, inp.doc_date),
+                start_to_close_timeout=LOCAL_ATTEMPT_TIMEOUT, schedule_to_close_timeout=LOCAL_TOTAL_TIMEOUT,
+                retry_policy=RETRY_FAST,
+            )
+            if answer.lifted:
+                self._note(f"no KSeF deadline any more: {answer.lifted}")
+                self._send_by = ""
+                return
+            if answer.send_by != self._send_by:
+                self._note(f"KSeF deadline moved from {self._send_by or 'not known'} to "
+                           f"{answer.send_by or 'not known yet'}" + (f" ({answer.pending})" if answer.pending else ""))
+                self._send_by = answer.send_by
+            ends_at = answer.ends_at
+            if ends_at and workflow.now() >= datetime.fromisoformat(ends_at) and self._ksef is None:
+                await self._flag_deadline_passed()
+                return
+
+    async def _flag_deadline_passed(self) -> None:
+        """The deadline day ended without KSeF's answer: BusinessStatus and the query say so, the customer (its
+        invoice-outcome preference) and the operator are e-mailed once (keys of this workflow's)."""
+        inp = self._inp
+        assert inp is not None
+        self._deadline_flagged = True
+        self._note(f"no answer from KSeF by the end of {self._send_by} (Europe/Warsaw), the {inp.ksef_offline_mode} "
+                   f"deadline: {KSEF_DEADLINE_PASSED}, customer and operator e-mailed; still waiting for KSeF")
+        publish_status(KSEF_DEADLINE_PASSED)
+        workflow_id = workflow.info().workflow_id
+        number = f" n. {inp.number}" if inp.number else ""
+        subject = (f"Invoice{number} {inp.file_name}: not in KSeF by its {inp.ksef_offline_mode} deadline "
+                   f"{self._send_by}")
+        body = (f"Invoice{number} (file {inp.file_name}) of customer {inp.vat}, issued in KSeF's offline mode "
+                f"{inp.ksef_offline_mode} (P_1 {inp.doc_date}), had to reach KSeF by the end of {self._send_by} "
+                "(Europe/Warsaw), and KSeF has not accepted it yet.\n\n"
+                "It stays queued and is sent as soon as KSeF takes it; a late sending is the taxpayer's to answer "
+                "for (tryby-offline.md). If KSeF announced a failure meanwhile, the operator records it (einvoice "
+                "ksef outage add): the deadline then moves.\n\n"
+                f"Workflow: {workflow_id} (BusinessStatus {KSEF_DEADLINE_PASSED})\n")
+        mails = [EmailRequest(idempotency_key=f"{workflow_id}/{KSEF_DEADLINE_PASSED}/customer", to=inp.customer_email,
+                              subject=subject[:300], body_text=body, kind="invoice-outcome", tenant_vat=inp.vat)]
+        if inp.operator_email:
+            mails.append(EmailRequest(idempotency_key=f"{workflow_id}/{KSEF_DEADLINE_PASSED}/operator",
+                                      to=inp.operator_email, subject=subject[:300], body_text=body,
+                                      kind=KSEF_DEADLINE_PASSED))
+        for mail in mails:
+            await workflow.execute_local_activity_method(
+                MailActivities.send_email, mail,
+                start_to_close_timeout=LOCAL_ATTEMPT_TIMEOUT, schedule_to_close_timeout=LOCAL_TOTAL_TIMEOUT,
+                retry_policy=RETRY_FAST,
+            )
 
     # ------------------------------------------------------------ helpers
     def _note(self, what: str) -> None:

@@ -96,12 +96,17 @@ async def send_invoice(
     file: Annotated[UploadFile, File(description="FatturaPA XML, or a signed .xml.p7m")],
     sign: Annotated[str, Form(description="cades | xades | none")] = "none",
     key_alias: Annotated[str | None, Form(description="key store alias (default: the intermediary's)")] = None,
+    ksef_offline: Annotated[str | None, Form(description="a Polish customer's FA(3) invoice issued offline: "
+                                                         "offline24 | offline | awaryjny")] = None,
+    ksef_kod_ii: Annotated[str | None, Form(description="its KOD II link, signed by the customer with its KSeF "
+                                                        "offline certificate")] = None,
 ) -> InvoicePublic:
     from domain.fatturapa import MAX_FILE_SIZE
 
     data = await _bounded_upload(file, MAX_FILE_SIZE)
     view = await starter.send_invoice(settings, vat, data, file.filename or "invoice.xml", sign, key_alias,
-                                      as_user=access.user, surface=HTTP, client=client)
+                                      as_user=access.user, surface=HTTP, client=client,
+                                      ksef_offline=ksef_offline or None, ksef_kod_ii=ksef_kod_ii or None)
     return InvoicePublic.of(view)
 
 

@@ -141,11 +141,14 @@ def qr_svg(link: str, label: str) -> bytes:
             f'lengthAdjust="spacingAndGlyphs">{escape(label)}</text></svg>\n').encode()
 
 
-def offline_qr_files(mode: str, send_by: date, kod_i: str, kod_ii: str) -> list[tuple[str, str, str, bytes]]:
+def offline_qr_files(mode: str, send_by: date | None, kod_i: str, kod_ii: str,
+                     pending: str = "") -> list[tuple[str, str, str, bytes]]:
     """The QR files of an invoice issued offline, as (role, name suffix, MIME type, content), all of role `qr`:
     `QR.txt` with its mode, its deadline and the two links, and each code as `KOD_I`/`KOD_II` `.svg` and `.png`
-    (KOD I labelled OFFLINE: KSeF has not numbered it yet; KOD II labelled CERTYFIKAT)."""
-    text = (f"mode: {mode}\nsend to KSeF by: {send_by.isoformat()} (end of day, Europe/Warsaw)\n"
+    (KOD I labelled OFFLINE: KSeF has not numbered it yet; KOD II labelled CERTYFIKAT). `send_by` None: the
+    deadline is not known yet (its announcement goes on), `pending` says why."""
+    by = f"{send_by.isoformat()} (end of day, Europe/Warsaw)" if send_by is not None else f"not known yet ({pending})"
+    text = (f"mode: {mode}\nsend to KSeF by: {by}\n"
             f"KOD I (label {LABEL_OFFLINE} until KSeF numbers it): {kod_i}\nKOD II ({LABEL_CERTIFICATE}): {kod_ii}\n")
     files = [("qr", "QR.txt", "text/plain", text.encode())]
     for name, link, label in (("KOD_I", kod_i, LABEL_OFFLINE), ("KOD_II", kod_ii, LABEL_CERTIFICATE)):
