@@ -1,14 +1,15 @@
 """KSeF as a channel of the invoice workflow (#14.3), on the time-skipping server against the local KSeF (real
 HTTP, one uvicorn for the module): a Polish customer's burst of three FA(3) invoices goes through one
 interactive session, one of them rejected by KSeF; the KSeF numbers and UPOs are stored, each outcome e-mailed,
-the accepted ones conserved with their UPO in the package, and the session closed once idle. Then KSeF down:
-the invoice waits and goes through once KSeF is back, sent once. A bad FA(3) invoice is refused at submission
-with nothing written."""
+the accepted ones conserved with their UPO in the package, and the session closed once idle. Then KSeF down
+for longer than an activity's retry budget: the invoice waits and goes through once KSeF is back, sent once. A
+bad FA(3) invoice is refused at submission with nothing written."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ from tests.ksef_authority_support import (
     serve_sim,
 )
 from tests.ksef_credentials_support import give_ksef_token
+from workflows.common import EXTERNAL_TOTAL_TIMEOUT
 from workflows.invoice_send import InvoiceSendWorkflow
 from workflows.ksef_session import KsefSessionWorkflow
 
@@ -138,7 +140,15 @@ async def test_ksef_down_then_back_the_invoice_waits_and_is_sent_once(
             assert desc.raw_description.pending_activities[0].attempt >= 2
 
         await assert_eventually(retried, timeout=30)
+        # Down longer than an activity's whole retry budget (an announced failure can last a week): the open
+        # is taken again, the invoice not answered "failed" for want of an answer.
+        for _ in range((EXTERNAL_TOTAL_TIMEOUT + timedelta(hours=6)) // timedelta(hours=6)):
+            await time_env.sleep(6 * 3600)  # in steps: each is one call, and a long skip outlasts its timeout
+        stalled = await session.query(KsefSessionWorkflow.view)
+        assert stalled.queued == [view.id] and stalled.session_reference is None, stalled
+        assert any("KSeF unreachable for 3 days while opening a session" in h for h in stalled.history)
         sim.configure(limits_multiplier=0)  # back
+        await time_env.sleep(11 * 60)  # past the retry policy's longest backoff: the next open goes
         result = await client.get_workflow_handle_for(InvoiceSendWorkflow.run, view.workflow_id).result()
         assert result.state == "accepted"
         await time_env.sleep(400)  # idle: closed, the run ends
@@ -314,4 +324,6 @@ async def test_an_accepted_invoice_is_conserved_with_its_upo_in_the_package(
         assert package is not None and package.document_type == "VAT"
         names = {o.name for o in package.objects}
         assert {f"{view.id}_UPO.xml", view.file_name} <= names, names
-    await client.get_workflow_handle(_session_id(pl)).terminate("end of the test module")
+    session = client.get_workflow_handle(_session_id(pl))
+    if (await session.describe()).status == WorkflowExecutionStatus.RUNNING:  # it may have closed idle meanwhile
+        await session.terminate("end of the test module")

@@ -23,6 +23,9 @@ Why this shape (and not a session per invoice, nor one held by the invoice workf
 - Once closed with nothing queued or in flight, the run ends; a signal that arrives meanwhile is not lost
   (Temporal refuses a completion while a new signal waits, and the run goes on with it). A long-lived run
   continues as new when the history grows, carrying its queue, its in-flight invoices and its open session.
+- KSeF down or unreachable for longer than an activity's EXTERNAL_TOTAL_TIMEOUT (an announced failure can
+  last a week) is waited out: the open, send or await is taken again, never answered "failed" for want of an
+  answer; only KSeF's refusal fails an invoice. The invoice workflow watches an offline invoice's deadline.
 - No secret in the history: the session is named by KSeF's reference number; its AES key is sealed in the
   database by the open activity; the access token lives in the worker's memory (adapters/ksef_logins.py).
 """
@@ -32,7 +35,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, RetryState
+from temporalio.exceptions import TimeoutError as ActivityTimeout
 
 from workflows.common import (
     EXTERNAL_ATTEMPT_TIMEOUT,
@@ -66,6 +70,8 @@ with workflow.unsafe.imports_passed_through():
 MAX_HISTORY_EVENTS = 2000
 # The invoice workflows' ids answered, remembered across a continue-as-new (a repeated request is ignored).
 REMEMBERED = 500
+# The patch under which KSeF unreachable for a whole EXTERNAL_TOTAL_TIMEOUT is waited out, not answered "failed".
+UNREACHABLE_WAITS = "ksef-unreachable-waits"
 # How long the await activity may look before it says "still processing" (then the retry policy waits).
 AWAIT_ATTEMPT_TIMEOUT = timedelta(seconds=60)
 
@@ -142,6 +148,9 @@ class KsefSessionWorkflow:
             try:
                 await self._open()
             except ActivityError as err:  # KSeF refused the session or the login: no queued invoice can go
+                if self._waits_out(err, "opening a session"):
+                    self._opened -= 1  # the same open again, under the same key
+                    return  # the queue stays; the loop opens again
                 reason = _reason(err)
                 for req in self._queue:
                     await self._answer(req, KsefOutcome(req.invoice_id, False, description=reason, failed=True))
@@ -157,6 +166,9 @@ class KsefSessionWorkflow:
                 retry_policy=RETRY_EXTERNAL,
             )
         except ActivityError as err:  # KSeF refused the request itself (4xx): the invoice is not in KSeF
+            if self._waits_out(err, f"sending {req.invoice_id}"):
+                self._queue.insert(0, req)  # sent again, as a retry of the send would be
+                return
             await self._answer(req, KsefOutcome(req.invoice_id, False, description=_reason(err), failed=True))
             return
         self._in_flight.append(KsefInFlight(req, self._session, sent.invoice_reference))
@@ -175,10 +187,25 @@ class KsefSessionWorkflow:
                 heartbeat_timeout=timedelta(seconds=30), retry_policy=RETRY_EXTERNAL,
             )
         except ActivityError as err:
+            if self._waits_out(err, f"asking for {item.request.invoice_id}'s outcome"):
+                return  # still in flight: asked again
             outcome = KsefOutcome(item.request.invoice_id, False, description=_reason(err), failed=True)
         self._in_flight.pop(0)
         await self._answer(item.request, outcome)
         self._last_used = workflow.now()
+
+    def _waits_out(self, err: ActivityError, doing: str) -> bool:
+        """KSeF did not answer for a whole EXTERNAL_TOTAL_TIMEOUT (down or unreachable: no refusal came). An
+        announced failure can last longer than that and an offline invoice must still go when KSeF is back
+        (tryby-offline.md; the invoice workflow watches its deadline meanwhile): so the step is taken again
+        rather than the invoice answered "failed". Temporal says so by the retry state TIMEOUT (the next retry would
+        fall past the budget: the last attempt's error comes with it) or a timeout as the cause. A refusal (a
+        non-retryable ApplicationError: retry state NON_RETRYABLE_FAILURE) still ends it."""
+        timed_out = err.retry_state == RetryState.TIMEOUT or isinstance(err.cause, ActivityTimeout)
+        if not timed_out or not workflow.patched(UNREACHABLE_WAITS):
+            return False
+        self._note(f"KSeF unreachable for {EXTERNAL_TOTAL_TIMEOUT.days} days while {doing}: trying again")
+        return True
 
     async def _answer(self, req: KsefSendRequest, outcome: KsefOutcome) -> None:
         said = f"accepted {outcome.ksef_number}" if outcome.accepted else f"refused {outcome.code}"
