@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from temporalio import workflow
 from temporalio.client import Client
@@ -98,6 +98,8 @@ class FloorRunner:
 
 
 class PipelineRunner:
+    """FatturaPA invoices through the SDI channel (what `pipeline` measures)."""
+
     def __init__(self, stack: Stack):
         self.stack = stack
         self.serial = 0
@@ -119,6 +121,26 @@ class PipelineRunner:
         await s.client.get_workflow_handle(child).result()
         self.last = (view.workflow_id, child)
 
+    def describe(self) -> dict[str, Any]:
+        return {"sign": SIGN, "sdi_delay_seconds": SDI_DELAY}
+
+    async def shape(self) -> dict[str, int]:
+        assert self.last is not None
+        return await pipeline_shape(self.stack.client, *self.last)
+
+
+class Runner(Protocol):
+    """What `throughput` runs against the floor: one invoice end to end per `one`, the final states seen, and
+    what was measured (`describe`) and its recorded shape (`shape`)."""
+
+    states: dict[str, int]
+
+    async def one(self, i: int) -> None: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+    async def shape(self) -> dict[str, Any]: ...
+
 
 async def pipeline_shape(client: Client, invoice_wf: str, child_wf: str) -> dict[str, int]:
     """Activities and workflows of one invoice as recorded, to check the floor has the same shape."""
@@ -131,12 +153,13 @@ async def pipeline_shape(client: Client, invoice_wf: str, child_wf: str) -> dict
             "workflows": 2}
 
 
-async def throughput(stack: Stack, count: int, concurrency: int, log: Callable[[str], None]) -> dict[str, Any]:
+async def throughput(stack: Stack, count: int, concurrency: int, log: Callable[[str], None],
+                     pipe: Runner | None = None) -> dict[str, Any]:
     """`count` of each, in slices of `concurrency` alternating floor, pipeline, pipeline, floor, …; wall time
-    and CPU time (by process) are summed per contender."""
+    and CPU time (by process) are summed per contender. `pipe`: the FatturaPA pipeline unless given."""
     floor_tq = f"bench-floor-pipeline-{time.time_ns()}"
     floor = FloorRunner(stack.env.client, floor_tq)
-    pipe = PipelineRunner(stack)
+    pipe = pipe or PipelineRunner(stack)
     runners: dict[str, Callable[[int], Awaitable[None]]] = {"floor": floor.one, "pipeline": pipe.one}
     seconds = dict.fromkeys(runners, 0.0)
     done = dict.fromkeys(runners, 0)
@@ -164,15 +187,13 @@ async def throughput(stack: Stack, count: int, concurrency: int, log: Callable[[
                 for role, value in after.items():
                     cpu[name][role] = cpu[name].get(role, 0.0) + value - before.get(role, 0.0)
                 log(f"   {name}: {n} in {took:.1f} s ({n / took:.2f}/s)")
-    assert pipe.last is not None
-    shape = await pipeline_shape(stack.client, *pipe.last)
+    shape = await pipe.shape()
     rate = {name: done[name] / seconds[name] for name in runners}
     cpu_ms = {name: {role: round(v * 1000 / done[name]) for role, v in sorted(cpu[name].items())}
               for name in runners}
     total_cpu = {name: sum(cpu_ms[name].values()) for name in runners}
     return {
-        "invoices": done["pipeline"], "floor_items": done["floor"], "concurrency": concurrency, "sign": SIGN,
-        "sdi_delay_seconds": SDI_DELAY,
+        "invoices": done["pipeline"], "floor_items": done["floor"], "concurrency": concurrency, **pipe.describe(),
         "pipeline_seconds": round(seconds["pipeline"], 2), "pipeline_per_second": round(rate["pipeline"], 2),
         "floor_seconds": round(seconds["floor"], 2), "floor_per_second": round(rate["floor"], 2),
         "ratio": round(rate["pipeline"] / rate["floor"], 3), "goal_ratio": 0.7,

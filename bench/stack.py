@@ -1,7 +1,9 @@
 """The embedded stack as `einvoice dev up` runs it, each part its own process, with fresh ports and a
 temporary directory: a dev server on a SQLite file (given by the caller), the app database on a SQLite file,
-moto's S3 server, an SMTP sink, the local SDI, the API and a worker (`python -m workers.main`, every
-registered workflow and activity). The benchmark process holds the client the starters use.
+moto's S3 server, an SMTP sink, the local SDI, the API, a worker (`python -m workers.main`, every
+registered workflow and activity) and, when asked (`ksef=True`), the local KSeF (`python -m ksefsim`, as
+`einvoice dev up` starts it, its limits off: the worker's own rate budget keeps to KSeF's). The benchmark
+process holds the client the starters use.
 
 The builders below (a customer, a signing key, an AdE sample invoice) are the small ones the invoice tests
 use, copied here so a benchmark needs nothing from tests/.
@@ -125,7 +127,7 @@ async def s3_server(settings: Settings) -> AsyncIterator[Settings]:
         server.stop()
 
 
-ROLES = (("sdi-sim", "local SDI"), ("temporal", "dev server"), ("workers.main", "worker"),
+ROLES = (("sdi-sim", "local SDI"), ("ksefsim", "local KSeF"), ("temporal", "dev server"), ("workers.main", "worker"),
          ("moto.server", "s3 (moto)"), ("smtp-sink", "smtp sink"), ("starters.cli api", "api"))
 
 
@@ -149,6 +151,7 @@ class Stack:
     client: Client  # with the product's data converter (payload codec)
     sim_url: str
     task_queue: str
+    ksef_url: str = ""  # the local KSeF's base (its API under /v2, control under /control), when started
 
 
 _OPERATORS: dict[str, object] = {}
@@ -183,13 +186,14 @@ def _wait_http(url: str, what: str, timeout: float = 30.0) -> None:
 
 @asynccontextmanager
 async def embedded_stack(tmp: Path, env: WorkflowEnvironment, sim_delay: float = 0.1,
-                         dt_delay: float = 1.0) -> AsyncIterator[Stack]:
+                         dt_delay: float = 1.0, ksef: bool = False) -> AsyncIterator[Stack]:
     """Everything but the dev server (given) up, each part its own process as `einvoice dev up` runs them
-    (devstack/stack.py `plan`): moto's S3 server, the SMTP sink, the API, the local SDI and a worker on its
-    own task queue. This process keeps the client the starters use."""
+    (devstack/stack.py `plan`): moto's S3 server, the SMTP sink, the API, the local SDI (and with `ksef` the
+    local KSeF) and a worker on its own task queue. This process keeps the client the starters use."""
     from devstack.s3 import ensure_archive_bucket
 
     api_port, sim_port, smtp_port, s3_port = free_port(), free_port(), free_port(), free_port()
+    ksef_port = free_port()
     task_queue = f"bench-invoices-{time.time_ns()}"
     settings = base_settings(
         tmp, SMTP_PORT=smtp_port, SDI_URL=f"http://127.0.0.1:{sim_port}", SDI_SIM_PORT=sim_port,
@@ -197,6 +201,7 @@ async def embedded_stack(tmp: Path, env: WorkflowEnvironment, sim_delay: float =
         API_PORT=api_port, TEMPORAL_TASK_QUEUE=task_queue,
         TEMPORAL_ADDRESS=env.client.service_client.config.target_host,
         S3_ENDPOINT_URL=f"http://127.0.0.1:{s3_port}",
+        KSEF_URL=f"http://127.0.0.1:{ksef_port}/v2", KSEF_SIM_PORT=ksef_port,
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate(settings.database_url)
@@ -213,6 +218,9 @@ async def embedded_stack(tmp: Path, env: WorkflowEnvironment, sim_delay: float =
                    f"http://127.0.0.1:{api_port}/sdi/TrasmissioneFatture", "--signer-cert", signer_cert],
         "api": [py, "-m", "starters.cli", "api"],
     }
+    if ksef:
+        parts["ksef"] = [py, "-m", "ksefsim", "--port", str(ksef_port), "--state-dir", str(tmp / "ksefsim"),
+                         "--limits-multiplier", "0"]
     procs: list[subprocess.Popen[bytes]] = []
     logs = []
 
@@ -230,9 +238,12 @@ async def embedded_stack(tmp: Path, env: WorkflowEnvironment, sim_delay: float =
             spawn(name, argv)
         await asyncio.to_thread(_wait_http, f"http://127.0.0.1:{sim_port}/healthz", "the local SDI")
         await asyncio.to_thread(_wait_http, f"http://127.0.0.1:{api_port}/healthz", "the API")
+        if ksef:
+            await asyncio.to_thread(_wait_http, f"http://127.0.0.1:{ksef_port}/healthz", "the local KSeF")
         spawn("worker", [py, "-m", "workers.main"])
         await _wait_for_poller(client, settings)
-        yield Stack(settings, env, client, f"http://127.0.0.1:{sim_port}", task_queue)
+        yield Stack(settings, env, client, f"http://127.0.0.1:{sim_port}", task_queue,
+                    f"http://127.0.0.1:{ksef_port}" if ksef else "")
     finally:
         for proc in reversed(procs):
             proc.terminate()
