@@ -71,6 +71,9 @@ PAGE_SIZE = 100
 # and its progress is in the cursor anyway.
 MAX_PAGES_PER_CALL = 20
 HANDOVER_BATCH = 100
+# One KSeF request of a round waits at most this long for KSeF (the client's 30 s by default): less than the
+# take's heartbeat timeout (workflows/ksef_download.py), so a slow answer is never taken for a dead worker.
+REQUEST_TIMEOUT = 15.0
 # the metadata's invoiceType (open-api.json InvoiceType) as FA(3)'s RodzajFaktury, what conservation records
 RODZAJ_FAKTURY = {"Vat": "VAT", "Kor": "KOR", "Zal": "ZAL", "Roz": "ROZ", "Upr": "UPR", "KorZal": "KOR_ZAL",
                   "KorRoz": "KOR_ROZ"}
@@ -106,7 +109,8 @@ class KsefDownloadActivities:
         """`client`: how a round gets its KSeF client (default: the settings' KSEF_URL with the machine's rate
         budget); it logs in with the customer's KSeF token (`adapters/ksef_credentials.py`)."""
         self.settings = settings
-        self._client = client or (lambda: client_from_settings(settings, sleep=_sleep_heartbeating))
+        self._client = client or (lambda: client_from_settings(settings, sleep=_sleep_heartbeating,
+                                                                      timeout=REQUEST_TIMEOUT))
 
     # ------------------------------------------------------------------ the round
     def _open(self, download_id: int) -> _Round:

@@ -756,7 +756,9 @@ BUDGET_FILE = Path("ksef") / "rate-budget.sqlite"
 
 def client_from_settings(settings: Settings, **kw: Any) -> KsefClient:
     """The client for `KSEF_URL`, its rate budget the machine's one: `DATA_DIR/ksef/rate-budget.sqlite`, shared
-    by every worker process that runs on this data dir."""
-    client = KsefClient(settings.ksef_url, budget=RateBudget(settings.data_dir / BUDGET_FILE), **kw)
+    by every worker process that runs on this data dir. A `sleep` given is the budget's too: a caller that must
+    heartbeat while it waits (the download's round) does so in a wait for the budget as in a Retry-After."""
+    budget = RateBudget(settings.data_dir / BUDGET_FILE, sleep=kw.get("sleep", time.sleep))
+    client = KsefClient(settings.ksef_url, budget=budget, **kw)
     client._owns_budget = True
     return client

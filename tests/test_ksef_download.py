@@ -285,3 +285,25 @@ def test_a_customer_without_a_ksef_token_or_with_a_refused_one_is_a_final_refusa
         _take(acts, sid)
     assert err.value.non_retryable and "KSeF refused the KSeF token" in str(err.value)
     assert "einvoice ksef token set" in str(err.value) and token not in str(err.value) and _taken(settings) == []
+
+
+def test_a_rounds_client_heartbeats_while_it_waits_for_our_rate_budget_and_never_waits_past_its_heartbeat(
+        settings: Settings, tmp_path: Path) -> None:
+    """The take's heartbeat timeout (20 s) holds only if the round is never silent longer: a wait for a place
+    in our shared rate budget heartbeats as a Retry-After does, and one KSeF request times out before it."""
+    from workflows.ksef_download import TAKE_HEARTBEAT_TIMEOUT
+
+    acts = KsefDownloadActivities(settings.model_copy(update={"data_dir": tmp_path}))
+    client = acts._client()
+    assert client.budget is not None
+    limits = (1, 1000, 1000)  # one request a second
+    client.budget.acquire("Nip:5265877635", "/invoices/ksef/{n}", limits, 5)
+    beats: list[object] = []
+    env = ActivityEnvironment()
+    env.on_heartbeat = lambda *details: beats.append(details)
+    env.run(client.budget.acquire, "Nip:5265877635", "/invoices/ksef/{n}", limits, 5)  # ~1 s for the next place
+    assert beats == [("waiting for KSeF",)]
+    timeouts = client._http.timeout
+    assert max(t for t in (timeouts.connect, timeouts.read, timeouts.write, timeouts.pool) if t is not None) == (
+        acts_module.REQUEST_TIMEOUT) < TAKE_HEARTBEAT_TIMEOUT.total_seconds()
+    client.close()

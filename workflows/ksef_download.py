@@ -45,7 +45,11 @@ with workflow.unsafe.imports_passed_through():
 # A call reads at most 20 pages (activities.ksef_download.MAX_PAGES_PER_CALL), each heartbeating after every
 # invoice; KSeF's limits (64 invoices an hour) are waited out as retries with its Retry-After, not inside.
 TAKE_ATTEMPT_TIMEOUT = timedelta(minutes=15)
-TAKE_HEARTBEAT_TIMEOUT = timedelta(seconds=60)
+# A worker that died mid-round is noticed within 20 s (as customer_sync's rounds) and the round retried from the
+# cursor, instead of a minute: the take is never silent that long. It heartbeats after every invoice and page,
+# every 5 s of a wait (a Retry-After, our rate budget), and one KSeF request lasts at most its 15 s timeout
+# (activities.ksef_download.REQUEST_TIMEOUT). Only the timeout changes: recorded histories replay as they are.
+TAKE_HEARTBEAT_TIMEOUT = timedelta(seconds=20)
 TAKE_TOTAL_TIMEOUT = timedelta(days=3)
 RETRY_TAKE = RetryPolicy(initial_interval=timedelta(seconds=5), backoff_coefficient=2.0,
                          maximum_interval=timedelta(minutes=10),
