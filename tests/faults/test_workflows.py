@@ -1,5 +1,6 @@
-"""The reliability suite on the real workflows: a worker SIGKILLed at each activity boundary of the contract
-and certificate workflows, restarted, and each job still ends where it would have — side effects once.
+"""The reliability suite on the real workflows: a worker SIGKILLed at each activity boundary of the contract,
+certificate and invoice workflows (through the SDI and through KSeF, with its session workflow) and of the KSeF
+download, restarted, and each job still ends where it would have — side effects once.
 
 "after" kills are the hard case: the activity's work is committed but Temporal never hears of it and runs it
 again. Each workflow runs its whole chain of kill points in one execution (every point fires once); the
@@ -24,6 +25,7 @@ from sqlalchemy import create_engine, select
 
 from api.main import create_app
 from core.db import session_scope
+from core.search_keys import SearchKeys
 from core.settings import Settings
 from devstack.smtp_sink import Mailbox
 from models.certificates import Certificate
@@ -246,9 +248,140 @@ async def ksef_certificate_chain(stack: FaultStack, mailbox: Mailbox) -> None:
     assert len(mailbox.find(to=email, kind="cert-revoked")) == 1
 
 
+# The KSeF channel: the invoice workflow's prepare (local), enqueue and apply outcome (local), the session
+# workflow's open, send, await and close. In one execution they would follow one another for ~3 minutes (an
+# "after" kill of an activity costs its attempt timeout, 30 s for KSeF's, then its backoff), past the other
+# chains, so the points are dealt to two Polish customers' invoices run at once (~80 s each); together they
+# kill at every boundary. The open and the enqueue are in different chains: a kill right after the enqueue
+# could otherwise fall on an open in flight (KSeF opened it, not yet recorded), a second session at KSeF.
+KSEF_SEND_POINTS = (kill_points("invoice_prepare", "ksef_open_session", "ksef_await_invoice"),
+                    kill_points("ksef_enqueue", "ksef_send_invoice", "invoice_apply_outcome", "ksef_close_session"))
+KSEF_SAMPLE = ROOT / "tests" / "corpus" / "fa3" / "valid-vat-two-rates.xml"
+KSEF_SEND_NIPS = ("5265877003", "5265877026")  # not the certificate chain's customer: each chain its own
+
+
+async def ksef_invoice_chain(stack: FaultStack, mailbox: Mailbox, points: str, nip: str) -> None:
+    """A Polish customer's FA(3) invoice through KSeF (the local KSeF in this process): the invoice workflow
+    hands it to the customer's session workflow and gets its `ksef_outcome`. Accepted with its KSeF number and
+    UPO stored once, KSeF given it once (by its hash) in one session, one outcome e-mail, the session closed."""
+    import base64
+    import hashlib
+
+    from models import ksef_channel as kdb
+    from models.invoices import invoice_files
+    from models.tenant import add_tenant, set_enabled
+    from tests.ksef_authority_support import serve_sim
+    from tests.ksef_credentials_support import give_ksef_token
+    from workflows.invoice_send import InvoiceSendWorkflow
+    from workflows.ksef_session import KsefSessionWorkflow
+
+    vat, email = f"PL{nip}", f"biuro@{nip}.example.pl"
+    xml = KSEF_SAMPLE.read_bytes().replace(b"<P_2>FV/2026/12/001</P_2>", f"<P_2>FV/FAULT/{nip}</P_2>".encode()).replace(
+        b"<NIP>5265877635</NIP>", f"<NIP>{nip}</NIP>".encode())  # the sample's seller made this customer
+    with serve_sim(stack.work_dir / f"ksefsim-{uuid.uuid4().hex[:8]}") as sim:
+        sim.configure(limits_multiplier=0)
+        # idle 1 s: the session is closed right after the outcome (its close is a boundary too)
+        settings = stack.settings(new_task_queue()).model_copy(update={"ksef_url": sim.api,
+                                                                       "ksef_session_idle_seconds": 1})
+        with session_scope(settings.database_url) as session:
+            add_tenant(session, vat, "Firma Testowa sp. z o.o.", email, None)
+            set_enabled(session, vat, True)
+        give_ksef_token(settings, sim.sim, vat)
+        async with Supervisor(stack, settings, points) as supervisor:
+            client = await stack.client(settings)
+            view = await send_invoice(settings, vat, xml, f"{nip}.xml", client=client, conserve=False,
+                                      as_user=operator(settings))
+            result = await asyncio.wait_for(
+                client.get_workflow_handle_for(InvoiceSendWorkflow.run, view.workflow_id).result(), 240)
+            session_id = f"ksef-session-{SearchKeys(settings).customer(vat)}"
+            ended = await asyncio.wait_for(
+                client.get_workflow_handle_for(KsefSessionWorkflow.run, session_id).result(), 240)
+        digest = base64.b64encode(hashlib.sha256(xml).digest()).decode()
+        at_ksef = [i for i in sim.sim.state.all("invoice") if i["hash"] == digest]
+        sessions = [s for s in sim.sim.state.all("session") if s["context"] == ["Nip", nip]]
+    assert supervisor.fired == sorted(p.replace(":", ".") for p in points.split(","))
+    assert supervisor.deaths == [-9] * len(supervisor.fired)
+    assert result.state == "accepted" and result.ksef_number, result
+    assert len(at_ksef) == 1 and at_ksef[0]["ksef_number"] == result.ksef_number  # sent once
+    assert [s["state"] for s in sessions] == ["closed"]  # one session opened at KSeF, closed there
+    assert ended.opened == 1 and ended.session_reference is None, ended
+    with session_scope(settings.database_url) as session:
+        row = kdb.ksef_invoice(session, view.id)
+        assert row is not None and (row.state, row.ksef_number, row.attempts) == (
+            "accepted", result.ksef_number, 1)
+        assert row.session_reference == sessions[0]["ref"]
+        upos = [f for f in invoice_files(session, view.id) if f.role == "upo"]
+        assert [f.id for f in upos] == [row.upo_file_id]  # the UPO stored once
+        ours = session.scalars(select(kdb.KsefSession).where(
+            kdb.KsefSession.reference_number == sessions[0]["ref"])).all()
+        assert [(s.state, s.key_sealed) for s in ours] == [("closed", None)]
+    assert len(mailbox.find(to=email, kind="invoice-outcome")) == 1
+
+
+# The download: pending and handed over are local activities (a kill loses the workflow task they ran in);
+# take is killed once it has stored every invoice of the range and moved the cursor past them.
+KSEF_DOWNLOAD_POINTS = kill_points("ksef_download_pending", "ksef_download_take", "ksef_download_handed_over")
+KSEF_DOWNLOAD_NIP = "5265877049"
+
+
+async def ksef_download_chain(stack: FaultStack, mailbox: Mailbox) -> None:
+    """A range of a Polish customer's received invoices downloaded from KSeF (the local KSeF in this process):
+    each stored once per KSeF number, none missed, each handed over to one passive cycle (one e-mail)."""
+    from datetime import UTC, datetime, timedelta
+
+    from models.invoices import Invoice
+    from models.ksef_download import KsefReceived
+    from models.ksef_download_io import KsefDownloadResult
+    from models.tenant import add_tenant, get_tenant_row, set_enabled
+    from starters.ksef_download import download_range
+    from tests.ksef_authority_support import serve_sim
+    from tests.ksef_credentials_support import give_ksef_token
+    from tests.ksef_download_support import SUPPLIER
+    from tests.ksef_download_support import fa3 as received_fa3
+
+    nip = KSEF_DOWNLOAD_NIP
+    vat, email = f"PL{nip}", f"ksiegowosc@{nip}.example.pl"
+    with serve_sim(stack.work_dir / f"ksefsim-{uuid.uuid4().hex[:8]}") as sim:
+        sim.configure(limits_multiplier=0)
+        settings = bucket_settings(stack.settings(new_task_queue())).model_copy(update={"ksef_url": sim.api})
+        with session_scope(settings.database_url) as session:
+            add_tenant(session, vat, "Nabywca sp. z o.o.", email, None)
+            set_enabled(session, vat, True)
+            tenant_id = get_tenant_row(session, vat).id
+        give_ksef_token(settings, sim.sim, vat)
+        since = datetime.now(UTC) - timedelta(minutes=1)
+        numbers = [str(sim.sim.deliver(received_fa3(f"FV/D/{i}", SUPPLIER, nip, gross=f"{100 + i}.00"))["ksefNumber"])
+                   for i in range(3)]
+        await asyncio.sleep(0.01)  # the range ends after the last of them (its end is not in it)
+        async with Supervisor(stack, settings, KSEF_DOWNLOAD_POINTS) as supervisor:
+            client = await stack.client(settings)
+            view = await download_range(settings, vat, since, datetime.now(UTC), client=client,
+                                        as_user=operator(settings))
+            assert view.workflow_id is not None
+            result = await asyncio.wait_for(client.get_workflow_handle(
+                view.workflow_id, result_type=KsefDownloadResult).result(), 240)
+            with session_scope(settings.database_url) as session:
+                cycles = session.scalars(select(Invoice.workflow_id).where(Invoice.tenant_id == tenant_id)).all()
+            for workflow_id in cycles:  # each passive cycle: started once, e-mailed, closed
+                await asyncio.wait_for(client.get_workflow_handle(workflow_id).result(), 240)
+    assert supervisor.fired == sorted(p.replace(":", ".") for p in KSEF_DOWNLOAD_POINTS.split(","))
+    assert supervisor.deaths == [-9] * len(supervisor.fired)
+    # the killed take's report was lost: its retry found the range taken (nothing stored twice)
+    assert result.finished and result.taken == 0 and result.handed_over == 3, result
+    with session_scope(settings.database_url) as session:
+        received = session.scalars(select(KsefReceived).where(KsefReceived.tenant_id == tenant_id)).all()
+        invoices = session.scalars(select(Invoice.id).where(Invoice.tenant_id == tenant_id)).all()
+    assert sorted(r.ksef_number for r in received) == sorted(numbers)  # each once, none missed
+    assert all(r.cycle_started for r in received) and len(invoices) == len(cycles) == 3
+    assert len(mailbox.find(to=email, kind="invoice-received")) == 3
+
+
 async def test_workers_killed_at_every_activity_boundary(stack: FaultStack, db: str, mailbox: Mailbox) -> None:
     await asyncio.gather(contract_chain(stack, mailbox), certificate_chain(stack, mailbox),
-                         invoice_chain(stack, mailbox), ksef_certificate_chain(stack, mailbox))
+                         invoice_chain(stack, mailbox), ksef_certificate_chain(stack, mailbox),
+                         *(ksef_invoice_chain(stack, mailbox, points, nip)
+                           for points, nip in zip(KSEF_SEND_POINTS, KSEF_SEND_NIPS, strict=True)),
+                         ksef_download_chain(stack, mailbox))
 
 
 async def test_database_down_while_an_invoice_is_prepared_in_its_local_activity(
