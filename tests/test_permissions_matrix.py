@@ -198,6 +198,7 @@ def _required_args(cmd: object, tmp: Path) -> list[str]:
         value = ("1" if param.type_descriptor.annotation is int else  # an id (a delegation link's)
                  str(tmp / "x.xml") if param.param_type_name == "argument" or param.name in ("csr", "file") else
                  A if param.name == "vat" else "2026-01-01" if param.name in ("date_from", "date_to") else
+                 "2026-01-01T09:00+01:00" if param.name in ("started", "ended") else  # checked before the login
                  READ if param.name == "permission" else "x")
         if param.param_type_name == "argument":
             args.append(value)
