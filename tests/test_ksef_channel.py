@@ -17,7 +17,7 @@ import pytest
 from cryptography import x509
 from lxml import etree
 from sqlalchemy import func, select
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
@@ -72,6 +72,19 @@ def pl(sim: Sim, settings: Settings, db: str, tmp_path: Path, monkeypatch: pytes
     give_ksef_token(local, sim.sim, PL_VAT)  # the worker logs in with it, never with a key of the customer's
     yield local
     sim.configure()
+
+
+async def _open_retried(session: WorkflowHandle[Any, Any]) -> None:
+    """Until the session workflow's open has been tried at least twice (KSeF down)."""
+    async def retried() -> None:
+        try:
+            desc = await session.describe()
+        except RPCError as err:  # not started yet (run first in the module, no earlier run of this id)
+            raise AssertionError("no session workflow yet") from err
+        pending = desc.raw_description.pending_activities
+        assert pending and pending[0].attempt >= 2, "no retried open yet"
+
+    await assert_eventually(retried, timeout=30)
 
 
 def _session_id(settings: Settings) -> str:
@@ -135,15 +148,7 @@ async def test_ksef_down_then_back_the_invoice_waits_and_is_sent_once(
                                   conserve=False, as_user=operator(pl))
         session = client.get_workflow_handle_for(KsefSessionWorkflow.run, _session_id(pl))
 
-        async def retried() -> None:
-            try:
-                desc = await session.describe()
-            except RPCError as err:  # not started yet (run first in the module, no earlier run of this id)
-                raise AssertionError("no session workflow yet") from err
-            assert desc.raw_description.pending_activities, "no pending open yet"
-            assert desc.raw_description.pending_activities[0].attempt >= 2
-
-        await assert_eventually(retried, timeout=30)
+        await _open_retried(session)
         # Down longer than an activity's whole retry budget (an announced failure can last a week): the open
         # is taken again, the invoice not answered "failed" for want of an answer.
         for _ in range((EXTERNAL_TOTAL_TIMEOUT + timedelta(hours=6)) // timedelta(hours=6)):
@@ -293,11 +298,7 @@ async def test_an_offline24_invoice_gets_its_qr_codes_and_is_sent_later_with_off
         assert f"send to KSeF by: {deadline}" in text
         session = client.get_workflow_handle_for(KsefSessionWorkflow.run, _session_id(pl))
 
-        async def retried() -> None:
-            pending = (await session.describe()).raw_description.pending_activities
-            assert pending and pending[0].attempt >= 2
-
-        await assert_eventually(retried, timeout=30)
+        await _open_retried(session)
         sim.configure(limits_multiplier=0)  # KSeF back: the same workflow sends it now
         handle = client.get_workflow_handle_for(InvoiceSendWorkflow.run, view.workflow_id)
         result = await handle.result()
