@@ -17,7 +17,7 @@ from __future__ import annotations
 import struct
 import zlib
 from datetime import date
-from xml.sax.saxutils import escape
+from html import escape
 
 import segno
 
@@ -138,7 +138,7 @@ def qr_svg(link: str, label: str) -> bytes:
             f'<path fill="#000" d="{path}"/>'
             f'<text x="{lay.width // 2}" y="{baseline}" text-anchor="middle" font-family="monospace" '
             f'font-weight="bold" font-size="{font_size}" textLength="{lay.text_width}" '
-            f'lengthAdjust="spacingAndGlyphs">{escape(label)}</text></svg>\n').encode()
+            f'lengthAdjust="spacingAndGlyphs">{escape(label, quote=False)}</text></svg>\n').encode()
 
 
 def offline_qr_files(mode: str, send_by: date | None, kod_i: str, kod_ii: str,
