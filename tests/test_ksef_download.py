@@ -114,7 +114,8 @@ def test_a_range_is_taken_once_shown_and_handed_over_and_a_second_round_takes_no
     assert (again.taken, again.seen, again.caught_up) == (0, 25, True)
     assert len(_fetches(ksef)) == fetched and _taken(settings) == numbers
     with session_scope(settings.database_url) as session:
-        entries = session.scalars(select(audit.AuditEntry).where(audit.AuditEntry.action == "ksef.download")).all()
+        entries = session.scalars(select(audit.AuditEntry).where(audit.AuditEntry.action == "ksef.download")
+                                  .order_by(audit.AuditEntry.id)).all()
         assert [e.outcome for e in entries] == ["ok", "ok"] and all(e.surface == "schedule" for e in entries)
         assert "25 taken" in entries[0].detail
 
