@@ -106,7 +106,7 @@ async def test_a_burst_of_three_in_one_session_one_rejected_numbers_and_upos_sto
         await time_env.sleep(400)  # idle for 300 s: the session is closed and the run ends
         ended: KsefSessionView = await session.result()
         await record_history(client, session.id, "ksef_session")
-        await record_history(client, views[0].workflow_id, "invoice_send.ksef_accepted")
+        await record_history(client, views[0].workflow_id, "invoice_send.ksef_accepted_local_enqueue")
 
     assert ended.opened == 1 and ended.session_reference is None, ended
     assert any("closed: idle" in line for line in ended.history), ended.history
