@@ -83,16 +83,19 @@ async def run_many(count: int, concurrency: int, one: Callable[[int], Awaitable[
 
 
 class FloorRunner:
-    def __init__(self, client: Client, task_queue: str):
+    def __init__(self, client: Client, task_queue: str, parent_activities: int = INVOICE_ACTIVITIES,
+                 child_activities: int = CONSERVATION_ACTIVITIES):
         self.client = client
         self.task_queue = task_queue
+        self.parent_activities, self.child_activities = parent_activities, child_activities
         self.serial = 0
 
     async def one(self, _: int) -> None:
         self.serial += 1
         wf_id = f"{self.task_queue}-{self.serial}"
         await self.client.execute_workflow(
-            FloorPipelineWorkflow.run, FloorPipelineInput(INVOICE_ACTIVITIES, CONSERVATION_ACTIVITIES, f"{wf_id}-c"),
+            FloorPipelineWorkflow.run,
+            FloorPipelineInput(self.parent_activities, self.child_activities, f"{wf_id}-c"),
             id=wf_id, task_queue=self.task_queue)
         await self.client.get_workflow_handle(f"{wf_id}-c").result()
 
@@ -154,11 +157,13 @@ async def pipeline_shape(client: Client, invoice_wf: str, child_wf: str) -> dict
 
 
 async def throughput(stack: Stack, count: int, concurrency: int, log: Callable[[str], None],
-                     pipe: Runner | None = None) -> dict[str, Any]:
+                     pipe: Runner | None = None,
+                     floor_shape: tuple[int, int] = (INVOICE_ACTIVITIES, CONSERVATION_ACTIVITIES)) -> dict[str, Any]:
     """`count` of each, in slices of `concurrency` alternating floor, pipeline, pipeline, floor, …; wall time
-    and CPU time (by process) are summed per contender. `pipe`: the FatturaPA pipeline unless given."""
+    and CPU time (by process) are summed per contender. `pipe`: the FatturaPA pipeline unless given;
+    `floor_shape`: the no-op activities of the floor's parent and child, as many as `pipe` runs."""
     floor_tq = f"bench-floor-pipeline-{time.time_ns()}"
-    floor = FloorRunner(stack.env.client, floor_tq)
+    floor = FloorRunner(stack.env.client, floor_tq, *floor_shape)
     pipe = pipe or PipelineRunner(stack)
     runners: dict[str, Callable[[int], Awaitable[None]]] = {"floor": floor.one, "pipeline": pipe.one}
     seconds = dict.fromkeys(runners, 0.0)
@@ -200,8 +205,7 @@ async def throughput(stack: Stack, count: int, concurrency: int, log: Callable[[
         "cpu_ms_per_item": cpu_ms, "cpu_ms_per_item_total": total_cpu,
         "cpu_ratio": round(total_cpu["floor"] / total_cpu["pipeline"], 3),
         "final_states": pipe.states, "shape": shape,
-        "floor_shape": {"parent_activities": INVOICE_ACTIVITIES, "child_activities": CONSERVATION_ACTIVITIES,
-                        "workflows": 2},
+        "floor_shape": {"parent_activities": floor_shape[0], "child_activities": floor_shape[1], "workflows": 2},
     }
 
 

@@ -15,8 +15,13 @@ not go faster than half an invoice a second. So the invoices go round robin to `
 as an intermediary's are, each with its own KSeF token at the local KSeF and its own session, well under the
 limits at the rates measured here.
 
-Floor: the same as `pipeline`'s, in the same run (bench/pipeline.py `throughput`): a parent of 3 no-op
-activities starting a child of 2, the same worker size, the same number in flight, slices alternating.
+Floor: as `pipeline` makes it (bench/pipeline.py `throughput`), the same shape with nothing in it, in the same
+run: a parent of as many no-op activities as one FA(3) invoice runs on its way — the invoice workflow's prepare,
+enqueue and outcome (local activities) and its share of the session workflow's, send and await
+(`INVOICE_ACTIVITIES`: 5; the session's open and close are shared by a customer's invoices) — starting a child
+of as many as conservation runs (2), the same worker size, the same number in flight, slices alternating. The
+run checks the recorded shape against it (`shape_matches_floor`). Until 2026-12-07 15:23 the floor was
+FatturaPA's (3 + 2), not this path's.
 """
 
 from __future__ import annotations
@@ -38,6 +43,11 @@ from domain.identifiers import nip_check_digit
 CORPUS_INVOICE = Path(__file__).resolve().parent.parent / "tests" / "corpus" / "fa3" / "valid-vat-two-rates.xml"
 CORPUS_SELLER = b"<NIP>5265877635</NIP>"
 CUSTOMERS = 20
+# What one FA(3) invoice runs on its way: prepare, ksef_enqueue, invoice_apply_outcome (the invoice workflow's,
+# local) and ksef_send_invoice, ksef_await_invoice (its customer's session workflow's); then conservation's 2.
+INVOICE_ACTIVITIES = 5
+CONSERVATION_ACTIVITIES = 2
+SESSION_PER_INVOICE = ("ksef_send_invoice", "ksef_await_invoice")
 KSEF_LIMIT_PER_MINUTE = 30  # POST /sessions/online/{ref}/invoices, per context (domain/ksef/limits.py)
 
 
@@ -132,4 +142,7 @@ class KsefPipelineRunner:
                 "invoice_events": parent.events, "invoice_actions": parent.actions,
                 "conservation_events": child.events, "conservation_actions": child.actions,
                 "session_activities_by_type": dict(sorted(kinds.items())), "session_events": session.events,
-                "session_actions": session.actions, "workflows": 3}
+                "session_actions": session.actions, "workflows": 3,
+                "shape_matches_floor": (parent.by_type.get("ACTIVITY_TASK_SCHEDULED", 0) + parent.local_activities
+                                        + len(SESSION_PER_INVOICE) == INVOICE_ACTIVITIES
+                                        and kinds[SESSION_PER_INVOICE[0]] == kinds[SESSION_PER_INVOICE[1]])}
