@@ -373,7 +373,12 @@ async def ksef_download_chain(stack: FaultStack, mailbox: Mailbox) -> None:
         invoices = session.scalars(select(Invoice.id).where(Invoice.tenant_id == tenant_id)).all()
     assert sorted(r.ksef_number for r in received) == sorted(numbers)  # each once, none missed
     assert all(r.cycle_started for r in received) and len(invoices) == len(cycles) == 3
-    assert len(mailbox.find(to=email, kind="invoice-received")) == 3
+    # One e-mail per invoice. A kill of this chain's worker can land while a passive cycle's e-mail is in the
+    # hands of SMTP (the cycles run on the same worker, beside the download's boundaries): its retry sends it
+    # again under the same Message-ID (activities/mail.py: as far as SMTP allows), so count the messages.
+    mails = [str(m["Message-ID"]) for m in mailbox.find(to=email, kind="invoice-received")]
+    assert len(set(mails)) == 3, mails
+    assert len(mails) - len(set(mails)) <= len(supervisor.fired), mails  # at most one copy per kill
 
 
 async def test_workers_killed_at_every_activity_boundary(stack: FaultStack, db: str, mailbox: Mailbox) -> None:
