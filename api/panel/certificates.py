@@ -24,6 +24,7 @@ from api.panel.common import (
     customer_of,
     form_with_csrf,
     needs_user,
+    posted_form,
     precheck,
     refusal,
     settings_of,
@@ -87,13 +88,10 @@ async def bounded_upload(upload: Any, field: str, limit: int) -> bytes:
 
 @router.post("")
 async def request_new(vat: str, request: Request) -> Response:
-    user = await needs_user(request, vat)
-    if isinstance(user, Response):
-        return user
-    vat = customer_of(vat)
-    form, refused = await form_with_csrf(request, user)
-    if refused is not None:
-        return refused
+    posted = await posted_form(request, vat)
+    if isinstance(posted, Response):
+        return posted
+    user, vat, form = posted
     settings = settings_of(request)
     try:
         await run_in_threadpool(precheck, settings, user, "certificate.request", vat)
@@ -113,13 +111,10 @@ async def upload_offline(vat: str, request: Request) -> Response:
     """Seed 004: the offline certificate, made elsewhere (MCU, Aplikacja Podatnika KSeF), recorded and watched
     for its expiry (`starters.certificates.upload_certificate`: it must parse, be valid now and name the
     customer)."""
-    user = await needs_user(request, vat)
-    if isinstance(user, Response):
-        return user
-    vat = customer_of(vat)
-    form, refused = await form_with_csrf(request, user)
-    if refused is not None:
-        return refused
+    posted = await posted_form(request, vat)
+    if isinstance(posted, Response):
+        return posted
+    user, vat, form = posted
     settings = settings_of(request)
     try:
         await run_in_threadpool(precheck, settings, user, "certificate.upload", vat)
@@ -181,13 +176,10 @@ async def _revoke_screen(request: Request, user: PanelUser, vat: str, status_cod
 
 @router.post("/revoke")
 async def revoke(vat: str, request: Request) -> Response:
-    user = await needs_user(request, vat)
-    if isinstance(user, Response):
-        return user
-    vat = customer_of(vat)
-    form, refused = await form_with_csrf(request, user)
-    if refused is not None:
-        return refused
+    posted = await posted_form(request, vat)
+    if isinstance(posted, Response):
+        return posted
+    user, vat, form = posted
     settings = settings_of(request)
     reason = str(form.get("reason") or "")
     operation = str(form.get("operation_id") or "") or None

@@ -97,6 +97,18 @@ async def form_with_csrf(request: Request, user: PanelUser) -> tuple[dict[str, o
     return values, None
 
 
+async def posted_form(request: Request, vat: str) -> tuple[PanelUser, str, dict[str, object]] | Response:
+    """A POST's user, its customer as stored and its form; or the page that refuses it (no session, a
+    connection certificate that may not act for the customer, a CSRF token not this session's)."""
+    user = await needs_user(request, vat)
+    if isinstance(user, Response):
+        return user
+    form, refused = await form_with_csrf(request, user)
+    if refused is not None:
+        return refused
+    return user, customer_of(vat), form
+
+
 def precheck(settings: Settings, user: PanelUser, action: str, vat: str) -> None:
     """The policy asked before a form's work reaches for Temporal (a refused request connects to nothing):
     a refusal is audited here (surface panel); the starter then asks again and writes the request's entry."""

@@ -24,8 +24,8 @@ from api.panel.common import (
     REFUSALS,
     attempt_message,
     customer_of,
-    form_with_csrf,
     needs_user,
+    posted_form,
     precheck,
     refusal,
     settings_of,
@@ -110,13 +110,10 @@ def _token_missing(settings: Settings, user: PanelUser, vat: str) -> bool:
 
 @router.post("")
 async def send(vat: str, request: Request) -> Response:
-    user = await needs_user(request, vat)
-    if isinstance(user, Response):
-        return user
-    vat = customer_of(vat)
-    form, refused = await form_with_csrf(request, user)
-    if refused is not None:
-        return refused
+    posted = await posted_form(request, vat)
+    if isinstance(posted, Response):
+        return posted
+    user, vat, form = posted
     settings = settings_of(request)
     sign = str(form.get("sign") or "none")
     upload = form.get("file")
@@ -150,13 +147,10 @@ async def _start_download(request: Request, user: PanelUser, vat: str, date_from
 @router.post("/ksef/download")
 async def ksef_download(vat: str, request: Request) -> Response:
     """Pobierz z KSeF: the customer's received invoices of the days asked (the window first if no token)."""
-    user = await needs_user(request, vat)
-    if isinstance(user, Response):
-        return user
-    vat = customer_of(vat)
-    form, refused = await form_with_csrf(request, user)
-    if refused is not None:
-        return refused
+    posted = await posted_form(request, vat)
+    if isinstance(posted, Response):
+        return posted
+    user, vat, form = posted
     settings = settings_of(request)
     asked = (str(form.get("from") or ""), str(form.get("to") or ""))
     try:
@@ -175,13 +169,10 @@ async def ksef_download(vat: str, request: Request) -> Response:
 async def ksef_token(vat: str, request: Request) -> Response:
     """The window's "add your KSeF token": set through the starter the HTTP route calls (never shown back),
     then the action asked for goes on (a download with its days; a send shows its form)."""
-    user = await needs_user(request, vat)
-    if isinstance(user, Response):
-        return user
-    vat = customer_of(vat)
-    form, refused = await form_with_csrf(request, user)
-    if refused is not None:
-        return refused
+    posted = await posted_form(request, vat)
+    if isinstance(posted, Response):
+        return posted
+    user, vat, form = posted
     settings = settings_of(request)
     then = str(form.get("then") or "")
     asked = (str(form.get("from") or ""), str(form.get("to") or ""))

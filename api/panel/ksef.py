@@ -30,8 +30,8 @@ from api.panel.common import (
     REFUSALS,
     attempt_message,
     customer_of,
-    form_with_csrf,
     needs_user,
+    posted_form,
     precheck,
     refusal,
     settings_of,
@@ -102,14 +102,11 @@ async def ksef(vat: str, request: Request) -> Response:
 async def _posted(request: Request, vat: str) -> tuple[PanelUser, str, dict[str, object]] | Response:
     """The user, the customer and the form of a POST, or the page that refuses it (no session, CSRF, not
     a Polish customer)."""
-    user = await needs_user(request, vat)
-    if isinstance(user, Response):
-        return user
-    vat = customer_of(vat)
-    form, refused = await form_with_csrf(request, user)
-    if refused is not None:
-        return refused
-    return _not_polish(request, user, vat) or (user, vat, form)
+    posted = await posted_form(request, vat)
+    if isinstance(posted, Response):
+        return posted
+    user, vat, _ = posted
+    return _not_polish(request, user, vat) or posted
 
 
 @router.post("/authentication")

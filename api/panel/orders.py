@@ -22,8 +22,8 @@ from api.panel.common import (
     REFUSALS,
     attempt_message,
     customer_of,
-    form_with_csrf,
     needs_user,
+    posted_form,
     precheck,
     refusal,
     settings_of,
@@ -82,13 +82,10 @@ async def orders(vat: str, request: Request, tab: str = "history") -> Response:
 
 
 async def _post(request: Request, vat: str, work: str) -> Response:
-    user = await needs_user(request, vat)
-    if isinstance(user, Response):
-        return user
-    vat = customer_of(vat)
-    form, refused = await form_with_csrf(request, user)
-    if refused is not None:
-        return refused
+    posted = await posted_form(request, vat)
+    if isinstance(posted, Response):
+        return posted
+    user, vat, form = posted
     settings = settings_of(request)
     lang = language(request)
     try:

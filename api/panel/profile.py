@@ -17,8 +17,8 @@ from api.panel.common import (
     REFUSALS,
     attempt_message,
     customer_of,
-    form_with_csrf,
     needs_user,
+    posted_form,
     refusal,
     settings_of,
 )
@@ -69,13 +69,10 @@ async def profile(vat: str, request: Request) -> Response:
 
 @router.post("")
 async def confirm(vat: str, request: Request) -> Response:
-    user = await needs_user(request, vat)
-    if isinstance(user, Response):
-        return user
-    vat = customer_of(vat)
-    form, refused = await form_with_csrf(request, user)
-    if refused is not None:
-        return refused
+    posted = await posted_form(request, vat)
+    if isinstance(posted, Response):
+        return posted
+    user, vat, form = posted
     sent = {k: str(form.get(k) or "")[:300] for k in _TEXT_FIELDS}
     data = ProfileForm(**sent, accept=form.get("accept") == "yes",
                        conditions_version=str(form.get("conditions_version") or "")[:40])

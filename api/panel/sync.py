@@ -19,8 +19,8 @@ from api.panel.common import (
     REFUSALS,
     attempt_message,
     customer_of,
-    form_with_csrf,
     needs_user,
+    posted_form,
     precheck,
     refusal,
     settings_of,
@@ -81,13 +81,10 @@ async def show(vat: str, request: Request) -> Response:
 
 @router.post("/{verb}")
 async def pause_or_resume(vat: str, verb: str, request: Request) -> Response:
-    user = await needs_user(request, vat)
-    if isinstance(user, Response):
-        return user
-    vat = customer_of(vat)
-    form, refused = await form_with_csrf(request, user)
-    if refused is not None:
-        return refused
+    posted = await posted_form(request, vat)
+    if isinstance(posted, Response):
+        return posted
+    user, vat, form = posted
     lang = language(request)
     if verb not in ("pause", "resume"):
         return await _screen(request, user, vat, 404, i18n.translate(lang, "sync_unknown_verb"))
