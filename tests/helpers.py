@@ -7,9 +7,9 @@ import json
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -98,3 +98,25 @@ async def record_history(client: Client, workflow_id: str, name: str) -> None:
     if recording_histories():
         history = await client.get_workflow_handle(workflow_id).fetch_history()
         save_history(HISTORIES / f"{name}.json", history.to_json_dict())
+
+
+@contextmanager
+def served_api(settings: Settings, port: int, timeout: float = 30.0) -> Iterator[None]:
+    """Our API (create_app on `settings`) served by uvicorn in a thread on 127.0.0.1:`port` for the block: for
+    what must reach it over real HTTP (the demo's steps, a browser)."""
+    import threading
+
+    import uvicorn
+
+    from api.main import create_app
+
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, run_migrations=False), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: server.started, timeout, 0.05, "the API to start")
+        yield
+    finally:
+        server.should_exit = True
+        thread.join(20)

@@ -39,7 +39,7 @@ from tests.certificates_support import (
     terminate_leftovers,
 )
 from tests.cli_support import in_process_api, login, runner
-from tests.helpers import new_worker, recording_histories
+from tests.helpers import new_worker, recording_histories, served_api
 from tests.identity_support import operator_headers
 from workflows.certificate_authorization import CertificateAuthorizationWorkflow
 
@@ -220,34 +220,26 @@ async def test_http_request_refusals_upload_delete_preferences(stack: Stack, mai
 
 
 async def test_the_demo_step_requests_lists_and_revokes(stack: Stack, dev_env: WorkflowEnvironment) -> None:
-    import threading
 
-    import uvicorn
 
     from devstack import demo_http
     from devstack.demo_certificates import step_certificates
-    from tests.helpers import free_port, wait_until
+    from tests.helpers import free_port
 
     port = free_port()
     served = stack.settings.model_copy(update={
         "temporal_address": dev_env.client.service_client.config.target_host,
         "payload_codec_key": SecretStr("off"), "public_base_url": f"http://127.0.0.1:{port}"})
-    server = uvicorn.Server(uvicorn.Config(create_app(served, run_migrations=False), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        wait_until(lambda: server.started, message="the API to start")
-        ctx: dict[str, object] = {"vat": VAT}
-        demo_http.act_as(operator_headers(served)["Authorization"].removeprefix("Bearer "))  # as step 0 logs in
-        await asyncio.to_thread(step_certificates, served, ctx)
-        op = str(ctx["certificate"])
-        assert (await stack.client.get_workflow_handle(workflow_id(op)).describe()).status.name == "COMPLETED"
-        with session_scope(stack.settings.database_url) as session:
-            view = get_certificate(session, op)
-        assert (view.state, view.revocation_reason) == ("revoked", "renewal")
-        assert view.created_by == "operator:operator@einvoice-hub.test"  # the demo's operator, as it logged in
-    finally:
-        demo_http.act_as(None)
-        server.should_exit = True
-        thread.join(10)
+    with served_api(served, port, timeout=10):
+        try:
+            ctx: dict[str, object] = {"vat": VAT}
+            demo_http.act_as(operator_headers(served)["Authorization"].removeprefix("Bearer "))  # as step 0 logs in
+            await asyncio.to_thread(step_certificates, served, ctx)
+            op = str(ctx["certificate"])
+            assert (await stack.client.get_workflow_handle(workflow_id(op)).describe()).status.name == "COMPLETED"
+            with session_scope(stack.settings.database_url) as session:
+                view = get_certificate(session, op)
+            assert (view.state, view.revocation_reason) == ("revoked", "renewal")
+            assert view.created_by == "operator:operator@einvoice-hub.test"  # the demo's operator, as it logged in
+        finally:
+            demo_http.act_as(None)

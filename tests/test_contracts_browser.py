@@ -3,23 +3,20 @@ SMTP sink, and Debian's chromium driven by Playwright opening the link and click
 
 from __future__ import annotations
 
-import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from playwright.async_api import async_playwright
 from temporalio.testing import WorkflowEnvironment
 
-from api.main import create_app
 from core.settings import Settings
 from core.temporal import connect
 from devstack.smtp_sink import Mailbox
 from models.contracts_io import ACCEPTED
 from tests.contracts_helpers import add_customer, contract_worker, is_enabled, new_vat
-from tests.helpers import assert_eventually, free_port, wait_until
+from tests.helpers import assert_eventually, free_port, served_api
 from tests.identity_support import operator_headers
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -38,14 +35,8 @@ def served(settings: Settings, dev_env: WorkflowEnvironment, db: str) -> Iterato
         "temporal_task_queue": f"contracts-browser-{port}",
         "public_base_url": f"http://127.0.0.1:{port}",
     })
-    server = uvicorn.Server(uvicorn.Config(create_app(api_settings, run_migrations=False), host="127.0.0.1",
-                                           port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_until(lambda: server.started, timeout=20, message="uvicorn to start")
-    yield api_settings
-    server.should_exit = True
-    thread.join(timeout=20)
+    with served_api(api_settings, port, timeout=20):
+        yield api_settings
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ from starters.certificates import request_certificate
 from starters.cli import app as cli_app
 from tests.certificates_support import terminate_leftovers
 from tests.cli_support import flat, in_process_api, login, runner
-from tests.helpers import new_worker, wait_until
+from tests.helpers import new_worker, served_api, wait_until
 from tests.identity_support import operator
 from tests.ksef_authority_support import (
     PL_VAT,
@@ -173,9 +173,7 @@ async def test_the_demo_step_enrolls_an_offline_certificate_at_ksef(rig: Rig) ->
     """`make demo`'s KSeF certificate step against the app served over HTTP, the worker and the local KSeF: the
     customer's seal made on its side, each login signed there, the wrong CSR refused (nothing written), the
     offline certificate active."""
-    import threading
 
-    import uvicorn
     from pydantic import SecretStr
 
     from devstack import demo_http
@@ -188,19 +186,13 @@ async def test_the_demo_step_enrolls_an_offline_certificate_at_ksef(rig: Rig) ->
     served = rig.settings.model_copy(update={
         "temporal_address": rig.env.client.service_client.config.target_host,
         "payload_codec_key": SecretStr("off"), "public_base_url": f"http://127.0.0.1:{port}"})
-    server = uvicorn.Server(uvicorn.Config(create_app(served, run_migrations=False), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        await asyncio.to_thread(wait_until, lambda: server.started, 30, 0.05, "the API to start")
-        demo_http.act_as(operator_headers(served)["Authorization"].removeprefix("Bearer "))
-        ctx: dict[str, object] = {}
-        await asyncio.to_thread(step_ksef_certificates, served, ctx)
-    finally:
-        demo_http.act_as(None)
-        server.should_exit = True
-        thread.join(10)
+    ctx: dict[str, object] = {}
+    with served_api(served, port):
+        try:
+            demo_http.act_as(operator_headers(served)["Authorization"].removeprefix("Bearer "))
+            await asyncio.to_thread(step_ksef_certificates, served, ctx)
+        finally:
+            demo_http.act_as(None)
     with session_scope(rig.settings.database_url) as session:
         view = get_certificate(session, str(ctx["ksef_certificate"]))
         assert session.query(Certificate).count() == 1  # the refused CSR left nothing

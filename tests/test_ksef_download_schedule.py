@@ -38,7 +38,7 @@ from starters.ksef_download import (
 )
 from tests.cli_support import flat, in_process_api, login, runner
 from tests.conservation_support import bucket_settings
-from tests.helpers import assert_eventually, new_worker
+from tests.helpers import assert_eventually, new_worker, served_api
 from tests.identity_support import principal
 from tests.ksef_credentials_support import give_ksef_token
 from tests.ksef_download_support import NIP, SUPPLIER, USER, VAT, InProcessKsef, add_customer, fa3
@@ -206,14 +206,11 @@ async def test_the_demo_step_downloads_a_received_invoice_and_schedules_the_rest
         dev_env: WorkflowEnvironment, settings: Settings, db: str, tmp_path: Path) -> None:
     """`make demo`'s download step against the app served over HTTP, the real worker's activities (the
     customer's KSeF token, the client from KSEF_URL) and the local KSeF served over HTTP."""
-    import threading
 
-    import uvicorn
 
-    from api.main import create_app
     from devstack import demo_http
     from devstack.demo_ksef_download import step_ksef_download
-    from tests.helpers import free_port, wait_until
+    from tests.helpers import free_port
     from tests.identity_support import operator_headers
     from tests.ksef_authority_support import serve_sim
 
@@ -224,21 +221,15 @@ async def test_the_demo_step_downloads_a_received_invoice_and_schedules_the_rest
                                  public_base_url=f"http://127.0.0.1:{port}", ksef_url=sim.api,
                                  data_dir=tmp_path / "data")
         add_customer(served)  # the demo's Polish customer (step 3b adds it)
-        server = uvicorn.Server(uvicorn.Config(create_app(served, run_migrations=False), host="127.0.0.1",
-                                               port=port, log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
         ctx: dict[str, object] = {}
-        try:
-            async with new_worker(dev_env.client, served, task_queue=served.temporal_task_queue):
-                await asyncio.to_thread(wait_until, lambda: server.started, 30, 0.05, "the API to start")
-                demo_http.act_as(operator_headers(served)["Authorization"].removeprefix("Bearer "))
-                await asyncio.to_thread(step_ksef_download, served, ctx)
-        finally:
-            demo_http.act_as(None)
-            server.should_exit = True
-            thread.join(10)
-            await unschedule_download(served, VAT, dev_env.client, as_user=principal(served))
+        with served_api(served, port):
+            try:
+                async with new_worker(dev_env.client, served, task_queue=served.temporal_task_queue):
+                    demo_http.act_as(operator_headers(served)["Authorization"].removeprefix("Bearer "))
+                    await asyncio.to_thread(step_ksef_download, served, ctx)
+            finally:
+                demo_http.act_as(None)
+                await unschedule_download(served, VAT, dev_env.client, as_user=principal(served))
     with session_scope(served.database_url) as session:
         row = session.get(KsefDownload, ctx["ksef_download"])
         assert row is not None and row.taken == 1 and row.last_error is None

@@ -6,19 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 import uuid
 from pathlib import Path
 
 import pytest
-import uvicorn
 from lxml import etree
 from pydantic import SecretStr
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.ksef_channel import session_workflow_id
-from api.main import create_app
 from core.db import session_scope
 from core.search_keys import SearchKeys
 from core.settings import Settings
@@ -28,7 +25,7 @@ from devstack.demo_ksef_invoice import step_ksef_invoice
 from domain.ksef.numbers import parse_ksef_number
 from models.tenant import add_tenant, set_enabled
 from tests.conservation_support import bucket_settings
-from tests.helpers import free_port, new_worker, wait_until
+from tests.helpers import free_port, new_worker, served_api
 from tests.identity_support import operator_headers
 from tests.ksef_authority_support import serve_sim
 
@@ -47,29 +44,23 @@ async def test_the_demo_step_sends_an_fa3_invoice_and_shows_its_ksef_number_and_
         with session_scope(served.database_url) as session:  # steps 3b and 2 of the demo: added, enabled
             add_tenant(session, DEMO_PL_VAT, DEMO_COMPANY, "biuro@firma-demo.example.pl", None)
             set_enabled(session, DEMO_PL_VAT, True)
-        server = uvicorn.Server(uvicorn.Config(create_app(served, run_migrations=False), host="127.0.0.1",
-                                               port=port, log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
         ctx: dict[str, object] = {}
-        try:
-            async with new_worker(dev_env.client, served, task_queue=served.temporal_task_queue):
-                await asyncio.to_thread(wait_until, lambda: server.started, 30, 0.05, "the API to start")
-                demo_http.act_as(operator_headers(served)["Authorization"].removeprefix("Bearer "))
-                await asyncio.to_thread(step_ksef_invoice, served, ctx)
-                invoice_id = str(ctx["ksef_invoice"])
-                detail = demo_http.get(f"{served.public_base_url}/invoices/{invoice_id}", timeout=10).json()
-                upo = demo_http.get(f"{served.public_base_url}/invoices/{invoice_id}/download/upo", timeout=10)
-        finally:
-            demo_http.act_as(None)
-            server.should_exit = True
-            thread.join(10)
-            # the customer's session workflow would idle on this test's task queue, whose worker is gone, and
-            # take the next test's invoices of the same customer (one session workflow per customer)
-            session = dev_env.client.get_workflow_handle(
-                session_workflow_id(SearchKeys(served).customer(DEMO_PL_VAT)))
-            with contextlib.suppress(RPCError):
-                await session.terminate("test finished")
+        with served_api(served, port):
+            try:
+                async with new_worker(dev_env.client, served, task_queue=served.temporal_task_queue):
+                    demo_http.act_as(operator_headers(served)["Authorization"].removeprefix("Bearer "))
+                    await asyncio.to_thread(step_ksef_invoice, served, ctx)
+                    invoice_id = str(ctx["ksef_invoice"])
+                    detail = demo_http.get(f"{served.public_base_url}/invoices/{invoice_id}", timeout=10).json()
+                    upo = demo_http.get(f"{served.public_base_url}/invoices/{invoice_id}/download/upo", timeout=10)
+            finally:
+                demo_http.act_as(None)
+                # the customer's session workflow would idle on this test's task queue, whose worker is gone, and
+                # take the next test's invoices of the same customer (one session workflow per customer)
+                session = dev_env.client.get_workflow_handle(
+                    session_workflow_id(SearchKeys(served).customer(DEMO_PL_VAT)))
+                with contextlib.suppress(RPCError):
+                    await session.terminate("test finished")
     assert detail["state"] == "accepted", detail
     assert detail["ksef_status"].startswith("200")
     assert parse_ksef_number(detail["ksef_number"]).seller_nip == DEMO_PL_VAT.removeprefix("PL")
