@@ -102,7 +102,7 @@ async def _send_ksef(settings: Settings, act: Acting, vat: str, data: bytes, fil
     from datetime import date
 
     from domain.ksef.fa3 import validate_fa3
-    from domain.ksef.offline import deadline_end
+    from domain.ksef.offline import deadline_end, warsaw_today
     from models.invoices import InvoiceDocument
     from models.ksef_io import CHANNEL_KSEF
     from workflows.invoice_send import InvoiceSendWorkflow, workflow_id_for
@@ -121,7 +121,7 @@ async def _send_ksef(settings: Settings, act: Acting, vat: str, data: bytes, fil
     if not has_token:  # refused before anything is written, not a workflow that fails at its first login
         raise Conflict(f"customer {vat} has no KSeF token to send with: set one (einvoice ksef token set, "
                        f"PUT /customers/{vat}/ksef-token)")
-    summary = validate_fa3(data, vat, today=date.today())
+    summary = validate_fa3(data, vat, today=warsaw_today())  # KSeF's day, not ours
     offline_files, send_by = _offline_codes(settings, vat, data, summary.issue_date, offline_mode, kod_ii)
     number_key = summary.number if len(summary.number) <= 100 else hashlib.sha256(summary.number.encode()).hexdigest()
     key = f"FA3/{summary.invoice_type}/{number_key}"
@@ -255,12 +255,15 @@ def _offline_codes(settings: Settings, vat: str, data: bytes, issue_date: date_t
     offline24 is the customer's own choice; `offline` and `awaryjny` need P_1 within an announcement of that kind
     the operator recorded (models/ksef_outages.py), whose end gives the deadline (not ended yet: the deadline is
     not known yet, and the deadline "" then); `awaria-calkowita` is refused: no duty to send to KSeF."""
-    from datetime import date
-
     from cryptography import x509
 
     from domain.ksef.numbers import invoice_hash, qr_invoice_link
-    from domain.ksef.offline import announced_deadline, offline_certificate_serial, verify_certificate_link
+    from domain.ksef.offline import (
+        announced_deadline,
+        offline_certificate_serial,
+        verify_certificate_link,
+        warsaw_today,
+    )
     from models import ksef_outages
     from models.certificates import Certificate, certificate_file
 
@@ -272,7 +275,7 @@ def _offline_codes(settings: Settings, vat: str, data: bytes, issue_date: date_t
         announced = ksef_outages.announcements(session)
     found = announced_deadline(mode, issue_date, announced)
     deadline = found.send_by
-    if deadline is not None and deadline < date.today():
+    if deadline is not None and deadline < warsaw_today():  # its day ended in Warsaw
         raise InvalidInput.one("/Faktura/Fa/P_1", f"an {mode} invoice issued {issue_date.isoformat()} had to reach "
                                                   f"KSeF by {deadline.isoformat()}")
     nip = vat.removeprefix("PL")

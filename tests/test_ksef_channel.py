@@ -255,13 +255,12 @@ def _offline_certificate(settings: Settings, record: bool = True) -> tuple[x509.
 
 async def test_an_offline24_invoice_gets_its_qr_codes_and_is_sent_later_with_offline_mode(
         time_env: WorkflowEnvironment, pl: Settings, sim: Sim) -> None:
-    from datetime import date
-
     from domain.ksef.numbers import invoice_hash
-    from domain.ksef.offline import qr_certificate_link, send_deadline, verify_certificate_link
+    from domain.ksef.offline import qr_certificate_link, send_deadline, verify_certificate_link, warsaw_today
 
     cert, key = _offline_certificate(pl)
-    xml = fa3("FV/OFF/1/2026").replace(b"<P_1>2026-12-07</P_1>", f"<P_1>{date.today().isoformat()}</P_1>".encode())
+    today = warsaw_today()  # KSeF's day (P_1, the deadline), not the machine's
+    xml = fa3("FV/OFF/1/2026").replace(b"<P_1>2026-12-07</P_1>", f"<P_1>{today.isoformat()}</P_1>".encode())
     # KOD II as the customer signs it on its own machine, with its own offline key: we never hold the key
     signed = qr_certificate_link("Nip", "5265877635", "5265877635", cert, key, xml, pl.ksef_qr_environment).url
     with pytest.raises(InvalidInput, match="no announced KSeF failure .* is on record"):  # none recorded
@@ -269,7 +268,7 @@ async def test_an_offline24_invoice_gets_its_qr_codes_and_is_sent_later_with_off
                            as_user=operator(pl))
     stranger, stranger_key = _offline_certificate(pl, record=False)
     other_invoice = fa3("FV/OFF/2/2026").replace(b"<P_1>2026-12-07</P_1>",
-                                                 f"<P_1>{date.today().isoformat()}</P_1>".encode())
+                                                 f"<P_1>{today.isoformat()}</P_1>".encode())
     for kod_ii, said in ((None, "needs its KOD II"),
                          (qr_certificate_link("Nip", "5265877635", "5265877635", cert, key, other_invoice,
                                               pl.ksef_qr_environment).url, "invoice hash differs"),
@@ -292,9 +291,9 @@ async def test_an_offline24_invoice_gets_its_qr_codes_and_is_sent_later_with_off
         assert sorted(qr) == sorted(f"{view.id}_{n}" for n in ("QR.txt", "KOD_I.svg", "KOD_I.png", "KOD_II.svg",
                                                                "KOD_II.png"))  # the images: tests/test_ksef_qr.py
         kod_i, kod_ii = (line.split(": ", 1)[1] for line in text.splitlines() if line.startswith("KOD"))
-        assert kod_i.endswith(f"/{date.today().strftime('%d-%m-%Y')}/{invoice_hash(xml)}")
+        assert kod_i.endswith(f"/{today.strftime('%d-%m-%Y')}/{invoice_hash(xml)}")
         assert kod_ii == signed and verify_certificate_link(kod_ii, cert)
-        deadline = send_deadline("offline24", date.today())
+        deadline = send_deadline("offline24", today)
         assert f"send to KSeF by: {deadline}" in text
         session = client.get_workflow_handle_for(KsefSessionWorkflow.run, _session_id(pl))
 

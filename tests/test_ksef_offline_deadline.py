@@ -27,7 +27,7 @@ from core.settings import Settings
 from core.temporal import ensure_search_attributes, temporal_test_server_path
 from devstack.smtp_sink import Mailbox
 from domain.errors import InvalidInput
-from domain.ksef.offline import WARSAW, add_business_days, deadline_end, qr_certificate_link
+from domain.ksef.offline import WARSAW, add_business_days, deadline_end, qr_certificate_link, warsaw_today
 from models.invoices import Invoice, invoice_files
 from models.invoices_io import KSEF_DEADLINE_PASSED, InvoiceStatusView
 from starters.cli import app as cli
@@ -56,9 +56,11 @@ def issued(number: str, day: date) -> bytes:
 
 
 def latest_p1() -> date:
-    """The earliest P_1 whose offline24 deadline has not passed today: the shortest wait for its deadline."""
-    day = date.today()
-    while add_business_days(day - timedelta(days=1), 1) >= date.today():
+    """The earliest P_1 whose offline24 deadline has not passed today (in Warsaw, as the product reads it): the
+    shortest wait for its deadline."""
+    today = warsaw_today()
+    day = today
+    while add_business_days(day - timedelta(days=1), 1) >= today:
         day -= timedelta(days=1)
     return day
 
@@ -82,7 +84,7 @@ def _qr(settings: Settings, invoice_id: str) -> str:
 
 async def test_offline_and_awaryjny_need_their_announcement_total_failure_refused_awaryjny_accepted(
         time_env: WorkflowEnvironment, pl: Settings) -> None:  # noqa: F811
-    today = date.today()
+    today = warsaw_today()
     xml, kod_ii = _offline(pl, "FV/AW/1/2026", today)
     for mode in ("offline", "awaryjny"):
         with pytest.raises(InvalidInput) as err:
@@ -106,11 +108,12 @@ async def test_offline_and_awaryjny_need_their_announcement_total_failure_refuse
         assert result.state == "accepted", result
         assert any("by a deadline not known yet" in h for h in result.history), result.history
         # the failure ended: the next one's deadline is 7 business days after its end
-        end_outage(pl, failure.id, now - timedelta(minutes=1), as_user=operator(pl))
+        ended = datetime.now(UTC)  # its Warsaw day, not `now`'s: they differ when Warsaw's midnight fell between
+        end_outage(pl, failure.id, ended, as_user=operator(pl))
         xml2, kod_ii2 = _offline(pl, "FV/AW/2/2026", today)
         view2 = await send_invoice(pl, PL_VAT, xml2, "aw2.xml", client=client, task_queue=worker.task_queue,
                                    conserve=False, ksef_offline="awaryjny", ksef_kod_ii=kod_ii2, as_user=operator(pl))
-        due = add_business_days(now.astimezone(WARSAW).date(), 7)
+        due = add_business_days(ended.astimezone(WARSAW).date(), 7)
         assert f"send to KSeF by: {due.isoformat()} (end of day" in _qr(pl, view2.id)
         result2 = await client.get_workflow_handle_for(InvoiceSendWorkflow.run, view2.workflow_id).result()
         assert result2.state == "accepted" and result2.ksef_send_by == due.isoformat(), result2
@@ -118,7 +121,7 @@ async def test_offline_and_awaryjny_need_their_announcement_total_failure_refuse
 
 def test_the_cli_and_http_pass_the_offline_mode_and_kod_ii_through(
         pl: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:  # noqa: F811
-    xml, kod_ii = _offline(pl, "FV/CLI/1/2026", date.today())
+    xml, kod_ii = _offline(pl, "FV/CLI/1/2026", warsaw_today())
     file = tmp_path / "off.xml"
     file.write_bytes(xml)
     app = create_app(pl, run_migrations=False)
@@ -189,8 +192,9 @@ async def test_a_failure_announced_meanwhile_moves_the_deadline_and_no_alert_com
     async with new_worker(time_env.client, pl) as worker:
         handle, p1 = await _down_and_sent(time_env, pl, sim, "FV/MOVED/1/2026", worker.task_queue)
         old = add_business_days(p1, 1)
-        now = datetime.now(UTC)  # the failure is announced (and ends) while the invoice waits
-        record_outage(pl, "awaryjny", now - timedelta(minutes=30), now - timedelta(minutes=1), as_user=operator(pl))
+        now = datetime.now(UTC)  # the failure is announced (and ends) while the invoice waits: it ends on or
+        # after P_1's day in Warsaw (latest_p1 is at most today there), so it counts for the invoice
+        record_outage(pl, "awaryjny", now - timedelta(minutes=30), now, as_user=operator(pl))
         moved = add_business_days(now.astimezone(WARSAW).date(), 7)
         await _skip_past(time_env, deadline_end(old))
 

@@ -34,9 +34,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from lxml import etree
 
@@ -45,6 +46,7 @@ from domain.fatturapa.codes import is_codice_fiscale, is_partita_iva, is_valid_i
 from domain.fatturapa.loading import SIMPLIFIED_ROOT, LoadedInvoice, parse_invoice_root
 from domain.fatturapa.schema import validate_schema
 
+ITALY = ZoneInfo("Europe/Rome")
 CODICE_DESTINATARIO_PEC = "0000000"  # the recipient receives by PEC, or through their reserved area
 CENT = Decimal("0.01")
 ZERO, ONE, MINUS_ONE = Decimal(0), Decimal(1), Decimal(-1)
@@ -520,14 +522,20 @@ def _check_body(body: etree._Element, out: ProblemCollector, today: date,
     )
 
 
+def italian_today(now: datetime | None = None) -> date:
+    """Today in Italy, the SDI's day (00403: an invoice dated later than its reception): from 23:00 UTC (22:00 in
+    summer) the machine's date is still yesterday's there."""
+    return (now or datetime.now(UTC)).astimezone(ITALY).date()
+
+
 def validate_invoice(xml: bytes, sender_vat: str | None = None, today: date | None = None,
                      strict: frozenset[str] = frozenset()) -> InvoiceSummary:
     """Check an invoice as the SDI would (schema, then content) and summarise it.
 
     `sender_vat` is the sending customer's VAT number ("IT" + 11 digits): the seller must be them.
-    `today` is the day of sending (the invoice may not be dated later). Raises InvalidInput listing every
-    problem with its XPath and SDI code. The hub's advice comes back in `warnings`; those whose code is in
-    `strict` (see WARNINGS) are errors instead."""
+    `today` is the day of sending (the invoice may not be dated later; by default today in Italy). Raises
+    InvalidInput listing every problem with its XPath and SDI code. The hub's advice comes back in `warnings`;
+    those whose code is in `strict` (see WARNINGS) are errors instead."""
     repairs: list[str] = []
     root = parse_invoice_root(xml, repairs=repairs)
     return _check_content(root, validate_schema(root), sender_vat, today, strict, tuple(repairs))
@@ -556,7 +564,7 @@ def check_strict(names: str | None) -> frozenset[str]:
 def _check_content(root: etree._Element, version: str, sender_vat: str | None,
                    today: date | None, strict: frozenset[str] = frozenset(), repairs: tuple[str, ...] = (),
                    received: bool = False) -> InvoiceSummary:
-    today = today or date.today()
+    today = today or italian_today()
     out = ProblemCollector()
     warn = ProblemCollector()
     simplified = root.tag == SIMPLIFIED_ROOT  # FSM10: its own shape and controls (domain.fatturapa.simplified)

@@ -63,6 +63,12 @@ ANNOUNCED = {OFFLINE: "unavailability (niedostępność, art. 106nh)", EMERGENCY
 # ------------------------------------------------------------------ business days
 
 
+def warsaw_today(now: datetime | None = None) -> date:
+    """Today in Poland. KSeF's days (P_1, every deadline) are Warsaw's, not the machine's: from 23:00 UTC (22:00
+    in summer) the machine's date is still yesterday's there."""
+    return (now or datetime.now(UTC)).astimezone(WARSAW).date()
+
+
 def easter(year: int) -> date:
     """Easter Sunday of the Gregorian calendar (the anonymous Gregorian algorithm, Meeus/Jones/Butcher)."""
     a, b, c = year % 19, year // 100, year % 100
