@@ -25,6 +25,7 @@ from core.db import session_scope
 from core.search_keys import SearchKeys
 from core.settings import Settings
 from domain.errors import Hidden, InvalidInput
+from domain.ksef.offline import warsaw_today
 from models import audit
 from models.base import utcnow
 from models.ksef_download import KsefDownload, KsefReceived
@@ -166,7 +167,7 @@ async def test_the_cli_downloads_a_range_and_shows_it(dev_env: WorkflowEnvironme
     add_customer(own)
     give_ksef_token(own, ksef.sim, VAT)
     numbers = [ksef.deliver(fa3(f"FV/CLI/{i}", SUPPLIER, NIP)) for i in range(2)]
-    day = ksef.now().date()
+    day = warsaw_today(ksef.now())  # the CLI reads a date as Warsaw's day: from 23:00 UTC it is the next one
     ksef.advance(2 * 86400)  # the HWM is past the end of that day
 
     def run(*args: str) -> Any:
